@@ -1,0 +1,130 @@
+package impersonation
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+)
+
+// Authorize decides an impersonation authorize request for the
+// impersonator the host has authenticated (authTime is when; zero omits
+// auth_time) and, when granted, mints the subject token and, if asked, the
+// impersonator's ID token, records an audit event and notifies the
+// impersonated user.
+//
+// A refusal comes back as a *subjecttoken.Error bound to req, so
+// subjecttoken.WriteAuthorizeError redirects it to the client: access_denied
+// for a policy refusal (the rule is in the audit event, not the response),
+// server_error or temporarily_unavailable for a store failure.
+func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequest, impersonatorID string, authTime time.Time) (*subjecttoken.AuthorizeResponse, error) {
+	ev := store.Event{
+		Type:         store.EventImpersonationDenied,
+		ClientID:     req.ClientID,
+		Impersonator: impersonatorID,
+		Subject:      req.RequestedSubject,
+		Scopes:       req.Scope,
+		Outcome:      store.OutcomeDenied,
+	}
+	d, err := s.Decide(ctx, req.ClientID, impersonatorID, req.RequestedSubject)
+	if err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
+	}
+	ev.Org = d.Org.ID
+	grants, err := s.stores.Grants.GrantedScopes(ctx, d.Client.ID, d.Subject.ID)
+	if err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
+	}
+	scope, err := s.scopeRule(ctx, ScopeInput{
+		Client: d.Client, Impersonator: d.Impersonator, Subject: d.Subject,
+		Requested: req.Scope, SubjectGrants: grants,
+	})
+	if err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
+	}
+	tok, c, err := s.tokens.Mint(ctx, subjecttoken.Params{
+		Subject:  d.Subject.ID,
+		ClientID: d.Client.ID,
+		Scope:    scope,
+		Actor:    d.Impersonator.ID,
+		TTL:      d.Client.SubjectTokenTTL,
+	})
+	if err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
+	}
+	resp := &subjecttoken.AuthorizeResponse{SubjectToken: tok}
+	if req.IDToken {
+		resp.IDToken, _, err = s.tokens.MintIDToken(ctx, subjecttoken.IDTokenParams{
+			Subject:  d.Impersonator.ID,
+			ClientID: d.Client.ID,
+			Nonce:    req.Nonce,
+			State:    req.State,
+			AuthTime: authTime,
+			TTL:      s.idTTL,
+		})
+		if err != nil {
+			return nil, s.authorizeFailed(ctx, req, ev, err)
+		}
+	}
+	ev.Type, ev.Outcome, ev.JTI, ev.Scopes = store.EventImpersonationStarted, store.OutcomeGranted, c.ID, scope
+	ev.Time = s.now().UTC()
+	if err := s.record(ctx, ev); err != nil {
+		// Nothing is issued that was not recorded.
+		return nil, req.Redirect(subjecttoken.ErrTemporarilyUnavailable.WithCause(err))
+	}
+	s.notify(ctx, d, ev)
+	return resp, nil
+}
+
+// authorizeFailed records the refusal and maps it to the authorize error.
+// This is the one place where authorize-side domain errors get their wire
+// code.
+func (s *Service) authorizeFailed(ctx context.Context, req *subjecttoken.AuthorizeRequest, ev store.Event, err error) error {
+	var denied *DeniedError
+	wire := subjecttoken.ErrServerError
+	switch {
+	case errors.As(err, &denied):
+		ev.Reason = string(denied.Reason)
+		wire = subjecttoken.ErrAccessDenied.WithDescription("the impersonation is not permitted")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		ev.Outcome, ev.Reason = store.OutcomeFailed, "store unavailable: "+err.Error()
+		wire = subjecttoken.ErrTemporarilyUnavailable
+	default:
+		ev.Outcome, ev.Reason = store.OutcomeFailed, err.Error()
+	}
+	_ = s.record(ctx, ev) // the request is refused whether or not this is recorded
+	return req.Redirect(wire.WithCause(err))
+}
+
+// notify tells the impersonated user; a failure is recorded, never
+// returned.
+func (s *Service) notify(ctx context.Context, d *Decision, ev store.Event) {
+	if s.notifier == nil {
+		return
+	}
+	err := s.notifier.Notify(ctx, store.Notice{
+		UserID:           d.Subject.ID,
+		UserName:         displayName(d.Subject),
+		Email:            d.Subject.Email,
+		ImpersonatorID:   d.Impersonator.ID,
+		ImpersonatorName: displayName(d.Impersonator),
+		ClientID:         d.Client.ID,
+		Time:             ev.Time,
+	})
+	if err != nil {
+		ev.Type, ev.Outcome, ev.Reason = store.EventNotificationFailed, store.OutcomeFailed, err.Error()
+		_ = s.record(ctx, ev)
+	}
+}
+
+func displayName(u *store.User) string {
+	switch {
+	case u.Name != "":
+		return u.Name
+	case u.Username != "":
+		return u.Username
+	}
+	return u.ID
+}

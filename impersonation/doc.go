@@ -1,0 +1,47 @@
+// Package impersonation decides and carries out user impersonation by
+// OAuth 2.0 Token Exchange (RFC 8693), and lets resource servers see it.
+//
+// # The flow
+//
+// An impersonator (an admin) asks the authorize endpoint for a subject token
+// naming the user to impersonate. The host authenticates the impersonator,
+// parses the request with subjecttoken.ParseAuthorizeRequest and calls
+// [Service.Authorize], which applies the policy ([Service.Decide]) and mints
+// the subject token (sub = the user, may_act.sub = the impersonator) and the
+// impersonator's ID token. The client then posts both to the token
+// endpoint, a tokenexchange.Handler whose Exchanger is the [Service]:
+// [Service.Exchange] verifies both tokens, checks the policy again, narrows
+// scope and audience, consumes the subject token (one use only) and mints an
+// RFC 9068 access token with sub = the user and act.sub = the impersonator.
+//
+// # The policy
+//
+// The client must be enabled and have impersonation on; the impersonator
+// must hold a role for that client granting internal_user_impersonate; the
+// subject must exist, be enabled, be in the impersonator's organisation or
+// one of its descendants (never a parent or a sibling), not be the
+// impersonator, and not be protected ([WithProtected]; by default anyone who
+// may impersonate through the client is protected). Refusals are
+// access_denied (authorize) or invalid_request (token endpoint, RFC 8693
+// §2.2.2) on the wire; the [Reason] goes to the audit log only.
+//
+// # Resource servers
+//
+// A [Verifier] checks the access tokens, [Middleware] puts the [Principal]
+// in the request context (RFC 6750 errors), [RequireScope] checks scopes,
+// [ForbidImpersonation] keeps impersonators away from operations only the
+// account holder may do, and [WithRequestAudit] records what an
+// impersonator changed. [JWKSHandler] publishes the keys; [RemoteKeySet]
+// reads them elsewhere.
+//
+// # What it deliberately does not do
+//
+// It does not authenticate people (the host's login does), render pages or
+// route requests; it never logs except through the store.Auditor given.
+//
+// # Compatibility
+//
+// The claim names of the tokens (sub, act, may_act, aut, org_id, org_name,
+// scope, client_id, azp) are a contract with resource servers and do not
+// change.
+package impersonation

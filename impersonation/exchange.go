@@ -1,0 +1,284 @@
+package impersonation
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// AccessTokenClaims are the claims of an impersonated access token, an RFC
+// 9068 JWT access token (typ at+jwt) shaped like the flow's reference
+// document: sub is the impersonated user, act.sub the impersonator.
+type AccessTokenClaims struct {
+	claims.Registered
+	AuthorizedParty string        `json:"azp"`
+	ClientID        string        `json:"client_id"`
+	Scope           claims.Scope  `json:"scope"`
+	Act             *claims.Actor `json:"act,omitempty"`
+	// AuthorizedUserType is aut, always AuthorizedUserType.
+	AuthorizedUserType string `json:"aut"`
+	OrgID              string `json:"org_id,omitempty"`
+	OrgName            string `json:"org_name,omitempty"`
+}
+
+// exchangeRefusal is a refused exchange: the wire error for the client and
+// the reason for the audit log.
+type exchangeRefusal struct {
+	wire   *tokenexchange.Error
+	reason string
+	replay bool
+}
+
+func (r *exchangeRefusal) Error() string { return r.reason }
+
+func refuse(wire *tokenexchange.Error, reason string) error {
+	return &exchangeRefusal{wire: wire, reason: reason}
+}
+
+// Fixed descriptions: the client learns which parameter was unacceptable,
+// never why in detail (that is in the audit event).
+var (
+	errBadSubjectToken = tokenexchange.ErrInvalidRequest.WithDescription("subject_token is invalid or unacceptable")
+	errBadActorToken   = tokenexchange.ErrInvalidRequest.WithDescription("actor_token is invalid or unacceptable")
+)
+
+// Exchange implements tokenexchange.Exchanger: it turns a subject token
+// and the impersonator's ID token (the actor token) into an impersonated
+// access token for client.
+//
+// Checks, in order: the request's token types; the client is enabled, may
+// use the token-exchange grant and has impersonation on; the subject token
+// (signature, typ, iss, aud/azp/client_id equal to the client, times, jti,
+// may_act); the actor token (an ID token of this issuer for this client
+// whose sub is may_act.sub); the policy again (a role removed since the
+// authorize step takes effect); the requested scope, audience and resource;
+// and last the one-time use of the subject token's jti, so that a refused
+// attempt cannot burn a token.
+//
+// Errors are *tokenexchange.Error values following RFC 8693 §2.2.2: an
+// unacceptable token is invalid_request; the reason goes to the audit log.
+func (s *Service) Exchange(ctx context.Context, client tokenexchange.Client, req *tokenexchange.Request) (*tokenexchange.Response, error) {
+	ev := store.Event{
+		Type:     store.EventTokenExchangeDenied,
+		ClientID: client.ID,
+		Outcome:  store.OutcomeDenied,
+	}
+	resp, err := s.exchange(ctx, client, req, &ev)
+	if err != nil {
+		return nil, s.exchangeFailed(ctx, ev, err)
+	}
+	return resp, nil
+}
+
+func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req *tokenexchange.Request, ev *store.Event) (*tokenexchange.Response, error) {
+	switch {
+	case req.SubjectTokenType != tokenexchange.TokenTypeJWT:
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("subject_token_type must be "+tokenexchange.TokenTypeJWT), "subject_token_type unsupported")
+	case req.ActorToken == "":
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("actor_token is required for impersonation"), "actor_token missing")
+	case req.ActorTokenType != tokenexchange.TokenTypeIDToken:
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("actor_token_type must be "+tokenexchange.TokenTypeIDToken), "actor_token_type unsupported")
+	case req.RequestedTokenType != "" && req.RequestedTokenType != tokenexchange.TokenTypeAccessToken && req.RequestedTokenType != tokenexchange.TokenTypeJWT:
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("requested_token_type is not supported"), "requested_token_type unsupported")
+	}
+	c, err := s.stores.Clients.Client(ctx, client.ID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, refuse(tokenexchange.ErrInvalidClient, "client unknown")
+		}
+		return nil, err
+	}
+	switch {
+	case c.Disabled:
+		return nil, refuse(tokenexchange.ErrUnauthorizedClient, string(ReasonClientDisabled))
+	case !slices.Contains(c.GrantTypes, tokenexchange.GrantType):
+		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("the client may not use this grant type"), "grant type not allowed for client")
+	case !c.Impersonation:
+		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("impersonation is not enabled for the client"), string(ReasonImpersonationDisabled))
+	}
+
+	sub, err := s.tokens.Verify(ctx, req.SubjectToken, c.ID)
+	if err != nil {
+		return nil, refuse(errBadSubjectToken, "subject token: "+err.Error())
+	}
+	ev.Subject, ev.Impersonator, ev.JTI, ev.Scopes = sub.Subject, sub.MayAct.Subject, sub.ID, sub.Scope
+
+	actor, err := s.tokens.VerifyIDToken(ctx, req.ActorToken, c.ID)
+	if err != nil {
+		return nil, refuse(errBadActorToken, "actor token: "+err.Error())
+	}
+	if actor.Subject != sub.MayAct.Subject {
+		return nil, refuse(errBadActorToken, "actor token: sub is not may_act.sub")
+	}
+	if sub.MayAct.Issuer != "" && actor.Issuer != sub.MayAct.Issuer {
+		return nil, refuse(errBadActorToken, "actor token: iss is not may_act.iss")
+	}
+
+	d, err := s.Decide(ctx, c.ID, actor.Subject, sub.Subject)
+	if err != nil {
+		var denied *DeniedError
+		if errors.As(err, &denied) {
+			return nil, refuse(errBadSubjectToken, "policy: "+string(denied.Reason))
+		}
+		return nil, err
+	}
+	ev.Org = d.Org.ID
+
+	scope, err := s.narrowScope(ctx, d, sub.Scope, req.Scope)
+	if err != nil {
+		return nil, err
+	}
+	aud, err := audiences(c, req)
+	if err != nil {
+		return nil, err
+	}
+
+	// Last: consume the subject token. It is held until its expiry plus the
+	// skew, the longest time Verify could still accept it.
+	if err := s.stores.OneTimeUse.Use(ctx, sub.ID, sub.Expiry.Time().Add(s.skew)); err != nil {
+		if errors.Is(err, store.ErrAlreadyUsed) {
+			return nil, &exchangeRefusal{wire: errBadSubjectToken, reason: "subject token already used", replay: true}
+		}
+		return nil, err
+	}
+
+	ttl := c.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = s.accessTTL
+	}
+	now := s.now()
+	at := &AccessTokenClaims{
+		Registered: claims.Registered{
+			Issuer:    s.issuer,
+			Subject:   d.Subject.ID,
+			Audience:  aud,
+			IssuedAt:  claims.NewNumericDate(now),
+			NotBefore: claims.NewNumericDate(now),
+			Expiry:    claims.NewNumericDate(now.Add(ttl)),
+			ID:        jose.NewID(),
+		},
+		AuthorizedParty:    c.ID,
+		ClientID:           c.ID,
+		Scope:              scope,
+		Act:                &claims.Actor{Subject: d.Impersonator.ID, Act: sub.Act},
+		AuthorizedUserType: AuthorizedUserType,
+		OrgID:              d.Org.ID,
+		OrgName:            d.Org.Name,
+	}
+	if err := at.Act.Validate(s.maxDepth); err != nil {
+		return nil, refuse(errBadSubjectToken, "act chain too deep")
+	}
+	key, err := s.stores.Keys.SigningKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := jose.Sign(key, AccessTokenHeaderType, at)
+	if err != nil {
+		return nil, err
+	}
+
+	ev.Type, ev.Outcome, ev.JTI, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, at.ID, scope, now.UTC()
+	if err := s.record(ctx, *ev); err != nil {
+		// Nothing is issued that was not recorded.
+		return nil, err
+	}
+	return &tokenexchange.Response{
+		AccessToken:     tok,
+		IssuedTokenType: tokenexchange.TokenTypeAccessToken,
+		TokenType:       "Bearer",
+		ExpiresIn:       int64(ttl / time.Second),
+		Scope:           scope,
+	}, nil
+}
+
+// narrowScope applies the requested scope, which must be a subset of the
+// subject token's, and re-applies the scope rule so that grants removed
+// since the authorize step are dropped.
+func (s *Service) narrowScope(ctx context.Context, d *Decision, tokenScope, requested claims.Scope) (claims.Scope, error) {
+	if len(requested) > 0 && !requested.SubsetOf(tokenScope) {
+		return nil, refuse(tokenexchange.ErrInvalidScope.WithDescription("scope exceeds the subject token's scope"), "scope escalation")
+	}
+	want := tokenScope
+	if len(requested) > 0 {
+		want = requested
+	}
+	grants, err := s.stores.Grants.GrantedScopes(ctx, d.Client.ID, d.Subject.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.scopeRule(ctx, ScopeInput{
+		Client: d.Client, Impersonator: d.Impersonator, Subject: d.Subject,
+		Requested: want, SubjectGrants: grants,
+	})
+}
+
+// audiences returns the access token's audiences: the requested audience
+// and resource values, each of which must be the client itself or one of
+// its registered audiences; the client when none is requested.
+func audiences(c *store.Client, req *tokenexchange.Request) (claims.Audience, error) {
+	if len(req.Audience) == 0 && len(req.Resource) == 0 {
+		return claims.Audience{c.ID}, nil
+	}
+	var out claims.Audience
+	for _, a := range slices.Concat(req.Audience, req.Resource) {
+		if a != c.ID && !slices.Contains(c.Audiences, a) {
+			return nil, refuse(tokenexchange.ErrInvalidTarget.WithDescription("the client may not ask for this audience or resource"), "audience not allowed")
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// exchangeFailed records a refused or failed exchange and returns its
+// wire error. This is the one place where exchange-side errors get their
+// wire code.
+func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error) error {
+	var (
+		refusal *exchangeRefusal
+		wire    *tokenexchange.Error
+	)
+	switch {
+	case errors.As(err, &refusal):
+		ev.Reason, wire = refusal.reason, refusal.wire
+		if refusal.replay {
+			ev.Type = store.EventReplayDetected
+		}
+	default:
+		// A store, key or audit failure: fail closed.
+		ev.Type, ev.Outcome, ev.Reason = store.EventTokenExchangeDenied, store.OutcomeFailed, err.Error()
+		wire = tokenexchange.ErrTemporarilyUnavailable
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			wire = tokenexchange.ErrServerError
+		}
+	}
+	_ = s.record(ctx, ev)
+	return wire.WithCause(err)
+}
+
+// AuthenticateClient implements tokenexchange.ClientAuthenticator against
+// the client store: the client exists, is enabled, has a secret, and the
+// secret matches (constant-time). An unknown client costs the same hash
+// work as a known one, so timing does not tell which client IDs exist.
+func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) error {
+	c, err := s.stores.Clients.Client(ctx, clientID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	hash := s.dummyHash
+	if c != nil && c.SecretHash != "" {
+		hash = c.SecretHash
+	}
+	ok := store.VerifySecret(hash, secret)
+	if c == nil || c.SecretHash == "" || c.Disabled || !ok {
+		return errors.New("impersonation: client authentication failed")
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package impersonation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/actas/actas/store"
+)
+
+type principalKey struct{}
+
+// WithPrincipal returns a copy of ctx carrying p, as [Middleware] does.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the Principal that [Middleware] put in ctx.
+func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}
+
+// MiddlewareOption configures [Middleware].
+type MiddlewareOption func(*middleware)
+
+// WithRealm sets the realm of WWW-Authenticate challenges.
+func WithRealm(realm string) MiddlewareOption { return func(m *middleware) { m.realm = realm } }
+
+// WithRequestAudit records an audit event (store.EventImpersonatedRequest:
+// method, path, subject, actor, client, scopes, jti) for every
+// state-changing request (any method but GET, HEAD and OPTIONS) made with
+// an impersonated token, before the handler runs. If the event cannot be
+// recorded the request is refused with 503: nothing is changed under
+// impersonation without a trace.
+func WithRequestAudit(a store.Auditor) MiddlewareOption {
+	return func(m *middleware) { m.audit = a }
+}
+
+type middleware struct {
+	v     *Verifier
+	realm string
+	audit store.Auditor
+}
+
+// Middleware verifies the bearer access token (RFC 6750 §2.1) of every
+// request and puts its [Principal] in the request context for next.
+// A request without a token is answered 401 with a bare Bearer challenge
+// (RFC 6750 §3.1); an invalid token 401 with error="invalid_token"; a key
+// or revocation store failure 503.
+func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
+	m := &middleware{v: v, realm: "api"}
+	for _, o := range opts {
+		o(m)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, ok := bearerToken(r)
+			if !ok {
+				m.challenge(w, http.StatusUnauthorized, "", "")
+				return
+			}
+			p, err := m.v.Verify(r.Context(), token)
+			switch {
+			case errors.Is(err, ErrInvalidToken):
+				m.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid")
+				return
+			case err != nil:
+				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+				return
+			}
+			if m.audit != nil && p.Impersonated() && stateChanging(r.Method) {
+				err := m.audit.Record(r.Context(), store.Event{
+					Type:         store.EventImpersonatedRequest,
+					Time:         m.v.now().UTC(),
+					ClientID:     p.ClientID,
+					Impersonator: p.Actor.Subject,
+					Subject:      p.Subject,
+					Org:          p.OrgID,
+					JTI:          p.TokenID,
+					Scopes:       p.Scope,
+					Outcome:      store.OutcomeGranted,
+					Method:       r.Method,
+					Path:         r.URL.Path,
+				})
+				if err != nil {
+					writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+					return
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		})
+	}
+}
+
+// RequireScope refuses, with 403 and error="insufficient_scope" (RFC 6750
+// §3.1), a request whose Principal lacks any of scopes, and with 401 one
+// that has no Principal (Middleware did not run).
+func RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	m := &middleware{realm: "api"}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := PrincipalFrom(r.Context())
+			if !ok {
+				m.challenge(w, http.StatusUnauthorized, "", "")
+				return
+			}
+			for _, s := range scopes {
+				if !p.Scope.Contains(s) {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope=`+strconv.Quote(strings.Join(scopes, " ")))
+					writeJSONError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope")
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// ForbidImpersonation refuses with 403 any request made under
+// impersonation, for operations only the account holder may perform
+// (password or MFA changes, deleting the account, ...). Requests without a
+// Principal get 401.
+func ForbidImpersonation(next http.Handler) http.Handler {
+	m := &middleware{realm: "api"}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := PrincipalFrom(r.Context())
+		switch {
+		case !ok:
+			m.challenge(w, http.StatusUnauthorized, "", "")
+		case p.Impersonated():
+			writeJSONError(w, http.StatusForbidden, "access_denied", "not allowed while impersonating")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func (m *middleware) challenge(w http.ResponseWriter, status int, code, desc string) {
+	c := `Bearer realm=` + strconv.Quote(m.realm)
+	if code != "" {
+		c += `, error="` + code + `", error_description=` + strconv.Quote(desc)
+	}
+	w.Header().Set("WWW-Authenticate", c)
+	if code == "" {
+		code, desc = "invalid_request", "a bearer access token is required"
+	}
+	writeJSONError(w, status, code, desc)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return "", false
+	}
+	scheme, token, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func stateChanging(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,151 @@
+package impersonation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+)
+
+// ErrNotPermitted is matched (errors.Is) by every policy refusal; the
+// *[DeniedError] says which rule refused.
+var ErrNotPermitted = errors.New("impersonation: not permitted")
+
+// Reason names the policy rule that refused an impersonation. It goes to
+// the audit log, never to the client.
+type Reason string
+
+// Reasons of a [DeniedError].
+const (
+	ReasonUnknownClient         Reason = "client_unknown"
+	ReasonClientDisabled        Reason = "client_disabled"
+	ReasonImpersonationDisabled Reason = "client_impersonation_disabled"
+	ReasonUnknownImpersonator   Reason = "impersonator_unknown"
+	ReasonImpersonatorDisabled  Reason = "impersonator_disabled"
+	ReasonNoRole                Reason = "impersonator_lacks_role"
+	ReasonUnknownSubject        Reason = "subject_unknown"
+	ReasonSubjectDisabled       Reason = "subject_disabled"
+	ReasonOutsideOrganization   Reason = "subject_outside_organization"
+	ReasonSelf                  Reason = "self_impersonation"
+	ReasonProtected             Reason = "subject_protected"
+)
+
+// DeniedError is a policy refusal.
+type DeniedError struct {
+	Reason Reason
+}
+
+func (e *DeniedError) Error() string { return "impersonation: not permitted: " + string(e.Reason) }
+
+// Is makes errors.Is(err, ErrNotPermitted) true.
+func (e *DeniedError) Is(target error) bool { return target == ErrNotPermitted }
+
+func deny(r Reason) error { return &DeniedError{Reason: r} }
+
+// maxOrgDepth bounds the walk up the organisation tree, so a cycle in a
+// host's data cannot loop forever.
+const maxOrgDepth = 64
+
+// Decision is a granted impersonation: who, whom, through which client.
+type Decision struct {
+	Client       *store.Client
+	Impersonator *store.User
+	Subject      *store.User
+	// Org is the subject's organisation.
+	Org *store.Organization
+}
+
+// Decide applies the impersonation policy: the client exists, is enabled
+// and has impersonation on; the impersonator exists, is enabled and holds a
+// role for this client granting internal_user_impersonate; the subject
+// exists, is enabled, is not the impersonator, belongs to the
+// impersonator's organisation or one of its descendants, and is not
+// protected. A refusal is a *DeniedError (errors.Is ErrNotPermitted); any
+// other error is a store failure.
+func (s *Service) Decide(ctx context.Context, clientID, impersonatorID, subjectID string) (*Decision, error) {
+	client, err := s.stores.Clients.Client(ctx, clientID)
+	if err != nil {
+		return nil, notFoundAs(err, ReasonUnknownClient)
+	}
+	switch {
+	case client.Disabled:
+		return nil, deny(ReasonClientDisabled)
+	case !client.Impersonation:
+		return nil, deny(ReasonImpersonationDisabled)
+	}
+	imp, err := s.stores.Users.User(ctx, impersonatorID)
+	if err != nil {
+		return nil, notFoundAs(err, ReasonUnknownImpersonator)
+	}
+	if imp.Disabled {
+		return nil, deny(ReasonImpersonatorDisabled)
+	}
+	granted, err := s.stores.Grants.GrantedScopes(ctx, client.ID, imp.ID)
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: grants: %w", err)
+	}
+	if !slices.Contains(granted, subjecttoken.ScopeImpersonate) {
+		return nil, deny(ReasonNoRole)
+	}
+	if subjectID == imp.ID {
+		return nil, deny(ReasonSelf)
+	}
+	sub, err := s.stores.Users.User(ctx, subjectID)
+	if err != nil {
+		return nil, notFoundAs(err, ReasonUnknownSubject)
+	}
+	if sub.Disabled {
+		return nil, deny(ReasonSubjectDisabled)
+	}
+	org, err := s.covers(ctx, imp.Org, sub.Org)
+	if err != nil {
+		return nil, err
+	}
+	protected, err := s.protected(ctx, client, sub)
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: protected check: %w", err)
+	}
+	if protected {
+		return nil, deny(ReasonProtected)
+	}
+	return &Decision{Client: client, Impersonator: imp, Subject: sub, Org: org}, nil
+}
+
+// covers checks that org is ancestor or the same as subjectOrg and returns
+// the subject's organisation.
+func (s *Service) covers(ctx context.Context, ancestor, subjectOrg string) (*store.Organization, error) {
+	if ancestor == "" || subjectOrg == "" {
+		return nil, deny(ReasonOutsideOrganization)
+	}
+	var own *store.Organization
+	id := subjectOrg
+	for range maxOrgDepth {
+		o, err := s.stores.Organizations.Organization(ctx, id)
+		if err != nil {
+			return nil, notFoundAs(err, ReasonOutsideOrganization)
+		}
+		if own == nil {
+			own = o
+		}
+		if o.ID == ancestor {
+			return own, nil
+		}
+		if o.Parent == "" {
+			break
+		}
+		id = o.Parent
+	}
+	return nil, deny(ReasonOutsideOrganization)
+}
+
+// notFoundAs turns a store.ErrNotFound into a denial and wraps any other
+// store error.
+func notFoundAs(err error, r Reason) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return deny(r)
+	}
+	return fmt.Errorf("impersonation: store: %w", err)
+}

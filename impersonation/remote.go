@@ -1,0 +1,161 @@
+package impersonation
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/actas/actas/store"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// Limits of a [RemoteKeySet].
+const (
+	// MaxJWKSBytes is the largest JWKS document read.
+	MaxJWKSBytes = 1 << 20
+	// DefaultMinRefresh is the least time between two fetches: an unknown
+	// kid triggers a fetch at most this often, so forged kids cannot make
+	// the resource server hammer the issuer.
+	DefaultMinRefresh = 30 * time.Second
+)
+
+// RemoteKeySet is a store.KeySet that reads an issuer's JWKS over HTTP, for
+// resource servers that do not share the issuer's key store. Keys are
+// cached; an unknown kid refetches the set, at most once per min-refresh
+// interval. Only keys with a kid and a supported algorithm (taken from alg,
+// or from the key type when alg is absent) are used. It is safe for
+// concurrent use.
+type RemoteKeySet struct {
+	url        string
+	hc         *http.Client
+	now        func() time.Time
+	minRefresh time.Duration
+
+	mu      sync.Mutex
+	keys    map[string]store.PublicKey
+	fetched time.Time
+}
+
+var _ store.KeySet = (*RemoteKeySet)(nil)
+
+// RemoteOption configures a [RemoteKeySet].
+type RemoteOption func(*RemoteKeySet)
+
+// WithRemoteClock sets the time source; default time.Now.
+func WithRemoteClock(now func() time.Time) RemoteOption {
+	return func(r *RemoteKeySet) { r.now = now }
+}
+
+// WithMinRefresh sets the least time between fetches; default DefaultMinRefresh.
+func WithMinRefresh(d time.Duration) RemoteOption {
+	return func(r *RemoteKeySet) { r.minRefresh = d }
+}
+
+// NewRemoteKeySet returns a key set reading jwksURL with hc, which must
+// have a timeout.
+func NewRemoteKeySet(jwksURL string, hc *http.Client, opts ...RemoteOption) (*RemoteKeySet, error) {
+	if jwksURL == "" || hc == nil {
+		return nil, errors.New("impersonation: remote key set needs a URL and an HTTP client")
+	}
+	r := &RemoteKeySet{url: jwksURL, hc: hc, now: time.Now, minRefresh: DefaultMinRefresh}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
+}
+
+// PublicKey implements store.KeySet.
+func (r *RemoteKeySet) PublicKey(ctx context.Context, kid string) (store.PublicKey, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k, ok := r.keys[kid]; ok {
+		return k, nil
+	}
+	if !r.fetched.IsZero() && r.now().Sub(r.fetched) < r.minRefresh {
+		return store.PublicKey{}, fmt.Errorf("impersonation: jwks: %w", store.ErrNotFound)
+	}
+	if err := r.fetch(ctx); err != nil {
+		return store.PublicKey{}, err
+	}
+	if k, ok := r.keys[kid]; ok {
+		return k, nil
+	}
+	return store.PublicKey{}, fmt.Errorf("impersonation: jwks: %w", store.ErrNotFound)
+}
+
+// PublicKeys implements store.KeySet, fetching the set if it was never
+// fetched.
+func (r *RemoteKeySet) PublicKeys(ctx context.Context) ([]store.PublicKey, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fetched.IsZero() {
+		if err := r.fetch(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]store.PublicKey, 0, len(r.keys))
+	for _, k := range r.keys {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// fetch reads the JWKS; r.mu is held.
+func (r *RemoteKeySet) fetch(ctx context.Context) error {
+	r.fetched = r.now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	if err != nil {
+		return fmt.Errorf("impersonation: jwks: %w", err)
+	}
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("impersonation: jwks: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("impersonation: jwks: HTTP status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
+	if err != nil {
+		return fmt.Errorf("impersonation: jwks: %w", err)
+	}
+	if len(body) > MaxJWKSBytes {
+		return errors.New("impersonation: jwks: document too large")
+	}
+	set, err := jwk.Parse(body)
+	if err != nil {
+		return fmt.Errorf("impersonation: jwks: %w", err)
+	}
+	keys := make(map[string]store.PublicKey, set.Len())
+	for i := range set.Len() {
+		k, _ := set.Key(i)
+		if k.KeyID() == "" || (k.KeyUsage() != "" && k.KeyUsage() != string(jwk.ForSignature)) {
+			continue
+		}
+		var raw any
+		if err := k.Raw(&raw); err != nil {
+			continue
+		}
+		if _, private := raw.(crypto.Signer); private {
+			continue // a private key published by mistake is not used
+		}
+		alg := ""
+		if a, ok := k.Get(jwk.AlgorithmKey); ok {
+			alg = fmt.Sprint(a)
+		}
+		pk, err := store.NewPublicKey(raw, alg)
+		if err != nil {
+			continue
+		}
+		pk.ID = k.KeyID()
+		keys[pk.ID] = pk
+	}
+	r.keys = keys
+	return nil
+}

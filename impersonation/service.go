@@ -1,0 +1,215 @@
+package impersonation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// Defaults of a [Service].
+const (
+	// DefaultAccessTokenTTL is the impersonated access token lifetime, as
+	// in the flow's reference document (3600 s).
+	DefaultAccessTokenTTL = time.Hour
+	// AuthorizedUserType is the aut claim of an access token issued to a
+	// user (as opposed to an application acting for itself).
+	AuthorizedUserType = "APPLICATION_USER"
+	// AccessTokenHeaderType is the typ of access tokens (RFC 9068 §2.1).
+	AccessTokenHeaderType = "at+jwt"
+)
+
+// Stores are what a [Service] reads and writes. Every field is required;
+// store/memory's Store implements all but Keys, which its KeySet does.
+type Stores struct {
+	Clients       store.Clients
+	Users         store.Users
+	Organizations store.Organizations
+	Grants        store.Grants
+	OneTimeUse    store.OneTimeUse
+	Keys          store.Keys
+}
+
+// ProtectedFunc reports whether subject may never be impersonated through
+// client. An error refuses the impersonation as a server failure.
+type ProtectedFunc func(ctx context.Context, client *store.Client, subject *store.User) (bool, error)
+
+// ScopeInput is what a [ScopeRule] decides from.
+type ScopeInput struct {
+	Client       *store.Client
+	Impersonator *store.User
+	Subject      *store.User
+	// Requested is the scope of the authorize request.
+	Requested claims.Scope
+	// SubjectGrants are the scopes the subject's roles grant for the client.
+	SubjectGrants []string
+}
+
+// ScopeRule returns the scope granted to an impersonation. It runs at the
+// authorize endpoint, and again at the token endpoint with the subject
+// token's scope as Requested so that a grant removed in between narrows the
+// access token.
+type ScopeRule func(ctx context.Context, in ScopeInput) (claims.Scope, error)
+
+// DefaultScopeRule grants the requested scopes, minus
+// internal_user_impersonate, that the subject holds for the client (so the
+// impersonator sees what the user would see), plus openid if requested.
+func DefaultScopeRule(_ context.Context, in ScopeInput) (claims.Scope, error) {
+	out := claims.Scope{}
+	for _, s := range in.Requested {
+		switch {
+		case s == subjecttoken.ScopeImpersonate:
+		case s == "openid", slices.Contains(in.SubjectGrants, s):
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Service decides and carries out impersonations: the authorize side
+// ([Service.Authorize]) and the token exchange ([Service.Exchange],
+// implementing tokenexchange.Exchanger). It is safe for concurrent use.
+type Service struct {
+	issuer    string
+	stores    Stores
+	tokens    *subjecttoken.Issuer
+	now       func() time.Time
+	skew      time.Duration
+	algs      []string
+	maxDepth  int
+	auditor   store.Auditor
+	notifier  store.Notifier
+	protected ProtectedFunc
+	scopeRule ScopeRule
+	accessTTL time.Duration
+	idTTL     time.Duration
+	// dummyHash is verified against for unknown clients; no secret matches
+	// it, as it hashes a random value thrown away.
+	dummyHash string
+}
+
+var (
+	_ tokenexchange.Exchanger           = (*Service)(nil)
+	_ tokenexchange.ClientAuthenticator = (*Service)(nil)
+)
+
+// Option configures a [Service].
+type Option func(*Service)
+
+// WithClock sets the time source; default time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithSkew sets the clock skew tolerated on exp, nbf and iat; default 30 s,
+// at most subjecttoken.MaxSkew.
+func WithSkew(d time.Duration) Option { return func(s *Service) { s.skew = d } }
+
+// WithAlgorithms sets the signature algorithms accepted on presented
+// tokens; default ES256, RS256 and EdDSA.
+func WithAlgorithms(algs ...string) Option {
+	return func(s *Service) { s.algs = slices.Clone(algs) }
+}
+
+// WithMaxActDepth sets the deepest act chain an issued access token may
+// carry; default claims.DefaultMaxActDepth. Exchanges that would go deeper
+// are refused.
+func WithMaxActDepth(n int) Option { return func(s *Service) { s.maxDepth = n } }
+
+// WithAuditor sets where audit events go; default a store.SlogAuditor
+// writing to slog.Default().
+func WithAuditor(a store.Auditor) Option { return func(s *Service) { s.auditor = a } }
+
+// WithNotifier sets who tells impersonated users; default none.
+func WithNotifier(n store.Notifier) Option { return func(s *Service) { s.notifier = n } }
+
+// WithProtected replaces the protected-user predicate. The default
+// protects users who themselves hold internal_user_impersonate for the
+// client: one impersonator cannot become another.
+func WithProtected(f ProtectedFunc) Option { return func(s *Service) { s.protected = f } }
+
+// WithScopeRule replaces [DefaultScopeRule].
+func WithScopeRule(r ScopeRule) Option { return func(s *Service) { s.scopeRule = r } }
+
+// WithAccessTokenTTL sets the access token lifetime for clients that do
+// not set their own; default DefaultAccessTokenTTL.
+func WithAccessTokenTTL(d time.Duration) Option { return func(s *Service) { s.accessTTL = d } }
+
+// WithIDTokenTTL sets the lifetime of the impersonator's ID token; default
+// subjecttoken.DefaultIDTokenTTL.
+func WithIDTokenTTL(d time.Duration) Option { return func(s *Service) { s.idTTL = d } }
+
+// New returns a Service for the issuer identifier iss: the exact iss of
+// every token it mints and expects.
+func New(iss string, stores Stores, opts ...Option) (*Service, error) {
+	s := &Service{
+		issuer:    iss,
+		stores:    stores,
+		now:       time.Now,
+		skew:      subjecttoken.DefaultSkew,
+		algs:      slices.Clone(jose.DefaultAlgorithms),
+		maxDepth:  claims.DefaultMaxActDepth,
+		accessTTL: DefaultAccessTokenTTL,
+		idTTL:     subjecttoken.DefaultIDTokenTTL,
+		scopeRule: DefaultScopeRule,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	switch {
+	case stores.Clients == nil, stores.Users == nil, stores.Organizations == nil,
+		stores.Grants == nil, stores.OneTimeUse == nil, stores.Keys == nil:
+		return nil, errors.New("impersonation: every field of Stores is required")
+	case s.scopeRule == nil:
+		return nil, errors.New("impersonation: scope rule is nil")
+	case s.accessTTL <= 0 || s.idTTL <= 0:
+		return nil, errors.New("impersonation: token lifetimes must be positive")
+	}
+	if s.auditor == nil {
+		s.auditor = store.NewSlogAuditor(slog.Default())
+	}
+	if s.protected == nil {
+		s.protected = s.holdsImpersonation
+	}
+	tokens, err := subjecttoken.NewIssuer(iss, stores.Keys,
+		subjecttoken.WithClock(s.now),
+		subjecttoken.WithSkew(s.skew),
+		subjecttoken.WithAlgorithms(s.algs...),
+		// A subject token's act chain gains the impersonator on exchange.
+		subjecttoken.WithMaxActDepth(s.maxDepth),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: %w", err)
+	}
+	s.tokens = tokens
+	if s.dummyHash, err = store.HashSecret(jose.NewID(), store.ClientSecretIterations); err != nil {
+		return nil, fmt.Errorf("impersonation: %w", err)
+	}
+	return s, nil
+}
+
+// Tokens returns the subject token and ID token issuer the service uses.
+func (s *Service) Tokens() *subjecttoken.Issuer { return s.tokens }
+
+// holdsImpersonation is the default ProtectedFunc.
+func (s *Service) holdsImpersonation(ctx context.Context, client *store.Client, subject *store.User) (bool, error) {
+	granted, err := s.stores.Grants.GrantedScopes(ctx, client.ID, subject.ID)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(granted, subjecttoken.ScopeImpersonate), nil
+}
+
+// record writes an audit event stamped with the service clock.
+func (s *Service) record(ctx context.Context, e store.Event) error {
+	if e.Time.IsZero() {
+		e.Time = s.now().UTC()
+	}
+	return s.auditor.Record(ctx, e)
+}

@@ -1,0 +1,168 @@
+// Package jose signs and verifies the compact JWS tokens of this library.
+// It parses the header itself so that only what is explicitly allowed is
+// ever looked at: the algorithm must be on an allowlist and equal to the
+// algorithm of the key that the kid names; the key comes from the issuer's
+// own key set, never from the token (jku, x5u, jwk and x5c headers are
+// ignored, crit is refused); only the compact serialization with exactly
+// one signature is accepted. Signature arithmetic is delegated to jwx.
+package jose
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/actas/actas/store"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// Errors of [Verify]. They never include token content.
+var (
+	ErrMalformed  = errors.New("jose: malformed token")
+	ErrAlgorithm  = errors.New("jose: algorithm not allowed")
+	ErrUnknownKey = errors.New("jose: unknown signing key")
+	ErrSignature  = errors.New("jose: invalid signature")
+	ErrTokenType  = errors.New("jose: wrong token type (typ)")
+	ErrCritical   = errors.New("jose: critical header not understood")
+)
+
+// MaxTokenBytes is the largest token Verify reads.
+const MaxTokenBytes = 16 << 10
+
+// DefaultAlgorithms is the allowlist used when none is configured.
+var DefaultAlgorithms = []string{store.ES256, store.RS256, store.EdDSA}
+
+// Header is the part of the JOSE header the library reads.
+type Header struct {
+	Algorithm string `json:"alg"`
+	KeyID     string `json:"kid"`
+	Type      string `json:"typ,omitempty"`
+	// Critical is decoded only to refuse it (RFC 7515 §4.1.11).
+	Critical json.RawMessage `json:"crit,omitempty"`
+}
+
+var enc = base64.RawURLEncoding
+
+// Sign serialises claims as JSON and signs them with key, putting alg, kid
+// and typ in the protected header.
+func Sign(key store.PrivateKey, typ string, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("jose: encode claims: %w", err)
+	}
+	hdr, err := json.Marshal(Header{Algorithm: key.Algorithm, KeyID: key.ID, Type: typ})
+	if err != nil {
+		return "", fmt.Errorf("jose: encode header: %w", err)
+	}
+	signer, err := jws.NewSigner(jwa.SignatureAlgorithm(key.Algorithm))
+	if err != nil {
+		return "", fmt.Errorf("jose: %w", err)
+	}
+	buf := make([]byte, 0, enc.EncodedLen(len(hdr))+enc.EncodedLen(len(payload))+200)
+	buf = enc.AppendEncode(buf, hdr)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := signer.Sign(buf, key.Key)
+	if err != nil {
+		return "", fmt.Errorf("jose: sign: %w", err)
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// Verify checks token's signature against keys and returns its header and
+// payload. typ, when not empty, must equal the header's typ (compared
+// case-insensitively, as RFC 7515 §4.1.9 recommends for media types).
+// Claims are not checked here.
+func Verify(ctx context.Context, token string, keys store.KeySet, algs []string, typ string) (Header, []byte, error) {
+	var h Header
+	if len(token) > MaxTokenBytes {
+		return h, nil, fmt.Errorf("%w: too large", ErrMalformed)
+	}
+	first := strings.IndexByte(token, '.')
+	last := strings.LastIndexByte(token, '.')
+	if first <= 0 || last == first || last == len(token)-1 || strings.Count(token, ".") != 2 {
+		return h, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	rawHdr, err := enc.DecodeString(token[:first])
+	if err != nil {
+		return h, nil, fmt.Errorf("%w: header encoding", ErrMalformed)
+	}
+	if err := decodeStrict(rawHdr, &h); err != nil {
+		return h, nil, fmt.Errorf("%w: header", ErrMalformed)
+	}
+	if len(h.Critical) > 0 {
+		return h, nil, ErrCritical
+	}
+	if h.Algorithm == "" || !slices.Contains(algs, h.Algorithm) {
+		return h, nil, ErrAlgorithm
+	}
+	if typ != "" && !strings.EqualFold(mediaType(h.Type), mediaType(typ)) {
+		return h, nil, ErrTokenType
+	}
+	if h.KeyID == "" {
+		return h, nil, fmt.Errorf("%w: no kid", ErrUnknownKey)
+	}
+	key, err := keys.PublicKey(ctx, h.KeyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return h, nil, ErrUnknownKey
+	}
+	if err != nil {
+		return h, nil, fmt.Errorf("jose: key lookup: %w", err)
+	}
+	if key.Algorithm != h.Algorithm {
+		return h, nil, ErrAlgorithm
+	}
+	sig, err := enc.DecodeString(token[last+1:])
+	if err != nil {
+		return h, nil, fmt.Errorf("%w: signature encoding", ErrMalformed)
+	}
+	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(h.Algorithm))
+	if err != nil {
+		return h, nil, ErrAlgorithm
+	}
+	if err := verifier.Verify([]byte(token[:last]), sig, key.Key); err != nil {
+		return h, nil, ErrSignature
+	}
+	payload, err := enc.DecodeString(token[first+1 : last])
+	if err != nil {
+		return h, nil, fmt.Errorf("%w: payload encoding", ErrMalformed)
+	}
+	return h, payload, nil
+}
+
+// mediaType drops the "application/" prefix that RFC 7515 §4.1.9 says a
+// typ value may carry.
+func mediaType(t string) string {
+	if len(t) > len("application/") && strings.EqualFold(t[:len("application/")], "application/") {
+		return t[len("application/"):]
+	}
+	return t
+}
+
+// DecodeClaims decodes a verified payload into v, refusing trailing data.
+func DecodeClaims(payload []byte, v any) error {
+	if err := decodeStrict(payload, v); err != nil {
+		return fmt.Errorf("%w: claims", ErrMalformed)
+	}
+	return nil
+}
+
+func decodeStrict(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("trailing data")
+	}
+	return nil
+}

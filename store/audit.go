@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// EventType names what an audit [Event] records.
+type EventType string
+
+// Event types recorded by the library.
+const (
+	// EventImpersonationStarted: a subject token was issued at the
+	// authorize endpoint.
+	EventImpersonationStarted EventType = "impersonation.started"
+	// EventImpersonationDenied: the authorize request was refused.
+	EventImpersonationDenied EventType = "impersonation.denied"
+	// EventTokenExchanged: an impersonated access token was issued.
+	EventTokenExchanged EventType = "token.exchanged"
+	// EventTokenExchangeDenied: a token exchange was refused.
+	EventTokenExchangeDenied EventType = "token.exchange_denied"
+	// EventReplayDetected: a subject token was presented a second time.
+	EventReplayDetected EventType = "token.replay_detected"
+	// EventImpersonatedRequest: a state-changing API request was made
+	// with an impersonated access token.
+	EventImpersonatedRequest EventType = "impersonation.request"
+	// EventNotificationFailed: the impersonated user could not be told.
+	EventNotificationFailed EventType = "impersonation.notification_failed"
+)
+
+// Outcomes of an [Event].
+const (
+	OutcomeGranted = "granted"
+	OutcomeDenied  = "denied"
+	OutcomeFailed  = "failed"
+)
+
+// Event is one audit record. Fields that do not apply are empty. It never
+// holds a token, a secret or a password.
+type Event struct {
+	Type         EventType
+	Time         time.Time
+	ClientID     string
+	Impersonator string
+	Subject      string
+	Org          string
+	// JTI is the ID of the token the event is about: the subject token at
+	// the authorize endpoint, the access token issued at exchange, the
+	// presented subject token when an exchange is refused.
+	JTI     string
+	Scopes  []string
+	Outcome string
+	// Reason says why, for denials and failures; a fixed text, never
+	// input echoed back.
+	Reason string
+	// Method and Path describe the request for EventImpersonatedRequest.
+	Method string
+	Path   string
+}
+
+// Auditor records audit events. Record must be safe for concurrent use.
+// An error means the event may be lost; the library then refuses to issue
+// (nothing is issued that was not recorded).
+type Auditor interface {
+	Record(ctx context.Context, e Event) error
+}
+
+// Notice tells a user that someone impersonated them.
+type Notice struct {
+	UserID           string
+	UserName         string
+	Email            string
+	ImpersonatorID   string
+	ImpersonatorName string
+	ClientID         string
+	// Time is when the impersonation started, in UTC.
+	Time time.Time
+}
+
+// Notifier tells the impersonated user, once per impersonation start, who
+// accessed their account and when. A failing Notifier never stops the flow;
+// the failure is recorded as an audit event.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice) error
+}
+
+// SlogAuditor writes events as log/slog records. Grants are logged at
+// Info, denials at Info (they are client mistakes, not server errors),
+// replays and notification failures at Warn, failures at Error.
+type SlogAuditor struct {
+	logger *slog.Logger
+}
+
+var _ Auditor = (*SlogAuditor)(nil)
+
+// NewSlogAuditor returns an Auditor that writes to logger.
+func NewSlogAuditor(logger *slog.Logger) *SlogAuditor {
+	return &SlogAuditor{logger: logger}
+}
+
+// Record writes e as one record with message "audit".
+func (a *SlogAuditor) Record(ctx context.Context, e Event) error {
+	level := slog.LevelInfo
+	switch {
+	case e.Type == EventReplayDetected, e.Type == EventNotificationFailed:
+		level = slog.LevelWarn
+	case e.Outcome == OutcomeFailed:
+		level = slog.LevelError
+	}
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs,
+		slog.String("event", string(e.Type)),
+		slog.Time("at", e.Time.UTC()),
+		slog.String("outcome", e.Outcome),
+	)
+	for _, kv := range [...][2]string{
+		{"client_id", e.ClientID}, {"impersonator", e.Impersonator}, {"subject", e.Subject},
+		{"org", e.Org}, {"jti", e.JTI}, {"reason", e.Reason}, {"method", e.Method}, {"path", e.Path},
+	} {
+		if kv[1] != "" {
+			attrs = append(attrs, slog.String(kv[0], kv[1]))
+		}
+	}
+	if len(e.Scopes) > 0 {
+		attrs = append(attrs, slog.Any("scopes", e.Scopes))
+	}
+	a.logger.LogAttrs(ctx, level, "audit", attrs...)
+	return nil
+}
+
+// MultiAuditor records every event to each of its auditors in order and
+// returns the first error, after trying them all.
+type MultiAuditor []Auditor
+
+var _ Auditor = MultiAuditor(nil)
+
+// Record implements Auditor.
+func (m MultiAuditor) Record(ctx context.Context, e Event) error {
+	var first error
+	for _, a := range m {
+		if err := a.Record(ctx, e); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,330 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/actas/actas/store"
+)
+
+// Store holds clients, users, organisations, roles, used and revoked token
+// IDs, audit events and notices in memory.
+type Store struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	clients map[string]store.Client
+	users   map[string]store.User
+	orgs    map[string]store.Organization
+	roles   map[roleKey]*Role
+
+	usedMu    sync.Mutex
+	used      expirySet
+	revokedMu sync.Mutex
+	revoked   expirySet
+
+	logMu   sync.Mutex
+	events  []store.Event
+	notices []store.Notice
+}
+
+var (
+	_ store.Clients       = (*Store)(nil)
+	_ store.Users         = (*Store)(nil)
+	_ store.Organizations = (*Store)(nil)
+	_ store.Grants        = (*Store)(nil)
+	_ store.OneTimeUse    = (*Store)(nil)
+	_ store.Revocation    = (*Store)(nil)
+	_ store.Auditor       = (*Store)(nil)
+	_ store.Notifier      = (*Store)(nil)
+)
+
+// Role is an application role: it belongs to one client and grants its
+// scopes, for that client only, to its users.
+type Role struct {
+	Name     string
+	ClientID string
+	Scopes   []string
+	Users    []string
+}
+
+type roleKey struct{ client, name string }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the time source used to expire entries; default time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// New returns an empty Store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		now:     time.Now,
+		clients: map[string]store.Client{},
+		users:   map[string]store.User{},
+		orgs:    map[string]store.Organization{},
+		roles:   map[roleKey]*Role{},
+		used:    newExpirySet(),
+		revoked: newExpirySet(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// PutClient adds or replaces a client.
+func (s *Store) PutClient(c store.Client) error {
+	if c.ID == "" {
+		return errors.New("memory: client without ID")
+	}
+	c = cloneClient(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[c.ID] = c
+	return nil
+}
+
+// PutUser adds or replaces a user. Its organisation must exist.
+func (s *Store) PutUser(u store.User) error {
+	if u.ID == "" {
+		return errors.New("memory: user without ID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.orgs[u.Org]; !ok {
+		return fmt.Errorf("memory: user %q: organisation %q: %w", u.ID, u.Org, store.ErrNotFound)
+	}
+	s.users[u.ID] = u
+	return nil
+}
+
+// PutOrganization adds or replaces an organisation. Its parent, when set,
+// must exist, and it must not become its own ancestor.
+func (s *Store) PutOrganization(o store.Organization) error {
+	if o.ID == "" {
+		return errors.New("memory: organisation without ID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, n := o.Parent, 0; p != ""; n++ {
+		if p == o.ID || n > len(s.orgs) {
+			return fmt.Errorf("memory: organisation %q: parent cycle", o.ID)
+		}
+		parent, ok := s.orgs[p]
+		if !ok {
+			return fmt.Errorf("memory: organisation %q: parent %q: %w", o.ID, p, store.ErrNotFound)
+		}
+		p = parent.Parent
+	}
+	s.orgs[o.ID] = o
+	return nil
+}
+
+// PutRole adds or replaces a role. Its client must exist.
+func (s *Store) PutRole(r Role) error {
+	if r.Name == "" || r.ClientID == "" {
+		return errors.New("memory: role needs a name and a client")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[r.ClientID]; !ok {
+		return fmt.Errorf("memory: role %q: client %q: %w", r.Name, r.ClientID, store.ErrNotFound)
+	}
+	r.Scopes = slices.Clone(r.Scopes)
+	r.Users = slices.Clone(r.Users)
+	s.roles[roleKey{r.ClientID, r.Name}] = &r
+	return nil
+}
+
+// Assign gives the role of clientID named role to userID.
+func (s *Store) Assign(clientID, role, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.roles[roleKey{clientID, role}]
+	if !ok {
+		return fmt.Errorf("memory: role %q of client %q: %w", role, clientID, store.ErrNotFound)
+	}
+	if !slices.Contains(r.Users, userID) {
+		r.Users = append(r.Users, userID)
+	}
+	return nil
+}
+
+// Unassign takes the role of clientID named role away from userID.
+func (s *Store) Unassign(clientID, role, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.roles[roleKey{clientID, role}]
+	if !ok {
+		return fmt.Errorf("memory: role %q of client %q: %w", role, clientID, store.ErrNotFound)
+	}
+	r.Users = slices.DeleteFunc(r.Users, func(u string) bool { return u == userID })
+	return nil
+}
+
+// Client implements store.Clients.
+func (s *Store) Client(_ context.Context, id string) (*store.Client, error) {
+	s.mu.RLock()
+	c, ok := s.clients[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("memory: client: %w", store.ErrNotFound)
+	}
+	c = cloneClient(c)
+	return &c, nil
+}
+
+// User implements store.Users.
+func (s *Store) User(_ context.Context, id string) (*store.User, error) {
+	s.mu.RLock()
+	u, ok := s.users[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("memory: user: %w", store.ErrNotFound)
+	}
+	return &u, nil
+}
+
+// Organization implements store.Organizations.
+func (s *Store) Organization(_ context.Context, id string) (*store.Organization, error) {
+	s.mu.RLock()
+	o, ok := s.orgs[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("memory: organisation: %w", store.ErrNotFound)
+	}
+	return &o, nil
+}
+
+// GrantedScopes implements store.Grants.
+func (s *Store) GrantedScopes(_ context.Context, clientID, userID string) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for k, r := range s.roles {
+		if k.client != clientID || !slices.Contains(r.Users, userID) {
+			continue
+		}
+		for _, sc := range r.Scopes {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Use implements store.OneTimeUse.
+func (s *Store) Use(_ context.Context, id string, exp time.Time) error {
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	if !s.used.add(id, exp, s.now()) {
+		return store.ErrAlreadyUsed
+	}
+	return nil
+}
+
+// UsedLen returns how many used IDs are held, expired ones not yet evicted
+// included: the figure that must stay bounded.
+func (s *Store) UsedLen() int {
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	return len(s.used.m)
+}
+
+// Revoke implements store.Revocation.
+func (s *Store) Revoke(_ context.Context, id string, exp time.Time) error {
+	s.revokedMu.Lock()
+	defer s.revokedMu.Unlock()
+	s.revoked.add(id, exp, s.now())
+	return nil
+}
+
+// Revoked implements store.Revocation.
+func (s *Store) Revoked(_ context.Context, id string) (bool, error) {
+	s.revokedMu.Lock()
+	defer s.revokedMu.Unlock()
+	return s.revoked.has(id, s.now()), nil
+}
+
+// Record implements store.Auditor by keeping the event.
+func (s *Store) Record(_ context.Context, e store.Event) error {
+	e.Scopes = slices.Clone(e.Scopes)
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.events = append(s.events, e)
+	return nil
+}
+
+// Events returns a copy of the recorded audit events, oldest first.
+func (s *Store) Events() []store.Event {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return slices.Clone(s.events)
+}
+
+// Notify implements store.Notifier by keeping the notice.
+func (s *Store) Notify(_ context.Context, n store.Notice) error {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.notices = append(s.notices, n)
+	return nil
+}
+
+// Notices returns a copy of the notices sent, oldest first.
+func (s *Store) Notices() []store.Notice {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return slices.Clone(s.notices)
+}
+
+func cloneClient(c store.Client) store.Client {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.Scopes = slices.Clone(c.Scopes)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.ResponseModes = slices.Clone(c.ResponseModes)
+	c.Audiences = slices.Clone(c.Audiences)
+	return c
+}
+
+// expirySet holds IDs until they expire. Expired entries are swept when
+// the set has doubled since the last sweep, so the cost is amortised O(1)
+// per add and the size stays within twice the live entries (plus a floor).
+type expirySet struct {
+	m         map[string]time.Time
+	nextSweep int
+}
+
+const sweepFloor = 1024
+
+func newExpirySet() expirySet {
+	return expirySet{m: map[string]time.Time{}, nextSweep: sweepFloor}
+}
+
+// add inserts id unless it is present and unexpired; it reports whether it
+// inserted.
+func (e *expirySet) add(id string, exp, now time.Time) bool {
+	if old, ok := e.m[id]; ok && now.Before(old) {
+		return false
+	}
+	if len(e.m) >= e.nextSweep {
+		for k, t := range e.m {
+			if !now.Before(t) {
+				delete(e.m, k)
+			}
+		}
+		e.nextSweep = max(2*len(e.m), sweepFloor)
+	}
+	e.m[id] = exp
+	return true
+}
+
+func (e *expirySet) has(id string, now time.Time) bool {
+	t, ok := e.m[id]
+	return ok && now.Before(t)
+}

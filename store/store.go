@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel outcomes of store operations; implementations wrap or return
+// them so callers can test with errors.Is.
+var (
+	// ErrNotFound: the client, user, organisation or key does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyUsed: a one-time value was used before (a replay).
+	ErrAlreadyUsed = errors.New("store: already used")
+)
+
+// Response modes a client may register (OAuth 2.0 Multiple Response Type
+// Encoding Practices, and Form Post Response Mode).
+const (
+	ResponseModeFragment = "fragment"
+	ResponseModeQuery    = "query"
+	ResponseModeFormPost = "form_post"
+)
+
+// Client is an OAuth client registration. The zero value is an enabled
+// client with nothing allowed.
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// Name is shown to people (notices, consent); optional.
+	Name string
+	// SecretHash is the output of [HashSecret]; empty for a public client.
+	SecretHash string
+	// RedirectURIs are compared to redirect_uri exactly, byte for byte.
+	RedirectURIs []string
+	// Scopes the client may ask for.
+	Scopes []string
+	// GrantTypes the client may use at the token endpoint, e.g.
+	// "urn:ietf:params:oauth:grant-type:token-exchange".
+	GrantTypes []string
+	// Disabled clients are refused everywhere.
+	Disabled bool
+	// Impersonation turns on the subject token response type for the client.
+	Impersonation bool
+	// ResponseModes the client accepts. Empty means fragment and form_post;
+	// query (tokens in a URL query string) must be listed to be allowed.
+	ResponseModes []string
+	// Audiences the client may ask for at the token endpoint besides its
+	// own ID, which is always allowed and is the default.
+	Audiences []string
+	// SubjectTokenTTL is the subject token lifetime; zero means the
+	// service default (180 s).
+	SubjectTokenTTL time.Duration
+	// AccessTokenTTL is the access token lifetime; zero means the service
+	// default (3600 s).
+	AccessTokenTTL time.Duration
+}
+
+// Organization is a tenant. Parent is the ID of the parent organisation,
+// empty for a root.
+type Organization struct {
+	ID     string
+	Name   string
+	Parent string
+}
+
+// User is an end user. Org is the ID of the organisation the user belongs to.
+type User struct {
+	ID       string
+	Username string
+	Name     string
+	Email    string
+	Org      string
+	Disabled bool
+}
+
+// Clients looks up client registrations (RFC 6749 §2).
+type Clients interface {
+	// Client returns the client with this ID, or an error wrapping
+	// ErrNotFound. The caller must not modify the result.
+	Client(ctx context.Context, id string) (*Client, error)
+}
+
+// Users looks up users by ID (the sub claim).
+type Users interface {
+	// User returns the user, or an error wrapping ErrNotFound. The caller
+	// must not modify the result.
+	User(ctx context.Context, id string) (*User, error)
+}
+
+// Organizations looks up organisations, to walk the parent chain when
+// deciding whether an impersonator's organisation covers the subject's.
+type Organizations interface {
+	// Organization returns the organisation, or an error wrapping
+	// ErrNotFound. The caller must not modify the result.
+	Organization(ctx context.Context, id string) (*Organization, error)
+}
+
+// Grants answers which scopes a user's roles grant for one client: roles
+// are per client (application roles), so a role for another client grants
+// nothing here.
+type Grants interface {
+	// GrantedScopes returns the union of the scopes of every role the user
+	// holds for the client; none is an empty result, not an error.
+	GrantedScopes(ctx context.Context, clientID, userID string) ([]string, error)
+}
+
+// OneTimeUse records values that may be used once, such as the jti of a
+// subject token (RFC 7519 §4.1.7, RFC 8725 §3.10).
+type OneTimeUse interface {
+	// Use marks id as used until exp. It returns ErrAlreadyUsed if id was
+	// marked before and has not expired. It must be atomic: of concurrent
+	// calls with the same id, exactly one returns nil.
+	Use(ctx context.Context, id string, exp time.Time) error
+}
+
+// Revocation records revoked tokens by jti (RFC 7009).
+type Revocation interface {
+	// Revoke marks id revoked until exp, after which the token is expired
+	// anyway and the record may be dropped.
+	Revoke(ctx context.Context, id string, exp time.Time) error
+	// Revoked reports whether id is revoked.
+	Revoked(ctx context.Context, id string) (bool, error)
+}

@@ -1,0 +1,342 @@
+package subjecttoken
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/store"
+)
+
+// Header types (RFC 8725 §3.11 explicit typing). A subject token carries
+// its own typ so that it can never be taken for an ID token or an access
+// token (RFC 9068 "at+jwt"), whatever its claims say.
+const (
+	HeaderType        = "subject+jwt"
+	IDTokenHeaderType = "JWT"
+)
+
+// Defaults of an [Issuer].
+const (
+	DefaultTTL        = 180 * time.Second
+	DefaultIDTokenTTL = 300 * time.Second
+	DefaultSkew       = 30 * time.Second
+	// MaxSkew is the largest clock skew an Issuer accepts.
+	MaxSkew = 5 * time.Minute
+)
+
+// Verification errors, for errors.Is. They name the failed check, never the
+// token content.
+var (
+	ErrMalformed      = jose.ErrMalformed
+	ErrAlgorithm      = jose.ErrAlgorithm
+	ErrUnknownKey     = jose.ErrUnknownKey
+	ErrSignature      = jose.ErrSignature
+	ErrTokenType      = jose.ErrTokenType
+	ErrExpired        = claims.ErrExpired
+	ErrNotYetValid    = claims.ErrNotYetValid
+	ErrIssuedInFuture = claims.ErrIssuedInFuture
+	ErrIssuer         = claims.ErrIssuer
+	ErrAudience       = claims.ErrAudience
+	ErrMissingClaim   = claims.ErrMissingClaim
+	// ErrClientMismatch: client_id or azp is not the client presenting it.
+	ErrClientMismatch = errors.New("subjecttoken: client_id or azp is not the client")
+	// ErrNoMayAct: a subject token without may_act.sub.
+	ErrNoMayAct = errors.New("subjecttoken: may_act.sub missing")
+)
+
+// Claims are the claims of a subject token, exactly those of the flow's
+// reference document: iss, sub (the impersonated user), aud, azp and
+// client_id (the client), scope, may_act.sub (the impersonator), iat, nbf,
+// exp and jti; act only when the token was itself issued under
+// impersonation (RFC 8693 §4.1).
+type Claims struct {
+	claims.Registered
+	AuthorizedParty string         `json:"azp"`
+	ClientID        string         `json:"client_id"`
+	Scope           claims.Scope   `json:"scope"`
+	MayAct          *claims.MayAct `json:"may_act"`
+	Act             *claims.Actor  `json:"act,omitempty"`
+}
+
+// IDTokenClaims are the claims of the ID token issued to the impersonator
+// (OpenID Connect Core §2), which the client later presents as the actor
+// token.
+type IDTokenClaims struct {
+	claims.Registered
+	AuthorizedParty string             `json:"azp,omitempty"`
+	Nonce           string             `json:"nonce,omitempty"`
+	AuthTime        claims.NumericDate `json:"auth_time,omitempty"`
+	// StateHash is s_hash (OpenID FAPI 1.0 Part 2 §5.1): the left half of
+	// the SHA-256 of state, base64url.
+	StateHash string `json:"s_hash,omitempty"`
+}
+
+// Issuer mints and verifies subject tokens and ID tokens for one issuer
+// identifier. It is safe for concurrent use.
+type Issuer struct {
+	issuer   string
+	keys     store.Keys
+	now      func() time.Time
+	skew     time.Duration
+	algs     []string
+	maxDepth int
+}
+
+// Option configures an [Issuer].
+type Option func(*Issuer)
+
+// WithClock sets the time source; default time.Now.
+func WithClock(now func() time.Time) Option { return func(i *Issuer) { i.now = now } }
+
+// WithSkew sets the clock skew tolerated on exp, nbf and iat; default
+// DefaultSkew, at most MaxSkew.
+func WithSkew(d time.Duration) Option { return func(i *Issuer) { i.skew = d } }
+
+// WithAlgorithms sets the algorithms accepted when verifying; default
+// ES256, RS256 and EdDSA. Only these three can be listed.
+func WithAlgorithms(algs ...string) Option {
+	return func(i *Issuer) { i.algs = slices.Clone(algs) }
+}
+
+// WithMaxActDepth sets the deepest act chain a subject token may carry;
+// default claims.DefaultMaxActDepth.
+func WithMaxActDepth(n int) Option { return func(i *Issuer) { i.maxDepth = n } }
+
+// NewIssuer returns an Issuer for the issuer identifier iss (the exact iss
+// of every token) signing with keys.
+func NewIssuer(iss string, keys store.Keys, opts ...Option) (*Issuer, error) {
+	i := &Issuer{
+		issuer:   iss,
+		keys:     keys,
+		now:      time.Now,
+		skew:     DefaultSkew,
+		algs:     slices.Clone(jose.DefaultAlgorithms),
+		maxDepth: claims.DefaultMaxActDepth,
+	}
+	for _, o := range opts {
+		o(i)
+	}
+	switch {
+	case iss == "":
+		return nil, errors.New("subjecttoken: issuer is empty")
+	case keys == nil:
+		return nil, errors.New("subjecttoken: keys are nil")
+	case i.now == nil:
+		return nil, errors.New("subjecttoken: clock is nil")
+	case i.skew < 0 || i.skew > MaxSkew:
+		return nil, fmt.Errorf("subjecttoken: skew must be between 0 and %s", MaxSkew)
+	case len(i.algs) == 0:
+		return nil, errors.New("subjecttoken: no algorithm allowed")
+	case i.maxDepth < 1:
+		return nil, errors.New("subjecttoken: act depth must be at least 1")
+	}
+	for _, a := range i.algs {
+		if !slices.Contains(jose.DefaultAlgorithms, a) {
+			return nil, fmt.Errorf("subjecttoken: algorithm %q is not supported", a)
+		}
+	}
+	return i, nil
+}
+
+// Issuer returns the issuer identifier.
+func (i *Issuer) Issuer() string { return i.issuer }
+
+// Params describe a subject token to mint.
+type Params struct {
+	// Subject is the impersonated user's ID. Required.
+	Subject string
+	// ClientID is the client the token is for (aud, azp, client_id). Required.
+	ClientID string
+	// Scope is the granted scope.
+	Scope claims.Scope
+	// Actor is the impersonator's user ID (may_act.sub). Required.
+	Actor string
+	// Act is a prior actor chain to carry, when the impersonator is
+	// already acting for someone; usually nil.
+	Act *claims.Actor
+	// TTL is the lifetime; zero means DefaultTTL.
+	TTL time.Duration
+}
+
+// Mint signs a new subject token with a fresh 128-bit jti.
+func (i *Issuer) Mint(ctx context.Context, p Params) (string, *Claims, error) {
+	if p.Subject == "" || p.ClientID == "" || p.Actor == "" {
+		return "", nil, errors.New("subjecttoken: mint needs a subject, a client and an actor")
+	}
+	if err := p.Act.Validate(i.maxDepth - 1); err != nil {
+		return "", nil, fmt.Errorf("subjecttoken: mint: %w", err)
+	}
+	ttl := p.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	now := i.now()
+	c := &Claims{
+		Registered: claims.Registered{
+			Issuer:    i.issuer,
+			Subject:   p.Subject,
+			Audience:  claims.Audience{p.ClientID},
+			IssuedAt:  claims.NewNumericDate(now),
+			NotBefore: claims.NewNumericDate(now),
+			Expiry:    claims.NewNumericDate(now.Add(ttl)),
+			ID:        jose.NewID(),
+		},
+		AuthorizedParty: p.ClientID,
+		ClientID:        p.ClientID,
+		Scope:           p.Scope,
+		MayAct:          &claims.MayAct{Subject: p.Actor},
+		Act:             p.Act,
+	}
+	tok, err := i.sign(ctx, HeaderType, c)
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, c, nil
+}
+
+// IDTokenParams describe an ID token to mint for the impersonator.
+type IDTokenParams struct {
+	// Subject is the impersonator's user ID. Required.
+	Subject string
+	// ClientID is the audience. Required.
+	ClientID string
+	// Nonce from the authorize request.
+	Nonce string
+	// State from the authorize request; when not empty, s_hash is set.
+	State string
+	// AuthTime is when the impersonator authenticated; zero omits auth_time.
+	AuthTime time.Time
+	// TTL is the lifetime; zero means DefaultIDTokenTTL.
+	TTL time.Duration
+}
+
+// MintIDToken signs an OpenID Connect ID token.
+func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDTokenClaims, error) {
+	if p.Subject == "" || p.ClientID == "" {
+		return "", nil, errors.New("subjecttoken: ID token needs a subject and a client")
+	}
+	ttl := p.TTL
+	if ttl <= 0 {
+		ttl = DefaultIDTokenTTL
+	}
+	now := i.now()
+	c := &IDTokenClaims{
+		Registered: claims.Registered{
+			Issuer:   i.issuer,
+			Subject:  p.Subject,
+			Audience: claims.Audience{p.ClientID},
+			IssuedAt: claims.NewNumericDate(now),
+			Expiry:   claims.NewNumericDate(now.Add(ttl)),
+			ID:       jose.NewID(),
+		},
+		AuthorizedParty: p.ClientID,
+		Nonce:           p.Nonce,
+	}
+	if !p.AuthTime.IsZero() {
+		c.AuthTime = claims.NewNumericDate(p.AuthTime)
+	}
+	if p.State != "" {
+		c.StateHash = StateHash(p.State)
+	}
+	tok, err := i.sign(ctx, IDTokenHeaderType, c)
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, c, nil
+}
+
+// StateHash returns s_hash for state: the base64url encoding of the left
+// half of its SHA-256 (OpenID FAPI 1.0 Part 2 §5.1, computed like at_hash
+// in OpenID Connect Core §3.1.3.6).
+func StateHash(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+func (i *Issuer) sign(ctx context.Context, typ string, c any) (string, error) {
+	key, err := i.keys.SigningKey(ctx)
+	if err != nil {
+		return "", fmt.Errorf("subjecttoken: signing key: %w", err)
+	}
+	tok, err := jose.Sign(key, typ, c)
+	if err != nil {
+		return "", fmt.Errorf("subjecttoken: %w", err)
+	}
+	return tok, nil
+}
+
+// Verify checks a subject token presented by clientID: signature by one of
+// the issuer's keys with an allowed algorithm, typ, iss, aud containing the
+// client, client_id and azp equal to it, exp/nbf/iat within the skew, jti
+// and may_act.sub present, act chain within the depth limit. It does not
+// check one-time use; the caller consumes the jti after its own checks.
+func (i *Issuer) Verify(ctx context.Context, token, clientID string) (*Claims, error) {
+	var c Claims
+	if err := i.verify(ctx, token, HeaderType, &c); err != nil {
+		return nil, err
+	}
+	if err := c.Registered.Validate(i.expect(clientID)); err != nil {
+		return nil, fmt.Errorf("subjecttoken: %w", err)
+	}
+	if c.ClientID != clientID || c.AuthorizedParty != clientID {
+		return nil, ErrClientMismatch
+	}
+	if c.MayAct == nil || c.MayAct.Subject == "" {
+		return nil, ErrNoMayAct
+	}
+	if err := c.Act.Validate(i.maxDepth - 1); err != nil {
+		return nil, fmt.Errorf("subjecttoken: %w", err)
+	}
+	return &c, nil
+}
+
+// VerifyIDToken checks an ID token of this issuer for clientID: signature,
+// typ JWT, iss, aud containing the client, azp equal to it when present,
+// exp/nbf/iat within the skew.
+func (i *Issuer) VerifyIDToken(ctx context.Context, token, clientID string) (*IDTokenClaims, error) {
+	var c IDTokenClaims
+	if err := i.verify(ctx, token, IDTokenHeaderType, &c); err != nil {
+		return nil, err
+	}
+	e := i.expect(clientID)
+	e.RequireID = false
+	if err := c.Registered.Validate(e); err != nil {
+		return nil, fmt.Errorf("subjecttoken: ID token: %w", err)
+	}
+	if c.AuthorizedParty != "" && c.AuthorizedParty != clientID {
+		return nil, ErrClientMismatch
+	}
+	return &c, nil
+}
+
+func (i *Issuer) expect(clientID string) claims.Expectations {
+	return claims.Expectations{
+		Issuer:    i.issuer,
+		Audience:  clientID,
+		Now:       i.now(),
+		Skew:      i.skew,
+		RequireID: true,
+	}
+}
+
+func (i *Issuer) verify(ctx context.Context, token, typ string, v any) error {
+	_, payload, err := jose.Verify(ctx, token, i.keys, i.algs, typ)
+	if err != nil {
+		return fmt.Errorf("subjecttoken: %w", err)
+	}
+	if err := jose.DecodeClaims(payload, v); err != nil {
+		return fmt.Errorf("subjecttoken: %w", err)
+	}
+	return nil
+}
+
+// Skew returns the clock skew the Issuer tolerates; stores that hold a
+// jti must keep it for the token's exp plus this.
+func (i *Issuer) Skew() time.Duration { return i.skew }
