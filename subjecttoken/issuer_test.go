@@ -1,0 +1,280 @@
+package subjecttoken_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/memory"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testIssuer = "https://idp.example"
+
+type issuerClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *issuerClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *issuerClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newTestIssuer(t testing.TB, opts ...subjecttoken.Option) (*subjecttoken.Issuer, *issuerClock, *memory.KeySet) {
+	t.Helper()
+	clk := &issuerClock{now: time.Unix(1_800_000_000, 0)}
+	ks, err := memory.GenerateKeySet(store.ES256)
+	require.NoError(t, err)
+	iss, err := subjecttoken.NewIssuer(testIssuer, ks, append([]subjecttoken.Option{subjecttoken.WithClock(clk.Now)}, opts...)...)
+	require.NoError(t, err)
+	return iss, clk, ks
+}
+
+// segments decodes a JWT's header and payload into maps.
+func segments(t testing.TB, tok string) (map[string]any, map[string]any) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 3)
+	var out [2]map[string]any
+	for i := range 2 {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(raw, &out[i]))
+	}
+	return out[0], out[1]
+}
+
+func keysOf(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestMintSubjectTokenHasExactlyTheReferenceClaims(t *testing.T) {
+	t.Parallel()
+	iss, clk, ks := newTestIssuer(t)
+	tok, c, err := iss.Mint(context.Background(), subjecttoken.Params{
+		Subject: "bob", ClientID: "app", Scope: claims.Scope{"openid", "orders:read"}, Actor: "alice",
+	})
+	require.NoError(t, err)
+	hdr, payload := segments(t, tok)
+	key, err := ks.SigningKey(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"alg": "ES256", "kid": key.ID, "typ": "subject+jwt"}, hdr)
+	assert.Equal(t, []string{"aud", "azp", "client_id", "exp", "iat", "iss", "jti", "may_act", "nbf", "scope", "sub"}, keysOf(payload))
+	assert.Equal(t, testIssuer, payload["iss"])
+	assert.Equal(t, "bob", payload["sub"])
+	assert.Equal(t, "app", payload["aud"])
+	assert.Equal(t, "app", payload["azp"])
+	assert.Equal(t, "app", payload["client_id"])
+	assert.Equal(t, "openid orders:read", payload["scope"])
+	assert.Equal(t, map[string]any{"sub": "alice"}, payload["may_act"])
+	now := float64(clk.Now().Unix())
+	assert.Equal(t, now, payload["iat"])
+	assert.Equal(t, now, payload["nbf"])
+	assert.Equal(t, now+180, payload["exp"], "180 s by default")
+	jti, err := base64.RawURLEncoding.DecodeString(payload["jti"].(string))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, len(jti), 16, "jti has at least 128 bits")
+	assert.Equal(t, c.ID, payload["jti"])
+}
+
+func TestMintHonoursTTLAndCarriesAct(t *testing.T) {
+	t.Parallel()
+	iss, clk, _ := newTestIssuer(t)
+	tok, _, err := iss.Mint(context.Background(), subjecttoken.Params{
+		Subject: "bob", ClientID: "app", Actor: "alice", TTL: 60 * time.Second,
+		Act: &claims.Actor{Subject: "root"},
+	})
+	require.NoError(t, err)
+	_, payload := segments(t, tok)
+	assert.Equal(t, float64(clk.Now().Unix()+60), payload["exp"])
+	assert.Equal(t, map[string]any{"sub": "root"}, payload["act"])
+
+	_, _, err = iss.Mint(context.Background(), subjecttoken.Params{Subject: "bob", ClientID: "app"})
+	assert.Error(t, err, "may_act is required")
+	deep := &claims.Actor{Subject: "a", Act: &claims.Actor{Subject: "b", Act: &claims.Actor{Subject: "c", Act: &claims.Actor{Subject: "d", Act: &claims.Actor{Subject: "e"}}}}}
+	_, _, err = iss.Mint(context.Background(), subjecttoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", Act: deep})
+	assert.ErrorIs(t, err, claims.ErrActTooDeep, "with the new actor the chain would exceed the limit")
+}
+
+func TestMintIDToken(t *testing.T) {
+	t.Parallel()
+	iss, clk, _ := newTestIssuer(t)
+	authTime := clk.Now().Add(-time.Minute)
+	tok, _, err := iss.MintIDToken(context.Background(), subjecttoken.IDTokenParams{
+		Subject: "alice", ClientID: "app", Nonce: "n-1", State: "sample_state", AuthTime: authTime,
+	})
+	require.NoError(t, err)
+	hdr, payload := segments(t, tok)
+	assert.Equal(t, "JWT", hdr["typ"])
+	assert.Equal(t, []string{"aud", "auth_time", "azp", "exp", "iat", "iss", "jti", "nonce", "s_hash", "sub"}, keysOf(payload))
+	assert.Equal(t, "alice", payload["sub"])
+	assert.Equal(t, "n-1", payload["nonce"])
+	assert.Equal(t, float64(authTime.Unix()), payload["auth_time"])
+
+	// s_hash computed independently: left half of SHA-256, base64url.
+	sum := sha256.Sum256([]byte("sample_state"))
+	assert.Equal(t, base64.RawURLEncoding.EncodeToString(sum[:16]), payload["s_hash"])
+
+	noState, _, err := iss.MintIDToken(context.Background(), subjecttoken.IDTokenParams{Subject: "alice", ClientID: "app", Nonce: "n"})
+	require.NoError(t, err)
+	_, p2 := segments(t, noState)
+	assert.NotContains(t, p2, "s_hash")
+	assert.NotContains(t, p2, "auth_time")
+}
+
+func TestVerifySubjectToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	iss, clk, ks := newTestIssuer(t)
+	mint := func(p subjecttoken.Params) string {
+		tok, _, err := iss.Mint(ctx, p)
+		require.NoError(t, err)
+		return tok
+	}
+	base := subjecttoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", Scope: claims.Scope{"openid"}}
+	good := mint(base)
+
+	c, err := iss.Verify(ctx, good, "app")
+	require.NoError(t, err)
+	assert.Equal(t, "bob", c.Subject)
+	assert.Equal(t, "alice", c.MayAct.Subject)
+
+	key, err := ks.SigningKey(ctx)
+	require.NoError(t, err)
+	signed := func(v any, typ string) string {
+		tok, err := jose.Sign(key, typ, v)
+		require.NoError(t, err)
+		return tok
+	}
+	now := claims.NewNumericDate(clk.Now())
+	reg := claims.Registered{Issuer: testIssuer, Subject: "bob", Audience: claims.Audience{"app"}, IssuedAt: now, Expiry: now + 60, ID: "j"}
+	idTok, _, err := iss.MintIDToken(ctx, subjecttoken.IDTokenParams{Subject: "bob", ClientID: "app"})
+	require.NoError(t, err)
+
+	tests := []struct {
+		name   string
+		token  string
+		client string
+		want   error
+	}{
+		{name: "minted for another client", token: good, client: "other", want: subjecttoken.ErrAudience},
+		{name: "client_id differs from aud", token: signed(subjecttoken.Claims{Registered: reg, AuthorizedParty: "app", ClientID: "other", MayAct: &claims.MayAct{Subject: "alice"}}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrClientMismatch},
+		{name: "azp differs", token: signed(subjecttoken.Claims{Registered: reg, AuthorizedParty: "other", ClientID: "app", MayAct: &claims.MayAct{Subject: "alice"}}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrClientMismatch},
+		{name: "may_act missing", token: signed(subjecttoken.Claims{Registered: reg, AuthorizedParty: "app", ClientID: "app"}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrNoMayAct},
+		{name: "may_act without sub", token: signed(subjecttoken.Claims{Registered: reg, AuthorizedParty: "app", ClientID: "app", MayAct: &claims.MayAct{}}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrNoMayAct},
+		{name: "may_act not an object", token: signed(map[string]any{"iss": testIssuer, "sub": "bob", "aud": "app", "azp": "app", "client_id": "app", "exp": now + 60, "jti": "j", "may_act": "alice"}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrMalformed},
+		{name: "sub not a string", token: signed(map[string]any{"iss": testIssuer, "sub": 42, "aud": "app", "azp": "app", "client_id": "app", "exp": now + 60, "jti": "j", "may_act": map[string]string{"sub": "alice"}}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrMalformed},
+		{name: "jti missing", token: signed(subjecttoken.Claims{Registered: claims.Registered{Issuer: testIssuer, Subject: "bob", Audience: claims.Audience{"app"}, Expiry: now + 60}, AuthorizedParty: "app", ClientID: "app", MayAct: &claims.MayAct{Subject: "alice"}}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrMissingClaim},
+		{name: "wrong issuer", token: signed(subjecttoken.Claims{Registered: claims.Registered{Issuer: "https://evil", Subject: "bob", Audience: claims.Audience{"app"}, Expiry: now + 60, ID: "j"}, AuthorizedParty: "app", ClientID: "app", MayAct: &claims.MayAct{Subject: "alice"}}, subjecttoken.HeaderType), client: "app", want: subjecttoken.ErrIssuer},
+		{name: "ID token presented as subject token", token: idTok, client: "app", want: subjecttoken.ErrTokenType},
+		{name: "access token typ", token: signed(subjecttoken.Claims{Registered: reg, AuthorizedParty: "app", ClientID: "app", MayAct: &claims.MayAct{Subject: "alice"}}, "at+jwt"), client: "app", want: subjecttoken.ErrTokenType},
+		{name: "act nested too deep", token: signed(subjecttoken.Claims{Registered: reg, AuthorizedParty: "app", ClientID: "app", MayAct: &claims.MayAct{Subject: "alice"}, Act: &claims.Actor{Subject: "1", Act: &claims.Actor{Subject: "2", Act: &claims.Actor{Subject: "3", Act: &claims.Actor{Subject: "4", Act: &claims.Actor{Subject: "5"}}}}}}, subjecttoken.HeaderType), client: "app", want: claims.ErrActTooDeep},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := iss.Verify(ctx, tc.token, tc.client)
+			require.ErrorIs(t, err, tc.want)
+			assert.Nil(t, c)
+		})
+	}
+}
+
+func TestVerifySubjectTokenTimes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	iss, clk, _ := newTestIssuer(t)
+	tok, _, err := iss.Mint(ctx, subjecttoken.Params{Subject: "bob", ClientID: "app", Actor: "alice"})
+	require.NoError(t, err)
+
+	clk.Advance(subjecttoken.DefaultTTL + 29*time.Second)
+	_, err = iss.Verify(ctx, tok, "app")
+	assert.NoError(t, err, "expired within the 30 s skew")
+
+	clk.Advance(time.Second)
+	_, err = iss.Verify(ctx, tok, "app")
+	assert.ErrorIs(t, err, subjecttoken.ErrExpired, "expired past the skew")
+
+	future, clk2, _ := newTestIssuer(t)
+	tok2, _, err := future.Mint(ctx, subjecttoken.Params{Subject: "bob", ClientID: "app", Actor: "alice"})
+	require.NoError(t, err)
+	clk2.Advance(-time.Minute)
+	_, err = future.Verify(ctx, tok2, "app")
+	assert.ErrorIs(t, err, subjecttoken.ErrNotYetValid)
+}
+
+func TestVerifyIDToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	iss, clk, _ := newTestIssuer(t)
+	tok, _, err := iss.MintIDToken(ctx, subjecttoken.IDTokenParams{Subject: "alice", ClientID: "app", Nonce: "n"})
+	require.NoError(t, err)
+	c, err := iss.VerifyIDToken(ctx, tok, "app")
+	require.NoError(t, err)
+	assert.Equal(t, "alice", c.Subject)
+
+	_, err = iss.VerifyIDToken(ctx, tok, "other")
+	assert.ErrorIs(t, err, subjecttoken.ErrAudience, "ID token of another client")
+
+	st, _, err := iss.Mint(ctx, subjecttoken.Params{Subject: "alice", ClientID: "app", Actor: "mallory"})
+	require.NoError(t, err)
+	_, err = iss.VerifyIDToken(ctx, st, "app")
+	assert.ErrorIs(t, err, subjecttoken.ErrTokenType, "a subject token is not an ID token")
+
+	clk.Advance(subjecttoken.DefaultIDTokenTTL + time.Minute)
+	_, err = iss.VerifyIDToken(ctx, tok, "app")
+	assert.ErrorIs(t, err, subjecttoken.ErrExpired)
+}
+
+func TestNewIssuerValidates(t *testing.T) {
+	t.Parallel()
+	ks, err := memory.GenerateKeySet(store.ES256)
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		iss  string
+		keys store.Keys
+		opts []subjecttoken.Option
+	}{
+		{name: "empty issuer", keys: ks},
+		{name: "nil keys", iss: testIssuer},
+		{name: "negative skew", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithSkew(-time.Second)}},
+		{name: "skew above the cap", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithSkew(subjecttoken.MaxSkew + time.Second)}},
+		{name: "HS256 allowed", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithAlgorithms("HS256")}},
+		{name: "none allowed", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithAlgorithms("none")}},
+		{name: "empty allowlist", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithAlgorithms()}},
+		{name: "nil clock", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithClock(nil)}},
+		{name: "zero act depth", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithMaxActDepth(0)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := subjecttoken.NewIssuer(tc.iss, tc.keys, tc.opts...)
+			assert.Error(t, err)
+		})
+	}
+}
