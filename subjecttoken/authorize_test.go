@@ -1,0 +1,756 @@
+package subjecttoken_test
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+)
+
+// authzClients is a hand-written, read-only store.Clients fake.
+type authzClients map[string]*store.Client
+
+var _ store.Clients = authzClients(nil)
+
+func (c authzClients) Client(_ context.Context, id string) (*store.Client, error) {
+	if cl, ok := c[id]; ok {
+		return cl, nil
+	}
+	return nil, fmt.Errorf("authz fake: client %q: %w", id, store.ErrNotFound)
+}
+
+// authzFailingClients fails every look-up with err.
+type authzFailingClients struct{ err error }
+
+var _ store.Clients = authzFailingClients{}
+
+func (c authzFailingClients) Client(context.Context, string) (*store.Client, error) {
+	return nil, c.err
+}
+
+const (
+	authzCB      = "https://app.example.com/cb"
+	authzCBQuery = "https://app.example.com/cb2?tenant=a"
+	authzCBFrag  = "https://app.example.com/cb3#frag"
+	authzNative  = "com.example.app:/cb"
+	authzSubject = "32bc4697-ed0f-4546-8387-dcd6403e7caa"
+)
+
+// authzTestClients returns the clients the tests use. Values are fresh
+// per call so parallel tests share nothing.
+func authzTestClients() authzClients {
+	return authzClients{
+		"app": {
+			ID:           "app",
+			RedirectURIs: []string{authzCB, authzCBQuery, authzCBFrag, authzNative},
+		},
+		"queryapp": {
+			ID:            "queryapp",
+			RedirectURIs:  []string{authzCB, authzCBQuery},
+			ResponseModes: []string{store.ResponseModeQuery, store.ResponseModeFragment},
+		},
+		"formonly": {
+			ID:            "formonly",
+			RedirectURIs:  []string{authzCB},
+			ResponseModes: []string{store.ResponseModeFormPost},
+		},
+	}
+}
+
+// authzValues returns a valid request for client "app".
+func authzValues() url.Values {
+	return url.Values{
+		"client_id":         {"app"},
+		"redirect_uri":      {authzCB},
+		"state":             {"st-1"},
+		"scope":             {"internal_user_impersonate openid"},
+		"response_type":     {"subject_token"},
+		"requested_subject": {authzSubject},
+	}
+}
+
+// authzParse parses v against the test clients and requires success.
+func authzParse(t testing.TB, v url.Values) *subjecttoken.AuthorizeRequest {
+	t.Helper()
+	req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+	require.NoError(t, err)
+	require.NotNil(t, client)
+	return req
+}
+
+// authzDelivered is what a response written to a recorder delivers to the
+// client: the mode and the parameters.
+type authzDelivered struct {
+	mode   string
+	base   string
+	params url.Values
+}
+
+// authzRead decodes a redirect (fragment or query) or form_post response.
+func authzRead(t testing.TB, rec *httptest.ResponseRecorder) authzDelivered {
+	t.Helper()
+	switch rec.Code {
+	case http.StatusFound:
+		loc := rec.Header().Get("Location")
+		require.NotEmpty(t, loc)
+		if base, frag, ok := strings.Cut(loc, "#"); ok {
+			p, err := url.ParseQuery(frag)
+			require.NoError(t, err)
+			return authzDelivered{mode: store.ResponseModeFragment, base: base, params: p}
+		}
+		u, err := url.Parse(loc)
+		require.NoError(t, err)
+		p, err := url.ParseQuery(u.RawQuery)
+		require.NoError(t, err)
+		u.RawQuery = ""
+		return authzDelivered{mode: store.ResponseModeQuery, base: u.String(), params: p}
+	case http.StatusOK:
+		f := authzParseForm(t, rec.Body.String())
+		return authzDelivered{mode: store.ResponseModeFormPost, base: f.action, params: f.inputs}
+	default:
+		require.Failf(t, "unexpected status", "status %d", rec.Code)
+		return authzDelivered{}
+	}
+}
+
+// authzForm is what the form_post page holds.
+type authzForm struct {
+	method, action string
+	inputs         url.Values
+	hiddenOnly     bool
+	scriptNonce    string
+	noscriptSubmit bool
+}
+
+// authzParseForm parses the form_post page as HTML (encoding/xml in its
+// lenient HTML mode) and returns the form.
+func authzParseForm(t testing.TB, page string) authzForm {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(page))
+	d.Strict = false
+	d.AutoClose = xml.HTMLAutoClose
+	d.Entity = xml.HTMLEntity
+	f := authzForm{inputs: url.Values{}, hiddenOnly: true}
+	inNoscript := false
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		switch el := tok.(type) {
+		case xml.StartElement:
+			attr := func(name string) string {
+				for _, a := range el.Attr {
+					if a.Name.Local == name {
+						return a.Value
+					}
+				}
+				return ""
+			}
+			switch el.Name.Local {
+			case "form":
+				f.method, f.action = attr("method"), attr("action")
+			case "input":
+				if attr("type") != "hidden" {
+					f.hiddenOnly = false
+				}
+				f.inputs.Add(attr("name"), attr("value"))
+			case "script":
+				f.scriptNonce = attr("nonce")
+			case "noscript":
+				inNoscript = true
+			case "button":
+				if inNoscript && attr("type") == "submit" {
+					f.noscriptSubmit = true
+				}
+			}
+		case xml.EndElement:
+			if el.Name.Local == "noscript" {
+				inNoscript = false
+			}
+		}
+	}
+	return f
+}
+
+func TestParseAuthorizeValues_Accepts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(url.Values)
+		want   subjecttoken.AuthorizeRequest
+	}{
+		{
+			name:   "subject_token",
+			mutate: func(url.Values) {},
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject,
+			},
+		},
+		{
+			name: "id_token subject_token",
+			mutate: func(v url.Values) {
+				v.Set("response_type", "id_token subject_token")
+				v.Set("nonce", "2131232")
+			},
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
+				ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "2131232",
+			},
+		},
+		{
+			name: "subject_token id_token in the other order",
+			mutate: func(v url.Values) {
+				v.Set("response_type", "subject_token id_token")
+				v.Set("nonce", "n")
+			},
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
+				ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "n",
+			},
+		},
+		{
+			name: "seed request with comma-separated scope",
+			mutate: func(v url.Values) {
+				v.Set("state", "sample_state")
+				v.Set("scope", "internal_user_impersonate,openid,internal_org_user_mgt_view")
+				v.Set("response_type", "id_token subject_token")
+				v.Set("nonce", "2131232")
+			},
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "sample_state",
+				Scope:   claims.Scope{"internal_user_impersonate", "openid", "internal_org_user_mgt_view"},
+				IDToken: true, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject, Nonce: "2131232",
+			},
+		},
+		{
+			name:   "extra spaces in response_type",
+			mutate: func(v url.Values) { v.Set("response_type", " id_token  subject_token "); v.Set("nonce", "n") },
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
+				ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "n",
+			},
+		},
+		{
+			name:   "nonce kept without id_token",
+			mutate: func(v url.Values) { v.Set("nonce", "n") },
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject, Nonce: "n",
+			},
+		},
+		{
+			name:   "no state",
+			mutate: func(v url.Values) { v.Del("state") },
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB,
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject,
+			},
+		},
+		{
+			name:   "explicit fragment",
+			mutate: func(v url.Values) { v.Set("response_mode", "fragment") },
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject,
+			},
+		},
+		{
+			name:   "form_post allowed by default",
+			mutate: func(v url.Values) { v.Set("response_mode", "form_post") },
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFormPost,
+				RequestedSubject: authzSubject,
+			},
+		},
+		{
+			name: "query when the client lists it",
+			mutate: func(v url.Values) {
+				v.Set("client_id", "queryapp")
+				v.Set("redirect_uri", authzCBQuery)
+				v.Set("response_mode", "query")
+			},
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "queryapp", RedirectURI: authzCBQuery, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeQuery,
+				RequestedSubject: authzSubject,
+			},
+		},
+		{
+			name: "form_post only client",
+			mutate: func(v url.Values) {
+				v.Set("client_id", "formonly")
+				v.Set("response_mode", "form_post")
+			},
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "formonly", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFormPost,
+				RequestedSubject: authzSubject,
+			},
+		},
+		{
+			name:   "unknown parameters ignored",
+			mutate: func(v url.Values) { v.Set("prompt", "login"); v.Set("x-custom", "1") },
+			want: subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			tc.mutate(v)
+			req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+			require.NoError(t, err)
+			require.NotNil(t, client)
+			assert.Equal(t, tc.want.ClientID, client.ID)
+			assert.Equal(t, tc.want, *req)
+		})
+	}
+}
+
+func TestParseAuthorizeValues_Rejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		mutate   func(url.Values)
+		code     string
+		redirect bool
+		mode     string // delivery mode of a redirected error
+		state    string // state echoed in a redirected error
+	}{
+		// 1. Client and redirect URI: never redirected.
+		{name: "client_id missing", mutate: func(v url.Values) { v.Del("client_id") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "client_id empty", mutate: func(v url.Values) { v.Set("client_id", "") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "client_id repeated", mutate: func(v url.Values) { v.Add("client_id", "app") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "client unknown", mutate: func(v url.Values) { v.Set("client_id", "nobody") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri missing", mutate: func(v url.Values) { v.Del("redirect_uri") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri repeated", mutate: func(v url.Values) { v.Add("redirect_uri", authzCB) }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri foreign", mutate: func(v url.Values) { v.Set("redirect_uri", "https://evil.example/cb") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri trailing slash", mutate: func(v url.Values) { v.Set("redirect_uri", authzCB+"/") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri upper-case host", mutate: func(v url.Values) { v.Set("redirect_uri", "https://APP.example.com/cb") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri extra query", mutate: func(v url.Values) { v.Set("redirect_uri", authzCB+"?x=1") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri registered for another client", mutate: func(v url.Values) {
+			v.Set("client_id", "formonly")
+			v.Set("redirect_uri", authzCBQuery)
+		}, code: subjecttoken.CodeInvalidRequest},
+		{name: "redirect_uri mismatch with bad response_type", mutate: func(v url.Values) {
+			v.Set("redirect_uri", "https://evil.example/cb")
+			v.Set("response_type", "code")
+		}, code: subjecttoken.CodeInvalidRequest},
+
+		// 2. Response mode: sent in fragment mode.
+		{name: "response_mode unknown", mutate: func(v url.Values) { v.Set("response_mode", "web_message") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_mode repeated", mutate: func(v url.Values) { v["response_mode"] = []string{"form_post", "form_post"} },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_mode query not listed", mutate: func(v url.Values) { v.Set("response_mode", "query") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_mode fragment not listed", mutate: func(v url.Values) {
+			v.Set("client_id", "formonly")
+			v.Set("response_mode", "fragment")
+		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_mode form_post to a non-http redirect_uri", mutate: func(v url.Values) {
+			v.Set("redirect_uri", authzNative)
+			v.Set("response_mode", "form_post")
+		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_mode bad and state repeated", mutate: func(v url.Values) {
+			v.Set("response_mode", "bogus")
+			v.Add("state", "again")
+		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment},
+
+		// 3. State.
+		{name: "state repeated", mutate: func(v url.Values) { v.Add("state", "st-2") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment},
+		{name: "state repeated in form_post", mutate: func(v url.Values) { v.Add("state", "st-2"); v.Set("response_mode", "form_post") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFormPost},
+
+		// 4. Any repeated parameter.
+		{name: "scope repeated", mutate: func(v url.Values) { v.Add("scope", "openid") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type repeated", mutate: func(v url.Values) { v.Add("response_type", "subject_token") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "requested_subject repeated", mutate: func(v url.Values) { v.Add("requested_subject", "other") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "nonce repeated", mutate: func(v url.Values) { v["nonce"] = []string{"a", "b"} },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "prompt repeated", mutate: func(v url.Values) { v["prompt"] = []string{"login", "none"} },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "unknown parameter repeated", mutate: func(v url.Values) { v["x-custom"] = []string{"1", "2"} },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "repeated parameter in query mode", mutate: func(v url.Values) {
+			v.Set("client_id", "queryapp")
+			v.Set("response_mode", "query")
+			v["login_hint"] = []string{"a", "b"}
+		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeQuery, state: "st-1"},
+
+		// 5. Response type.
+		{name: "response_type missing", mutate: func(v url.Values) { v.Del("response_type") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type code", mutate: func(v url.Values) { v.Set("response_type", "code") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type id_token alone", mutate: func(v url.Values) { v.Set("response_type", "id_token"); v.Set("nonce", "n") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type with token", mutate: func(v url.Values) { v.Set("response_type", "subject_token token") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type duplicate word", mutate: func(v url.Values) { v.Set("response_type", "subject_token subject_token") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type duplicate id_token", mutate: func(v url.Values) {
+			v.Set("response_type", "id_token subject_token id_token")
+			v.Set("nonce", "n")
+		}, code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type comma-separated", mutate: func(v url.Values) { v.Set("response_type", "id_token,subject_token"); v.Set("nonce", "n") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type wrong case", mutate: func(v url.Values) { v.Set("response_type", "Subject_Token") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_type in form_post", mutate: func(v url.Values) { v.Set("response_type", "code"); v.Set("response_mode", "form_post") },
+			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFormPost, state: "st-1"},
+
+		// 6. Scope.
+		{name: "scope missing", mutate: func(v url.Values) { v.Del("scope") },
+			code: subjecttoken.CodeInvalidScope, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "scope without impersonate", mutate: func(v url.Values) { v.Set("scope", "openid profile") },
+			code: subjecttoken.CodeInvalidScope, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "scope with impersonate prefix only", mutate: func(v url.Values) { v.Set("scope", "internal_user_impersonate_x openid") },
+			code: subjecttoken.CodeInvalidScope, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+
+		// 7. Requested subject and nonce.
+		{name: "requested_subject missing", mutate: func(v url.Values) { v.Del("requested_subject") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "requested_subject empty", mutate: func(v url.Values) { v.Set("requested_subject", "") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "nonce missing with id_token", mutate: func(v url.Values) { v.Set("response_type", "id_token subject_token") },
+			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "nonce empty with id_token", mutate: func(v url.Values) {
+			v.Set("response_type", "id_token subject_token")
+			v.Set("nonce", "")
+		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "nonce missing without state", mutate: func(v url.Values) {
+			v.Del("state")
+			v.Set("response_type", "id_token subject_token")
+		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			tc.mutate(v)
+			req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+			require.Error(t, err)
+			assert.Nil(t, req)
+			assert.Nil(t, client)
+			var e *subjecttoken.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.code, e.Code)
+			assert.Equal(t, tc.redirect, e.Redirectable())
+			assert.NotEmpty(t, e.Description)
+
+			rec := httptest.NewRecorder()
+			subjecttoken.WriteAuthorizeError(rec, err)
+			if !tc.redirect {
+				assert.Equal(t, http.StatusBadRequest, rec.Code)
+				assert.Empty(t, rec.Header().Get("Location"))
+				assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
+				assert.True(t, strings.HasPrefix(rec.Body.String(), tc.code+": "), rec.Body.String())
+				return
+			}
+			got := authzRead(t, rec)
+			assert.Equal(t, tc.mode, got.mode)
+			assert.Equal(t, tc.code, got.params.Get("error"))
+			assert.Equal(t, e.Description, got.params.Get("error_description"))
+			assert.Equal(t, tc.state, got.params.Get("state"))
+			_, hasState := got.params["state"]
+			assert.Equal(t, tc.state != "", hasState)
+		})
+	}
+}
+
+func TestParseAuthorizeValues_UnknownClientWrapsErrUnknownClient(t *testing.T) {
+	t.Parallel()
+	v := authzValues()
+	v.Set("client_id", "nobody")
+	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+	require.ErrorIs(t, err, subjecttoken.ErrUnknownClient)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
+	assert.NotErrorIs(t, err, subjecttoken.ErrRedirectURIMismatch)
+}
+
+func TestParseAuthorizeValues_RedirectURIMismatchWrapsSentinel(t *testing.T) {
+	t.Parallel()
+	v := authzValues()
+	v.Set("redirect_uri", "https://evil.example/cb")
+	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+	require.ErrorIs(t, err, subjecttoken.ErrRedirectURIMismatch)
+	require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
+	assert.NotErrorIs(t, err, subjecttoken.ErrUnknownClient)
+}
+
+func TestParseAuthorizeValues_StoreFailure(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("db: connection refused")
+	tests := []struct {
+		name    string
+		clients store.Clients
+		code    string
+		cause   error
+	}{
+		{name: "store error is server_error with cause", clients: authzFailingClients{err: boom}, code: subjecttoken.CodeServerError, cause: boom},
+		{name: "wrapped not found is unknown client", clients: authzFailingClients{err: fmt.Errorf("db: %w", store.ErrNotFound)},
+			code: subjecttoken.CodeInvalidRequest, cause: subjecttoken.ErrUnknownClient},
+		{name: "nil client without error is unknown client", clients: authzFailingClients{},
+			code: subjecttoken.CodeInvalidRequest, cause: subjecttoken.ErrUnknownClient},
+		{name: "nil store is server_error", clients: nil, code: subjecttoken.CodeServerError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), authzValues(), tc.clients)
+			var e *subjecttoken.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.code, e.Code)
+			assert.False(t, e.Redirectable())
+			if tc.cause != nil {
+				require.ErrorIs(t, err, tc.cause)
+			}
+
+			rec := httptest.NewRecorder()
+			subjecttoken.WriteAuthorizeError(rec, err)
+			assert.Empty(t, rec.Header().Get("Location"))
+			assert.NotContains(t, rec.Body.String(), "connection refused")
+			if tc.code == subjecttoken.CodeServerError {
+				assert.Equal(t, http.StatusInternalServerError, rec.Code)
+			}
+		})
+	}
+}
+
+// TestRFC6749_4_1_2_1_NeverRedirectToInvalidRedirectURI: "the
+// authorization server ... MUST NOT automatically redirect the user-agent
+// to the invalid redirection URI", even when the rest of the request is
+// also wrong.
+func TestRFC6749_4_1_2_1_NeverRedirectToInvalidRedirectURI(t *testing.T) {
+	t.Parallel()
+	const evil = "https://evil.example/steal"
+	tests := []struct {
+		name   string
+		mutate func(url.Values)
+	}{
+		{name: "foreign redirect_uri", mutate: func(v url.Values) { v.Set("redirect_uri", evil) }},
+		{name: "foreign redirect_uri and bad scope", mutate: func(v url.Values) { v.Set("redirect_uri", evil); v.Set("scope", "openid") }},
+		{name: "foreign redirect_uri and repeated state", mutate: func(v url.Values) { v.Set("redirect_uri", evil); v.Add("state", "x") }},
+		{name: "foreign redirect_uri and form_post", mutate: func(v url.Values) { v.Set("redirect_uri", evil); v.Set("response_mode", "form_post") }},
+		{name: "unknown client with its own redirect_uri", mutate: func(v url.Values) { v.Set("client_id", "evil"); v.Set("redirect_uri", evil) }},
+		{name: "second redirect_uri", mutate: func(v url.Values) { v.Add("redirect_uri", evil) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			tc.mutate(v)
+			_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+			var e *subjecttoken.Error
+			require.ErrorAs(t, err, &e)
+			assert.False(t, e.Redirectable())
+
+			rec := httptest.NewRecorder()
+			subjecttoken.WriteAuthorizeError(rec, err)
+			assert.Equal(t, http.StatusBadRequest, rec.Code)
+			assert.Empty(t, rec.Header().Get("Location"))
+			assert.NotContains(t, rec.Body.String(), "evil.example")
+		})
+	}
+}
+
+// TestRFC6749_3_1_EmptyParameterTreatedAsOmitted: "Parameters sent
+// without a value MUST be treated as if they were omitted from the request."
+func TestRFC6749_3_1_EmptyParameterTreatedAsOmitted(t *testing.T) {
+	t.Parallel()
+	v := authzValues()
+	v.Set("response_mode", "")
+	v.Set("state", "")
+	v.Set("nonce", "")
+	req := authzParse(t, v)
+	assert.Equal(t, store.ResponseModeFragment, req.ResponseMode)
+	assert.Empty(t, req.State)
+	assert.Empty(t, req.Nonce)
+}
+
+// TestRFC6749_3_1_RepeatedParameterRejected: "Request and response
+// parameters MUST NOT be included more than once."
+func TestRFC6749_3_1_RepeatedParameterRejected(t *testing.T) {
+	t.Parallel()
+	for _, k := range []string{"client_id", "redirect_uri", "state", "scope", "response_type",
+		"requested_subject", "nonce", "response_mode", "prompt", "login_hint", "x-anything"} {
+		t.Run(k, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			v.Set("nonce", "n")
+			v.Set("response_mode", "fragment")
+			v[k] = append(v[k], v.Get(k), "other")
+			_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+			require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
+		})
+	}
+}
+
+func TestParseAuthorizeRequest(t *testing.T) {
+	t.Parallel()
+	form := authzValues()
+	form.Set("response_type", "id_token subject_token")
+	form.Set("nonce", "n-1")
+	const formType = "application/x-www-form-urlencoded"
+
+	tests := []struct {
+		name        string
+		method      string
+		target      string
+		body        string
+		contentType string
+		code        string // empty: success
+	}{
+		{name: "GET query", method: http.MethodGet, target: "/authorize?" + form.Encode()},
+		{name: "POST form", method: http.MethodPost, target: "/authorize", body: form.Encode(), contentType: formType},
+		{name: "POST form with charset", method: http.MethodPost, target: "/authorize", body: form.Encode(), contentType: formType + "; charset=UTF-8"},
+		{name: "POST ignores the URL query", method: http.MethodPost, target: "/authorize?" + form.Encode(),
+			body: "", contentType: formType, code: subjecttoken.CodeInvalidRequest},
+		{name: "POST JSON", method: http.MethodPost, target: "/authorize", body: `{"client_id":"app"}`,
+			contentType: "application/json", code: subjecttoken.CodeInvalidRequest},
+		{name: "POST without content type", method: http.MethodPost, target: "/authorize", body: form.Encode(),
+			code: subjecttoken.CodeInvalidRequest},
+		{name: "POST oversized", method: http.MethodPost, target: "/authorize",
+			body: form.Encode() + "&pad=" + strings.Repeat("a", 64<<10), contentType: formType, code: subjecttoken.CodeInvalidRequest},
+		{name: "POST malformed", method: http.MethodPost, target: "/authorize", body: form.Encode() + "&bad=%zz",
+			contentType: formType, code: subjecttoken.CodeInvalidRequest},
+		{name: "GET malformed query", method: http.MethodGet, target: "/authorize?" + form.Encode() + "&bad=%zz",
+			code: subjecttoken.CodeInvalidRequest},
+		{name: "GET semicolon separator", method: http.MethodGet, target: "/authorize?" + form.Encode() + ";x=1",
+			code: subjecttoken.CodeInvalidRequest},
+		{name: "PUT", method: http.MethodPut, target: "/authorize", body: form.Encode(), contentType: formType,
+			code: subjecttoken.CodeInvalidRequest},
+		{name: "DELETE with a valid query", method: http.MethodDelete, target: "/authorize?" + form.Encode(),
+			code: subjecttoken.CodeInvalidRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			r := httptest.NewRequest(tc.method, tc.target, body)
+			if tc.contentType != "" {
+				r.Header.Set("Content-Type", tc.contentType)
+			}
+			req, client, err := subjecttoken.ParseAuthorizeRequest(r.Context(), r, authzTestClients())
+			if tc.code == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "app", client.ID)
+				assert.Equal(t, subjecttoken.AuthorizeRequest{
+					ClientID: "app", RedirectURI: authzCB, State: "st-1",
+					Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
+					ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "n-1",
+				}, *req)
+				return
+			}
+			var e *subjecttoken.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.code, e.Code)
+			assert.False(t, e.Redirectable())
+		})
+	}
+}
+
+func TestAuthorizeRequest_Redirect(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(url.Values)
+		mode   string
+		state  string
+	}{
+		{name: "fragment", mutate: func(url.Values) {}, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "form_post", mutate: func(v url.Values) { v.Set("response_mode", "form_post") }, mode: store.ResponseModeFormPost, state: "st-1"},
+		{name: "query without state", mutate: func(v url.Values) {
+			v.Set("client_id", "queryapp")
+			v.Set("response_mode", "query")
+			v.Del("state")
+		}, mode: store.ResponseModeQuery},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			tc.mutate(v)
+			req := authzParse(t, v)
+
+			e := req.Redirect(subjecttoken.ErrAccessDenied.WithDescription("not allowed to impersonate this user"))
+			require.True(t, e.Redirectable())
+			require.ErrorIs(t, e, subjecttoken.ErrAccessDenied)
+			assert.False(t, subjecttoken.ErrAccessDenied.Redirectable())
+
+			rec := httptest.NewRecorder()
+			subjecttoken.WriteAuthorizeError(rec, fmt.Errorf("policy: %w", e))
+			got := authzRead(t, rec)
+			assert.Equal(t, tc.mode, got.mode)
+			assert.Equal(t, authzCB, got.base)
+			assert.Equal(t, url.Values{
+				"error":             {"access_denied"},
+				"error_description": {"not allowed to impersonate this user"},
+			}, authzWithout(got.params, "state"))
+			assert.Equal(t, tc.state, got.params.Get("state"))
+		})
+	}
+
+	t.Run("nil request is not redirectable", func(t *testing.T) {
+		t.Parallel()
+		var req *subjecttoken.AuthorizeRequest
+		e := req.Redirect(subjecttoken.ErrAccessDenied)
+		assert.False(t, e.Redirectable())
+		assert.Equal(t, subjecttoken.CodeAccessDenied, e.Code)
+	})
+	t.Run("nil error becomes server_error", func(t *testing.T) {
+		t.Parallel()
+		e := authzParse(t, authzValues()).Redirect(nil)
+		assert.True(t, e.Redirectable())
+		assert.Equal(t, subjecttoken.CodeServerError, e.Code)
+	})
+}
+
+// authzWithout returns a copy of v without the key k.
+func authzWithout(v url.Values, k string) url.Values {
+	out := url.Values{}
+	for key, vs := range v {
+		if key != k {
+			out[key] = vs
+		}
+	}
+	return out
+}
