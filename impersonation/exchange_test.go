@@ -1,0 +1,1005 @@
+package impersonation_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/memory"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/tokenexchange"
+)
+
+var bothWays = []string{viaDirect, viaHTTP}
+
+func TestExchange_IssuesImpersonatedAccessToken(t *testing.T) {
+	t.Parallel()
+	for _, via := range bothWays {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			st, id := f.authorize(t, "alice", "bob")
+			f.clock.Advance(7 * time.Second)
+			now := f.clock.Now()
+			n := len(f.db.Events())
+
+			out := f.exchangeVia(t, via, appID, exchangeRequest(st, id))
+			require.Equal(t, http.StatusOK, out.status, out.body)
+			resp := out.resp
+			assert.Equal(t, tokenexchange.TokenTypeAccessToken, resp.IssuedTokenType)
+			assert.Equal(t, "Bearer", resp.TokenType)
+			assert.Equal(t, int64(3600), resp.ExpiresIn)
+			assert.Equal(t, claims.Scope{"openid", scopeOrdersRead}, resp.Scope)
+			assert.Empty(t, resp.RefreshToken)
+			if via == viaHTTP {
+				assert.Equal(t, "no-store", out.header.Get("Cache-Control"))
+				assert.Equal(t, "no-cache", out.header.Get("Pragma"))
+				assert.Equal(t, "application/json", out.header.Get("Content-Type"))
+			}
+
+			at := decodeJWT(t, resp.AccessToken)
+			assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": "at+jwt"}, at.header)
+			assert.Equal(t, []string{"act", "aud", "aut", "azp", "client_id", "exp", "iat", "iss", "jti", "nbf", "org_id", "org_name", "scope", "sub"},
+				at.claimNames())
+			assert.Equal(t, testIssuer, at.str(t, "iss"))
+			assert.Equal(t, "bob", at.str(t, "sub"))
+			assert.Equal(t, map[string]any{"sub": "alice"}, at.claims["act"])
+			assert.Equal(t, impersonation.AuthorizedUserType, at.str(t, "aut"))
+			assert.Equal(t, "APPLICATION_USER", at.str(t, "aut"))
+			assert.Equal(t, "acme-eu", at.str(t, "org_id"))
+			assert.Equal(t, "ACME Europe", at.str(t, "org_name"))
+			assert.Equal(t, appID, at.str(t, "aud"), "default audience is the client")
+			assert.Equal(t, appID, at.str(t, "azp"))
+			assert.Equal(t, appID, at.str(t, "client_id"))
+			assert.Equal(t, "openid orders:read", at.str(t, "scope"))
+			assert.Equal(t, now.Unix(), at.num(t, "iat"))
+			assert.Equal(t, now.Unix(), at.num(t, "nbf"))
+			assert.Equal(t, int64(3600), at.num(t, "exp")-at.num(t, "iat"))
+			assertJTI(t, at.str(t, "jti"))
+			assert.NotEqual(t, decodeJWT(t, st).str(t, "jti"), at.str(t, "jti"), "a new jti, not the subject token's")
+
+			e := requireOneEvent(t, eventsSince(f.db, n), store.EventTokenExchanged, store.OutcomeGranted, "")
+			assert.Equal(t, appID, e.ClientID)
+			assert.Equal(t, "alice", e.Impersonator)
+			assert.Equal(t, "bob", e.Subject)
+			assert.Equal(t, "acme-eu", e.Org)
+			assert.Equal(t, at.str(t, "jti"), e.JTI)
+			assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
+			assert.Equal(t, now.UTC(), e.Time)
+			assert.Equal(t, 1, f.db.UsedLen(), "the subject token is consumed")
+		})
+	}
+}
+
+func TestExchange_AccessTokenTTL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		clientTTL time.Duration
+		svcOpts   []impersonation.Option
+		want      int64
+	}{
+		{name: "default 3600s", want: 3600},
+		{name: "client AccessTokenTTL", clientTTL: 10 * time.Minute, want: 600},
+		{name: "service default changed", svcOpts: []impersonation.Option{impersonation.WithAccessTokenTTL(20 * time.Minute)}, want: 1200},
+		{name: "client wins over service default", clientTTL: 5 * time.Minute, svcOpts: []impersonation.Option{impersonation.WithAccessTokenTTL(20 * time.Minute)}, want: 300},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, withServiceOptions(tc.svcOpts...))
+			f.updateClient(t, appID, func(c *store.Client) { c.AccessTokenTTL = tc.clientTTL })
+			st, id := f.authorize(t, "alice", "bob")
+			out := f.exchangeVia(t, viaHTTP, appID, exchangeRequest(st, id))
+			require.Equal(t, http.StatusOK, out.status, out.body)
+			assert.Equal(t, tc.want, out.resp.ExpiresIn)
+			at := decodeJWT(t, out.resp.AccessToken)
+			assert.Equal(t, tc.want, at.num(t, "exp")-at.num(t, "iat"))
+		})
+	}
+}
+
+// mintIDToken mints an ID token of the fixture's issuer.
+func (f *fixture) mintIDToken(t testing.TB, subject, clientID string) string {
+	t.Helper()
+	tok, _, err := f.svc.Tokens().MintIDToken(context.Background(), subjecttoken.IDTokenParams{
+		Subject: subject, ClientID: clientID, Nonce: testNonce,
+	})
+	require.NoError(t, err)
+	return tok
+}
+
+// subjectClaims are the claims of a genuine subject token for alice as bob
+// through app, for forging tokens with.
+func (f *fixture) subjectClaims() map[string]any {
+	now := f.clock.Now().Unix()
+	return map[string]any{
+		"iss": testIssuer, "sub": "bob", "aud": appID, "azp": appID, "client_id": appID,
+		"scope": "openid orders:read", "may_act": map[string]any{"sub": "alice"},
+		"iat": now, "nbf": now, "exp": now + 180, "jti": randomID(),
+	}
+}
+
+// otherIssuer is a subject token issuer sharing nothing or only some of
+// the fixture's configuration.
+func otherIssuer(t testing.TB, iss string, keys store.Keys, opts ...subjecttoken.Option) *subjecttoken.Issuer {
+	t.Helper()
+	i, err := subjecttoken.NewIssuer(iss, keys, opts...)
+	require.NoError(t, err)
+	return i
+}
+
+func bobParams() subjecttoken.Params {
+	return subjecttoken.Params{Subject: "bob", ClientID: appID, Scope: claims.Scope{"openid", scopeOrdersRead}, Actor: "alice"}
+}
+
+// publicJWK returns the JWK of key's public half as a JSON object.
+func publicJWK(t testing.TB, key store.PrivateKey) map[string]any {
+	t.Helper()
+	b, err := store.MarshalJWKS([]store.PublicKey{key.Public()})
+	require.NoError(t, err)
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(b, &set))
+	require.Len(t, set.Keys, 1)
+	return set.Keys[0]
+}
+
+type rejectCase struct {
+	name string
+	// prepare sets the scene and returns who presents what.
+	prepare    func(t testing.TB, f *fixture) (clientID string, req *tokenexchange.Request)
+	wantCode   string
+	wantEvent  store.EventType // default EventTokenExchangeDenied
+	wantReason string
+}
+
+// flow is a granted authorize step's tokens for alice as bob through app.
+func flow(t testing.TB, f *fixture) (string, string) {
+	t.Helper()
+	return f.authorize(t, "alice", "bob")
+}
+
+func rejectCases() []rejectCase {
+	invalid := tokenexchange.CodeInvalidRequest
+	return []rejectCase{
+		{
+			name: "wrong subject_token_type",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.SubjectTokenType = tokenexchange.TokenTypeAccessToken
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "subject_token_type unsupported",
+		},
+		{
+			name: "wrong actor_token_type",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.ActorTokenType = tokenexchange.TokenTypeJWT
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "actor_token_type unsupported",
+		},
+		{
+			name: "missing actor token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, _ := flow(t, f)
+				req := exchangeRequest(st, "")
+				req.ActorTokenType = ""
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "actor_token missing",
+		},
+		{
+			name: "requested_token_type refresh token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.RequestedTokenType = tokenexchange.TokenTypeRefreshToken
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "requested_token_type unsupported",
+		},
+		{
+			name: "subject token minted for client A used by client B",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				return app2ID, exchangeRequest(flow(t, f))
+			},
+			wantCode: invalid, wantReason: "subject token",
+		},
+		{
+			name: "actor token of another user than may_act.sub",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, _ := flow(t, f)
+				return appID, exchangeRequest(st, f.mintIDToken(t, "eve-eu-admin", appID))
+			},
+			wantCode: invalid, wantReason: "may_act.sub",
+		},
+		{
+			name: "actor token of the subject himself",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, _ := flow(t, f)
+				return appID, exchangeRequest(st, f.mintIDToken(t, "bob", appID))
+			},
+			wantCode: invalid, wantReason: "may_act.sub",
+		},
+		{
+			name: "actor token for another client",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, _ := flow(t, f)
+				return appID, exchangeRequest(st, f.mintIDToken(t, "alice", app2ID))
+			},
+			wantCode: invalid, wantReason: "actor token",
+		},
+		{
+			name: "subject token expired past the skew",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				f.clock.Advance(180*time.Second + 31*time.Second)
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "expired",
+		},
+		{
+			name: "alg none with an empty signature",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				hdr := map[string]any{"alg": "none", "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
+				return appID, exchangeRequest(segment(t, hdr)+"."+segment(t, f.subjectClaims())+".", id)
+			},
+			wantCode: invalid, wantReason: "subject token",
+		},
+		{
+			name: "alg none with a signature",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				hdr := map[string]any{"alg": "none", "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
+				return appID, exchangeRequest(segment(t, hdr)+"."+segment(t, f.subjectClaims())+".c2lnbmF0dXJl", id)
+			},
+			wantCode: invalid, wantReason: "algorithm not allowed",
+		},
+		{
+			name: "HS256 keyed with the issuer's public key",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				key := f.signingKey(t)
+				der, err := x509.MarshalPKIXPublicKey(key.Key.Public())
+				require.NoError(t, err)
+				secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+				input := segment(t, map[string]any{"alg": "HS256", "typ": subjecttoken.HeaderType, "kid": key.ID}) + "." + segment(t, f.subjectClaims())
+				mac := hmac.New(sha256.New, secret)
+				mac.Write([]byte(input))
+				return appID, exchangeRequest(input+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), id)
+			},
+			wantCode: invalid, wantReason: "algorithm not allowed",
+		},
+		{
+			name: "signed by an unknown key",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				otherKeys, err := memory.GenerateKeySet(store.ES256)
+				require.NoError(t, err)
+				forged, _, err := otherIssuer(t, testIssuer, otherKeys, subjecttoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
+				require.NoError(t, err)
+				return appID, exchangeRequest(forged, id)
+			},
+			wantCode: invalid, wantReason: "unknown signing key",
+		},
+		{
+			name: "unknown key claiming the issuer's kid",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				other, err := store.GenerateKey(store.ES256)
+				require.NoError(t, err)
+				hdr := map[string]any{"alg": store.ES256, "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
+				return appID, exchangeRequest(signRaw(t, other, hdr, f.subjectClaims()), id)
+			},
+			wantCode: invalid, wantReason: "invalid signature",
+		},
+		{
+			name: "key embedded in jwk and jku headers is not trusted",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				other, err := store.GenerateKey(store.ES256)
+				require.NoError(t, err)
+				hdr := map[string]any{
+					"alg": store.ES256, "typ": subjecttoken.HeaderType, "kid": other.ID,
+					"jwk": publicJWK(t, other), "jku": "https://evil.example/jwks", "x5u": "https://evil.example/cert",
+				}
+				return appID, exchangeRequest(signRaw(t, other, hdr, f.subjectClaims()), id)
+			},
+			wantCode: invalid, wantReason: "unknown signing key",
+		},
+		{
+			name: "payload swapped under a genuine signature",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, id := flow(t, f)
+				parts := strings.Split(st, ".")
+				c := f.subjectClaims()
+				c["sub"] = "carol"
+				return appID, exchangeRequest(parts[0]+"."+segment(t, c)+"."+parts[2], id)
+			},
+			wantCode: invalid, wantReason: "invalid signature",
+		},
+		{
+			name: "subject token of another issuer on the same keys",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				forged, _, err := otherIssuer(t, "https://evil.example", f.keys, subjecttoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
+				require.NoError(t, err)
+				return appID, exchangeRequest(forged, id)
+			},
+			wantCode: invalid, wantReason: "iss",
+		},
+		{
+			name: "subject token from the future beyond the skew",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				later := func() time.Time { return f.clock.Now().Add(2 * time.Minute) }
+				forged, _, err := otherIssuer(t, testIssuer, f.keys, subjecttoken.WithClock(later)).Mint(context.Background(), bobParams())
+				require.NoError(t, err)
+				return appID, exchangeRequest(forged, id)
+			},
+			wantCode: invalid, wantReason: "not valid yet",
+		},
+		{
+			name: "garbage subject token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				return appID, exchangeRequest("not-a-jwt", id)
+			},
+			wantCode: invalid, wantReason: "malformed",
+		},
+		{
+			name: "access token presented as subject token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				at := f.accessToken(t)
+				_, id := flow(t, f)
+				return appID, exchangeRequest(at, id)
+			},
+			wantCode: invalid, wantReason: "wrong token type",
+		},
+		{
+			name: "ID token presented as subject token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				return appID, exchangeRequest(id, id)
+			},
+			wantCode: invalid, wantReason: "wrong token type",
+		},
+		{
+			name: "subject token presented as actor token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, _ := flow(t, f)
+				return appID, exchangeRequest(st, st)
+			},
+			wantCode: invalid, wantReason: "actor token",
+		},
+		{
+			name: "access token presented as actor token",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				at := f.accessToken(t)
+				st, _ := flow(t, f)
+				return appID, exchangeRequest(st, at)
+			},
+			wantCode: invalid, wantReason: "actor token",
+		},
+		{
+			name: "actor token expired while the subject token is not",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				f.updateClient(t, appID, func(c *store.Client) { c.SubjectTokenTTL = 10 * time.Minute })
+				req := exchangeRequest(flow(t, f))
+				f.clock.Advance(subjecttoken.DefaultIDTokenTTL + 31*time.Second)
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "actor token",
+		},
+		{
+			name: "actor token of another issuer on the same keys",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				st, _ := flow(t, f)
+				id, _, err := otherIssuer(t, "https://evil.example", f.keys, subjecttoken.WithClock(f.clock.Now)).MintIDToken(context.Background(),
+					subjecttoken.IDTokenParams{Subject: "alice", ClientID: appID})
+				require.NoError(t, err)
+				return appID, exchangeRequest(st, id)
+			},
+			wantCode: invalid, wantReason: "actor token",
+		},
+		{
+			name: "may_act.iss is not the actor token's issuer",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				c := f.subjectClaims()
+				c["may_act"] = map[string]any{"sub": "alice", "iss": "https://other-idp.example"}
+				key := f.signingKey(t)
+				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+			},
+			wantCode: invalid, wantReason: "may_act.iss",
+		},
+		{
+			name: "subject token without may_act",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				c := f.subjectClaims()
+				delete(c, "may_act")
+				key := f.signingKey(t)
+				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+			},
+			wantCode: invalid, wantReason: "may_act.sub missing",
+		},
+		{
+			name: "subject token whose client_id is another client than its aud",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				c := f.subjectClaims()
+				c["client_id"], c["azp"] = app2ID, app2ID
+				key := f.signingKey(t)
+				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+			},
+			wantCode: invalid, wantReason: "client_id or azp",
+		},
+		{
+			name: "subject token without jti",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				c := f.subjectClaims()
+				delete(c, "jti")
+				key := f.signingKey(t)
+				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+			},
+			wantCode: invalid, wantReason: "jti",
+		},
+		{
+			name: "scope escalation",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.Scope = claims.Scope{scopeOrdersRead, scopeOrdersWrite}
+				return appID, req
+			},
+			wantCode: tokenexchange.CodeInvalidScope, wantReason: "scope escalation",
+		},
+		{
+			name: "scope escalation to the impersonate scope",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.Scope = claims.Scope{subjecttoken.ScopeImpersonate}
+				return appID, req
+			},
+			wantCode: tokenexchange.CodeInvalidScope, wantReason: "scope escalation",
+		},
+		{
+			name: "audience the client may not ask for",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.Audience = []string{apiAudience, "https://evil.example"}
+				return appID, req
+			},
+			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
+		},
+		{
+			name: "audience of another client",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.Audience = []string{app2ID}
+				return appID, req
+			},
+			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
+		},
+		{
+			name: "resource the client may not ask for",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				req.Resource = []string{"https://evil.example/api"}
+				return appID, req
+			},
+			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
+		},
+		{
+			name: "role revoked between authorize and exchange",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				require.NoError(t, f.db.Unassign(appID, roleImpersonator, "alice"))
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "policy: " + string(impersonation.ReasonNoRole),
+		},
+		{
+			name: "subject disabled between authorize and exchange",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				u, err := f.db.User(context.Background(), "bob")
+				require.NoError(t, err)
+				u.Disabled = true
+				require.NoError(t, f.db.PutUser(*u))
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "policy: " + string(impersonation.ReasonSubjectDisabled),
+		},
+		{
+			name: "subject became protected between authorize and exchange",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				require.NoError(t, f.db.Assign(appID, roleImpersonator, "bob"))
+				return appID, req
+			},
+			wantCode: invalid, wantReason: "policy: " + string(impersonation.ReasonProtected),
+		},
+		{
+			name: "act chain too deep",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				_, id := flow(t, f)
+				deep := otherIssuer(t, testIssuer, f.keys, subjecttoken.WithClock(f.clock.Now), subjecttoken.WithMaxActDepth(10))
+				p := bobParams()
+				p.Act = actChain(claims.DefaultMaxActDepth) // with alice on top: one too many
+				forged, _, err := deep.Mint(context.Background(), p)
+				require.NoError(t, err)
+				return appID, exchangeRequest(forged, id)
+			},
+			wantCode: invalid, wantReason: "act chain too deep",
+		},
+		{
+			name: "subject token replayed",
+			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+				req := exchangeRequest(flow(t, f))
+				_, err := f.svc.Exchange(context.Background(), clientApp(), req)
+				require.NoError(t, err)
+				return appID, req
+			},
+			wantCode: invalid, wantEvent: store.EventReplayDetected, wantReason: "already used",
+		},
+	}
+}
+
+// actChain returns an act chain of n prior actors root-admin-1 … n.
+func actChain(n int) *claims.Actor {
+	var a *claims.Actor
+	for i := n; i >= 1; i-- {
+		a = &claims.Actor{Subject: fmt.Sprintf("root-admin-%d", i), Act: a}
+	}
+	return a
+}
+
+func TestExchange_Rejections(t *testing.T) {
+	t.Parallel()
+	for _, tc := range rejectCases() {
+		for _, via := range bothWays {
+			t.Run(tc.name+"/"+via, func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t)
+				clientID, req := tc.prepare(t, f)
+				events := len(f.db.Events())
+				exchanged := countEvents(f.db, store.EventTokenExchanged)
+				used := f.db.UsedLen()
+
+				out := f.exchangeVia(t, via, clientID, req)
+				assert.Equal(t, http.StatusBadRequest, out.status)
+				assert.Equal(t, tc.wantCode, out.code)
+				assert.Nil(t, out.resp, "nothing issued")
+				assert.Equal(t, exchanged, countEvents(f.db, store.EventTokenExchanged), "nothing issued")
+				assert.Equal(t, used, f.db.UsedLen(), "a refused exchange consumes nothing")
+
+				wantEvent := tc.wantEvent
+				if wantEvent == "" {
+					wantEvent = store.EventTokenExchangeDenied
+				}
+				e := requireOneEvent(t, eventsSince(f.db, events), wantEvent, store.OutcomeDenied, tc.wantReason)
+				assert.Equal(t, clientID, e.ClientID)
+				assertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, e.Reason)
+			})
+		}
+	}
+}
+
+func TestExchange_SubjectTokenExpirySkew(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		advance time.Duration
+		wantOK  bool
+	}{
+		{name: "just issued", advance: 0, wantOK: true},
+		{name: "at exp", advance: 180 * time.Second, wantOK: true},
+		{name: "within skew (exp+10s)", advance: 190 * time.Second, wantOK: true},
+		{name: "last second of the skew (exp+29s)", advance: 209 * time.Second, wantOK: true},
+		{name: "at exp+skew", advance: 210 * time.Second},
+		{name: "past the skew (exp+31s)", advance: 211 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			req := exchangeRequest(f.authorize(t, "alice", "bob"))
+			f.clock.Advance(tc.advance)
+			out := f.exchangeVia(t, viaHTTP, appID, req)
+			if tc.wantOK {
+				assert.Equal(t, http.StatusOK, out.status, out.body)
+				return
+			}
+			assert.Equal(t, http.StatusBadRequest, out.status)
+			assert.Equal(t, tokenexchange.CodeInvalidRequest, out.code)
+			assert.Equal(t, 0, countEvents(f.db, store.EventTokenExchanged))
+			assert.Contains(t, f.db.Events()[len(f.db.Events())-1].Reason, "expired")
+		})
+	}
+}
+
+func TestExchange_SubjectTokenReplayedOverHTTP(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	st, id := f.authorize(t, "alice", "bob")
+	first := f.postToken(t, appID, appSecret, exchangeRequest(st, id).Values())
+	require.Equal(t, http.StatusOK, first.Code)
+
+	second := f.postToken(t, appID, appSecret, exchangeRequest(st, id).Values())
+	assert.Equal(t, http.StatusBadRequest, second.Code)
+	assert.JSONEq(t, `{"error":"invalid_request","error_description":"subject_token is invalid or unacceptable"}`, second.Body.String())
+	e := f.db.Events()[len(f.db.Events())-1]
+	assert.Equal(t, store.EventReplayDetected, e.Type)
+	assert.Equal(t, store.OutcomeDenied, e.Outcome)
+	assert.Equal(t, "bob", e.Subject)
+	assert.Equal(t, "alice", e.Impersonator)
+	assert.Equal(t, decodeJWT(t, st).str(t, "jti"), e.JTI, "the replayed subject token's jti")
+	assert.Equal(t, 1, countEvents(f.db, store.EventTokenExchanged))
+}
+
+func TestExchange_RefusedAttemptByAnotherClientDoesNotBurnToken(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	st, id := f.authorize(t, "alice", "bob")
+
+	stolen := f.postToken(t, app2ID, app2Secret, exchangeRequest(st, id).Values())
+	require.Equal(t, http.StatusBadRequest, stolen.Code)
+	assert.Contains(t, stolen.Body.String(), tokenexchange.CodeInvalidRequest)
+
+	legit := f.postToken(t, appID, appSecret, exchangeRequest(st, id).Values())
+	assert.Equal(t, http.StatusOK, legit.Code, legit.Body.String())
+	assert.Equal(t, []string{string(store.EventImpersonationStarted), string(store.EventTokenExchangeDenied), string(store.EventTokenExchanged)},
+		eventTypes(f.db.Events()))
+}
+
+func TestExchange_ProtocolRejections(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// mutate changes the valid form.
+		mutate      func(url.Values)
+		clientID    string
+		secret      string
+		auth        string // basic (default), post, both, none
+		method      string
+		contentType string
+		query       string
+		wantStatus  int
+		wantCode    string
+		wantBasic   bool
+	}{
+		{name: "wrong grant_type", mutate: func(v url.Values) { v.Set("grant_type", "authorization_code") }, wantStatus: 400, wantCode: tokenexchange.CodeUnsupportedGrantType},
+		{name: "grant_type missing", mutate: func(v url.Values) { v.Del("grant_type") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "duplicate subject_token", mutate: func(v url.Values) { v.Add("subject_token", v.Get("subject_token")) }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "duplicate scope", mutate: func(v url.Values) { v.Add("scope", "openid"); v.Add("scope", "orders:write") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "duplicate grant_type", mutate: func(v url.Values) { v.Add("grant_type", tokenexchange.GrantType) }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "actor_token without actor_token_type", mutate: func(v url.Values) { v.Del("actor_token_type") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "actor_token_type without actor_token", mutate: func(v url.Values) { v.Del("actor_token") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "subject_token_type missing", mutate: func(v url.Values) { v.Del("subject_token_type") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "resource with a fragment", mutate: func(v url.Values) { v.Set("resource", apiAudience+"#x") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidTarget},
+		{name: "bad client secret (Basic)", secret: "not-the-secret", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
+		{name: "another client's secret (Basic)", secret: app2Secret, wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
+		{name: "unknown client (Basic)", clientID: "ghost", secret: "anything", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
+		{name: "disabled client with its own secret", clientID: disabledID, secret: disabledSecret, wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
+		{name: "bad client secret (post)", secret: "not-the-secret", auth: "post", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient},
+		{name: "unknown client (post)", clientID: "ghost", secret: "anything", auth: "post", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient},
+		{name: "no client authentication", auth: "none", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient},
+		{name: "two authentication methods", auth: "both", wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "GET", method: http.MethodGet, wantStatus: 405, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "JSON content type", contentType: "application/json", wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "client_secret in the URL query", query: "client_secret=" + appSecret, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "oversized body", mutate: func(v url.Values) { v.Set("padding", strings.Repeat("a", 70<<10)) }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			st, id := f.authorize(t, "alice", "bob")
+			form := exchangeRequest(st, id).Values()
+			if tc.mutate != nil {
+				tc.mutate(form)
+			}
+			clientID, secret := appID, appSecret
+			if tc.clientID != "" {
+				clientID = tc.clientID
+			}
+			if tc.secret != "" {
+				secret = tc.secret
+			}
+			if tc.auth == "post" || tc.auth == "both" {
+				form.Set("client_id", clientID)
+				form.Set("client_secret", secret)
+			}
+			method, ct := http.MethodPost, "application/x-www-form-urlencoded"
+			if tc.method != "" {
+				method = tc.method
+			}
+			if tc.contentType != "" {
+				ct = tc.contentType
+			}
+			target := "/token"
+			if tc.query != "" {
+				target += "?" + tc.query
+			}
+			r := httptest.NewRequest(method, target, strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", ct)
+			if tc.auth == "" || tc.auth == "basic" || tc.auth == "both" {
+				r.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+			}
+			events := len(f.db.Events())
+			w := httptest.NewRecorder()
+			f.handler.ServeHTTP(w, r)
+
+			assert.Equal(t, tc.wantStatus, w.Code)
+			var body map[string]string
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+			assert.Equal(t, tc.wantCode, body["error"])
+			assert.NotContains(t, body, "access_token")
+			assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+			if tc.wantBasic {
+				assert.True(t, strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic"), "WWW-Authenticate: %q", w.Header().Get("WWW-Authenticate"))
+			}
+			assertNoLeak(t, w.Body.String(), st, id, secret)
+			assert.Empty(t, eventsSince(f.db, events), "refused before the exchange: no decision recorded")
+			assert.Zero(t, f.db.UsedLen(), "nothing consumed")
+
+			// The subject token survives the refused request.
+			ok := f.postToken(t, appID, appSecret, exchangeRequest(st, id).Values())
+			assert.Equal(t, http.StatusOK, ok.Code, ok.Body.String())
+		})
+	}
+}
+
+func TestExchange_ClientRejections(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		clientID   string
+		via        []string
+		wantCode   string
+		wantReason string
+	}{
+		{name: "client with impersonation off", clientID: noImpID, via: bothWays, wantCode: tokenexchange.CodeUnauthorizedClient, wantReason: string(impersonation.ReasonImpersonationDisabled)},
+		{name: "client without the token-exchange grant type", clientID: noGrantID, via: bothWays, wantCode: tokenexchange.CodeUnauthorizedClient, wantReason: "grant type"},
+		{name: "disabled client", clientID: disabledID, via: []string{viaDirect}, wantCode: tokenexchange.CodeUnauthorizedClient, wantReason: string(impersonation.ReasonClientDisabled)},
+		{name: "unknown client", clientID: "ghost", via: []string{viaDirect}, wantCode: tokenexchange.CodeInvalidClient, wantReason: "client unknown"},
+	}
+	for _, tc := range tests {
+		for _, via := range tc.via {
+			t.Run(tc.name+"/"+via, func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t)
+				st, id := f.authorize(t, "alice", "bob")
+				events := len(f.db.Events())
+				out := f.exchangeVia(t, via, tc.clientID, exchangeRequest(st, id))
+				assert.Equal(t, tc.wantCode, out.code)
+				assert.Nil(t, out.resp)
+				requireOneEvent(t, eventsSince(f.db, events), store.EventTokenExchangeDenied, store.OutcomeDenied, tc.wantReason)
+				assert.Zero(t, f.db.UsedLen())
+				assertNoLeak(t, out.body, st, id)
+			})
+		}
+	}
+}
+
+func TestExchange_NarrowerScopeAcceptedAndReflected(t *testing.T) {
+	t.Parallel()
+	for _, via := range bothWays {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			req := exchangeRequest(f.authorize(t, "alice", "bob"))
+			req.Scope = claims.Scope{scopeOrdersRead}
+			out := f.exchangeVia(t, via, appID, req)
+			require.Equal(t, http.StatusOK, out.status, out.body)
+			assert.Equal(t, claims.Scope{scopeOrdersRead}, out.resp.Scope)
+			assert.Equal(t, scopeOrdersRead, decodeJWT(t, out.resp.AccessToken).str(t, "scope"))
+		})
+	}
+}
+
+func TestExchange_GrantRemovedSinceAuthorizeNarrowsScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	req := exchangeRequest(f.authorize(t, "alice", "bob"))
+	require.NoError(t, f.db.Unassign(appID, roleCustomer, "bob"))
+	out := f.exchangeVia(t, viaHTTP, appID, req)
+	require.Equal(t, http.StatusOK, out.status, out.body)
+	assert.Equal(t, claims.Scope{"openid"}, out.resp.Scope)
+	assert.Equal(t, "openid", decodeJWT(t, out.resp.AccessToken).str(t, "scope"))
+}
+
+func TestExchange_AllowedAudienceAndResource(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		audience []string
+		resource []string
+		want     []string
+	}{
+		{name: "registered audience", audience: []string{apiAudience}, want: []string{apiAudience}},
+		{name: "registered resource", resource: []string{apiAudience}, want: []string{apiAudience}},
+		{name: "audience and resource the same, kept once", audience: []string{apiAudience}, resource: []string{apiAudience}, want: []string{apiAudience}},
+		{name: "the client itself and the API", audience: []string{appID}, resource: []string{apiAudience}, want: []string{appID, apiAudience}},
+	}
+	for _, tc := range tests {
+		for _, via := range bothWays {
+			t.Run(tc.name+"/"+via, func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t)
+				req := exchangeRequest(f.authorize(t, "alice", "bob"))
+				req.Audience, req.Resource = tc.audience, tc.resource
+				out := f.exchangeVia(t, via, appID, req)
+				require.Equal(t, http.StatusOK, out.status, out.body)
+
+				v := f.verifier(t, tc.want[len(tc.want)-1])
+				p, err := v.Verify(context.Background(), out.resp.AccessToken)
+				require.NoError(t, err)
+				assert.Equal(t, claims.Audience(tc.want), p.Audience)
+			})
+		}
+	}
+}
+
+func TestExchange_NestedActChainKept(t *testing.T) {
+	t.Parallel()
+	for _, via := range bothWays {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			p := bobParams()
+			p.Act = &claims.Actor{Subject: "root-admin"}
+			st, _, err := f.svc.Tokens().Mint(context.Background(), p)
+			require.NoError(t, err)
+			out := f.exchangeVia(t, via, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
+			require.Equal(t, http.StatusOK, out.status, out.body)
+
+			at := decodeJWT(t, out.resp.AccessToken)
+			assert.Equal(t, map[string]any{"sub": "alice", "act": map[string]any{"sub": "root-admin"}}, at.claims["act"])
+			pr, err := f.verifier(t, appID).Verify(context.Background(), out.resp.AccessToken)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"alice", "root-admin"}, pr.Actor.Chain())
+		})
+	}
+}
+
+func TestExchange_DeepestAllowedActChainAccepted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := bobParams()
+	p.Act = actChain(claims.DefaultMaxActDepth - 1)
+	st, _, err := f.svc.Tokens().Mint(context.Background(), p)
+	require.NoError(t, err)
+	out := f.exchangeVia(t, viaDirect, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
+	require.Equal(t, http.StatusOK, out.status)
+	pr, err := f.verifier(t, appID).Verify(context.Background(), out.resp.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, claims.DefaultMaxActDepth, pr.Actor.Depth())
+
+	// The issuer refuses to mint one deeper.
+	p.Act = actChain(claims.DefaultMaxActDepth)
+	_, _, err = f.svc.Tokens().Mint(context.Background(), p)
+	require.ErrorIs(t, err, claims.ErrActTooDeep)
+}
+
+func TestExchange_ConcurrentUseOfOneSubjectToken(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	f := newFixture(t)
+	form := exchangeRequest(f.authorize(t, "alice", "bob")).Values()
+
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		codes = make([]int, n)
+		errs  = make([]string, n)
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(appID, appSecret)
+			w := httptest.NewRecorder()
+			<-start
+			f.handler.ServeHTTP(w, r)
+			codes[i] = w.Code
+			var body map[string]any
+			if json.Unmarshal(w.Body.Bytes(), &body) == nil {
+				errs[i], _ = body["error"].(string)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	ok, refused := 0, 0
+	for i := range n {
+		switch {
+		case codes[i] == http.StatusOK:
+			ok++
+		case codes[i] == http.StatusBadRequest && errs[i] == tokenexchange.CodeInvalidRequest:
+			refused++
+		}
+	}
+	assert.Equal(t, 1, ok, "exactly one exchange succeeds")
+	assert.Equal(t, n-1, refused, "every other one is invalid_request")
+	assert.Equal(t, 1, countEvents(f.db, store.EventTokenExchanged))
+	assert.Equal(t, n-1, countEvents(f.db, store.EventReplayDetected))
+}
+
+func TestExchange_StoreFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		fail       func(f *fixture)
+		wantStatus int
+		wantCode   string
+		// wantReason, when not empty, is in the recorded failure event.
+		wantReason string
+	}{
+		{
+			name:       "one-time-use store error",
+			fail:       func(f *fixture) { f.oneTime.failWith(errors.New("redis: dial tcp 10.0.0.7:6379: connection refused")) },
+			wantStatus: http.StatusInternalServerError, wantCode: tokenexchange.CodeServerError, wantReason: "connection refused",
+		},
+		{
+			name:       "one-time-use store timeout",
+			fail:       func(f *fixture) { f.oneTime.failWith(fmt.Errorf("redis: %w", context.DeadlineExceeded)) },
+			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable, wantReason: "deadline exceeded",
+		},
+		{
+			name:       "audit sink down",
+			fail:       func(f *fixture) { f.auditor.fail.Store(true) },
+			wantStatus: http.StatusInternalServerError, wantCode: tokenexchange.CodeServerError,
+		},
+	}
+	for _, tc := range tests {
+		for _, via := range bothWays {
+			t.Run(tc.name+"/"+via, func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t)
+				req := exchangeRequest(f.authorize(t, "alice", "bob"))
+				events := len(f.db.Events())
+				tc.fail(f)
+
+				var out exchangeOutcome
+				require.NotPanics(t, func() { out = f.exchangeVia(t, via, appID, req) })
+				assert.Equal(t, tc.wantStatus, out.status)
+				assert.Equal(t, tc.wantCode, out.code)
+				assert.Nil(t, out.resp, "nothing issued")
+				assert.Zero(t, countEvents(f.db, store.EventTokenExchanged))
+				assertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, "redis", "10.0.0.7", "deadline")
+				if tc.wantReason != "" {
+					requireOneEvent(t, eventsSince(f.db, events), store.EventTokenExchangeDenied, store.OutcomeFailed, tc.wantReason)
+				}
+			})
+		}
+	}
+}
