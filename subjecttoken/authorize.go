@@ -107,9 +107,10 @@ type AuthorizeRequest struct {
 // §3.1.2.1 (https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest)
 // allows, a GET request carries the parameters in the URL query and a POST
 // request in an application/x-www-form-urlencoded body, capped at 64 KiB;
-// the URL query of a POST request is ignored. Any other method, another
-// content type, an oversized body or a malformed encoding gives a
-// non-redirectable invalid_request.
+// the URL query of a POST request is ignored, and after a POST r.PostForm
+// holds the parsed body, since the body itself has been read. Any other
+// method, another content type, an oversized body or a malformed encoding
+// gives a non-redirectable invalid_request.
 //
 // The error, when not nil, is an *Error to pass to [WriteAuthorizeError].
 func ParseAuthorizeRequest(ctx context.Context, r *http.Request, clients store.Clients) (*AuthorizeRequest, *store.Client, error) {
@@ -132,6 +133,9 @@ func ParseAuthorizeRequest(ctx context.Context, r *http.Request, clients store.C
 		if err != nil {
 			return nil, nil, err
 		}
+		// The body is consumed; later handlers (a consent page posting
+		// back) read their own fields from PostForm.
+		r.PostForm = v
 	default:
 		return nil, nil, unbound(ErrInvalidRequest, "the authorization request must use GET or POST",
 			fmt.Errorf("subjecttoken: method %q not allowed", r.Method))

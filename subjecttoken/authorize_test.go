@@ -754,3 +754,15 @@ func authzWithout(v url.Values, k string) url.Values {
 	}
 	return out
 }
+
+func TestParseAuthorizeRequest_PostLeavesFormForLaterHandlers(t *testing.T) {
+	t.Parallel()
+	clients := authzTestClients()
+	body := authzValues()
+	body.Set("consent", "allow")
+	r := httptest.NewRequest(http.MethodPost, "/authorize", strings.NewReader(body.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_, _, err := subjecttoken.ParseAuthorizeRequest(context.Background(), r, clients)
+	require.NoError(t, err)
+	assert.Equal(t, "allow", r.PostForm.Get("consent"), "a consent page posting back reads its own field")
+}
