@@ -14,7 +14,8 @@ import (
 // (https://www.rfc-editor.org/rfc/rfc8707#section-2), and the two
 // server-side codes RFC 6749 §4.1.2.1 defines
 // (https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1), used here with
-// HTTP 500 and 503.
+// HTTP 500 and 503. The revocation endpoint adds unsupported_token_type
+// (RFC 7009 §2.2.1, https://www.rfc-editor.org/rfc/rfc7009#section-2.2.1).
 const (
 	// CodeInvalidRequest: a parameter is missing, repeated, malformed or
 	// unsupported, or the request uses more than one client authentication
@@ -35,6 +36,9 @@ const (
 	// CodeInvalidTarget: the resource or audience is invalid or unacceptable
 	// (RFC 8693 §2.2.2).
 	CodeInvalidTarget = "invalid_target"
+	// CodeUnsupportedTokenType: the revocation endpoint does not support
+	// revoking the presented type of token (RFC 7009 §2.2.1).
+	CodeUnsupportedTokenType = "unsupported_token_type"
 	// CodeServerError: the server failed unexpectedly (HTTP 500).
 	CodeServerError = "server_error"
 	// CodeTemporarilyUnavailable: the server cannot handle the request now,
@@ -60,6 +64,9 @@ var (
 	ErrInvalidScope = &Error{Code: CodeInvalidScope}
 	// ErrInvalidTarget is the invalid_target error.
 	ErrInvalidTarget = &Error{Code: CodeInvalidTarget}
+	// ErrUnsupportedTokenType is the unsupported_token_type error of the
+	// revocation endpoint.
+	ErrUnsupportedTokenType = &Error{Code: CodeUnsupportedTokenType}
 	// ErrServerError is the server_error error.
 	ErrServerError = &Error{Code: CodeServerError}
 	// ErrTemporarilyUnavailable is the temporarily_unavailable error.
@@ -72,7 +79,8 @@ const internalErrorDescription = "internal error"
 
 // Error is an OAuth error response of the token endpoint (RFC 6749 §5.2,
 // https://www.rfc-editor.org/rfc/rfc6749#section-5.2; RFC 8693 §2.2.2,
-// https://www.rfc-editor.org/rfc/rfc8693#section-2.2.2).
+// https://www.rfc-editor.org/rfc/rfc8693#section-2.2.2), also used by the
+// introspection and revocation endpoints (RFC 7662 §2.3, RFC 7009 §2.2.1).
 //
 // Code, Description and URI are sent to the client as error,
 // error_description and error_uri; the cause set by [Error.WithCause] never

@@ -74,6 +74,12 @@ func WriteResponse(w http.ResponseWriter, resp *Response) {
 		WriteError(w, ErrServerError.WithDescription(internalErrorDescription).WithCause(err))
 		return
 	}
+	writeJSON(w, body)
+}
+
+// writeJSON writes body as a 200 JSON response with Cache-Control: no-store
+// and Pragma: no-cache (RFC 6749 §5.1, RFC 7662 §2.2).
+func writeJSON(w http.ResponseWriter, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	setNoStore(h)

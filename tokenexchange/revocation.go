@@ -1,0 +1,117 @@
+package tokenexchange
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+)
+
+// Values of token_type_hint defined by RFC 7009 §2.1
+// (https://www.rfc-editor.org/rfc/rfc7009#section-2.1) and used by RFC 7662
+// §2.1 as well. They are hints, not token type identifiers: the handlers
+// pass any value through, and a server may ignore it.
+const (
+	// TokenTypeHintAccessToken hints that the token is an access token.
+	TokenTypeHintAccessToken = "access_token"
+	// TokenTypeHintRefreshToken hints that the token is a refresh token.
+	TokenTypeHintRefreshToken = "refresh_token"
+)
+
+// Form parameter names of the introspection and revocation requests (RFC
+// 7662 §2.1, RFC 7009 §2.1).
+const (
+	paramToken         = "token"
+	paramTokenTypeHint = "token_type_hint"
+)
+
+// tokenParams returns the parameters the introspection and revocation
+// endpoints understand, client credentials included. Each may appear at
+// most once (RFC 6749 §3.2) and none in the URL query. It returns a new
+// slice on every call so that the list cannot be modified.
+func tokenParams() []string {
+	return []string{paramToken, paramTokenTypeHint, paramClientID, paramClientSecret}
+}
+
+// tokenParam returns the token and token_type_hint parameters of an
+// introspection or revocation request whose form went through dropEmpty. A
+// missing token is invalid_request (RFC 7662 §2.1, RFC 7009 §2.1: REQUIRED);
+// the hint is optional and never checked.
+func tokenParam(form url.Values) (token, hint string, err error) {
+	token = form.Get(paramToken)
+	if token == "" {
+		return "", "", ErrInvalidRequest.WithDescription("token is required")
+	}
+	return token, form.Get(paramTokenTypeHint), nil
+}
+
+// Revoker revokes a token for an authenticated client (RFC 7009 §2.1,
+// https://www.rfc-editor.org/rfc/rfc7009#section-2.1). Implementations must
+// be safe for concurrent use.
+type Revoker interface {
+	// Revoke revokes token for client, and may revoke the tokens of the
+	// same grant with it as RFC 7009 §2.1 describes. tokenTypeHint is the
+	// token_type_hint parameter as sent, empty when absent:
+	// [TokenTypeHintAccessToken], [TokenTypeHintRefreshToken] or anything
+	// else, which the Revoker may ignore. An invalid or unknown token is NOT an error: Revoke returns
+	// nil and the endpoint answers 200 (RFC 7009 §2.2). An error that is
+	// (errors.As) an [*Error] is sent as is: for example
+	// [ErrUnauthorizedClient] when the token was issued to another client,
+	// [ErrUnsupportedTokenType], or [ErrTemporarilyUnavailable]. Any other
+	// error becomes server_error with a generic description.
+	Revoke(ctx context.Context, client Client, token, tokenTypeHint string) error
+}
+
+// RevocationHandler is the token revocation endpoint (RFC 7009 §2,
+// https://www.rfc-editor.org/rfc/rfc7009#section-2), an [http.Handler] to
+// mount on the host's mux for POST. It runs the checks of the token
+// endpoint (see the package documentation) up to and including client
+// authentication; then token must be present (invalid_request otherwise)
+// and token_type_hint, if sent, is passed through as is. It calls the
+// [Revoker] and answers 200 with an empty body and Cache-Control: no-store
+// when the Revoker returns nil, or writes the error. It does not set
+// Retry-After on a 503. Create it with [NewRevocationHandler]. A
+// RevocationHandler is safe for concurrent use.
+type RevocationHandler struct {
+	pipe pipeline
+	rv   Revoker
+}
+
+var _ http.Handler = (*RevocationHandler)(nil)
+
+// NewRevocationHandler returns the revocation endpoint that authenticates
+// clients with auth and revokes with rv. It takes the same options as
+// [NewHandler]. It returns an error if auth or rv is nil or an option is
+// invalid.
+func NewRevocationHandler(auth ClientAuthenticator, rv Revoker, opts ...Option) (*RevocationHandler, error) {
+	if auth == nil {
+		return nil, errNilAuthenticator
+	}
+	if rv == nil {
+		return nil, errors.New("tokenexchange: nil Revoker")
+	}
+	pipe, err := newPipeline("revocation", auth, tokenParams(), tokenParams(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &RevocationHandler{pipe: pipe, rv: rv}, nil
+}
+
+// ServeHTTP handles one revocation request.
+func (h *RevocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	client, form, ok := h.pipe.accept(w, r)
+	if !ok {
+		return
+	}
+	token, hint, err := tokenParam(form)
+	if err != nil {
+		h.pipe.refuse(w, r, client, err, 0)
+		return
+	}
+	if err := h.rv.Revoke(r.Context(), client, token, hint); err != nil {
+		h.pipe.refuse(w, r, client, err, 0)
+		return
+	}
+	setNoStore(w.Header())
+	w.WriteHeader(http.StatusOK)
+}
