@@ -83,15 +83,12 @@ func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 // code.
 func (s *Service) authorizeFailed(ctx context.Context, req *subjecttoken.AuthorizeRequest, ev store.Event, err error) error {
 	var denied *DeniedError
-	wire := subjecttoken.ErrServerError
-	switch {
-	case errors.As(err, &denied):
+	wire := subjecttoken.ErrTemporarilyUnavailable
+	if errors.As(err, &denied) {
 		ev.Reason = string(denied.Reason)
 		wire = subjecttoken.ErrAccessDenied.WithDescription("the impersonation is not permitted")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		ev.Outcome, ev.Reason = store.OutcomeFailed, "store unavailable: "+err.Error()
-		wire = subjecttoken.ErrTemporarilyUnavailable
-	default:
+	} else {
+		// A store, key or hook failure: fail closed, the client may retry.
 		ev.Outcome, ev.Reason = store.OutcomeFailed, err.Error()
 	}
 	_ = s.record(ctx, ev) // the request is refused whether or not this is recorded

@@ -406,7 +406,7 @@ func TestAuthorize_AuditFailureIssuesNothing(t *testing.T) {
 	assertNoLeak(t, w.Header().Get("Location"))
 }
 
-func TestAuthorize_ProtectedPredicateFailureIsServerError(t *testing.T) {
+func TestAuthorize_ProtectedPredicateFailureIsTemporarilyUnavailable(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("ldap: connection reset")
 	f := newFixture(t, withServiceOptions(impersonation.WithProtected(
@@ -415,7 +415,7 @@ func TestAuthorize_ProtectedPredicateFailureIsServerError(t *testing.T) {
 	assert.Nil(t, resp)
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
-	assert.Equal(t, subjecttoken.CodeServerError, se.Code)
+	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, se.Code)
 	assert.True(t, se.Redirectable())
 	require.ErrorIs(t, err, boom)
 	assert.NotErrorIs(t, err, impersonation.ErrNotPermitted)
@@ -488,4 +488,16 @@ func TestAuthorizeEndpoint_MalformedRequestsIssueNothing(t *testing.T) {
 			assert.Empty(t, f.db.Notices())
 		})
 	}
+}
+
+// TestAuthorize_GrantedScopeLimitedToClientScopes: a scope the subject
+// holds but the client did not register is not granted.
+func TestAuthorize_GrantedScopeLimitedToClientScopes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.updateClient(t, appID, func(c *store.Client) {
+		c.Scopes = []string{subjecttoken.ScopeImpersonate, scopeOrdersWrite}
+	})
+	st, _ := f.authorize(t, "alice", "bob")
+	assert.Empty(t, decodeJWT(t, st).str(t, "scope"), "bob's orders:read and openid are not registered for the client")
 }

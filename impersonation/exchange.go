@@ -163,16 +163,15 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 			Expiry:    claims.NewNumericDate(now.Add(ttl)),
 			ID:        jose.NewID(),
 		},
-		AuthorizedParty:    c.ID,
-		ClientID:           c.ID,
-		Scope:              scope,
+		AuthorizedParty: c.ID,
+		ClientID:        c.ID,
+		Scope:           scope,
+		// Verify capped the subject token's chain at maxDepth-1, so the
+		// new chain is at most maxDepth deep.
 		Act:                &claims.Actor{Subject: d.Impersonator.ID, Act: sub.Act},
 		AuthorizedUserType: AuthorizedUserType,
 		OrgID:              d.Org.ID,
 		OrgName:            d.Org.Name,
-	}
-	if err := at.Act.Validate(s.maxDepth); err != nil {
-		return nil, refuse(errBadSubjectToken, "act chain too deep")
 	}
 	key, err := s.stores.Keys.SigningKey(ctx)
 	if err != nil {
@@ -252,12 +251,11 @@ func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error)
 			ev.Type = store.EventReplayDetected
 		}
 	default:
-		// A store, key or audit failure: fail closed.
+		// A store, key or audit failure: fail closed, and tell the client
+		// it may try again (with a new subject token if this one was
+		// consumed before the failure).
 		ev.Type, ev.Outcome, ev.Reason = store.EventTokenExchangeDenied, store.OutcomeFailed, err.Error()
 		wire = tokenexchange.ErrTemporarilyUnavailable
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			wire = tokenexchange.ErrServerError
-		}
 	}
 	_ = s.record(ctx, ev)
 	return wire.WithCause(err)

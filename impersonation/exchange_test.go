@@ -967,7 +967,7 @@ func TestExchange_StoreFailures(t *testing.T) {
 		{
 			name:       "one-time-use store error",
 			fail:       func(f *fixture) { f.oneTime.failWith(errors.New("redis: dial tcp 10.0.0.7:6379: connection refused")) },
-			wantStatus: http.StatusInternalServerError, wantCode: tokenexchange.CodeServerError, wantReason: "connection refused",
+			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable, wantReason: "connection refused",
 		},
 		{
 			name:       "one-time-use store timeout",
@@ -977,7 +977,7 @@ func TestExchange_StoreFailures(t *testing.T) {
 		{
 			name:       "audit sink down",
 			fail:       func(f *fixture) { f.auditor.fail.Store(true) },
-			wantStatus: http.StatusInternalServerError, wantCode: tokenexchange.CodeServerError,
+			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable,
 		},
 	}
 	for _, tc := range tests {

@@ -146,7 +146,11 @@ func (m *middleware) challenge(w http.ResponseWriter, status int, code, desc str
 	}
 	w.Header().Set("WWW-Authenticate", c)
 	if code == "" {
-		code, desc = "invalid_request", "a bearer access token is required"
+		// RFC 6750 §3.1: a request without credentials gets no error
+		// information, only the challenge.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		return
 	}
 	writeJSONError(w, status, code, desc)
 }

@@ -107,6 +107,7 @@ func TestMiddleware_BearerChallenges(t *testing.T) {
 				got := w.Header().Get("WWW-Authenticate")
 				if tc.wantError == "" {
 					assert.Equal(t, tc.wantChallenge, got, "no error attribute without a token (RFC 6750 §3.1)")
+					assert.Empty(t, w.Body.String(), "no error information without a token (RFC 6750 §3.1)")
 				} else {
 					assert.True(t, strings.HasPrefix(got, tc.wantChallenge), "WWW-Authenticate: %q", got)
 					assert.Equal(t, tc.wantError, jsonError(t, w))

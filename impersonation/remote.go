@@ -22,6 +22,9 @@ const (
 	// kid triggers a fetch at most this often, so forged kids cannot make
 	// the resource server hammer the issuer.
 	DefaultMinRefresh = 30 * time.Second
+	// DefaultMaxAge is how long cached keys are used before the set is
+	// fetched again, so that keys the issuer removed stop verifying.
+	DefaultMaxAge = 10 * time.Minute
 )
 
 // RemoteKeySet is a store.KeySet that reads an issuer's JWKS over HTTP, for
@@ -36,9 +39,13 @@ type RemoteKeySet struct {
 	now        func() time.Time
 	minRefresh time.Duration
 
-	mu      sync.Mutex
-	keys    map[string]store.PublicKey
-	fetched time.Time
+	maxAge time.Duration
+
+	mu        sync.Mutex
+	keys      map[string]store.PublicKey
+	fetched   time.Time // last successful fetch
+	attempted time.Time // last fetch, successful or not
+	lastErr   error     // error of the last fetch, nil after a success
 }
 
 var _ store.KeySet = (*RemoteKeySet)(nil)
@@ -56,34 +63,54 @@ func WithMinRefresh(d time.Duration) RemoteOption {
 	return func(r *RemoteKeySet) { r.minRefresh = d }
 }
 
+// WithMaxAge sets how long fetched keys are used before a refetch;
+// default DefaultMaxAge.
+func WithMaxAge(d time.Duration) RemoteOption {
+	return func(r *RemoteKeySet) { r.maxAge = d }
+}
+
 // NewRemoteKeySet returns a key set reading jwksURL with hc, which must
 // have a timeout.
 func NewRemoteKeySet(jwksURL string, hc *http.Client, opts ...RemoteOption) (*RemoteKeySet, error) {
 	if jwksURL == "" || hc == nil {
 		return nil, errors.New("impersonation: remote key set needs a URL and an HTTP client")
 	}
-	r := &RemoteKeySet{url: jwksURL, hc: hc, now: time.Now, minRefresh: DefaultMinRefresh}
+	r := &RemoteKeySet{url: jwksURL, hc: hc, now: time.Now, minRefresh: DefaultMinRefresh, maxAge: DefaultMaxAge}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.now == nil || r.minRefresh < 0 || r.maxAge <= 0 {
+		return nil, errors.New("impersonation: remote key set needs a clock, a non-negative min refresh and a positive max age")
 	}
 	return r, nil
 }
 
-// PublicKey implements store.KeySet.
+// PublicKey implements store.KeySet. A kid not in the cache, or a cache
+// older than the max age, triggers a fetch unless one was tried within the
+// min-refresh interval. A failed fetch is an error, not store.ErrNotFound:
+// the token may be fine and the issuer unreachable. Keys already cached
+// keep verifying while a refetch fails.
 func (r *RemoteKeySet) PublicKey(ctx context.Context, kid string) (store.PublicKey, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if k, ok := r.keys[kid]; ok {
-		return k, nil
-	}
-	if !r.fetched.IsZero() && r.now().Sub(r.fetched) < r.minRefresh {
-		return store.PublicKey{}, fmt.Errorf("impersonation: jwks: %w", store.ErrNotFound)
-	}
-	if err := r.fetch(ctx); err != nil {
-		return store.PublicKey{}, err
+	now := r.now()
+	mayFetch := r.attempted.IsZero() || now.Sub(r.attempted) >= r.minRefresh
+	if mayFetch && !r.fetched.IsZero() && now.Sub(r.fetched) >= r.maxAge {
+		_ = r.fetch(ctx, now) // stale: refresh, and keep the old keys if it fails
+		mayFetch = false
 	}
 	if k, ok := r.keys[kid]; ok {
 		return k, nil
+	}
+	if mayFetch {
+		if err := r.fetch(ctx, now); err != nil {
+			return store.PublicKey{}, err
+		}
+		if k, ok := r.keys[kid]; ok {
+			return k, nil
+		}
+	} else if r.lastErr != nil {
+		return store.PublicKey{}, r.lastErr
 	}
 	return store.PublicKey{}, fmt.Errorf("impersonation: jwks: %w", store.ErrNotFound)
 }
@@ -94,7 +121,11 @@ func (r *RemoteKeySet) PublicKeys(ctx context.Context) ([]store.PublicKey, error
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fetched.IsZero() {
-		if err := r.fetch(ctx); err != nil {
+		now := r.now()
+		if !r.attempted.IsZero() && now.Sub(r.attempted) < r.minRefresh {
+			return nil, r.lastErr
+		}
+		if err := r.fetch(ctx, now); err != nil {
 			return nil, err
 		}
 	}
@@ -105,32 +136,44 @@ func (r *RemoteKeySet) PublicKeys(ctx context.Context) ([]store.PublicKey, error
 	return out, nil
 }
 
-// fetch reads the JWKS; r.mu is held.
-func (r *RemoteKeySet) fetch(ctx context.Context) error {
-	r.fetched = r.now()
+// fetch reads the JWKS, replacing the cached keys on success and
+// remembering the error on failure; r.mu is held.
+func (r *RemoteKeySet) fetch(ctx context.Context, now time.Time) error {
+	r.attempted = now
+	keys, err := r.get(ctx)
+	if err != nil {
+		r.lastErr = err
+		return err
+	}
+	r.keys, r.fetched, r.lastErr = keys, now, nil
+	return nil
+}
+
+// get reads and parses the JWKS document.
+func (r *RemoteKeySet) get(ctx context.Context) (map[string]store.PublicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
-		return fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("impersonation: jwks: %w", err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("impersonation: jwks: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("impersonation: jwks: HTTP status %d", resp.StatusCode)
+		return nil, fmt.Errorf("impersonation: jwks: HTTP status %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
 	if err != nil {
-		return fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("impersonation: jwks: %w", err)
 	}
 	if len(body) > MaxJWKSBytes {
-		return errors.New("impersonation: jwks: document too large")
+		return nil, errors.New("impersonation: jwks: document too large")
 	}
 	set, err := jwk.Parse(body)
 	if err != nil {
-		return fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("impersonation: jwks: %w", err)
 	}
 	keys := make(map[string]store.PublicKey, set.Len())
 	for i := range set.Len() {
@@ -156,6 +199,5 @@ func (r *RemoteKeySet) fetch(ctx context.Context) error {
 		pk.ID = k.KeyID()
 		keys[pk.ID] = pk
 	}
-	r.keys = keys
-	return nil
+	return keys, nil
 }

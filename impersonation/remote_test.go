@@ -3,7 +3,6 @@ package impersonation_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -272,13 +271,18 @@ func TestRemoteKeySet_FailedFetchDoesNotMakeValidTokensInvalid(t *testing.T) {
 	require.Error(t, err)
 	require.NotErrorIs(t, err, impersonation.ErrInvalidToken, "first failure is reported as a key source failure")
 
-	// The issuer is back a moment later; the token is as valid as before.
+	// The issuer is back a moment later: within the min-refresh interval
+	// the key set does not refetch, and keeps reporting the failure rather
+	// than calling the token invalid.
 	down.Store(false)
 	f.clock.Advance(time.Second)
 	_, err = v.Verify(context.Background(), at)
-	if errors.Is(err, impersonation.ErrInvalidToken) {
-		t.Skip("BUG: after a failed JWKS fetch RemoteKeySet.PublicKey answers ErrNotFound for DefaultMinRefresh, so a valid token is refused as invalid_token (401) instead of retried or reported as a key source failure (503)")
-	}
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, impersonation.ErrInvalidToken, "still a key source failure, not an invalid token")
+
+	// After the interval it fetches again; the token is as valid as before.
+	f.clock.Advance(impersonation.DefaultMinRefresh)
+	_, err = v.Verify(context.Background(), at)
 	assert.NoError(t, err)
 }
 
@@ -301,4 +305,36 @@ func TestNewRemoteKeySet_RejectsBadConfiguration(t *testing.T) {
 			assert.Nil(t, r)
 		})
 	}
+}
+
+// TestRemoteKeySet_KeyRemovedByIssuerStopsVerifyingAfterMaxAge: a cached
+// key is not trusted forever; once the cache is older than the max age the
+// set is refetched and a key the issuer dropped stops verifying.
+func TestRemoteKeySet_KeyRemovedByIssuerStopsVerifyingAfterMaxAge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var empty atomic.Bool
+	srv := newJWKSServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if empty.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"keys":[]}`))
+			return
+		}
+		impersonation.JWKSHandler(f.keys).ServeHTTP(w, r)
+	}))
+	v, _ := f.remoteVerifier(t, srv)
+	at := f.accessToken(t)
+	_, err := v.Verify(context.Background(), at)
+	require.NoError(t, err)
+
+	empty.Store(true)
+	f.clock.Advance(impersonation.DefaultMaxAge - time.Second)
+	_, err = v.Verify(context.Background(), at)
+	require.NoError(t, err, "still within the max age: cached")
+	assert.Equal(t, int32(1), srv.requests.Load())
+
+	f.clock.Advance(time.Second)
+	_, err = v.Verify(context.Background(), at)
+	require.ErrorIs(t, err, impersonation.ErrInvalidToken, "the issuer no longer publishes the key")
+	assert.Equal(t, int32(2), srv.requests.Load())
 }

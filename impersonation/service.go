@@ -61,12 +61,14 @@ type ScopeRule func(ctx context.Context, in ScopeInput) (claims.Scope, error)
 
 // DefaultScopeRule grants the requested scopes, minus
 // internal_user_impersonate, that the subject holds for the client (so the
-// impersonator sees what the user would see), plus openid if requested.
+// impersonator sees what the user would see), plus openid if requested;
+// when the client registers its Scopes, only those.
 func DefaultScopeRule(_ context.Context, in ScopeInput) (claims.Scope, error) {
 	out := claims.Scope{}
 	for _, s := range in.Requested {
 		switch {
 		case s == subjecttoken.ScopeImpersonate:
+		case len(in.Client.Scopes) > 0 && !slices.Contains(in.Client.Scopes, s):
 		case s == "openid", slices.Contains(in.SubjectGrants, s):
 			out = append(out, s)
 		}

@@ -51,8 +51,9 @@ type Event struct {
 	JTI     string
 	Scopes  []string
 	Outcome string
-	// Reason says why, for denials and failures; a fixed text, never
-	// input echoed back.
+	// Reason says why, for denials and failures: a fixed text naming the
+	// rule for a denial, the server-side error for a failure; never
+	// client input echoed back.
 	Reason string
 	// Method and Path describe the request for EventImpersonatedRequest.
 	Method string

@@ -1,0 +1,122 @@
+package impersonation
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+)
+
+// Authenticator is the host's login as the authorize endpoint sees it.
+type Authenticator interface {
+	// Authenticate returns the signed-in user's ID and when they
+	// authenticated. When nobody is signed in it writes a response itself
+	// (a login page, a redirect to one) and returns ok false.
+	Authenticate(w http.ResponseWriter, r *http.Request) (userID string, authTime time.Time, ok bool)
+}
+
+// Consent is the outcome of a [ConsentFunc].
+type Consent int
+
+// Consent outcomes.
+const (
+	// ConsentPending: the func wrote a response (the consent page); the
+	// handler does nothing more.
+	ConsentPending Consent = iota
+	// ConsentGranted: go on and issue.
+	ConsentGranted
+	// ConsentDenied: send access_denied to the client.
+	ConsentDenied
+)
+
+// ConsentFunc asks the impersonator to confirm a permitted impersonation:
+// it sees the parsed request and the policy [Decision] (impersonator,
+// subject, client). A consent page that posts back to the authorize
+// endpoint must repeat the request's parameters; after a POST its own
+// fields are in r.PostForm.
+type ConsentFunc func(w http.ResponseWriter, r *http.Request, req *subjecttoken.AuthorizeRequest, d *Decision) Consent
+
+// AuthorizeOption configures [Service.AuthorizeHandler].
+type AuthorizeOption func(*authorizeHandler)
+
+// WithConsent asks for consent before issuing; without it the handler
+// issues as soon as the policy permits.
+func WithConsent(f ConsentFunc) AuthorizeOption {
+	return func(h *authorizeHandler) { h.consent = f }
+}
+
+type authorizeHandler struct {
+	svc     *Service
+	authn   Authenticator
+	consent ConsentFunc
+}
+
+// AuthorizeHandler is an impersonation authorize endpoint (GET and POST):
+// it parses and validates the request (subjecttoken.ParseAuthorizeRequest;
+// unknown clients and unregistered redirect URIs are shown, never
+// redirected to), authenticates the impersonator through authn, asks for
+// consent if configured, then calls [Service.Authorize] and writes the
+// response in the request's response mode. Refusals are redirected to the
+// client as RFC 6749 §4.2.2.1 errors and recorded in the audit log.
+func (s *Service) AuthorizeHandler(authn Authenticator, opts ...AuthorizeOption) http.Handler {
+	h := &authorizeHandler{svc: s, authn: authn}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	req, _, err := subjecttoken.ParseAuthorizeRequest(ctx, r, h.svc.stores.Clients)
+	if err != nil {
+		subjecttoken.WriteAuthorizeError(w, err)
+		return
+	}
+	user, authTime, ok := h.authn.Authenticate(w, r)
+	if !ok {
+		return
+	}
+	if h.consent != nil {
+		d, err := h.svc.Decide(ctx, req.ClientID, user, req.RequestedSubject)
+		if err == nil {
+			switch h.consent(w, r, req, d) {
+			case ConsentPending:
+				return
+			case ConsentDenied:
+				subjecttoken.WriteAuthorizeError(w, h.svc.consentDenied(ctx, req, d))
+				return
+			}
+		}
+		// A refused decision falls through: Authorize refuses it again
+		// and records why.
+	}
+	resp, err := h.svc.Authorize(ctx, req, user, authTime)
+	if err != nil {
+		subjecttoken.WriteAuthorizeError(w, err)
+		return
+	}
+	subjecttoken.WriteAuthorizeResponse(w, req, resp)
+}
+
+// ReasonConsentDenied is the audit reason when the impersonator declines
+// at the consent page.
+const ReasonConsentDenied Reason = "consent_denied"
+
+// consentDenied records the declined consent and returns the error for the
+// client.
+func (s *Service) consentDenied(ctx context.Context, req *subjecttoken.AuthorizeRequest, d *Decision) error {
+	_ = s.record(ctx, store.Event{
+		Type:         store.EventImpersonationDenied,
+		ClientID:     req.ClientID,
+		Impersonator: d.Impersonator.ID,
+		Subject:      d.Subject.ID,
+		Org:          d.Org.ID,
+		Scopes:       req.Scope,
+		Outcome:      store.OutcomeDenied,
+		Reason:       string(ReasonConsentDenied),
+	})
+	return req.Redirect(subjecttoken.ErrAccessDenied.WithDescription("the impersonator declined"))
+}
