@@ -21,12 +21,13 @@ import (
 // server_error or temporarily_unavailable for a store failure.
 func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequest, impersonatorID string, authTime time.Time) (*subjecttoken.AuthorizeResponse, error) {
 	ev := store.Event{
-		Type:         store.EventImpersonationDenied,
-		ClientID:     req.ClientID,
-		Impersonator: impersonatorID,
-		Subject:      req.RequestedSubject,
-		Scopes:       req.Scope,
-		Outcome:      store.OutcomeDenied,
+		Type:          store.EventImpersonationDenied,
+		ClientID:      req.ClientID,
+		Impersonator:  impersonatorID,
+		Subject:       req.RequestedSubject,
+		Scopes:        req.Scope,
+		Outcome:       store.OutcomeDenied,
+		Justification: req.Reason,
 	}
 	d, err := s.Decide(ctx, req.ClientID, impersonatorID, req.RequestedSubject)
 	if err != nil {

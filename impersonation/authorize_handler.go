@@ -109,14 +109,15 @@ const ReasonConsentDenied Reason = "consent_denied"
 // client.
 func (s *Service) consentDenied(ctx context.Context, req *subjecttoken.AuthorizeRequest, d *Decision) error {
 	_ = s.record(ctx, store.Event{
-		Type:         store.EventImpersonationDenied,
-		ClientID:     req.ClientID,
-		Impersonator: d.Impersonator.ID,
-		Subject:      d.Subject.ID,
-		Org:          d.Org.ID,
-		Scopes:       req.Scope,
-		Outcome:      store.OutcomeDenied,
-		Reason:       string(ReasonConsentDenied),
+		Type:          store.EventImpersonationDenied,
+		ClientID:      req.ClientID,
+		Impersonator:  d.Impersonator.ID,
+		Subject:       d.Subject.ID,
+		Org:           d.Org.ID,
+		Scopes:        req.Scope,
+		Outcome:       store.OutcomeDenied,
+		Reason:        string(ReasonConsentDenied),
+		Justification: req.Reason,
 	})
 	return req.Redirect(subjecttoken.ErrAccessDenied.WithDescription("the impersonator declined"))
 }

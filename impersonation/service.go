@@ -80,19 +80,23 @@ func DefaultScopeRule(_ context.Context, in ScopeInput) (claims.Scope, error) {
 // ([Service.Authorize]) and the token exchange ([Service.Exchange],
 // implementing tokenexchange.Exchanger). It is safe for concurrent use.
 type Service struct {
-	issuer    string
-	stores    Stores
-	tokens    *subjecttoken.Issuer
-	now       func() time.Time
-	skew      time.Duration
-	algs      []string
-	maxDepth  int
-	auditor   store.Auditor
-	notifier  store.Notifier
-	protected ProtectedFunc
-	scopeRule ScopeRule
-	accessTTL time.Duration
-	idTTL     time.Duration
+	issuer     string
+	stores     Stores
+	tokens     *subjecttoken.Issuer
+	now        func() time.Time
+	skew       time.Duration
+	algs       []string
+	maxDepth   int
+	auditor    store.Auditor
+	notifier   store.Notifier
+	protected  ProtectedFunc
+	scopeRule  ScopeRule
+	accessTTL  time.Duration
+	idTTL      time.Duration
+	revocation store.Revocation
+	// access verifies the issuer's own access tokens for introspection and
+	// revocation: any audience, client_id checked by the caller.
+	access *Verifier
 	// dummyHash is verified against for unknown clients; no secret matches
 	// it, as it hashes a random value thrown away.
 	dummyHash string
@@ -190,6 +194,17 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
 	s.tokens = tokens
+	vopts := []VerifierOption{
+		WithVerifierClock(s.now), WithVerifierSkew(s.skew),
+		WithVerifierAlgorithms(s.algs...), WithVerifierMaxActDepth(s.maxDepth),
+	}
+	if s.revocation != nil {
+		vopts = append(vopts, WithRevocation(s.revocation))
+	}
+	if s.access, err = NewVerifier(iss, "any", stores.Keys, vopts...); err != nil {
+		return nil, fmt.Errorf("impersonation: %w", err)
+	}
+	s.access.anyAudience = true
 	if s.dummyHash, err = store.HashSecret(jose.NewID(), store.ClientSecretIterations); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}

@@ -32,8 +32,9 @@ type Principal struct {
 	OrgID    string
 	OrgName  string
 	// TokenID is the access token's jti.
-	TokenID string
-	Expiry  time.Time
+	TokenID  string
+	IssuedAt time.Time
+	Expiry   time.Time
 }
 
 // Impersonated reports whether someone other than the subject is acting.
@@ -54,6 +55,9 @@ type Verifier struct {
 	algs       []string
 	maxDepth   int
 	revocation store.Revocation
+	// anyAudience is set on the issuer's own verifier (introspection,
+	// revocation), which checks client_id instead of aud.
+	anyAudience bool
 }
 
 // VerifierOption configures a [Verifier].
@@ -134,9 +138,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if err := jose.DecodeClaims(payload, &c); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	err = c.Registered.Validate(claims.Expectations{
-		Issuer: v.issuer, Audience: v.audience, Now: v.now(), Skew: v.skew, RequireID: true,
-	})
+	expect := claims.Expectations{Issuer: v.issuer, Audience: v.audience, Now: v.now(), Skew: v.skew, RequireID: true}
+	if v.anyAudience {
+		expect.Audience = ""
+	}
+	err = c.Registered.Validate(expect)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -164,6 +170,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		OrgID:    c.OrgID,
 		OrgName:  c.OrgName,
 		TokenID:  c.ID,
+		IssuedAt: c.IssuedAt.Time(),
 		Expiry:   c.Expiry.Time(),
 	}, nil
 }

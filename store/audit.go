@@ -27,6 +27,13 @@ const (
 	EventImpersonatedRequest EventType = "impersonation.request"
 	// EventNotificationFailed: the impersonated user could not be told.
 	EventNotificationFailed EventType = "impersonation.notification_failed"
+	// EventImpersonationEnded: an impersonated access token was revoked,
+	// ending that impersonation.
+	EventImpersonationEnded EventType = "impersonation.ended"
+	// EventTokenRevoked: a token that was not an impersonated access token
+	// (a subject token not yet exchanged, or a plain access token) was
+	// revoked.
+	EventTokenRevoked EventType = "token.revoked"
 )
 
 // Outcomes of an [Event].
@@ -58,6 +65,9 @@ type Event struct {
 	// Method and Path describe the request for EventImpersonatedRequest.
 	Method string
 	Path   string
+	// Justification is the impersonator's stated reason for the
+	// impersonation (free text or a ticket ID), when one was given.
+	Justification string
 }
 
 // Auditor records audit events. Record must be safe for concurrent use.
@@ -118,6 +128,7 @@ func (a *SlogAuditor) Record(ctx context.Context, e Event) error {
 	for _, kv := range [...][2]string{
 		{"client_id", e.ClientID}, {"impersonator", e.Impersonator}, {"subject", e.Subject},
 		{"org", e.Org}, {"jti", e.JTI}, {"reason", e.Reason}, {"method", e.Method}, {"path", e.Path},
+		{"justification", e.Justification},
 	} {
 		if kv[1] != "" {
 			attrs = append(attrs, slog.String(kv[0], kv[1]))

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/store"
@@ -51,14 +53,18 @@ const (
 	paramResponseMode     = "response_mode"
 	paramRequestedSubject = "requested_subject"
 	paramNonce            = "nonce"
+	paramReason           = "impersonation_reason"
 )
+
+// MaxReasonBytes is the longest impersonation_reason accepted.
+const MaxReasonBytes = 512
 
 // knownParam reports whether an error description may name the parameter
 // k: only fixed names are echoed, never arbitrary input.
 func knownParam(k string) bool {
 	switch k {
 	case paramClientID, paramRedirectURI, paramState, paramScope, paramResponseType,
-		paramResponseMode, paramRequestedSubject, paramNonce,
+		paramResponseMode, paramRequestedSubject, paramNonce, paramReason,
 		"prompt", "login_hint", "max_age", "ui_locales", "id_token_hint", "acr_values",
 		"display", "claims", "request", "request_uri", "code_challenge", "code_challenge_method":
 		return true
@@ -100,6 +106,10 @@ type AuthorizeRequest struct {
 	// Nonce is the nonce to put in the ID token (OpenID Connect Core
 	// §3.1.2.1); required when IDToken is true, optional otherwise.
 	Nonce string
+	// Reason is the optional impersonation_reason parameter: why the
+	// impersonator asks (free text or a ticket ID), for the audit log. At
+	// most MaxReasonBytes of printable UTF-8.
+	Reason string
 }
 
 // ParseAuthorizeRequest reads the authorization request from r and
@@ -304,7 +314,13 @@ func ParseAuthorizeValues(ctx context.Context, v url.Values, clients store.Clien
 		return fail(ErrInvalidRequest, "nonce is required when response_type includes id_token")
 	}
 
+	reason := v.Get(paramReason)
+	if len(reason) > MaxReasonBytes || !printable(reason) {
+		return fail(ErrInvalidRequest, "impersonation_reason must be at most 512 bytes of printable text")
+	}
+
 	return &AuthorizeRequest{
+		Reason:           reason,
 		ClientID:         clientID,
 		RedirectURI:      redirectURI,
 		State:            state,
@@ -334,6 +350,19 @@ func (r *AuthorizeRequest) Redirect(e *Error) *Error {
 	c.responseMode = r.ResponseMode
 	c.redirect = true
 	return c
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // single returns the value of the parameter k and false when k is given

@@ -1,0 +1,124 @@
+package impersonation
+
+import (
+	"context"
+	"errors"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/tokenexchange"
+)
+
+var (
+	_ tokenexchange.Introspector = (*Service)(nil)
+	_ tokenexchange.Revoker      = (*Service)(nil)
+)
+
+// WithRevocationStore lets the Service revoke tokens ([Service.Revoke])
+// and makes introspection report revoked tokens inactive. Resource servers
+// see revocations through a Verifier built WithRevocation on the same
+// store.
+func WithRevocationStore(r store.Revocation) Option { return func(s *Service) { s.revocation = r } }
+
+// Introspect implements tokenexchange.Introspector (RFC 7662): an access
+// token of this issuer, unexpired, not revoked and issued to client, is
+// active and described; anything else (expired, revoked, issued to another
+// client, a subject token or an ID token, garbage) is inactive. A store
+// failure is temporarily_unavailable.
+func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, token, _ string) (*tokenexchange.Introspection, error) {
+	p, err := s.access.Verify(ctx, token)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return &tokenexchange.Introspection{Active: false}, nil
+	case err != nil:
+		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	case p.ClientID != client.ID:
+		return &tokenexchange.Introspection{Active: false}, nil
+	}
+	in := &tokenexchange.Introspection{
+		Active:    true,
+		Scope:     p.Scope,
+		ClientID:  p.ClientID,
+		TokenType: tokenexchange.BearerTokenType,
+		Expiry:    p.Expiry.Unix(),
+		IssuedAt:  p.IssuedAt.Unix(),
+		Subject:   p.Subject,
+		Audience:  p.Audience,
+		Issuer:    s.issuer,
+		ID:        p.TokenID,
+		Act:       p.Actor,
+		OrgID:     p.OrgID,
+		OrgName:   p.OrgName,
+	}
+	if u, err := s.stores.Users.User(ctx, p.Subject); err == nil {
+		in.Username = u.Username
+	}
+	return in, nil
+}
+
+// Revoke implements tokenexchange.Revoker (RFC 7009) for client:
+//
+//   - an access token issued to client is revoked until it expires; if it
+//     is impersonated, that ends the impersonation (audit
+//     store.EventImpersonationEnded), otherwise store.EventTokenRevoked;
+//   - a subject token issued to client is consumed, so it can no longer be
+//     exchanged (store.EventTokenRevoked);
+//   - a valid token issued to another client is refused with
+//     unauthorized_client (RFC 7009 §2.1);
+//   - anything else (expired, garbage) is ignored: the endpoint answers 200
+//     (RFC 7009 §2.2).
+//
+// Without [WithRevocationStore] every revocation is refused with
+// unsupported_token_type.
+func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token, _ string) error {
+	if s.revocation == nil {
+		return tokenexchange.ErrUnsupportedTokenType.WithDescription("revocation is not enabled")
+	}
+	p, err := s.access.Verify(ctx, token)
+	switch {
+	case err == nil:
+		return s.revokeAccessToken(ctx, client, p)
+	case errors.Is(err, ErrRevoked):
+		return nil // already revoked
+	case !errors.Is(err, ErrInvalidToken):
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	st, err := s.tokens.Verify(ctx, token, client.ID)
+	switch {
+	case errors.Is(err, subjecttoken.ErrAudience), errors.Is(err, subjecttoken.ErrClientMismatch):
+		// Signed by this issuer for another client (the signature, typ and
+		// iss are checked before the audience).
+		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
+	case err != nil:
+		return nil
+	}
+	if err := s.stores.OneTimeUse.Use(ctx, st.ID, st.Expiry.Time().Add(s.skew)); err != nil && !errors.Is(err, store.ErrAlreadyUsed) {
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	_ = s.record(ctx, store.Event{
+		Type: store.EventTokenRevoked, ClientID: client.ID, Impersonator: st.MayAct.Subject,
+		Subject: st.Subject, JTI: st.ID, Scopes: st.Scope, Outcome: store.OutcomeGranted,
+	})
+	return nil
+}
+
+func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Client, p *Principal) error {
+	if p.ClientID != client.ID {
+		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
+	}
+	if err := s.revocation.Revoke(ctx, p.TokenID, p.Expiry.Add(s.skew)); err != nil {
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	ev := store.Event{
+		Type: store.EventTokenRevoked, ClientID: client.ID, Subject: p.Subject, Org: p.OrgID,
+		JTI: p.TokenID, Scopes: p.Scope, Outcome: store.OutcomeGranted,
+	}
+	if p.Impersonated() {
+		ev.Type, ev.Impersonator = store.EventImpersonationEnded, p.Actor.Subject
+	}
+	if err := s.record(ctx, ev); err != nil {
+		// The token is revoked; the client should know the record failed.
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	return nil
+}
