@@ -2,8 +2,11 @@ package impersonation
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/actas/actas/claims"
@@ -264,7 +267,10 @@ func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error)
 // AuthenticateClient implements tokenexchange.ClientAuthenticator against
 // the client store: the client exists, is enabled, has a secret, and the
 // secret matches (constant-time). An unknown client costs the same hash
-// work as a known one, so timing does not tell which client IDs exist.
+// work as a known one with a wrong secret, so timing does not tell which
+// client IDs exist. A secret that matched once is remembered by its
+// SHA-256 (see verifiedSecrets), so a client's later requests skip the
+// PBKDF2 work.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) error {
 	c, err := s.stores.Clients.Client(ctx, clientID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -274,9 +280,43 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 	if c != nil && c.SecretHash != "" {
 		hash = c.SecretHash
 	}
-	ok := store.VerifySecret(hash, secret)
+	ok := s.secrets.verify(hash, secret)
 	if c == nil || c.SecretHash == "" || c.Disabled || !ok {
 		return errors.New("impersonation: client authentication failed")
 	}
 	return nil
+}
+
+// maxVerifiedSecrets bounds the verified-secret cache; when full it is
+// emptied, which costs each client one PBKDF2 verification again.
+const maxVerifiedSecrets = 4096
+
+// verifiedSecrets remembers, for a stored secret hash, the SHA-256 of the
+// secret that last matched it. The stored hash keeps its PBKDF2 strength
+// at rest; in memory the process holds what every request carries in
+// clear anyway. A changed secret has a new hash and misses the cache. It is
+// safe for concurrent use.
+type verifiedSecrets struct {
+	mu sync.RWMutex
+	m  map[string][sha256.Size]byte
+}
+
+func (v *verifiedSecrets) verify(hash, secret string) bool {
+	sum := sha256.Sum256([]byte(secret))
+	v.mu.RLock()
+	want, ok := v.m[hash]
+	v.mu.RUnlock()
+	if ok && subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+		return true
+	}
+	if !store.VerifySecret(hash, secret) {
+		return false
+	}
+	v.mu.Lock()
+	if v.m == nil || len(v.m) >= maxVerifiedSecrets {
+		v.m = make(map[string][sha256.Size]byte)
+	}
+	v.m[hash] = sum
+	v.mu.Unlock()
+	return true
 }

@@ -96,7 +96,8 @@ type Service struct {
 	revocation store.Revocation
 	// access verifies the issuer's own access tokens for introspection and
 	// revocation: any audience, client_id checked by the caller.
-	access *Verifier
+	access  *Verifier
+	secrets verifiedSecrets
 	// dummyHash is verified against for unknown clients; no secret matches
 	// it, as it hashes a random value thrown away.
 	dummyHash string
