@@ -17,6 +17,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/actas/actas/store"
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -148,12 +149,195 @@ func mediaType(t string) string {
 	return t
 }
 
-// DecodeClaims decodes a verified payload into v, refusing trailing data.
+// DecodeClaims decodes a verified payload into v, refusing trailing data
+// and objects that name a member twice (RFC 7519 §4 lets a parser reject
+// them; accepting them invites parser differentials: another verifier
+// could read the other "sub").
 func DecodeClaims(payload []byte, v any) error {
+	if err := checkDuplicateMembers(payload); err != nil {
+		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+	}
 	if err := decodeStrict(payload, v); err != nil {
 		return fmt.Errorf("%w: claims", ErrMalformed)
 	}
 	return nil
+}
+
+// errDuplicateMember: an object names a member twice.
+var errDuplicateMember = errors.New("duplicate member name")
+
+// errTooDeep: objects and arrays nested deeper than maxNesting.
+var errTooDeep = errors.New("JSON nested too deep")
+
+// maxNesting bounds the nesting of a token payload; the act chain limit is
+// far below it.
+const maxNesting = 32
+
+// checkDuplicateMembers fails on an object, at any depth, that names a
+// member twice. Names are compared after unescaping ("s\u0075b" is "sub").
+// It only looks at structure; encoding/json validates the rest afterwards.
+// Names without escapes are compared in place, so valid payloads cost no
+// allocation.
+func checkDuplicateMembers(data []byte) error {
+	var backing [32][]byte
+	sc := dupScanner{data: data, names: backing[:0]}
+	sc.ws()
+	if err := sc.value(0); err != nil {
+		return err
+	}
+	return nil
+}
+
+type dupScanner struct {
+	data  []byte
+	i     int
+	names [][]byte // member names of the objects being scanned, innermost last
+}
+
+var errSyntax = errors.New("invalid JSON")
+
+func (s *dupScanner) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *dupScanner) value(depth int) error {
+	if s.i >= len(s.data) {
+		return errSyntax
+	}
+	switch s.data[s.i] {
+	case '{':
+		return s.object(depth + 1)
+	case '[':
+		return s.array(depth + 1)
+	case '"':
+		_, _, err := s.str()
+		return err
+	}
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return nil
+		}
+		s.i++
+	}
+	return nil
+}
+
+func (s *dupScanner) object(depth int) error {
+	if depth > maxNesting {
+		return errTooDeep
+	}
+	s.i++ // {
+	first := len(s.names)
+	defer func() { s.names = s.names[:first] }()
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		name := raw
+		if escaped || !utf8.Valid(raw) {
+			// Compare what a decoder sees: escapes resolved, invalid
+			// UTF-8 replaced by U+FFFD.
+			var u string
+			if json.Unmarshal(s.data[s.i-len(raw)-2:s.i], &u) != nil {
+				return errSyntax
+			}
+			name = []byte(u)
+		}
+		for _, n := range s.names[first:] {
+			if bytes.Equal(n, name) {
+				return errDuplicateMember
+			}
+		}
+		s.names = append(s.names, name)
+		s.ws()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			return errSyntax
+		}
+		s.i++
+		s.ws()
+		if err := s.value(depth); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return errSyntax
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func (s *dupScanner) array(depth int) error {
+	if depth > maxNesting {
+		return errTooDeep
+	}
+	s.i++ // [
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		if err := s.value(depth); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return errSyntax
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// str scans a JSON string starting at its opening quote and returns its
+// raw content (between the quotes) and whether it has escapes.
+func (s *dupScanner) str() (raw []byte, escaped bool, err error) {
+	if s.i >= len(s.data) || s.data[s.i] != '"' {
+		return nil, false, errSyntax
+	}
+	start := s.i + 1
+	for j := start; j < len(s.data); j++ {
+		switch s.data[j] {
+		case '\\':
+			escaped = true
+			j++ // skip the escaped character; \uXXXX's hex digits need no care
+		case '"':
+			s.i = j + 1
+			return s.data[start:j], escaped, nil
+		}
+	}
+	return nil, false, errSyntax
 }
 
 func decodeStrict(data []byte, v any) error {

@@ -168,3 +168,34 @@ func TestNewIDIsRandom128Bits(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestDecodeClaimsRefusesDuplicateMembers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		payload string
+		ok      bool
+	}{
+		{name: "distinct members", payload: `{"sub":"bob","act":{"sub":"alice","act":{"sub":"root"}},"aud":["a","a"]}`, ok: true},
+		{name: "same name in different objects", payload: `{"sub":"bob","may_act":{"sub":"alice"}}`, ok: true},
+		{name: "duplicate sub", payload: `{"sub":"bob","sub":"alice"}`},
+		{name: "duplicate through an escape", payload: `{"sub":"bob","s\u0075b":"alice"}`},
+		{name: "duplicate inside act", payload: `{"sub":"bob","act":{"sub":"alice","sub":"mallory"}}`},
+		{name: "duplicate inside an array of objects", payload: `{"x":[{"a":1,"a":2}]}`},
+		{name: "duplicate after a nested object", payload: `{"act":{"sub":"a"},"act":{"sub":"b"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var v map[string]any
+			err := jose.DecodeClaims([]byte(tc.payload), &v)
+			if tc.ok {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, jose.ErrMalformed)
+		})
+	}
+}
+
+func newKeySet() (*memory.KeySet, error) { return memory.GenerateKeySet(store.ES256) }
