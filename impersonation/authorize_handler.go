@@ -85,7 +85,9 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			switch h.consent(w, r, req, d) {
 			case ConsentPending:
 				return
-			case ConsentDenied:
+			case ConsentGranted:
+			default:
+				// Denied, or a value the handler does not know: fail closed.
 				subjecttoken.WriteAuthorizeError(w, h.svc.consentDenied(ctx, req, d))
 				return
 			}

@@ -92,7 +92,10 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	case err != nil:
 		return nil
 	}
-	if err := s.stores.OneTimeUse.Use(ctx, st.ID, st.Expiry.Time().Add(s.skew)); err != nil && !errors.Is(err, store.ErrAlreadyUsed) {
+	switch err := s.stores.OneTimeUse.Use(ctx, st.ID, st.Expiry.Time().Add(s.skew)); {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		return nil // already exchanged or revoked: nothing happens, nothing to record
+	case err != nil:
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	_ = s.record(ctx, store.Event{
@@ -106,7 +109,9 @@ func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Cl
 	if p.ClientID != client.ID {
 		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
 	}
-	if err := s.revocation.Revoke(ctx, p.TokenID, p.Expiry.Add(s.skew)); err != nil {
+	// Held until no verifier could accept the token any more, whatever skew
+	// it allows (at most subjecttoken.MaxSkew).
+	if err := s.revocation.Revoke(ctx, p.TokenID, p.Expiry.Add(subjecttoken.MaxSkew)); err != nil {
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	ev := store.Event{

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
@@ -34,7 +35,8 @@ type Metadata struct {
 }
 
 // DefaultMetadata describes an issuer that mounts the library's handlers
-// at the conventional paths under iss: /oauth2/authorize, /oauth2/token,
+// at the conventional paths under iss (a trailing slash on iss is not
+// doubled): /oauth2/authorize, /oauth2/token,
 // /oauth2/jwks, /oauth2/introspect and /oauth2/revoke. alg is the
 // signing algorithm of its keys (ES256 when empty). Adjust the result for
 // other paths or more scopes.
@@ -42,14 +44,15 @@ func DefaultMetadata(iss, alg string) Metadata {
 	if alg == "" {
 		alg = store.ES256
 	}
+	base := strings.TrimSuffix(iss, "/")
 	auth := []string{tokenexchange.AuthMethodBasic, tokenexchange.AuthMethodPost}
 	return Metadata{
 		Issuer:                iss,
-		AuthorizationEndpoint: iss + "/oauth2/authorize",
-		TokenEndpoint:         iss + "/oauth2/token",
-		JWKSURI:               iss + "/oauth2/jwks",
-		IntrospectionEndpoint: iss + "/oauth2/introspect",
-		RevocationEndpoint:    iss + "/oauth2/revoke",
+		AuthorizationEndpoint: base + "/oauth2/authorize",
+		TokenEndpoint:         base + "/oauth2/token",
+		JWKSURI:               base + "/oauth2/jwks",
+		IntrospectionEndpoint: base + "/oauth2/introspect",
+		RevocationEndpoint:    base + "/oauth2/revoke",
 		ResponseTypesSupported: []string{
 			subjecttoken.ResponseTypeSubjectToken,
 			subjecttoken.ResponseTypeIDToken + " " + subjecttoken.ResponseTypeSubjectToken,

@@ -352,13 +352,16 @@ func (r *AuthorizeRequest) Redirect(e *Error) *Error {
 	return c
 }
 
-// printable reports whether s is valid UTF-8 without control characters.
+// printable reports whether s is valid UTF-8 without control characters,
+// format characters (bidirectional overrides and isolates that reorder
+// what a reader sees) or line and paragraph separators: text that cannot
+// forge or disguise lines of an audit log.
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return false
 		}
 	}

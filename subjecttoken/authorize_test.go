@@ -766,3 +766,189 @@ func TestParseAuthorizeRequest_PostLeavesFormForLaterHandlers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "allow", r.PostForm.Get("consent"), "a consent page posting back reads its own field")
 }
+
+// authzReasonError is the description of every refused impersonation_reason.
+const authzReasonError = "impersonation_reason must be at most 512 bytes of printable text"
+
+func TestParseAuthorizeValues_ImpersonationReason(t *testing.T) {
+	t.Parallel()
+	euro512 := strings.Repeat("€", 170) + "ab" // 170×3 + 2 bytes
+	tests := []struct {
+		name   string
+		reason []string // the parameter's values; nil: absent
+		want   string
+	}{
+		{name: "absent", want: ""},
+		{name: "empty is absent", reason: []string{""}, want: ""},
+		{name: "ticket ID", reason: []string{"SUP-4711"}, want: "SUP-4711"},
+		{name: "free text with punctuation", reason: []string{`customer can't see order #12 (urgent!) & "refund" 100%`},
+			want: `customer can't see order #12 (urgent!) & "refund" 100%`},
+		{name: "non-ASCII text", reason: []string{"Kundin sieht keine Bestellungen – Ticket №12 ✓"},
+			want: "Kundin sieht keine Bestellungen – Ticket №12 ✓"},
+		{name: "leading and trailing spaces kept", reason: []string{"  SUP-4711  "}, want: "  SUP-4711  "},
+		{name: "exactly 512 bytes", reason: []string{strings.Repeat("r", subjecttoken.MaxReasonBytes)},
+			want: strings.Repeat("r", subjecttoken.MaxReasonBytes)},
+		{name: "exactly 512 bytes of multi-byte text", reason: []string{euro512}, want: euro512},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, 512, subjecttoken.MaxReasonBytes)
+			v := authzValues()
+			if tc.reason != nil {
+				v["impersonation_reason"] = tc.reason
+			}
+			req := authzParse(t, v)
+			assert.Equal(t, tc.want, req.Reason)
+			assert.Equal(t, subjecttoken.AuthorizeRequest{
+				ClientID: "app", RedirectURI: authzCB, State: "st-1",
+				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+				RequestedSubject: authzSubject, Reason: tc.want,
+			}, *req, "the reason changes nothing else")
+		})
+	}
+}
+
+func TestParseAuthorizeValues_ImpersonationReasonRejected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		mutate   func(url.Values)
+		desc     string
+		redirect bool
+		mode     string
+	}{
+		{name: "513 bytes", mutate: func(v url.Values) {
+			v.Set("impersonation_reason", strings.Repeat("r", subjecttoken.MaxReasonBytes+1))
+		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "171 characters but 513 bytes", mutate: func(v url.Values) {
+			v.Set("impersonation_reason", strings.Repeat("€", 171))
+		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "64 KiB", mutate: func(v url.Values) {
+			v.Set("impersonation_reason", strings.Repeat("r", 64<<10))
+		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "line feed", mutate: func(v url.Values) {
+			v.Set("impersonation_reason", "SUP-4711\nevent=impersonation.started impersonator=root")
+		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "carriage return", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-4711\r") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "tab", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP\t4711") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "NUL", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP\x004711") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "escape sequence", mutate: func(v url.Values) { v.Set("impersonation_reason", "\x1b[31mSUP-4711") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "DEL", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-4711\x7f") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "C1 control NEL", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP\u00854711") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "invalid UTF-8", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-\xff4711") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "truncated UTF-8", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-4711 \xe2\x82") },
+			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
+		{name: "in form_post mode", mutate: func(v url.Values) {
+			v.Set("response_mode", "form_post")
+			v.Set("impersonation_reason", "a\nb")
+		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFormPost},
+		{name: "in query mode", mutate: func(v url.Values) {
+			v.Set("client_id", "queryapp")
+			v.Set("response_mode", "query")
+			v.Set("impersonation_reason", "a\nb")
+		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeQuery},
+		{name: "repeated", mutate: func(v url.Values) { v["impersonation_reason"] = []string{"SUP-1", "SUP-2"} },
+			desc: "impersonation_reason is repeated", redirect: true, mode: store.ResponseModeFragment},
+		{name: "bad reason from an unknown client is not redirected", mutate: func(v url.Values) {
+			v.Set("client_id", "nobody")
+			v.Set("impersonation_reason", "a\nb")
+		}, desc: "unknown client_id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			tc.mutate(v)
+			req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+			assert.Nil(t, req)
+			assert.Nil(t, client)
+			var e *subjecttoken.Error
+			require.ErrorAs(t, err, &e)
+			require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
+			assert.Equal(t, subjecttoken.CodeInvalidRequest, e.Code)
+			assert.Equal(t, tc.desc, e.Description)
+			assert.Equal(t, tc.redirect, e.Redirectable())
+
+			rec := httptest.NewRecorder()
+			subjecttoken.WriteAuthorizeError(rec, err)
+			reason := v.Get("impersonation_reason")
+			assert.NotContains(t, rec.Body.String()+rec.Header().Get("Location"), url.QueryEscape(reason), "the reason is not echoed")
+			if !tc.redirect {
+				assert.Equal(t, http.StatusBadRequest, rec.Code)
+				assert.Empty(t, rec.Header().Get("Location"))
+				assert.Equal(t, "invalid_request: "+tc.desc+"\n", rec.Body.String())
+				return
+			}
+			got := authzRead(t, rec)
+			assert.Equal(t, tc.mode, got.mode)
+			assert.Equal(t, url.Values{
+				"error":             {subjecttoken.CodeInvalidRequest},
+				"error_description": {tc.desc},
+				"state":             {"st-1"},
+			}, got.params)
+		})
+	}
+}
+
+// TestParseAuthorizeValues_ImpersonationReasonNotPrintable: "printable"
+// text has no format characters (bidi overrides, which reorder what an
+// audit log viewer shows) and no line or paragraph separators (which split
+// a log line in some viewers).
+func TestParseAuthorizeValues_ImpersonationReasonNotPrintable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		reason string
+	}{
+		{name: "line separator", reason: "SUP-4711\u2028impersonator=root"},
+		{name: "paragraph separator", reason: "SUP-4711\u2029"},
+		{name: "right-to-left override", reason: "SUP-\u202e1174"},
+		{name: "left-to-right isolate", reason: "SUP-\u20664711"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := authzValues()
+			v.Set("impersonation_reason", tc.reason)
+			_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+			require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
+		})
+	}
+}
+
+func TestParseAuthorizeRequest_ImpersonationReason(t *testing.T) {
+	t.Parallel()
+	const reason = "SUP-4711: order #12 & refund = 100% +tax"
+	v := authzValues()
+	v.Set("impersonation_reason", reason)
+	tests := []struct {
+		name    string
+		request func() *http.Request
+	}{
+		{name: "GET query", request: func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "/authorize?"+v.Encode(), nil)
+		}},
+		{name: "POST form", request: func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/authorize", strings.NewReader(v.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := tc.request()
+			req, _, err := subjecttoken.ParseAuthorizeRequest(r.Context(), r, authzTestClients())
+			require.NoError(t, err)
+			assert.Equal(t, reason, req.Reason)
+		})
+	}
+}
