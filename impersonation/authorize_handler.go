@@ -2,6 +2,7 @@ package impersonation
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -72,6 +73,7 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	req, _, err := subjecttoken.ParseAuthorizeRequest(ctx, r, h.svc.stores.Clients)
 	if err != nil {
+		h.svc.recordAuthorizeRefusal(r, err)
 		subjecttoken.WriteAuthorizeError(w, err)
 		return
 	}
@@ -101,6 +103,31 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	subjecttoken.WriteAuthorizeResponse(w, req, resp)
+}
+
+// recordAuthorizeRefusal records a request refused while parsing, before
+// anyone was authenticated: its wire code and fixed description, never the
+// parameters.
+func (s *Service) recordAuthorizeRefusal(r *http.Request, err error) {
+	ev := store.Event{
+		Type:    store.EventRequestRefused,
+		Outcome: store.OutcomeDenied,
+		Method:  r.Method,
+		Path:    r.URL.Path,
+		Reason:  "refused",
+	}
+	var e *subjecttoken.Error
+	if errors.As(err, &e) {
+		ev.Reason = e.Code
+		if e.Description != "" {
+			ev.Reason += ": " + e.Description
+		}
+		if e.Code == subjecttoken.CodeServerError || e.Code == subjecttoken.CodeTemporarilyUnavailable {
+			ev.Outcome = store.OutcomeFailed
+			ev.Reason += ": " + err.Error()
+		}
+	}
+	_ = s.record(r.Context(), ev)
 }
 
 // ReasonConsentDenied is the audit reason when the impersonator declines

@@ -181,14 +181,17 @@ func TestAuthorizeHandler(t *testing.T) {
 			wantAuthn: 1, wantStatus: http.StatusUnauthorized, wantBody: ahLoginPage},
 		{name: "unknown client: shown, not redirected, nobody authenticated",
 			user: "alice", subject: "bob", mutate: func(v url.Values) { v.Set("client_id", "nobody") },
-			wantStatus: http.StatusBadRequest, wantBody: "invalid_request: unknown client_id\n"},
+			wantStatus: http.StatusBadRequest, wantBody: "invalid_request: unknown client_id\n",
+			wantEvent: store.EventRequestRefused, wantReason: "invalid_request: unknown client_id"},
 		{name: "unregistered redirect_uri: shown, not redirected",
 			user: "alice", withConsent: true, consent: impersonation.ConsentGranted, subject: "bob",
 			mutate:     func(v url.Values) { v.Set("redirect_uri", "https://evil.example/cb") },
-			wantStatus: http.StatusBadRequest, wantBody: "invalid_request: redirect_uri is not registered for the client\n"},
+			wantStatus: http.StatusBadRequest, wantBody: "invalid_request: redirect_uri is not registered for the client\n",
+			wantEvent: store.EventRequestRefused, wantReason: "invalid_request: redirect_uri is not registered for the client"},
 		{name: "malformed request: redirected before login",
 			user: "alice", subject: "bob", mutate: func(v url.Values) { v.Del("requested_subject") },
-			wantError: subjecttoken.CodeInvalidRequest, wantDesc: "requested_subject is missing"},
+			wantError: subjecttoken.CodeInvalidRequest, wantDesc: "requested_subject is missing",
+			wantEvent: store.EventRequestRefused, wantReason: "invalid_request: requested_subject is missing"},
 		{name: "granted without consent",
 			user: "alice", subject: "bob", wantAuthn: 1,
 			wantEvent: store.EventImpersonationStarted, wantTokens: true},
@@ -248,7 +251,11 @@ func TestAuthorizeHandler(t *testing.T) {
 				assert.Equal(t, tc.wantConsent, calls, "consent calls")
 				events := f.db.Events()
 				loc := w.Header().Get("Location")
-				assertNoLeak(t, loc+w.Body.String(), tc.wantReason)
+				if tc.wantEvent != store.EventRequestRefused {
+					// A policy reason is for the audit log only; a parse
+					// refusal's reason is its public description.
+					assertNoLeak(t, loc+w.Body.String(), tc.wantReason)
+				}
 
 				switch {
 				case tc.wantTokens:
@@ -272,6 +279,14 @@ func TestAuthorizeHandler(t *testing.T) {
 				assert.Empty(t, f.db.Notices(), "nobody told")
 				if tc.wantEvent == "" {
 					assert.Empty(t, events, "no audit event")
+					return
+				}
+				if tc.wantEvent == store.EventRequestRefused {
+					// Refused while parsing: recorded, before anyone logged in.
+					e := requireOneEvent(t, events, tc.wantEvent, store.OutcomeDenied, "")
+					assert.Equal(t, tc.wantReason, e.Reason)
+					assert.Empty(t, e.Impersonator)
+					assert.Equal(t, "/oauth2/authorize", e.Path)
 					return
 				}
 				e := requireOneEvent(t, events, tc.wantEvent, store.OutcomeDenied, "")
@@ -466,7 +481,8 @@ func TestAuthorizeHandler_MalformedHTTPRequests(t *testing.T) {
 			assert.Zero(t, authn.calls.Load(), "nobody authenticated")
 			calls, _, _ := consent.seen()
 			assert.Zero(t, calls)
-			assert.Empty(t, f.db.Events())
+			e := requireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeDenied, "invalid_request")
+			assert.Equal(t, strings.TrimSuffix(tc.wantBody, "\n"), e.Reason, "the refusal is recorded with its fixed description")
 		})
 	}
 }
@@ -510,7 +526,8 @@ func TestAuthorizeHandler_Justification(t *testing.T) {
 				assert.Equal(t, "impersonation_reason must be at most 512 bytes of printable text", got.params.Get("error_description"))
 				assert.Equal(t, testState, got.params.Get("state"))
 				assert.Zero(t, authn.calls.Load())
-				assert.Empty(t, f.db.Events())
+				e := requireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeDenied, "")
+				assert.Equal(t, "invalid_request: impersonation_reason must be at most 512 bytes of printable text", e.Reason)
 				return
 			}
 			ahAssertIssued(t, f, w, "alice", "bob", authTime, f.db.Events())

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -261,7 +262,50 @@ func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error)
 		wire = tokenexchange.ErrTemporarilyUnavailable
 	}
 	_ = s.record(ctx, ev)
-	return wire.WithCause(err)
+	return wire.WithCause(&recordedError{err})
+}
+
+// recordedError marks an error whose refusal the Service has recorded, so
+// that [Service.RecordRefusal] does not record it twice.
+type recordedError struct{ err error }
+
+func (e *recordedError) Error() string { return e.err.Error() }
+func (e *recordedError) Unwrap() error { return e.err }
+
+// RecordRefusal is a hook for tokenexchange.WithErrorObserver on the
+// token, introspection and revocation endpoints: it records a
+// store.EventRequestRefused for every request the endpoint refused before
+// the Service decided anything (wrong method or content type, oversized
+// body, repeated parameter, failed client authentication, ...), so that
+// every refusal leaves a trace. Refusals the Service decided are recorded
+// already and skipped. The reason is the wire error code and its fixed
+// description; the cause goes to the record only when it is not the
+// client's input.
+func (s *Service) RecordRefusal(r *http.Request, clientID string, err error) {
+	var done *recordedError
+	if errors.As(err, &done) {
+		return
+	}
+	ev := store.Event{
+		Type:     store.EventRequestRefused,
+		ClientID: clientID,
+		Outcome:  store.OutcomeDenied,
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		Reason:   "refused",
+	}
+	var wire *tokenexchange.Error
+	if errors.As(err, &wire) {
+		ev.Reason = wire.Code
+		if wire.Description != "" {
+			ev.Reason += ": " + wire.Description
+		}
+		if wire.Code == tokenexchange.CodeServerError || wire.Code == tokenexchange.CodeTemporarilyUnavailable {
+			ev.Outcome = store.OutcomeFailed
+			ev.Reason += ": " + err.Error()
+		}
+	}
+	_ = s.record(r.Context(), ev)
 }
 
 // AuthenticateClient implements tokenexchange.ClientAuthenticator against

@@ -30,6 +30,10 @@ const (
 	// EventImpersonationEnded: an impersonated access token was revoked,
 	// ending that impersonation.
 	EventImpersonationEnded EventType = "impersonation.ended"
+	// EventRequestRefused: an endpoint refused a malformed or
+	// unauthenticated request before any decision (Method, Path and the
+	// wire error in Reason).
+	EventRequestRefused EventType = "request.refused"
 	// EventTokenRevoked: a token that was not an impersonated access token
 	// (a subject token not yet exchanged, or a plain access token) was
 	// revoked.

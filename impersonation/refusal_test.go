@@ -1,0 +1,91 @@
+package impersonation_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent: with
+// Service.RecordRefusal as the endpoint's error observer, refusals the
+// endpoint makes on its own are recorded as request.refused, and refusals
+// the Service decided are recorded once, by the Service.
+func TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		request    func(f *fixture) *http.Request
+		wantType   store.EventType
+		wantClient string
+		wantReason string
+	}{
+		{
+			name: "GET on the token endpoint",
+			request: func(*fixture) *http.Request {
+				return httptest.NewRequest(http.MethodGet, "/token", nil)
+			},
+			wantType: store.EventRequestRefused, wantReason: "invalid_request: the token endpoint accepts only POST",
+		},
+		{
+			name: "wrong content type",
+			request: func(*fixture) *http.Request {
+				r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(`{}`))
+				r.Header.Set("Content-Type", "application/json")
+				return r
+			},
+			wantType: store.EventRequestRefused, wantReason: "invalid_request: Content-Type must be application/x-www-form-urlencoded",
+		},
+		{
+			name: "bad client secret",
+			request: func(f *fixture) *http.Request {
+				st, id := f.authorize(t, "alice", "bob")
+				r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(exchangeRequest(st, id).Values().Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.SetBasicAuth(appID, "wrong")
+				return r
+			},
+			wantType: store.EventRequestRefused, wantClient: appID, wantReason: "invalid_client: client authentication failed",
+		},
+		{
+			name: "replayed subject token (decided by the Service)",
+			request: func(f *fixture) *http.Request {
+				st, id := f.authorize(t, "alice", "bob")
+				form := exchangeRequest(st, id).Values()
+				require.Equal(t, http.StatusOK, f.postToken(t, appID, appSecret, form).Code)
+				r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(form.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.SetBasicAuth(appID, appSecret)
+				return r
+			},
+			wantType: store.EventReplayDetected, wantClient: appID, wantReason: "subject token already used",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			h, err := tokenexchange.NewHandler(f.svc, f.svc, tokenexchange.WithErrorObserver(f.svc.RecordRefusal))
+			require.NoError(t, err)
+			r := tc.request(f)
+			before := len(f.db.Events())
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			require.GreaterOrEqual(t, w.Code, 400)
+			e := requireOneEvent(t, eventsSince(f.db, before), tc.wantType, store.OutcomeDenied, "")
+			assert.Equal(t, tc.wantReason, e.Reason)
+			assert.Equal(t, tc.wantClient, e.ClientID)
+			if tc.wantType == store.EventRequestRefused {
+				assert.Equal(t, r.Method, e.Method)
+				assert.Equal(t, "/token", e.Path)
+			}
+			assert.Len(t, eventsSince(f.db, before), 1, "recorded once")
+		})
+	}
+}
