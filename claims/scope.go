@@ -14,6 +14,11 @@ import (
 // [ParseScopeLenient].
 type Scope []string
 
+// MaxScopeTokens is the most scope tokens a request may carry; more is
+// refused as invalid_scope. No real grant needs more, and every token costs
+// work in each scope comparison.
+const MaxScopeTokens = 64
+
 // ParseScope splits s at spaces as RFC 6749 §3.3 defines, dropping empty
 // tokens and duplicates.
 func ParseScope(s string) Scope {

@@ -29,6 +29,17 @@ func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		Outcome:       store.OutcomeDenied,
 		Justification: req.Reason,
 	}
+	if s.startLimit > 0 {
+		ok, err := s.limiter.Allow(ctx, "impersonation-start:"+impersonatorID, s.startLimit, s.startWindow)
+		if err != nil {
+			return nil, s.authorizeFailed(ctx, req, ev, err)
+		}
+		if !ok {
+			ev.Reason = string(ReasonRateLimited)
+			_ = s.record(ctx, ev)
+			return nil, req.Redirect(subjecttoken.ErrTemporarilyUnavailable.WithDescription("too many impersonation requests; slow down"))
+		}
+	}
 	d, err := s.Decide(ctx, req.ClientID, impersonatorID, req.RequestedSubject)
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)

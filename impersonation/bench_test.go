@@ -34,7 +34,8 @@ var benchAlgorithms = []string{store.ES256, store.EdDSA, store.RS256}
 func benchFixture(b *testing.B, alg string) *fixture {
 	b.Helper()
 	return newFixture(b, withKeyAlgorithm(alg), withServiceOptions(
-		impersonation.WithAuditor(discardAuditor{}), impersonation.WithNotifier(nil)))
+		impersonation.WithAuditor(discardAuditor{}), impersonation.WithNotifier(nil),
+		impersonation.WithStartLimit(nil, 0, 0)))
 }
 
 // mintRequests runs the authorize side n times, before the timer, so that

@@ -156,6 +156,7 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	if ttl <= 0 {
 		ttl = s.accessTTL
 	}
+	ttl = min(ttl, MaxAccessTokenTTL)
 	now := s.now()
 	at := &AccessTokenClaims{
 		Registered: claims.Registered{

@@ -31,6 +31,7 @@ const (
 	ReasonOutsideOrganization   Reason = "subject_outside_organization"
 	ReasonSelf                  Reason = "self_impersonation"
 	ReasonProtected             Reason = "subject_protected"
+	ReasonRateLimited           Reason = "rate_limited"
 )
 
 // DeniedError is a policy refusal.

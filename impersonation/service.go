@@ -10,6 +10,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/internal/ratelimit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -25,6 +26,9 @@ const (
 	AuthorizedUserType = "APPLICATION_USER"
 	// AccessTokenHeaderType is the typ of access tokens (RFC 9068 §2.1).
 	AccessTokenHeaderType = "at+jwt"
+	// MaxAccessTokenTTL caps an impersonated access token's lifetime,
+	// whatever the client or WithAccessTokenTTL asks.
+	MaxAccessTokenTTL = 24 * time.Hour
 )
 
 // Stores are what a [Service] reads and writes. Every field is required;
@@ -98,6 +102,10 @@ type Service struct {
 	// revocation: any audience, client_id checked by the caller.
 	access  *Verifier
 	secrets verifiedSecrets
+
+	limiter     store.RateLimiter
+	startLimit  int
+	startWindow time.Duration
 	// dummyHash is verified against for unknown clients; no secret matches
 	// it, as it hashes a random value thrown away.
 	dummyHash string
@@ -144,6 +152,23 @@ func WithProtected(f ProtectedFunc) Option { return func(s *Service) { s.protect
 // WithScopeRule replaces [DefaultScopeRule].
 func WithScopeRule(r ScopeRule) Option { return func(s *Service) { s.scopeRule = r } }
 
+// Default start limit: how many impersonations one impersonator may start
+// (authorize requests that reach the policy) per window.
+const (
+	DefaultStartLimit  = 10
+	DefaultStartWindow = time.Minute
+)
+
+// WithStartLimit limits how many impersonations one impersonator may
+// start per window, counted in limiter (a shared store when several
+// instances serve one issuer). Requests over the limit are refused with
+// temporarily_unavailable ("slow down") and audited with reason
+// rate_limited. The default is DefaultStartLimit per DefaultStartWindow in
+// process memory; n <= 0 turns the limit off.
+func WithStartLimit(limiter store.RateLimiter, n int, per time.Duration) Option {
+	return func(s *Service) { s.limiter, s.startLimit, s.startWindow = limiter, n, per }
+}
+
 // WithAccessTokenTTL sets the access token lifetime for clients that do
 // not set their own; default DefaultAccessTokenTTL.
 func WithAccessTokenTTL(d time.Duration) Option { return func(s *Service) { s.accessTTL = d } }
@@ -165,6 +190,9 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		accessTTL: DefaultAccessTokenTTL,
 		idTTL:     subjecttoken.DefaultIDTokenTTL,
 		scopeRule: DefaultScopeRule,
+
+		startLimit:  DefaultStartLimit,
+		startWindow: DefaultStartWindow,
 	}
 	for _, o := range opts {
 		o(s)
@@ -177,6 +205,12 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, errors.New("impersonation: scope rule is nil")
 	case s.accessTTL <= 0 || s.idTTL <= 0:
 		return nil, errors.New("impersonation: token lifetimes must be positive")
+	}
+	if s.startLimit > 0 && s.startWindow <= 0 {
+		return nil, errors.New("impersonation: start limit window must be positive")
+	}
+	if s.limiter == nil {
+		s.limiter = &localLimiter{now: s.now}
 	}
 	if s.auditor == nil {
 		s.auditor = store.NewSlogAuditor(slog.Default())
@@ -230,4 +264,15 @@ func (s *Service) record(ctx context.Context, e store.Event) error {
 		e.Time = s.now().UTC()
 	}
 	return s.auditor.Record(ctx, e)
+}
+
+// localLimiter is the default store.RateLimiter: in process memory, on the
+// service clock.
+type localLimiter struct {
+	now func() time.Time
+	c   ratelimit.Counter
+}
+
+func (l *localLimiter) Allow(_ context.Context, key string, limit int, per time.Duration) (bool, error) {
+	return l.c.Allow(key, limit, per, l.now()), nil
 }

@@ -123,3 +123,12 @@ type Revocation interface {
 	// Revoked reports whether id is revoked.
 	Revoked(ctx context.Context, id string) (bool, error)
 }
+
+// RateLimiter counts events per key in fixed windows, such as the
+// impersonations one impersonator starts per minute.
+type RateLimiter interface {
+	// Allow counts one event for key in the current window of length per
+	// and reports whether the window's count is at most limit. Of
+	// concurrent calls, exactly limit are allowed per window.
+	Allow(ctx context.Context, key string, limit int, per time.Duration) (bool, error)
+}

@@ -300,6 +300,9 @@ func ParseAuthorizeValues(ctx context.Context, v url.Values, clients store.Clien
 
 	// 6. Scope.
 	scope := claims.ParseScopeLenient(v.Get(paramScope))
+	if len(scope) > claims.MaxScopeTokens {
+		return fail(ErrInvalidScope, "too many scope values")
+	}
 	if !scope.Contains(ScopeImpersonate) {
 		return fail(ErrInvalidScope, "scope must include "+ScopeImpersonate)
 	}

@@ -29,6 +29,11 @@ const (
 	DefaultSkew       = 30 * time.Second
 	// MaxSkew is the largest clock skew an Issuer accepts.
 	MaxSkew = 5 * time.Minute
+	// MaxTTL caps a subject token's lifetime, whatever the client asks:
+	// it is a bearer credential for someone else's account.
+	MaxTTL = 10 * time.Minute
+	// MaxIDTokenTTL caps the impersonator's ID token lifetime.
+	MaxIDTokenTTL = time.Hour
 )
 
 // Verification errors, for errors.Is. They name the failed check, never the
@@ -161,7 +166,7 @@ type Params struct {
 	// Act is a prior actor chain to carry, when the impersonator is
 	// already acting for someone; usually nil.
 	Act *claims.Actor
-	// TTL is the lifetime; zero means DefaultTTL.
+	// TTL is the lifetime; zero means DefaultTTL; capped at MaxTTL.
 	TTL time.Duration
 }
 
@@ -177,6 +182,7 @@ func (i *Issuer) Mint(ctx context.Context, p Params) (string, *Claims, error) {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
+	ttl = min(ttl, MaxTTL)
 	now := i.now()
 	c := &Claims{
 		Registered: claims.Registered{
@@ -213,7 +219,8 @@ type IDTokenParams struct {
 	State string
 	// AuthTime is when the impersonator authenticated; zero omits auth_time.
 	AuthTime time.Time
-	// TTL is the lifetime; zero means DefaultIDTokenTTL.
+	// TTL is the lifetime; zero means DefaultIDTokenTTL; capped at
+	// MaxIDTokenTTL.
 	TTL time.Duration
 }
 
@@ -226,6 +233,7 @@ func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDT
 	if ttl <= 0 {
 		ttl = DefaultIDTokenTTL
 	}
+	ttl = min(ttl, MaxIDTokenTTL)
 	now := i.now()
 	c := &IDTokenClaims{
 		Registered: claims.Registered{

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -277,4 +278,33 @@ func TestNewIssuerValidates(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+func TestMintCapsLifetimes(t *testing.T) {
+	t.Parallel()
+	iss, clk, _ := newTestIssuer(t)
+	tok, _, err := iss.Mint(context.Background(), subjecttoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", TTL: 24 * time.Hour})
+	require.NoError(t, err)
+	_, p := segments(t, tok)
+	assert.Equal(t, float64(clk.Now().Add(subjecttoken.MaxTTL).Unix()), p["exp"], "a subject token never lives longer than MaxTTL")
+
+	id, _, err := iss.MintIDToken(context.Background(), subjecttoken.IDTokenParams{Subject: "alice", ClientID: "app", TTL: 48 * time.Hour})
+	require.NoError(t, err)
+	_, p = segments(t, id)
+	assert.Equal(t, float64(clk.Now().Add(subjecttoken.MaxIDTokenTTL).Unix()), p["exp"])
+}
+
+func TestParseAuthorizeValues_TooManyScopes(t *testing.T) {
+	t.Parallel()
+	v := authzValues()
+	scopes := []string{subjecttoken.ScopeImpersonate}
+	for i := range claims.MaxScopeTokens {
+		scopes = append(scopes, fmt.Sprintf("s%d", i))
+	}
+	v.Set("scope", strings.Join(scopes, " "))
+	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+	var e *subjecttoken.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, subjecttoken.CodeInvalidScope, e.Code)
+	assert.True(t, e.Redirectable())
 }

@@ -209,6 +209,9 @@ func parseForm(form url.Values) (*Request, error) {
 			return nil, ErrInvalidScope.WithDescription("scope holds a character that is not allowed")
 		}
 		req.Scope = claims.ParseScope(s)
+		if len(req.Scope) > claims.MaxScopeTokens {
+			return nil, ErrInvalidScope.WithDescription("too many scope values")
+		}
 	}
 	return req, nil
 }

@@ -2,6 +2,8 @@ package tokenexchange
 
 import (
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -343,4 +345,24 @@ func TestRequestValues(t *testing.T) {
 			assert.Equal(t, tc.req.Scope, back.Scope)
 		})
 	}
+}
+
+func TestParseFormTooManyScopes(t *testing.T) {
+	t.Parallel()
+	form := url.Values{
+		"grant_type":         {GrantType},
+		"subject_token":      {"st"},
+		"subject_token_type": {TokenTypeJWT},
+	}
+	scopes := make([]string, claims.MaxScopeTokens+1)
+	for i := range scopes {
+		scopes[i] = "s" + strconv.Itoa(i)
+	}
+	form.Set("scope", strings.Join(scopes, " "))
+	_, err := ParseForm(form)
+	require.ErrorIs(t, err, ErrInvalidScope)
+
+	form.Set("scope", strings.Join(scopes[:claims.MaxScopeTokens], " "))
+	_, err = ParseForm(form)
+	assert.NoError(t, err)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actas/actas/internal/ratelimit"
 	"github.com/actas/actas/store"
 )
 
@@ -27,6 +28,8 @@ type Store struct {
 	revokedMu sync.Mutex
 	revoked   expirySet
 
+	limits ratelimit.Counter
+
 	logMu   sync.Mutex
 	events  []store.Event
 	notices []store.Notice
@@ -41,6 +44,7 @@ var (
 	_ store.Revocation    = (*Store)(nil)
 	_ store.Auditor       = (*Store)(nil)
 	_ store.Notifier      = (*Store)(nil)
+	_ store.RateLimiter   = (*Store)(nil)
 )
 
 // Role is an application role: it belongs to one client and grants its
@@ -250,6 +254,12 @@ func (s *Store) Revoked(_ context.Context, id string) (bool, error) {
 	s.revokedMu.Lock()
 	defer s.revokedMu.Unlock()
 	return s.revoked.has(id, s.now()), nil
+}
+
+// Allow implements store.RateLimiter with fixed windows on the store's
+// clock; windows that ended are evicted.
+func (s *Store) Allow(_ context.Context, key string, limit int, per time.Duration) (bool, error) {
+	return s.limits.Allow(key, limit, per, s.now()), nil
 }
 
 // Record implements store.Auditor by keeping the event.
