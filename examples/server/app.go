@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/actas/actas/examples/api"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// demoApp is the built-in business application (/app): a confidential
+// client of the identity server that talks to it only over HTTP, as a
+// separate application would, with its own cookie session. It starts an
+// impersonation with an authorize request (response_type "id_token
+// subject_token", response_mode form_post, state and nonce kept in its
+// session), exchanges the tokens at the token endpoint with its own
+// credentials, asking for the API's audience, keeps the access token
+// server-side and calls the API with it. Every page under impersonation
+// shows who is acting as whom, with an End impersonation button that
+// revokes the access token.
+//
+// It shares one thing with the identity server: the user directory, to
+// show names instead of user IDs.
+type demoApp struct {
+	s           *server
+	clientID    string
+	secret      string
+	callbackURL string
+	scope       string
+	// problem says why the app cannot run with the loaded data; empty
+	// when it can.
+	problem  string
+	sessions *sessionStore
+}
+
+func newDemoApp(s *server, secure bool) *demoApp {
+	a := &demoApp{
+		s:           s,
+		clientID:    s.cfg.AppClientID,
+		secret:      s.dir.appSecret,
+		callbackURL: s.issuer + "/app/callback",
+		// The app's cookie is its own, scoped to /app. SameSite=Lax is
+		// enough for the form_post callback only because the app and the
+		// identity server share an origin here; an app on another site
+		// receiving form_post needs SameSite=None for its state cookie.
+		sessions: newSessionStore("actas_demo_app", "/app", secure),
+	}
+	c, ok := s.dir.client(a.clientID)
+	switch {
+	case !ok:
+		a.problem = fmt.Sprintf("the data has no client %q", a.clientID)
+	case a.secret == "":
+		a.problem = fmt.Sprintf("client %q has no secret", a.clientID)
+	case !c.Impersonation || !slices.Contains(c.GrantTypes, tokenexchange.GrantType):
+		a.problem = fmt.Sprintf("client %q needs impersonation on and the token exchange grant type", a.clientID)
+	case !slices.Contains(c.RedirectURIs, a.callbackURL):
+		a.problem = fmt.Sprintf("client %q does not register the redirect URI %s", a.clientID, a.callbackURL)
+	case len(c.ResponseModes) > 0 && !slices.Contains(c.ResponseModes, store.ResponseModeFormPost):
+		a.problem = fmt.Sprintf("client %q does not allow the form_post response mode", a.clientID)
+	case !slices.Contains(c.Audiences, s.apiAudience):
+		a.problem = fmt.Sprintf("client %q does not list the API's audience %s", a.clientID, s.apiAudience)
+	}
+	scope := []string{"openid", subjecttoken.ScopeImpersonate}
+	for _, sc := range c.Scopes {
+		if !slices.Contains(scope, sc) {
+			scope = append(scope, sc)
+		}
+	}
+	a.scope = strings.Join(scope, " ")
+	return a
+}
+
+// appBody is the Body of the app page.
+type appBody struct {
+	SignedIn bool
+	Acting   bool
+	Subject  string
+	Actor    string
+	Me       string
+	Flash    string
+	Error    string
+}
+
+func (a *demoApp) render(w http.ResponseWriter, status int, sess session, body appBody) {
+	render(w, a.s.logger, status, "app", pageData{Title: "Demo app", App: true, CSRF: sess.CSRF, Body: body})
+}
+
+func (a *demoApp) message(w http.ResponseWriter, status int, heading, text string) {
+	message(w, a.s.logger, status, pageData{App: true}, messageBody{
+		Heading: heading, Text: text, IsError: status >= 400, Link: "/console", LinkText: "Back to the console",
+	})
+}
+
+// start is GET /app/start?user=<id>&reason=<text>: it remembers a fresh
+// state and nonce and sends the browser to the authorize endpoint.
+func (a *demoApp) start(w http.ResponseWriter, r *http.Request) {
+	if a.problem != "" {
+		a.message(w, http.StatusServiceUnavailable, "Demo app unavailable", a.problem)
+		return
+	}
+	q := r.URL.Query()
+	subject, reason := q.Get("user"), q.Get("reason")
+	if subject == "" {
+		a.message(w, http.StatusBadRequest, "Bad request", "Choose a user to impersonate in the console.")
+		return
+	}
+	sess := a.sessions.ensure(w, r)
+	p := &pendingAuth{State: randomToken(), Nonce: randomToken(), Subject: subject}
+	if !a.sessions.update(sess.ID, func(s *session) { s.Pending = p }) {
+		a.message(w, http.StatusServiceUnavailable, "Try again", "The session expired.")
+		return
+	}
+	v := url.Values{
+		"client_id":         {a.clientID},
+		"redirect_uri":      {a.callbackURL},
+		"response_type":     {"id_token subject_token"},
+		"response_mode":     {store.ResponseModeFormPost},
+		"scope":             {a.scope},
+		"requested_subject": {subject},
+		"state":             {p.State},
+		"nonce":             {p.Nonce},
+	}
+	if reason != "" {
+		v.Set("impersonation_reason", reason)
+	}
+	http.Redirect(w, r, a.s.issuer+"/oauth2/authorize?"+v.Encode(), http.StatusFound)
+}
+
+// callback is POST /app/callback, the form_post redirect URI: it checks
+// state, exchanges the subject token and the ID token for an access token
+// for the API, checks the ID token's nonce and keeps the access token in
+// the session.
+func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		a.message(w, http.StatusBadRequest, "Bad request", "The response could not be read.")
+		return
+	}
+	sess, ok := a.sessions.get(r)
+	if !ok || sess.Pending == nil {
+		a.message(w, http.StatusBadRequest, "No impersonation in progress", "No impersonation is being started in this browser.")
+		return
+	}
+	p := sess.Pending
+	state := r.PostForm.Get("state")
+	if subtle.ConstantTimeCompare([]byte(state), []byte(p.State)) != 1 {
+		a.message(w, http.StatusBadRequest, "Bad request", "The response does not belong to the impersonation started in this browser (state mismatch).")
+		return
+	}
+	a.sessions.update(sess.ID, func(s *session) { s.Pending = nil }) // one response per request
+	if code := r.PostForm.Get("error"); code != "" {
+		text := "The identity server answered " + code
+		if d := r.PostForm.Get("error_description"); d != "" {
+			text += ": " + d
+		}
+		a.message(w, http.StatusOK, "Impersonation not started", text+".")
+		return
+	}
+	subjectToken, idToken := r.PostForm.Get("subject_token"), r.PostForm.Get("id_token")
+	if subjectToken == "" || idToken == "" {
+		a.message(w, http.StatusBadRequest, "Bad request", "The response lacks the subject token or the ID token.")
+		return
+	}
+
+	ctx := r.Context()
+	resp, err := tokenexchange.Exchange(ctx, a.s.cfg.HTTPClient, a.s.issuer+"/oauth2/token", a.clientID, a.secret, &tokenexchange.Request{
+		GrantType:          tokenexchange.GrantType,
+		SubjectToken:       subjectToken,
+		SubjectTokenType:   tokenexchange.TokenTypeJWT,
+		ActorToken:         idToken,
+		ActorTokenType:     tokenexchange.TokenTypeIDToken,
+		RequestedTokenType: tokenexchange.TokenTypeAccessToken,
+		Audience:           []string{a.s.apiAudience},
+	})
+	if err != nil {
+		a.message(w, http.StatusBadGateway, "Token exchange refused", describeRetrieveError(err))
+		return
+	}
+	// The token endpoint verified the ID token (signature, issuer,
+	// audience, and that its subject is the subject token's may_act), so
+	// its payload can be trusted now; the nonce ties it to this browser's
+	// request.
+	if nonce, err := idTokenNonce(idToken); err != nil || subtle.ConstantTimeCompare([]byte(nonce), []byte(p.Nonce)) != 1 {
+		a.revoke(ctx, resp.AccessToken)
+		a.message(w, http.StatusBadRequest, "Bad request", "The ID token was not issued for the impersonation started in this browser (nonce mismatch).")
+		return
+	}
+	if sess.AccessToken != "" {
+		a.revoke(ctx, sess.AccessToken) // a new impersonation ends the previous one
+	}
+	a.sessions.renew(w, r, func(n *session) { n.AccessToken = resp.AccessToken })
+	http.Redirect(w, r, "/app", http.StatusSeeOther)
+}
+
+// idTokenNonce reads the nonce of an ID token the token endpoint has
+// verified.
+func idTokenNonce(token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", errors.New("not a JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Nonce string `json:"nonce"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "", err
+	}
+	return c.Nonce, nil
+}
+
+func describeRetrieveError(err error) string {
+	var re *tokenexchange.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode != "" {
+		s := fmt.Sprintf("The identity server answered %d %s", re.StatusCode, re.ErrorCode)
+		if re.ErrorDescription != "" {
+			s += ": " + re.ErrorDescription
+		}
+		return s + "."
+	}
+	return "The identity server could not be reached."
+}
+
+// home is GET /app: under impersonation, the banner and the API's answer.
+func (a *demoApp) home(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.sessions.get(r)
+	var body appBody
+	if ok && sess.Flash != "" {
+		body.Flash = sess.Flash
+		a.sessions.update(sess.ID, func(s *session) { s.Flash = "" })
+	}
+	if a.problem != "" {
+		body.Error = "The demo app is not available: " + a.problem
+	}
+	if !ok || sess.AccessToken == "" {
+		a.render(w, http.StatusOK, sess, body)
+		return
+	}
+	status, raw, err := a.callAPI(r.Context(), http.MethodGet, "/api/me", sess.AccessToken)
+	switch {
+	case err != nil:
+		body.Error = "The API could not be reached."
+		a.render(w, http.StatusBadGateway, sess, body)
+		return
+	case status == http.StatusUnauthorized:
+		a.sessions.update(sess.ID, func(s *session) { s.AccessToken = "" })
+		body.Flash = "Your impersonation has ended: the API no longer accepts the access token."
+		a.render(w, http.StatusOK, sess, body)
+		return
+	case status != http.StatusOK:
+		body.Error = fmt.Sprintf("The API answered %d.", status)
+		a.render(w, http.StatusBadGateway, sess, body)
+		return
+	}
+	var me api.Me
+	if err := json.Unmarshal(raw, &me); err != nil {
+		body.Error = "The API's answer could not be read."
+		a.render(w, http.StatusBadGateway, sess, body)
+		return
+	}
+	var pretty bytes.Buffer
+	_ = json.Indent(&pretty, raw, "", "  ")
+	body.SignedIn = true
+	body.Me = strings.TrimSpace(pretty.String())
+	body.Subject = a.s.dir.username(me.Subject)
+	if me.Act != nil {
+		body.Acting = true
+		body.Actor = a.s.dir.username(me.Act.Subject)
+	}
+	a.render(w, http.StatusOK, sess, body)
+}
+
+// password is POST /app/password: it tries the operation the API keeps
+// for the account holder, and shows the answer.
+func (a *demoApp) password(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.checkForm(w, r)
+	if !ok {
+		return
+	}
+	flash := "You are not signed in to the demo app."
+	if sess.AccessToken != "" {
+		status, raw, err := a.callAPI(r.Context(), http.MethodPost, "/api/password", sess.AccessToken)
+		switch {
+		case err != nil:
+			flash = "The API could not be reached."
+		case status == http.StatusNoContent:
+			flash = "POST /api/password: 204, the password would have been changed."
+		default:
+			var e struct {
+				Description string `json:"error_description"`
+			}
+			_ = json.Unmarshal(raw, &e)
+			flash = fmt.Sprintf("POST /api/password: %d, refused: %s.", status, e.Description)
+		}
+	}
+	a.sessions.update(sess.ID, func(s *session) { s.Flash = flash })
+	http.Redirect(w, r, "/app", http.StatusSeeOther)
+}
+
+// end is POST /app/end, End impersonation: it revokes the access token at
+// the revocation endpoint, which ends the impersonation, forgets it and
+// returns to the console.
+func (a *demoApp) end(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.checkForm(w, r)
+	if !ok {
+		return
+	}
+	if sess.AccessToken != "" {
+		err := tokenexchange.Revoke(r.Context(), a.s.cfg.HTTPClient, a.s.issuer+"/oauth2/revoke", a.clientID, a.secret,
+			sess.AccessToken, tokenexchange.TokenTypeHintAccessToken)
+		if err != nil {
+			// Still impersonating: back to the app page, with its banner.
+			a.s.logger.Error("demo app: revoke", "err", describeRetrieveError(err))
+			a.sessions.update(sess.ID, func(s *session) {
+				s.Flash = "Impersonation not ended: the access token could not be revoked. " + describeRetrieveError(err)
+			})
+			http.Redirect(w, r, "/app", http.StatusSeeOther)
+			return
+		}
+	}
+	a.sessions.destroy(w, r)
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+// checkForm parses a POSTed form of the app and checks its CSRF token
+// (403, nothing done, when it is missing or wrong).
+func (a *demoApp) checkForm(w http.ResponseWriter, r *http.Request) (session, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		a.message(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return session{}, false
+	}
+	sess, ok := a.sessions.get(r)
+	if !ok || !checkCSRF(r, sess) {
+		a.message(w, http.StatusForbidden, "Forbidden", "The form has expired or did not come from this site.")
+		return session{}, false
+	}
+	return sess, true
+}
+
+// revoke revokes token, best effort: failures are logged.
+func (a *demoApp) revoke(ctx context.Context, token string) {
+	err := tokenexchange.Revoke(ctx, a.s.cfg.HTTPClient, a.s.issuer+"/oauth2/revoke", a.clientID, a.secret, token, tokenexchange.TokenTypeHintAccessToken)
+	if err != nil {
+		a.s.logger.Error("demo app: revoke", "err", describeRetrieveError(err))
+	}
+}
+
+// callAPI calls the API at the issuer with the access token.
+func (a *demoApp) callAPI(ctx context.Context, method, path, token string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, a.s.issuer+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := a.s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, raw, err
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/subjecttoken"
+)
+
+// The admin console: the users the signed-in admin may impersonate in the
+// demo app, each with an Impersonate form asking for a reason, which
+// starts the real flow through /app/start.
+
+// consoleBody is the Body of the console page.
+type consoleBody struct {
+	App            string
+	MayImpersonate bool
+	Users          []consoleUser
+	Error          string
+	AppProblem     string
+}
+
+type consoleUser struct {
+	ID, Username, Email, Org string
+}
+
+// indexBody is the Body of the index page.
+type indexBody struct{ Issuer string }
+
+func (s *server) index(w http.ResponseWriter, r *http.Request) {
+	sess, _ := s.signedIn(r)
+	render(w, s.logger, http.StatusOK, "index", pageData{
+		Title: "Home", SignedIn: s.dir.username(sess.UserID), CSRF: sess.CSRF, Body: indexBody{Issuer: s.issuer},
+	})
+}
+
+// requireLogin returns the signed-in user's session, or sends the browser
+// to the login page, which comes back here.
+func (s *server) requireLogin(w http.ResponseWriter, r *http.Request) (session, bool) {
+	sess, ok := s.signedIn(r)
+	if !ok {
+		back := r.URL.Path
+		if r.Method == http.MethodGet && r.URL.RawQuery != "" {
+			back = r.URL.RequestURI()
+		}
+		http.Redirect(w, r, "/login?"+url.Values{"return_to": {back}}.Encode(), http.StatusSeeOther)
+	}
+	return sess, ok
+}
+
+// console is GET /console.
+func (s *server) console(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.requireLogin(w, r)
+	if !ok {
+		return
+	}
+	s.renderConsole(w, r, sess, http.StatusOK, "")
+}
+
+func (s *server) renderConsole(w http.ResponseWriter, r *http.Request, sess session, status int, problem string) {
+	users, may, err := s.impersonable(r.Context(), sess.UserID)
+	if err != nil {
+		s.logger.Error("console", "err", err)
+		message(w, s.logger, http.StatusServiceUnavailable, pageData{}, messageBody{Heading: "Unavailable", Text: "The console cannot list users right now.", IsError: true})
+		return
+	}
+	render(w, s.logger, status, "console", pageData{
+		Title: "Console", SignedIn: s.dir.username(sess.UserID), CSRF: sess.CSRF,
+		Body: consoleBody{App: s.cfg.AppClientID, MayImpersonate: may, Users: users, Error: problem, AppProblem: s.app.problem},
+	})
+}
+
+// impersonable lists the users that the policy (Service.Decide) lets
+// admin impersonate in the demo app, and whether admin holds the
+// impersonation role for it at all. The policy limits them to admin's
+// organisation and its descendants.
+func (s *server) impersonable(ctx context.Context, admin string) ([]consoleUser, bool, error) {
+	granted, err := s.dir.db.GrantedScopes(ctx, s.cfg.AppClientID, admin)
+	if err != nil {
+		return nil, false, err
+	}
+	if !slices.Contains(granted, subjecttoken.ScopeImpersonate) {
+		return nil, false, nil
+	}
+	var out []consoleUser
+	for _, u := range s.dir.users {
+		if u.ID == admin {
+			continue
+		}
+		d, err := s.svc.Decide(ctx, s.cfg.AppClientID, admin, u.ID)
+		switch {
+		case errors.Is(err, impersonation.ErrNotPermitted):
+			continue
+		case err != nil:
+			return nil, true, err
+		}
+		out = append(out, consoleUser{ID: u.ID, Username: u.Username, Email: u.Email, Org: d.Org.Name})
+	}
+	return out, true, nil
+}
+
+// impersonate is POST /console/impersonate (user, reason, CSRF token): it
+// checks the request and hands over to the demo app, which runs the real
+// flow (authorize, consent, form_post, token exchange).
+func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		message(w, s.logger, http.StatusBadRequest, pageData{}, messageBody{Heading: "Bad request", Text: "The form could not be read.", IsError: true})
+		return
+	}
+	sess, ok := s.requireLogin(w, r)
+	if !ok {
+		return
+	}
+	if !checkCSRF(r, sess) {
+		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
+		return
+	}
+	if s.app.problem != "" {
+		s.renderConsole(w, r, sess, http.StatusServiceUnavailable, "The demo app is not available: "+s.app.problem)
+		return
+	}
+	subject, reason := r.PostForm.Get("user"), r.PostForm.Get("reason")
+	switch {
+	case reason == "":
+		s.renderConsole(w, r, sess, http.StatusBadRequest, "Give a reason (free text or a ticket ID) to impersonate someone.")
+		return
+	case !validReason(reason):
+		s.renderConsole(w, r, sess, http.StatusBadRequest, "The reason must be printable text of at most 512 bytes.")
+		return
+	}
+	if _, err := s.svc.Decide(r.Context(), s.cfg.AppClientID, sess.UserID, subject); err != nil {
+		// The authorize endpoint would refuse and audit it; say so here.
+		s.renderConsole(w, r, sess, http.StatusForbidden, "You may not impersonate this user.")
+		return
+	}
+	http.Redirect(w, r, "/app/start?"+url.Values{"user": {subject}, "reason": {reason}}.Encode(), http.StatusSeeOther)
+}
+
+// validReason mirrors what the authorize endpoint accepts as
+// impersonation_reason: printable UTF-8, at most
+// subjecttoken.MaxReasonBytes.
+func validReason(s string) bool {
+	if len(s) > subjecttoken.MaxReasonBytes || !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
+}

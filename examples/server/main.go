@@ -1,0 +1,120 @@
+// Command server is the reference identity server of actas: a small but
+// real OpenID provider that offers user impersonation through OAuth 2.0
+// Token Exchange (RFC 8693), embedding the library the way a host would
+// and using only its public API.
+//
+//	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-data FILE] [-keys DIR]
+//
+// Without -data it serves built-in demo data and prints the demo
+// credentials; without -keys it signs with an ephemeral ES256 key. It logs
+// one line per request and the audit events as slog JSON on stderr and
+// shuts down cleanly on SIGINT or SIGTERM.
+//
+// Endpoints, under the issuer:
+//
+//	GET  /.well-known/openid-configuration, /.well-known/oauth-authorization-server
+//	GET  /oauth2/authorize (and POST: the consent page posts back)
+//	POST /oauth2/token       token exchange (client_secret_basic or _post)
+//	GET  /oauth2/jwks
+//	POST /oauth2/introspect  RFC 7662
+//	POST /oauth2/revoke      RFC 7009: revoking an impersonated token ends the impersonation
+//	GET  /login, POST /login, POST /logout
+//	GET  /console, POST /console/impersonate, GET /console/audit[?format=json]
+//	GET  /app, GET /app/start, POST /app/callback, POST /app/password, POST /app/end
+//	GET  /api/me, POST /api/password (examples/api, audience <issuer>/api)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// shutdownTimeout bounds how long in-flight requests get on shutdown.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads the command line.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer identifier, the exact iss of every token (default http://<addr>)")
+	fs.StringVar(&cfg.DataFile, "data", "", "JSON file of organisations, users, clients and roles (default: built-in demo data)")
+	fs.StringVar(&cfg.KeysDir, "keys", "", "directory of *.pem, *.jwk and *.json private keys, sorted by name: all verify, the last signs (default: an ephemeral ES256 key)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return config{}, err
+	}
+	return cfg, nil
+}
+
+// run listens on cfg.Addr, serves until ctx is done, then shuts down,
+// giving in-flight requests shutdownTimeout.
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if cfg.Issuer == "" {
+		cfg.Issuer = "http://" + ln.Addr().String()
+	}
+	s, h, err := newServer(cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	fmt.Fprintf(stdout, "listening on %s (stop with Ctrl-C)\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	s.logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/actas/actas/examples/api"
+	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/memory"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// config is what the flags set, plus knobs for tests.
+type config struct {
+	// Addr is the listen address.
+	Addr string
+	// Issuer is the issuer identifier: the exact iss of every token and
+	// the issuer of the discovery document. Empty means http://<Addr>.
+	Issuer string
+	// DataFile is the -data file; empty serves the built-in demo data.
+	DataFile string
+	// KeysDir is the -keys directory; empty makes an ephemeral key.
+	KeysDir string
+	// PasswordIterations is the PBKDF2 count for passwords; zero means
+	// store.PasswordIterations. Tests lower it.
+	PasswordIterations int
+	// AppClientID is the client the built-in demo app (/app) and the
+	// console use; empty means demo-app.
+	AppClientID string
+	// StartLimit is how many impersonations one impersonator may start
+	// per impersonation.DefaultStartWindow; zero means
+	// impersonation.DefaultStartLimit.
+	StartLimit int
+	// HTTPClient is what the demo app calls the issuer with (token,
+	// revocation and API endpoints); nil means a client with a 10 s
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// server is the reference identity server: the library's handlers, the
+// host's own login, consent and console, and the demo app.
+type server struct {
+	cfg         config
+	issuer      string
+	apiAudience string
+	logger      *slog.Logger
+	dir         *directory
+	keys        *memory.KeySet
+	keyFiles    []keyFile
+	svc         *impersonation.Service
+	auditor     store.Auditor
+	idp         *sessionStore
+	app         *demoApp
+}
+
+// maxFormBytes caps the bodies of the host's own forms.
+const maxFormBytes = 64 << 10
+
+// newServer builds the server from cfg: it checks the issuer, loads the
+// keys and the data (printing what it loaded, and the demo credentials
+// when it uses the built-in data, to stdout) and wires the handlers.
+// Request lines and audit events go to stderr as slog JSON.
+func newServer(cfg config, stdout, stderr io.Writer) (*server, http.Handler, error) {
+	if err := checkIssuer(cfg.Issuer); err != nil {
+		return nil, nil, err
+	}
+	if cfg.PasswordIterations == 0 {
+		cfg.PasswordIterations = store.PasswordIterations
+	}
+	if cfg.StartLimit == 0 {
+		cfg.StartLimit = impersonation.DefaultStartLimit
+	}
+	if cfg.AppClientID == "" {
+		cfg.AppClientID = demoAppClientID
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &server{
+		cfg:         cfg,
+		issuer:      cfg.Issuer,
+		apiAudience: cfg.Issuer + "/api",
+		logger:      slog.New(slog.NewJSONHandler(stderr, nil)),
+	}
+
+	var err error
+	if s.keys, s.keyFiles, err = loadKeys(cfg.KeysDir); err != nil {
+		return nil, nil, err
+	}
+	var d *data
+	if cfg.DataFile != "" {
+		if d, err = loadDataFile(cfg.DataFile); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		d = demoData(s.issuer)
+		if err := d.validate("built-in demo data"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.dir, err = newDirectory(d, cfg.PasswordIterations, cfg.AppClientID); err != nil {
+		return nil, nil, err
+	}
+
+	db := s.dir.db
+	s.auditor = store.MultiAuditor{db, store.NewSlogAuditor(s.logger)}
+	s.svc, err = impersonation.New(s.issuer, impersonation.Stores{
+		Clients: db, Users: db, Organizations: db, Grants: db, OneTimeUse: db, Keys: s.keys,
+	},
+		impersonation.WithAuditor(s.auditor),
+		impersonation.WithNotifier(notifier{db: db, logger: s.logger}),
+		impersonation.WithRevocationStore(db),
+		impersonation.WithStartLimit(db, cfg.StartLimit, impersonation.DefaultStartWindow),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	secure := strings.HasPrefix(s.issuer, "https://")
+	s.idp = newSessionStore("actas_session", "/", secure)
+	s.app = newDemoApp(s, secure)
+
+	h, err := s.routes()
+	if err != nil {
+		return nil, nil, err
+	}
+	s.printBanner(stdout, d)
+	return s, h, nil
+}
+
+// checkIssuer accepts an http or https URL with a host and nothing after
+// it: the server mounts its endpoints at the root, and the issuer is
+// compared byte for byte, so a trailing slash would be a different issuer.
+func checkIssuer(iss string) error {
+	u, err := url.Parse(iss)
+	switch {
+	case err != nil || iss == "":
+		return fmt.Errorf("-issuer %q: not a URL", iss)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("-issuer %q: must be an http or https URL", iss)
+	case u.Host == "" || u.User != nil:
+		return fmt.Errorf("-issuer %q: must name a host and nothing else before it", iss)
+	case strings.HasSuffix(iss, "/"):
+		return fmt.Errorf("-issuer %q: must not end with a slash (iss is compared exactly)", iss)
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(iss, "?#"):
+		return fmt.Errorf("-issuer %q: must be scheme://host[:port] only: this server serves its endpoints at the root", iss)
+	}
+	return nil
+}
+
+// routes mounts every endpoint. The library's handlers are mounted
+// without a method so that they answer other methods themselves (405 with
+// Allow, as JSON).
+func (s *server) routes() (http.Handler, error) {
+	md := impersonation.DefaultMetadata(s.issuer, s.signingAlg())
+	md.ScopesSupported = slices.Clone(s.dir.scopes)
+	md.IDTokenSigningAlgValuesSupported = s.algorithms()
+	metadata, err := impersonation.MetadataHandler(md)
+	if err != nil {
+		return nil, err
+	}
+	observe := tokenexchange.WithErrorObserver(s.observeRefusal)
+	token, err := tokenexchange.NewHandler(s.svc, s.svc, observe)
+	if err != nil {
+		return nil, err
+	}
+	introspect, err := tokenexchange.NewIntrospectionHandler(s.svc, s.svc, observe)
+	if err != nil {
+		return nil, err
+	}
+	revoke, err := tokenexchange.NewRevocationHandler(s.svc, s.svc, observe)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := impersonation.NewVerifier(s.issuer, s.apiAudience, s.keys, impersonation.WithRevocation(s.dir.db))
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/openid-configuration", metadata)
+	mux.Handle("/.well-known/oauth-authorization-server", metadata)
+	mux.Handle("/oauth2/authorize", s.svc.AuthorizeHandler(authenticator{s}, impersonation.WithConsent(s.consent)))
+	mux.Handle("/oauth2/token", token)
+	mux.Handle("/oauth2/jwks", impersonation.JWKSHandler(s.keys))
+	mux.Handle("/oauth2/introspect", introspect)
+	mux.Handle("/oauth2/revoke", revoke)
+
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /static/style.css", serveStyle)
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("GET /console", s.console)
+	mux.HandleFunc("POST /console/impersonate", s.impersonate)
+	mux.HandleFunc("GET /console/audit", s.audit)
+
+	mux.HandleFunc("GET /app", s.app.home)
+	mux.HandleFunc("GET /app/start", s.app.start)
+	mux.HandleFunc("POST /app/callback", s.app.callback)
+	mux.HandleFunc("POST /app/password", s.app.password)
+	mux.HandleFunc("POST /app/end", s.app.end)
+
+	mux.Handle("/api/", api.Handler(verifier, s.auditor))
+
+	return s.logRequests(securityHeaders(mux)), nil
+}
+
+// signingAlg is the algorithm of the signing key.
+func (s *server) signingAlg() string { return s.keyFiles[len(s.keyFiles)-1].Key.Algorithm }
+
+// algorithms lists the algorithms of every key, the signing key's first.
+func (s *server) algorithms() []string {
+	algs := []string{s.signingAlg()}
+	for _, k := range s.keyFiles {
+		if !slices.Contains(algs, k.Key.Algorithm) {
+			algs = append(algs, k.Key.Algorithm)
+		}
+	}
+	return algs
+}
+
+// observeRefusal records refused token, introspection and revocation
+// requests in the audit log (Service.RecordRefusal skips those the Service
+// recorded itself) and logs their code: never the error text nor the
+// request.
+func (s *server) observeRefusal(r *http.Request, clientID string, err error) {
+	s.svc.RecordRefusal(r, clientID, err)
+	code := tokenexchange.CodeServerError
+	var te *tokenexchange.Error
+	if errors.As(err, &te) {
+		code = te.Code
+	}
+	s.logger.Info("oauth refusal", "path", r.URL.Path, "client_id", clientID, "error", code)
+}
+
+// securityHeaders sets the headers every response carries. Handlers that
+// need another policy (the library's form_post page, with its script
+// nonce, and the cacheable discovery and JWKS documents) replace them.
+//
+// The CSP has no form-action directive on purpose: browsers apply it to
+// the redirects that follow a form submission, and the login and consent
+// forms end in a redirect to the client's registered redirect URI.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests writes one slog line per request: method, path (never the
+// query string, which may hold an authorize request's parameters),
+// status and duration. Bodies, headers and tokens are never logged.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		s.logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// notifier tells impersonated users: the memory store keeps the notice,
+// and a log line says it was sent (an e-mail in a real deployment).
+type notifier struct {
+	db     *memory.Store
+	logger *slog.Logger
+}
+
+func (n notifier) Notify(ctx context.Context, no store.Notice) error {
+	n.logger.Info("notice", "user", no.UserID, "impersonator", no.ImpersonatorID, "client_id", no.ClientID)
+	return n.db.Notify(ctx, no)
+}
+
+// printBanner says what the server serves. With the built-in demo data it
+// prints the demo credentials; with a data file only counts.
+func (s *server) printBanner(w io.Writer, d *data) {
+	fmt.Fprintf(w, "actas reference server\n")
+	fmt.Fprintf(w, "issuer: %s\n", s.issuer)
+	if s.cfg.KeysDir == "" {
+		k := s.keyFiles[0].Key
+		fmt.Fprintf(w, "keys: no -keys given: using an ephemeral %s key (kid %s); its tokens stop verifying when the server stops\n", k.Algorithm, k.ID)
+	} else {
+		for i, k := range s.keyFiles {
+			role := "verifies"
+			if i == len(s.keyFiles)-1 {
+				role = "signs and verifies"
+			}
+			fmt.Fprintf(w, "keys: %s: %s kid %s (%s)\n", k.File, k.Key.Algorithm, k.Key.ID, role)
+		}
+	}
+	if s.cfg.DataFile != "" {
+		fmt.Fprintf(w, "data: loaded %d organisations, %d users, %d clients and %d roles from %s\n",
+			len(d.Organizations), len(d.Users), len(d.Clients), len(d.Roles), s.cfg.DataFile)
+	} else {
+		fmt.Fprintf(w, "data: built-in demo data (no -data given). Demo credentials, for this demo only:\n")
+		fmt.Fprintf(w, "  organisations: acme (ACME Corporation) > acme-eu (ACME Europe); globex (Globex)\n")
+		fmt.Fprintf(w, "  users (username / password / organisation):\n")
+		for _, u := range d.Users {
+			note := ""
+			switch u.ID {
+			case "alice":
+				note = "  admin: may impersonate acme and acme-eu users in demo-app and cli"
+			case "dave":
+				note = "  another root organisation: not impersonable by alice"
+			}
+			fmt.Fprintf(w, "    %-6s %-22s %s%s\n", u.Username, u.Password, u.Org, note)
+		}
+		fmt.Fprintf(w, "  clients:\n")
+		for _, c := range d.Clients {
+			fmt.Fprintf(w, "    client_id %s  client_secret %s\n", c.ID, c.Secret)
+			fmt.Fprintf(w, "      redirect_uri %s  response_modes %s  skip_consent %t  audiences %s\n",
+				strings.Join(c.RedirectURIs, " "), strings.Join(c.ResponseModes, ","), c.SkipConsent, strings.Join(c.Audiences, " "))
+		}
+	}
+	if s.app.problem != "" {
+		fmt.Fprintf(w, "demo app: disabled: %s\n", s.app.problem)
+	}
+	fmt.Fprintf(w, "console: %s/console   demo app: %s/app   API: %s/api/me (audience %s)\n", s.issuer, s.issuer, s.issuer, s.apiAudience)
+}

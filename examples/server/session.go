@@ -1,0 +1,188 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// A session is server-side state behind a random cookie. The identity
+// server and the demo app each have their own store and cookie, as two
+// separate applications would.
+type session struct {
+	ID string
+	// CSRF is the anti-CSRF token every state-changing form of the
+	// session carries (synchroniser token pattern).
+	CSRF    string
+	Expires time.Time
+
+	// Identity server: who signed in, and when.
+	UserID   string
+	AuthTime time.Time
+
+	// Demo app: the impersonation being started, the access token of the
+	// one in progress (never sent to the browser) and a one-time message.
+	Pending     *pendingAuth
+	AccessToken string
+	Flash       string
+}
+
+// pendingAuth is what the demo app remembers between sending the
+// impersonator to the authorize endpoint and the response coming back.
+type pendingAuth struct {
+	State   string
+	Nonce   string
+	Subject string
+}
+
+// Session lifetimes: anonymous sessions exist only to carry the CSRF token
+// of a login form.
+const (
+	anonymousSessionTTL = time.Hour
+	sessionTTL          = 8 * time.Hour
+	// maxSessions bounds the store: beyond it the oldest sessions go.
+	maxSessions = 100_000
+)
+
+// sessionStore keeps sessions in memory. It is safe for concurrent use;
+// callers get copies and change sessions through update.
+type sessionStore struct {
+	cookie string
+	path   string
+	secure bool
+	now    func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+func newSessionStore(cookie, path string, secure bool) *sessionStore {
+	return &sessionStore{cookie: cookie, path: path, secure: secure, now: time.Now, m: map[string]*session{}}
+}
+
+// randomToken returns 256 random bits, base64url.
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// get returns a copy of the request's session.
+func (s *sessionStore) get(r *http.Request) (session, bool) {
+	c, err := r.Cookie(s.cookie)
+	if err != nil || c.Value == "" {
+		return session{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.m[c.Value]
+	if !ok {
+		return session{}, false
+	}
+	if !s.now().Before(sess.Expires) {
+		delete(s.m, c.Value)
+		return session{}, false
+	}
+	return *sess, true
+}
+
+// ensure returns the request's session, starting an anonymous one (and
+// setting its cookie) when there is none.
+func (s *sessionStore) ensure(w http.ResponseWriter, r *http.Request) session {
+	if sess, ok := s.get(r); ok {
+		return sess
+	}
+	return s.create(w, func(*session) {}, anonymousSessionTTL)
+}
+
+// renew replaces the request's session with a new one under a new ID and
+// CSRF token (against session fixation), set up by init: what a sign-in
+// does. The old session, if any, is gone.
+func (s *sessionStore) renew(w http.ResponseWriter, r *http.Request, init func(*session)) session {
+	s.drop(r)
+	return s.create(w, init, sessionTTL)
+}
+
+func (s *sessionStore) create(w http.ResponseWriter, init func(*session), ttl time.Duration) session {
+	now := s.now()
+	sess := &session{ID: randomToken(), CSRF: randomToken(), Expires: now.Add(ttl)}
+	init(sess)
+	s.mu.Lock()
+	s.sweep(now)
+	s.m[sess.ID] = sess
+	s.mu.Unlock()
+	http.SetCookie(w, s.cookieFor(sess.ID, 0))
+	return *sess
+}
+
+// sweep drops expired sessions and, past maxSessions, the oldest ones.
+// s.mu is held.
+func (s *sessionStore) sweep(now time.Time) {
+	if len(s.m) < maxSessions/2 {
+		return
+	}
+	for id, sess := range s.m {
+		if !now.Before(sess.Expires) {
+			delete(s.m, id)
+		}
+	}
+	for len(s.m) >= maxSessions {
+		var oldest string
+		for id, sess := range s.m {
+			if oldest == "" || sess.Expires.Before(s.m[oldest].Expires) {
+				oldest = id
+			}
+		}
+		delete(s.m, oldest)
+	}
+}
+
+// update changes the session with id; false if it is gone.
+func (s *sessionStore) update(id string, f func(*session)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.m[id]
+	if ok {
+		f(sess)
+	}
+	return ok
+}
+
+// destroy ends the request's session and clears its cookie.
+func (s *sessionStore) destroy(w http.ResponseWriter, r *http.Request) {
+	s.drop(r)
+	http.SetCookie(w, s.cookieFor("", -1))
+}
+
+func (s *sessionStore) drop(r *http.Request) {
+	if c, err := r.Cookie(s.cookie); err == nil {
+		s.mu.Lock()
+		delete(s.m, c.Value)
+		s.mu.Unlock()
+	}
+}
+
+func (s *sessionStore) cookieFor(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     s.cookie,
+		Value:    value,
+		Path:     s.path,
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// csrfField is the name of the anti-CSRF form field.
+const csrfField = "csrf_token"
+
+// checkCSRF reports whether the form of r (already parsed) carries the
+// session's CSRF token.
+func checkCSRF(r *http.Request, sess session) bool {
+	got := r.PostFormValue(csrfField)
+	return got != "" && sess.CSRF != "" && subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) == 1
+}
