@@ -33,9 +33,10 @@ func WithRealm(realm string) MiddlewareOption { return func(m *middleware) { m.r
 // WithRequestAudit records an audit event (store.EventImpersonatedRequest:
 // method, path, subject, actor, client, scopes, jti) for every
 // state-changing request (any method but GET, HEAD and OPTIONS) made with
-// an impersonated token, before the handler runs. If the event cannot be
-// recorded the request is refused with 503: nothing is changed under
-// impersonation without a trace.
+// an impersonated token, before the handler runs, with outcome
+// store.OutcomeAttempted (the handler may still refuse it). If the event
+// cannot be recorded the request is refused with 503: nothing is changed
+// under impersonation without a trace.
 func WithRequestAudit(a store.Auditor) MiddlewareOption {
 	return func(m *middleware) { m.audit = a }
 }
@@ -82,7 +83,7 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 					Org:          p.OrgID,
 					JTI:          p.TokenID,
 					Scopes:       p.Scope,
-					Outcome:      store.OutcomeGranted,
+					Outcome:      store.OutcomeAttempted,
 					Method:       r.Method,
 					Path:         r.URL.Path,
 				})

@@ -275,7 +275,7 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 				assert.Empty(t, audit.Events())
 				return
 			}
-			e := requireOneEvent(t, audit.Events(), store.EventImpersonatedRequest, store.OutcomeGranted, "")
+			e := requireOneEvent(t, audit.Events(), store.EventImpersonatedRequest, store.OutcomeAttempted, "")
 			assert.Equal(t, tc.method, e.Method)
 			assert.Equal(t, "/orders/42", e.Path)
 			assert.Equal(t, "bob", e.Subject)

@@ -45,6 +45,9 @@ const (
 	OutcomeGranted = "granted"
 	OutcomeDenied  = "denied"
 	OutcomeFailed  = "failed"
+	// OutcomeAttempted: recorded before the outcome is known, such as an
+	// impersonated request before its handler runs.
+	OutcomeAttempted = "attempted"
 )
 
 // Event is one audit record. Fields that do not apply are empty. It never

@@ -83,75 +83,103 @@ type IDTokenClaims struct {
 	StateHash string `json:"s_hash,omitempty"`
 }
 
-// Issuer mints and verifies subject tokens and ID tokens for one issuer
-// identifier. It is safe for concurrent use.
+// Verifier verifies subject tokens and ID tokens of one issuer with its
+// public keys only: what a token endpoint needs, and what a relying party
+// needs to check the impersonator's ID token. It is safe for concurrent
+// use.
+type Verifier struct {
+	issuer string
+	keys   store.KeySet
+	config
+}
+
+// Issuer mints subject tokens and ID tokens for one issuer identifier, and
+// verifies them as its [Verifier] does. It is safe for concurrent use.
 type Issuer struct {
-	issuer   string
-	keys     store.Keys
+	Verifier
+	signer store.Signer
+}
+
+type config struct {
 	now      func() time.Time
 	skew     time.Duration
 	algs     []string
 	maxDepth int
 }
 
-// Option configures an [Issuer].
-type Option func(*Issuer)
+// Option configures an [Issuer] or a [Verifier].
+type Option func(*config)
 
 // WithClock sets the time source; default time.Now.
-func WithClock(now func() time.Time) Option { return func(i *Issuer) { i.now = now } }
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithSkew sets the clock skew tolerated on exp, nbf and iat; default
 // DefaultSkew, at most MaxSkew.
-func WithSkew(d time.Duration) Option { return func(i *Issuer) { i.skew = d } }
+func WithSkew(d time.Duration) Option { return func(c *config) { c.skew = d } }
 
 // WithAlgorithms sets the algorithms accepted when verifying; default
 // ES256, RS256 and EdDSA. Only these three can be listed.
 func WithAlgorithms(algs ...string) Option {
-	return func(i *Issuer) { i.algs = slices.Clone(algs) }
+	return func(c *config) { c.algs = slices.Clone(algs) }
 }
 
 // WithMaxActDepth sets the deepest act chain a subject token may carry;
 // default claims.DefaultMaxActDepth.
-func WithMaxActDepth(n int) Option { return func(i *Issuer) { i.maxDepth = n } }
+func WithMaxActDepth(n int) Option { return func(c *config) { c.maxDepth = n } }
 
-// NewIssuer returns an Issuer for the issuer identifier iss (the exact iss
-// of every token) signing with keys.
-func NewIssuer(iss string, keys store.Keys, opts ...Option) (*Issuer, error) {
-	i := &Issuer{
-		issuer:   iss,
-		keys:     keys,
-		now:      time.Now,
-		skew:     DefaultSkew,
-		algs:     slices.Clone(jose.DefaultAlgorithms),
-		maxDepth: claims.DefaultMaxActDepth,
+// NewVerifier returns a Verifier for tokens of the issuer identifier iss,
+// checked against keys (the issuer's key store, or a remote JWKS).
+func NewVerifier(iss string, keys store.KeySet, opts ...Option) (*Verifier, error) {
+	v := &Verifier{
+		issuer: iss,
+		keys:   keys,
+		config: config{
+			now:      time.Now,
+			skew:     DefaultSkew,
+			algs:     slices.Clone(jose.DefaultAlgorithms),
+			maxDepth: claims.DefaultMaxActDepth,
+		},
 	}
 	for _, o := range opts {
-		o(i)
+		o(&v.config)
 	}
 	switch {
 	case iss == "":
 		return nil, errors.New("subjecttoken: issuer is empty")
 	case keys == nil:
 		return nil, errors.New("subjecttoken: keys are nil")
-	case i.now == nil:
+	case v.now == nil:
 		return nil, errors.New("subjecttoken: clock is nil")
-	case i.skew < 0 || i.skew > MaxSkew:
+	case v.skew < 0 || v.skew > MaxSkew:
 		return nil, fmt.Errorf("subjecttoken: skew must be between 0 and %s", MaxSkew)
-	case len(i.algs) == 0:
+	case len(v.algs) == 0:
 		return nil, errors.New("subjecttoken: no algorithm allowed")
-	case i.maxDepth < 1:
+	case v.maxDepth < 1:
 		return nil, errors.New("subjecttoken: act depth must be at least 1")
 	}
-	for _, a := range i.algs {
+	for _, a := range v.algs {
 		if !slices.Contains(jose.DefaultAlgorithms, a) {
 			return nil, fmt.Errorf("subjecttoken: algorithm %q is not supported", a)
 		}
 	}
-	return i, nil
+	return v, nil
+}
+
+// NewIssuer returns an Issuer for the issuer identifier iss (the exact iss
+// of every token) signing with keys.
+func NewIssuer(iss string, keys store.Keys, opts ...Option) (*Issuer, error) {
+	if keys == nil {
+		return nil, errors.New("subjecttoken: keys are nil")
+	}
+	v, err := NewVerifier(iss, keys, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{Verifier: *v, signer: keys}, nil
 }
 
 // Issuer returns the issuer identifier.
-func (i *Issuer) Issuer() string { return i.issuer }
+func (v *Verifier) Issuer() string { return v.issuer }
 
 // Params describe a subject token to mint.
 type Params struct {
@@ -269,7 +297,7 @@ func StateHash(state string) string {
 }
 
 func (i *Issuer) sign(ctx context.Context, typ string, c any) (string, error) {
-	key, err := i.keys.SigningKey(ctx)
+	key, err := i.signer.SigningKey(ctx)
 	if err != nil {
 		return "", fmt.Errorf("subjecttoken: signing key: %w", err)
 	}
@@ -285,12 +313,12 @@ func (i *Issuer) sign(ctx context.Context, typ string, c any) (string, error) {
 // client, client_id and azp equal to it, exp/nbf/iat within the skew, jti
 // and may_act.sub present, act chain within the depth limit. It does not
 // check one-time use; the caller consumes the jti after its own checks.
-func (i *Issuer) Verify(ctx context.Context, token, clientID string) (*Claims, error) {
+func (v *Verifier) Verify(ctx context.Context, token, clientID string) (*Claims, error) {
 	var c Claims
-	if err := i.verify(ctx, token, HeaderType, &c); err != nil {
+	if err := v.verify(ctx, token, HeaderType, &c); err != nil {
 		return nil, err
 	}
-	if err := c.Registered.Validate(i.expect(clientID)); err != nil {
+	if err := c.Registered.Validate(v.expect(clientID)); err != nil {
 		return nil, fmt.Errorf("subjecttoken: %w", err)
 	}
 	if c.ClientID != clientID || c.AuthorizedParty != clientID {
@@ -299,7 +327,7 @@ func (i *Issuer) Verify(ctx context.Context, token, clientID string) (*Claims, e
 	if c.MayAct == nil || c.MayAct.Subject == "" {
 		return nil, ErrNoMayAct
 	}
-	if err := c.Act.Validate(i.maxDepth - 1); err != nil {
+	if err := c.Act.Validate(v.maxDepth - 1); err != nil {
 		return nil, fmt.Errorf("subjecttoken: %w", err)
 	}
 	return &c, nil
@@ -308,12 +336,12 @@ func (i *Issuer) Verify(ctx context.Context, token, clientID string) (*Claims, e
 // VerifyIDToken checks an ID token of this issuer for clientID: signature,
 // typ JWT, iss, aud containing the client, azp equal to it when present,
 // exp/nbf/iat within the skew.
-func (i *Issuer) VerifyIDToken(ctx context.Context, token, clientID string) (*IDTokenClaims, error) {
+func (v *Verifier) VerifyIDToken(ctx context.Context, token, clientID string) (*IDTokenClaims, error) {
 	var c IDTokenClaims
-	if err := i.verify(ctx, token, IDTokenHeaderType, &c); err != nil {
+	if err := v.verify(ctx, token, IDTokenHeaderType, &c); err != nil {
 		return nil, err
 	}
-	e := i.expect(clientID)
+	e := v.expect(clientID)
 	e.RequireID = false
 	if err := c.Registered.Validate(e); err != nil {
 		return nil, fmt.Errorf("subjecttoken: ID token: %w", err)
@@ -324,22 +352,22 @@ func (i *Issuer) VerifyIDToken(ctx context.Context, token, clientID string) (*ID
 	return &c, nil
 }
 
-func (i *Issuer) expect(clientID string) claims.Expectations {
+func (v *Verifier) expect(clientID string) claims.Expectations {
 	return claims.Expectations{
-		Issuer:    i.issuer,
+		Issuer:    v.issuer,
 		Audience:  clientID,
-		Now:       i.now(),
-		Skew:      i.skew,
+		Now:       v.now(),
+		Skew:      v.skew,
 		RequireID: true,
 	}
 }
 
-func (i *Issuer) verify(ctx context.Context, token, typ string, v any) error {
-	_, payload, err := jose.Verify(ctx, token, i.keys, i.algs, typ)
+func (v *Verifier) verify(ctx context.Context, token, typ string, out any) error {
+	_, payload, err := jose.Verify(ctx, token, v.keys, v.algs, typ)
 	if err != nil {
 		return fmt.Errorf("subjecttoken: %w", err)
 	}
-	if err := jose.DecodeClaims(payload, v); err != nil {
+	if err := jose.DecodeClaims(payload, out); err != nil {
 		return fmt.Errorf("subjecttoken: %w", err)
 	}
 	return nil
@@ -347,4 +375,4 @@ func (i *Issuer) verify(ctx context.Context, token, typ string, v any) error {
 
 // Skew returns the clock skew the Issuer tolerates; stores that hold a
 // jti must keep it for the token's exp plus this.
-func (i *Issuer) Skew() time.Duration { return i.skew }
+func (v *Verifier) Skew() time.Duration { return v.skew }

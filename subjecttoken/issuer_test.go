@@ -308,3 +308,41 @@ func TestParseAuthorizeValues_TooManyScopes(t *testing.T) {
 	assert.Equal(t, subjecttoken.CodeInvalidScope, e.Code)
 	assert.True(t, e.Redirectable())
 }
+
+// publicOnly exposes only the verification half of a key store, as a
+// relying party holding the issuer's JWKS has.
+type publicOnly struct{ ks store.KeySet }
+
+func (p publicOnly) PublicKey(ctx context.Context, kid string) (store.PublicKey, error) {
+	return p.ks.PublicKey(ctx, kid)
+}
+
+func (p publicOnly) PublicKeys(ctx context.Context) ([]store.PublicKey, error) {
+	return p.ks.PublicKeys(ctx)
+}
+
+func TestNewVerifierWithPublicKeysOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	iss, clk, ks := newTestIssuer(t)
+	v, err := subjecttoken.NewVerifier(testIssuer, publicOnly{ks}, subjecttoken.WithClock(clk.Now))
+	require.NoError(t, err)
+
+	id, _, err := iss.MintIDToken(ctx, subjecttoken.IDTokenParams{Subject: "alice", ClientID: "app", Nonce: "n-1"})
+	require.NoError(t, err)
+	c, err := v.VerifyIDToken(ctx, id, "app")
+	require.NoError(t, err)
+	assert.Equal(t, "n-1", c.Nonce)
+
+	_, err = v.VerifyIDToken(ctx, id, "other")
+	assert.ErrorIs(t, err, subjecttoken.ErrAudience)
+
+	other, _, _ := newTestIssuer(t)
+	forged, _, err := other.MintIDToken(ctx, subjecttoken.IDTokenParams{Subject: "alice", ClientID: "app", Nonce: "n-1"})
+	require.NoError(t, err)
+	_, err = v.VerifyIDToken(ctx, forged, "app")
+	assert.ErrorIs(t, err, subjecttoken.ErrUnknownKey, "signed by another issuer's key")
+
+	_, err = subjecttoken.NewVerifier(testIssuer, nil)
+	assert.Error(t, err)
+}

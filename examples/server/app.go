@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/actas/actas/examples/api"
+	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -39,6 +39,9 @@ type demoApp struct {
 	secret      string
 	callbackURL string
 	scope       string
+	// ids verifies the ID tokens the app receives, with the issuer's
+	// published keys, as any relying party would.
+	ids *subjecttoken.Verifier
 	// problem says why the app cannot run with the loaded data; empty
 	// when it can.
 	problem  string
@@ -79,6 +82,13 @@ func newDemoApp(s *server, secure bool) *demoApp {
 		}
 	}
 	a.scope = strings.Join(scope, " ")
+	jwks, err := impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient)
+	if err == nil {
+		a.ids, err = subjecttoken.NewVerifier(s.issuer, jwks)
+	}
+	if err != nil && a.problem == "" {
+		a.problem = "cannot verify ID tokens: " + err.Error()
+	}
 	return a
 }
 
@@ -175,6 +185,14 @@ func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := r.Context()
+	// Verify the ID token (signature with the issuer's JWKS, issuer,
+	// audience, expiry) and its nonce before using anything from it: the
+	// nonce ties it to the impersonation this browser started.
+	claims, err := a.ids.VerifyIDToken(ctx, idToken, a.clientID)
+	if err != nil || subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(p.Nonce)) != 1 {
+		a.message(w, http.StatusBadRequest, "Bad request", "The ID token is invalid or was not issued for the impersonation started in this browser.")
+		return
+	}
 	resp, err := tokenexchange.Exchange(ctx, a.s.cfg.HTTPClient, a.s.issuer+"/oauth2/token", a.clientID, a.secret, &tokenexchange.Request{
 		GrantType:          tokenexchange.GrantType,
 		SubjectToken:       subjectToken,
@@ -188,40 +206,11 @@ func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 		a.message(w, http.StatusBadGateway, "Token exchange refused", describeRetrieveError(err))
 		return
 	}
-	// The token endpoint verified the ID token (signature, issuer,
-	// audience, and that its subject is the subject token's may_act), so
-	// its payload can be trusted now; the nonce ties it to this browser's
-	// request.
-	if nonce, err := idTokenNonce(idToken); err != nil || subtle.ConstantTimeCompare([]byte(nonce), []byte(p.Nonce)) != 1 {
-		a.revoke(ctx, resp.AccessToken)
-		a.message(w, http.StatusBadRequest, "Bad request", "The ID token was not issued for the impersonation started in this browser (nonce mismatch).")
-		return
-	}
 	if sess.AccessToken != "" {
 		a.revoke(ctx, sess.AccessToken) // a new impersonation ends the previous one
 	}
 	a.sessions.renew(w, r, func(n *session) { n.AccessToken = resp.AccessToken })
 	http.Redirect(w, r, "/app", http.StatusSeeOther)
-}
-
-// idTokenNonce reads the nonce of an ID token the token endpoint has
-// verified.
-func idTokenNonce(token string) (string, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return "", errors.New("not a JWS")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return "", err
-	}
-	var c struct {
-		Nonce string `json:"nonce"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return "", err
-	}
-	return c.Nonce, nil
 }
 
 func describeRetrieveError(err error) string {

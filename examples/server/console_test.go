@@ -307,3 +307,48 @@ func TestAuditPage(t *testing.T) {
 		assert.True(t, r.User == "bob" || r.Impersonator == "bob", "%+v", r)
 	}
 }
+
+// appCallbackForm runs the console → app → authorize → consent steps in
+// b and returns the form_post fields the browser would send to the app.
+func appCallbackForm(t *testing.T, f *fixture, b *browser, subject string) url.Values {
+	t.Helper()
+	p := b.get("/console")
+	p = b.post("/console/impersonate", url.Values{"user": {subject}, "reason": {"ticket 1"}, csrfField: {csrf(t, p.Body)}})
+	p = b.get(p.location(t))
+	p = b.get(p.location(t))
+	require.Equal(t, http.StatusOK, p.StatusCode)
+	consent := formFor(t, p.Body, "/oauth2/authorize")
+	consent.Set("consent", "allow")
+	p = b.post("/oauth2/authorize", consent)
+	require.Equal(t, http.StatusOK, p.StatusCode)
+	return formFor(t, p.Body, f.issuer+"/app/callback")
+}
+
+// TestAppCallbackVerifiesIDToken: the app verifies the ID token and its
+// nonce before exchanging anything, so an ID token from another browser's
+// impersonation (or for another client) is refused and nothing is issued.
+func TestAppCallbackVerifiesIDToken(t *testing.T) {
+	f := newFixture(t)
+	mine, theirs := f.browser(t), f.browser(t)
+	mine.login("alice", "alice-demo-password")
+	theirs.login("alice", "alice-demo-password")
+	cb := appCallbackForm(t, f, mine, "bob")
+	other := appCallbackForm(t, f, theirs, "carol")
+	cli := mine.cliAuthorize("bob", "fragment")
+
+	for name, idToken := range map[string]string{
+		"ID token of another browser's impersonation (other nonce)": other.Get("id_token"),
+		"ID token for another client":                               cli.Get("id_token"),
+		"not a token":                                               "garbage",
+	} {
+		forged := url.Values{"state": {cb.Get("state")}, "subject_token": {cb.Get("subject_token")}, "id_token": {idToken}}
+		exchanged := strings.Count(strings.Join(f.eventTypes(), " "), "token.exchanged")
+		p := mine.post("/app/callback", forged)
+		assert.Equal(t, http.StatusBadRequest, p.StatusCode, name)
+		assert.Equal(t, exchanged, strings.Count(strings.Join(f.eventTypes(), " "), "token.exchanged"), "%s: nothing exchanged", name)
+		// A refused callback uses up the pending request; start again.
+		cb = appCallbackForm(t, f, mine, "bob")
+	}
+	p := mine.post("/app/callback", cb)
+	assert.Equal(t, "/app", p.location(t), "the genuine response still works")
+}

@@ -24,10 +24,6 @@ type keyFile struct {
 // and JWK.
 var keyExtensions = []string{".pem", ".jwk", ".json"}
 
-// never is the retirement time of keys loaded from -keys: they verify for
-// as long as the server runs; remove a file and restart to retire a key.
-var never = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-
 // loadKeys reads every key file of dir, sorted by name. Every key verifies;
 // the last one signs. With dir empty it generates an ephemeral ES256 key.
 func loadKeys(dir string) (*memory.KeySet, []keyFile, error) {
@@ -66,14 +62,15 @@ func loadKeys(dir string) (*memory.KeySet, []keyFile, error) {
 	if len(files) == 0 {
 		return nil, nil, errors.New("-keys: " + dir + ": no *.pem, *.jwk or *.json key file")
 	}
-	ks, err := memory.NewKeySet(files[0].Key)
+	last := files[len(files)-1]
+	ks, err := memory.NewKeySet(last.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-keys: %s: %w", files[0].File, err)
+		return nil, nil, fmt.Errorf("-keys: %s: %w", last.File, err)
 	}
-	for _, f := range files[1:] {
-		// Rotate makes f the signing key and keeps the previous ones
-		// verifying until never.
-		if err := ks.Rotate(f.Key, never); err != nil {
+	for _, f := range files[:len(files)-1] {
+		// The earlier keys only verify, until they are removed from the
+		// directory and the server restarted.
+		if err := ks.Add(f.Key.Public(), time.Time{}); err != nil {
 			return nil, nil, fmt.Errorf("-keys: %s: %w", f.File, err)
 		}
 	}

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"sync"
@@ -59,18 +60,47 @@ func GenerateKeySet(alg string, opts ...KeySetOption) (*KeySet, error) {
 
 // Rotate makes next the signing key. The previous key keeps verifying until
 // retireAt, which should be at least the longest token lifetime from now.
+// next may have been published with Add beforehand (the safe order:
+// publish, wait for verifiers to refresh their JWKS, then rotate).
 func (k *KeySet) Rotate(next store.PrivateKey, retireAt time.Time) error {
 	if next.Key == nil || next.ID == "" || next.Algorithm == "" {
 		return errors.New("memory: rotate needs a key with an ID and an algorithm")
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, dup := k.public[next.ID]; dup {
-		return fmt.Errorf("memory: key ID %q already in the set", next.ID)
+	if next.ID == k.current.ID {
+		return fmt.Errorf("memory: key ID %q is already the signing key", next.ID)
+	}
+	if pub, published := k.public[next.ID]; published {
+		eq, ok := pub.Key.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !eq.Equal(next.Key.Public()) {
+			return fmt.Errorf("memory: key ID %q is already in the set for another key", next.ID)
+		}
 	}
 	k.retire[k.current.ID] = retireAt
+	delete(k.retire, next.ID) // a published key signs from now on
 	k.current = next
 	k.public[next.ID] = next.Public()
+	return nil
+}
+
+// Add publishes a verification-only key: the next key before a rotation
+// (so resource servers have fetched it before it signs anything), or a key
+// of another instance. It verifies until retireAt; the zero time means
+// until removed by a later Rotate's retirement or never.
+func (k *KeySet) Add(pub store.PublicKey, retireAt time.Time) error {
+	if pub.Key == nil || pub.ID == "" || pub.Algorithm == "" {
+		return errors.New("memory: add needs a key with an ID and an algorithm")
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, dup := k.public[pub.ID]; dup {
+		return fmt.Errorf("memory: key ID %q already in the set", pub.ID)
+	}
+	k.public[pub.ID] = pub
+	if !retireAt.IsZero() {
+		k.retire[pub.ID] = retireAt
+	}
 	return nil
 }
 

@@ -241,3 +241,41 @@ func TestKeySetRotation(t *testing.T) {
 	_, err = memory.NewKeySet(store.PrivateKey{})
 	assert.Error(t, err)
 }
+
+func TestKeySetPublishThenRotate(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	ctx := context.Background()
+	ks, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(clk.Now))
+	require.NoError(t, err)
+	first, err := ks.SigningKey(ctx)
+	require.NoError(t, err)
+	next, err := store.GenerateKey(store.ES256)
+	require.NoError(t, err)
+
+	require.NoError(t, ks.Add(next.Public(), time.Time{}))
+	pubs, err := ks.PublicKeys(ctx)
+	require.NoError(t, err)
+	assert.Len(t, pubs, 2, "the next key is published before it signs")
+	cur, err := ks.SigningKey(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, first.ID, cur.ID, "publishing does not rotate")
+	assert.Error(t, ks.Add(next.Public(), time.Time{}), "the same kid twice")
+
+	require.NoError(t, ks.Rotate(next, clk.Now().Add(time.Hour)), "a published key can become the signing key")
+	cur, err = ks.SigningKey(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, next.ID, cur.ID)
+
+	impostor, err := store.GenerateKey(store.ES256)
+	require.NoError(t, err)
+	impostor.ID = first.ID
+	assert.Error(t, ks.Rotate(impostor, clk.Now()), "a kid already published for another key")
+
+	retiring, err := store.GenerateKey(store.EdDSA)
+	require.NoError(t, err)
+	require.NoError(t, ks.Add(retiring.Public(), clk.Now().Add(time.Minute)))
+	clk.Advance(time.Minute)
+	_, err = ks.PublicKey(ctx, retiring.ID)
+	assert.ErrorIs(t, err, store.ErrNotFound, "an added key retires at its time")
+}
