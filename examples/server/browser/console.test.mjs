@@ -1,0 +1,296 @@
+// Browser test of the reference server (examples/server): headless
+// Chromium, driven by playwright-core, signs in to the console as the demo
+// admin alice, impersonates bob in the built-in demo app, sees the banner
+// and the API's answer, ends the impersonation and finds the events in the
+// impersonation log. It builds and starts the real server binary on a free
+// port and stops it with SIGINT at the end, expecting exit status 0.
+//
+// Run it with ./run (installs Chromium and the npm packages first), or
+// with `node --test` in this directory once they are installed.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..', '..', '..');
+const outDir = path.join(here, 'out');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const BUILD_TIMEOUT_MS = 5 * 60_000; // a cold Go build cache compiles everything
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+const ACTION_TIMEOUT_MS = 15_000;
+
+const ADMIN = { username: 'alice', password: 'alice-demo-password' };
+const REASON = 'Browser test: ticket T-1234';
+const BANNER = 'You are acting as bob — signed in as alice';
+
+// freePort asks the kernel for a free TCP port on the loopback interface.
+async function freePort() {
+  const srv = net.createServer();
+  await new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+// Server is the reference server running as a child process, with its
+// output kept for error messages.
+class Server {
+  constructor(binary, port) {
+    this.issuer = `http://127.0.0.1:${port}`;
+    this.output = '';
+    this.proc = spawn(binary, ['-addr', `127.0.0.1:${port}`, '-issuer', this.issuer], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk) => { this.output += chunk.toString(); };
+    this.proc.stdout.on('data', keep);
+    this.proc.stderr.on('data', keep);
+    this.exited = new Promise((resolve) => {
+      this.proc.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    this.spawnError = new Promise((resolve) => this.proc.once('error', resolve));
+    this.done = false;
+    this.exited.then(() => { this.done = true; });
+  }
+
+  // tail returns the last lines of the server's output.
+  tail(lines = 40) {
+    return this.output.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  // waitReady polls the discovery document until it answers 200 with
+  // this issuer, the process exits, or the deadline passes.
+  async waitReady() {
+    const url = `${this.issuer}/.well-known/openid-configuration`;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let last = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (this.done) {
+        const { code, signal } = await this.exited;
+        throw new Error(`the server exited before it was ready (code ${code}, signal ${signal}):\n${this.tail()}`);
+      }
+      try {
+        const resp = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+        const body = await resp.text();
+        if (resp.ok) {
+          const issuer = JSON.parse(body).issuer;
+          if (issuer !== this.issuer) {
+            throw new Error(`discovery names issuer ${JSON.stringify(issuer)}, want ${JSON.stringify(this.issuer)}`);
+          }
+          return;
+        }
+        last = `${resp.status} ${body.slice(0, 200)}`;
+      } catch (err) {
+        if (err.message.startsWith('discovery names')) throw err;
+        last = err.cause?.code ?? err.message;
+      }
+      await Promise.race([new Promise((r) => setTimeout(r, 100)), this.exited]);
+    }
+    throw new Error(`the server did not answer ${url} within ${READY_TIMEOUT_MS} ms (last: ${last}):\n${this.tail()}`);
+  }
+
+  // stop sends SIGINT and returns how the process exited, killing it
+  // (and failing) if it does not stop in time.
+  async stop() {
+    if (this.done) return this.exited;
+    this.proc.kill('SIGINT');
+    let timer;
+    const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS); });
+    const result = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    if (result === null) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+      throw new Error(`the server did not stop within ${STOP_TIMEOUT_MS} ms of SIGINT:\n${this.tail()}`);
+    }
+    return result;
+  }
+}
+
+test('console: impersonate bob, see the banner, end it, find it in the audit log', { timeout: 10 * 60_000 }, async (t) => {
+  if (!existsSync(chromiumPath)) {
+    assert.fail(`Chromium not found at ${chromiumPath}: install it (apt-get install -y chromium) or run ./run`);
+  }
+  await mkdir(outDir, { recursive: true });
+  for (const f of ['banner.png', 'failure.png']) await rm(path.join(outDir, f), { force: true }); // no stale artifacts
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'actas-browser-'));
+  t.after(() => rm(tmp, { recursive: true, force: true }));
+
+  // Build the server.
+  const binary = path.join(tmp, 'server');
+  try {
+    await promisify(execFile)('go', ['build', '-o', binary, './examples/server'], {
+      cwd: repoRoot, timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 << 20,
+    });
+  } catch (err) {
+    assert.fail(`go build ./examples/server failed: ${err.message}\n${err.stderr ?? ''}`);
+  }
+
+  // Start it on a free port.
+  const server = new Server(binary, await freePort());
+  t.after(async () => { if (!server.done) { server.proc.kill('SIGKILL'); await server.exited; } });
+  const spawnFailed = server.spawnError.then((err) => { throw new Error(`cannot start ${binary}: ${err.message}`); });
+  await Promise.race([server.waitReady(), spawnFailed]);
+  const { issuer } = server;
+
+  // Launch Chromium with a fresh context.
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+        '--no-first-run', '--disable-component-update', '--disable-sync'],
+      timeout: 60_000,
+    });
+  } catch (err) {
+    assert.fail(`cannot launch Chromium at ${chromiumPath}: ${err.message}`);
+  }
+  t.after(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (msg) => {
+    // The server has no favicon; Chromium asks for one and logs the 404.
+    if (msg.type() === 'error' && !msg.location().url.endsWith('/favicon.ico')) {
+      consoleErrors.push(`${msg.text()} (${msg.location().url})`);
+    }
+  });
+  page.on('pageerror', (err) => consoleErrors.push(err.message));
+
+  // step runs one step of the scenario; a failure names the step, the
+  // page the browser is on (with its visible text), Chromium's console
+  // errors and the server's last log lines, and saves a screenshot.
+  const step = async (name, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      let where = '(no page)';
+      try {
+        const text = (await page.locator('body').innerText({ timeout: 2_000 })).trim().slice(0, 1_500);
+        where = `${page.url()}\n--- visible text ---\n${text}`;
+        await page.screenshot({ path: path.join(outDir, 'failure.png'), fullPage: true, timeout: 5_000 });
+        where += `\n(screenshot: ${path.join(outDir, 'failure.png')})`;
+      } catch { /* the page may be gone */ }
+      const errs = consoleErrors.length ? `\n--- browser console errors ---\n${consoleErrors.join('\n')}` : '';
+      throw new Error(`step "${name}" failed: ${err.message}\n--- browser is at ---\n${where}${errs}\n--- server log (tail) ---\n${server.tail(25)}`, { cause: err });
+    }
+  };
+
+  // expectPath waits for the browser to be on path (ignoring the query).
+  const expectPath = (p) => page.waitForURL((u) => u.origin === issuer && u.pathname === p);
+
+  await step('sign in to the console as alice', async () => {
+    await page.goto(`${issuer}/console`);
+    await expectPath('/login'); // the console sends anonymous visitors to the login page
+    const form = page.locator('form[action="/login"]');
+    await form.locator('input[name="username"]').fill(ADMIN.username);
+    await form.locator('input[name="password"]').fill(ADMIN.password);
+    await Promise.all([expectPath('/console'), form.getByRole('button', { name: 'Sign in' }).click()]);
+    await page.locator('h1', { hasText: 'Console' }).waitFor();
+    assert.match(await page.locator('header .who').innerText(), /signed in as alice/);
+  });
+
+  await step('the console lists bob and carol, not dave', async () => {
+    const rows = page.locator('#users tbody tr');
+    await rows.first().waitFor();
+    const listed = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.user));
+    assert.ok(listed.includes('bob'), `bob is not listed; the console lists ${JSON.stringify(listed)}`);
+    assert.ok(listed.includes('carol'), `carol is not listed; the console lists ${JSON.stringify(listed)}`);
+    assert.ok(!listed.includes('dave'), `dave (globex, outside alice's organisations) is listed: ${JSON.stringify(listed)}`);
+    assert.ok(!listed.includes('alice'), `alice may not impersonate herself, yet is listed: ${JSON.stringify(listed)}`);
+  });
+
+  await step("impersonate bob with a reason", async () => {
+    const row = page.locator('#users tr[data-user="bob"]');
+    await row.locator('input[name="reason"]').fill(REASON);
+    await Promise.all([expectPath('/oauth2/authorize'), row.getByRole('button', { name: 'Impersonate' }).click()]);
+  });
+
+  await step('the consent page names alice, bob and the app; Allow', async () => {
+    const text = await page.locator('#consent-text').innerText();
+    assert.match(text, /alice, you are about to act as bob/, `consent text: ${text}`);
+    assert.match(text, /ACME Europe/, `consent text does not name bob's organisation: ${text}`);
+    assert.match(text, /demo-app/, `consent text does not name the app: ${text}`);
+    assert.match(await page.locator('main').innerText(), new RegExp(REASON), 'the consent page does not show the reason');
+    // Allow: the authorize endpoint answers with an auto-submitting
+    // form_post page, which posts the tokens to /app/callback; the app
+    // exchanges them and redirects to /app.
+    await Promise.all([expectPath('/app'), page.getByRole('button', { name: 'Allow' }).click()]);
+  });
+
+  await step('/app shows the banner and the API answer for bob acted on by alice', async () => {
+    const banner = page.locator('#impersonation-banner');
+    await banner.waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#banner-text').innerText()).trim(), BANNER);
+    const raw = await page.locator('#api-me').innerText();
+    let me;
+    try { me = JSON.parse(raw); } catch { assert.fail(`the /api/me answer on the page is not JSON: ${raw}`); }
+    assert.equal(me.sub, 'bob', `/api/me: ${raw}`);
+    assert.equal(me.act?.sub, 'alice', `/api/me: ${raw}`);
+    assert.equal(me.org_id, 'acme-eu', `/api/me: ${raw}`);
+    assert.equal(me.client_id, 'demo-app', `/api/me: ${raw}`);
+    assert.equal(me.scope, 'openid orders:read', `/api/me: ${raw}`);
+    await page.screenshot({ path: path.join(outDir, 'banner.png') });
+  });
+
+  await step('End impersonation returns to the console', async () => {
+    await Promise.all([
+      expectPath('/console'),
+      page.locator('#impersonation-banner').getByRole('button', { name: 'End impersonation' }).click(),
+    ]);
+    await page.locator('#users').waitFor();
+  });
+
+  await step('/app no longer shows the banner', async () => {
+    await page.goto(`${issuer}/app`);
+    await page.locator('h1', { hasText: 'Demo business app' }).waitFor();
+    assert.equal(await page.locator('#impersonation-banner').count(), 0, 'the banner is still shown after ending the impersonation');
+  });
+
+  await step('the audit log lists impersonation.started, token.exchanged, impersonation.ended', async () => {
+    await page.goto(`${issuer}/console/audit`);
+    await page.locator('#audit').waitFor();
+    const rows = await page.locator('#audit tbody tr.event').evaluateAll((trs) => trs.map((tr) => ({
+      event: tr.dataset.event,
+      cells: [...tr.cells].map((c) => c.innerText.trim()),
+    })));
+    const events = rows.map((r) => r.event);
+    for (const want of ['impersonation.started', 'token.exchanged', 'impersonation.ended']) {
+      const row = rows.find((r) => r.event === want);
+      assert.ok(row, `no ${want} event in the audit log; it lists ${JSON.stringify(events)}`);
+      // Columns: time, event, impersonator, user, organisation, app, ...
+      assert.equal(row.cells[2], 'alice', `${want}: impersonator column: ${JSON.stringify(row.cells)}`);
+      assert.equal(row.cells[3], 'bob', `${want}: user column: ${JSON.stringify(row.cells)}`);
+    }
+    // Newest first: the end comes before the exchange, which comes before the start.
+    const at = (e) => events.indexOf(e);
+    assert.ok(at('impersonation.ended') < at('token.exchanged') && at('token.exchanged') < at('impersonation.started'),
+      `the audit log is not newest first: ${JSON.stringify(events)}`);
+    const started = rows.find((r) => r.event === 'impersonation.started');
+    assert.ok(started.cells.some((c) => c.includes(REASON)), `impersonation.started does not show the reason: ${JSON.stringify(started.cells)}`);
+  });
+
+  assert.deepEqual(consoleErrors, [], 'Chromium reported console errors (CSP violations, script errors)');
+
+  await browser.close();
+  const { code, signal } = await server.stop();
+  assert.equal(signal, null, `the server was killed by ${signal} instead of exiting on SIGINT:\n${server.tail()}`);
+  assert.equal(code, 0, `the server exited with status ${code} after SIGINT:\n${server.tail()}`);
+  assert.match(server.output, /"msg":"stopped"/, `the server did not log its clean stop:\n${server.tail()}`);
+});
