@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/actas/actas/claims"
@@ -92,6 +93,7 @@ type Service struct {
 	algs       []string
 	maxDepth   int
 	auditor    store.Auditor
+	fallback   store.Auditor
 	notifier   store.Notifier
 	protected  ProtectedFunc
 	scopeRule  ScopeRule
@@ -140,6 +142,12 @@ func WithMaxActDepth(n int) Option { return func(s *Service) { s.maxDepth = n } 
 // WithAuditor sets where audit events go; default a store.SlogAuditor
 // writing to slog.Default().
 func WithAuditor(a store.Auditor) Option { return func(s *Service) { s.auditor = a } }
+
+// WithFallbackAuditor sets where an event goes when the auditor fails
+// (a shared audit store unreachable): the event, with the auditor's error
+// in its reason, is written here, and the request that needed it is
+// refused. Default: a store.SlogAuditor on slog.Default().
+func WithFallbackAuditor(a store.Auditor) Option { return func(s *Service) { s.fallback = a } }
 
 // WithNotifier sets who tells impersonated users; default none.
 func WithNotifier(n store.Notifier) Option { return func(s *Service) { s.notifier = n } }
@@ -215,6 +223,9 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	if s.auditor == nil {
 		s.auditor = store.NewSlogAuditor(slog.Default())
 	}
+	if s.fallback == nil {
+		s.fallback = store.NewSlogAuditor(slog.Default())
+	}
 	if s.protected == nil {
 		s.protected = s.holdsImpersonation
 	}
@@ -263,7 +274,14 @@ func (s *Service) record(ctx context.Context, e store.Event) error {
 	if e.Time.IsZero() {
 		e.Time = s.now().UTC()
 	}
-	return s.auditor.Record(ctx, e)
+	err := s.auditor.Record(ctx, e)
+	if err != nil {
+		f := e
+		f.Outcome = store.OutcomeFailed
+		f.Reason = strings.TrimPrefix(e.Reason+"; ", "; ") + "audit store failed: " + err.Error()
+		_ = s.fallback.Record(ctx, f)
+	}
+	return err
 }
 
 // localLimiter is the default store.RateLimiter: in process memory, on the

@@ -84,6 +84,44 @@ type Auditor interface {
 	Record(ctx context.Context, e Event) error
 }
 
+// AuditQuery selects audit events. Zero fields select everything: From is
+// inclusive, To exclusive; User matches events whose subject or
+// impersonator is that user; Limit 0 means no limit.
+type AuditQuery struct {
+	User         string
+	Subject      string
+	Impersonator string
+	From         time.Time
+	To           time.Time
+	Limit        int
+}
+
+// Matches reports whether e is selected by q (Limit aside): what every
+// AuditLog implementation must agree on.
+func (q AuditQuery) Matches(e Event) bool {
+	switch {
+	case q.User != "" && e.Subject != q.User && e.Impersonator != q.User:
+		return false
+	case q.Subject != "" && e.Subject != q.Subject:
+		return false
+	case q.Impersonator != "" && e.Impersonator != q.Impersonator:
+		return false
+	case !q.From.IsZero() && e.Time.Before(q.From):
+		return false
+	case !q.To.IsZero() && !e.Time.Before(q.To):
+		return false
+	}
+	return true
+}
+
+// AuditLog reads back recorded events, for an audit page or an
+// investigation ("what did this impersonator do between T1 and T2?").
+type AuditLog interface {
+	// QueryEvents returns the events q selects, oldest first (by Time,
+	// then in the order recorded), at most q.Limit of them (the oldest).
+	QueryEvents(ctx context.Context, q AuditQuery) ([]Event, error)
+}
+
 // Notice tells a user that someone impersonated them.
 type Notice struct {
 	UserID           string

@@ -75,6 +75,15 @@ type User struct {
 	Disabled bool
 }
 
+// Role is an application role: it belongs to one client and grants its
+// scopes, for that client only, to its users.
+type Role struct {
+	Name     string
+	ClientID string
+	Scopes   []string
+	Users    []string
+}
+
 // Clients looks up client registrations (RFC 6749 §2).
 type Clients interface {
 	// Client returns the client with this ID, or an error wrapping

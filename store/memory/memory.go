@@ -45,16 +45,11 @@ var (
 	_ store.Auditor       = (*Store)(nil)
 	_ store.Notifier      = (*Store)(nil)
 	_ store.RateLimiter   = (*Store)(nil)
+	_ store.AuditLog      = (*Store)(nil)
 )
 
-// Role is an application role: it belongs to one client and grants its
-// scopes, for that client only, to its users.
-type Role struct {
-	Name     string
-	ClientID string
-	Scopes   []string
-	Users    []string
-}
+// Role is store.Role, kept here for callers of PutRole.
+type Role = store.Role
 
 type roleKey struct{ client, name string }
 
@@ -269,6 +264,24 @@ func (s *Store) Record(_ context.Context, e store.Event) error {
 	defer s.logMu.Unlock()
 	s.events = append(s.events, e)
 	return nil
+}
+
+// QueryEvents implements store.AuditLog.
+func (s *Store) QueryEvents(_ context.Context, q store.AuditQuery) ([]store.Event, error) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	var out []store.Event
+	for _, e := range s.events {
+		if q.Matches(e) {
+			e.Scopes = slices.Clone(e.Scopes)
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.Event) int { return a.Time.Compare(b.Time) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
 }
 
 // Events returns a copy of the recorded audit events, oldest first.
