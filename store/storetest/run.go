@@ -1,0 +1,428 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store"
+)
+
+// Run runs every conformance test against fresh instances from h.
+func Run(t *testing.T, h Harness) {
+	t.Run("OneTimeUse", func(t *testing.T) { runOneTimeUse(t, h) })
+	t.Run("Revocation", func(t *testing.T) { runRevocation(t, h) })
+	t.Run("RateLimiter", func(t *testing.T) { runRateLimiter(t, h) })
+	t.Run("AuditLog", func(t *testing.T) { runAuditLog(t, h) })
+	t.Run("Directory", func(t *testing.T) { runDirectory(t, h) })
+}
+
+// now returns the instance's current time.
+func (in Instance) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+// shortLife is the lifetime used for expiry tests on real time.
+const shortLife = 1500 * time.Millisecond
+
+// expire makes something that lives until exp expire: on the instance's
+// clock when it can move it, otherwise by waiting (bounded) until check
+// reports the thing gone.
+func (in Instance) expire(t *testing.T, life time.Duration, check func() bool) {
+	t.Helper()
+	if in.Advance != nil {
+		in.Advance(life)
+		require.True(t, check(), "expired after the clock moved by its lifetime")
+		return
+	}
+	deadline := time.Now().Add(life + 10*time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not expired %s after its lifetime", 10*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond) // real time: the store's own clock must pass
+	}
+}
+
+func life(in Instance) time.Duration {
+	if in.Advance != nil {
+		return time.Hour
+	}
+	return shortLife
+}
+
+func fresh(t *testing.T, h Harness, need func(Stores) bool, what string) (Instance, bool) {
+	t.Helper()
+	in := h(t)
+	if !need(in.Stores) {
+		t.Skip("no " + what + " under test")
+		return in, false
+	}
+	return in, true
+}
+
+var uniq atomic.Int64
+
+// id returns an ID unique in this process, so that instances sharing a
+// server never collide even if isolation is imperfect.
+func id(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), uniq.Add(1))
+}
+
+func runOneTimeUse(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.OneTimeUse != nil }
+	t.Run("FirstUseWinsSecondIsReplay", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "OneTimeUse")
+		ctx := context.Background()
+		jti := id("jti")
+		exp := in.now().Add(time.Hour)
+		require.NoError(t, in.OneTimeUse.Use(ctx, jti, exp))
+		assert.ErrorIs(t, in.OneTimeUse.Use(ctx, jti, exp), store.ErrAlreadyUsed)
+		assert.ErrorIs(t, in.OneTimeUse.Use(ctx, jti, exp.Add(time.Hour)), store.ErrAlreadyUsed, "a later expiry does not reopen it")
+		assert.NoError(t, in.OneTimeUse.Use(ctx, id("other"), exp), "IDs are independent")
+	})
+	t.Run("ConcurrentUseExactlyOneWins", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "OneTimeUse")
+		jti := id("jti")
+		exp := in.now().Add(time.Hour)
+		var wins, replays atomic.Int32
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				switch err := in.OneTimeUse.Use(context.Background(), jti, exp); {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, store.ErrAlreadyUsed):
+					replays.Add(1)
+				default:
+					t.Errorf("Use: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, int32(1), wins.Load())
+		assert.Equal(t, int32(49), replays.Load())
+	})
+	t.Run("ExpiredEntryNoLongerBlocks", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "OneTimeUse")
+		ctx := context.Background()
+		jti := id("jti")
+		l := life(in)
+		require.NoError(t, in.OneTimeUse.Use(ctx, jti, in.now().Add(l)))
+		in.expire(t, l, func() bool {
+			return in.OneTimeUse.Use(ctx, jti, in.now().Add(time.Hour)) == nil
+		})
+		assert.ErrorIs(t, in.OneTimeUse.Use(ctx, jti, in.now().Add(time.Hour)), store.ErrAlreadyUsed, "held again by its new expiry")
+	})
+}
+
+func runRevocation(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.Revocation != nil }
+	t.Run("RevokeThenRevoked", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Revocation")
+		ctx := context.Background()
+		jti := id("at")
+		revoked, err := in.Revocation.Revoked(ctx, jti)
+		require.NoError(t, err)
+		assert.False(t, revoked, "nothing is revoked by default")
+		require.NoError(t, in.Revocation.Revoke(ctx, jti, in.now().Add(time.Hour)))
+		revoked, err = in.Revocation.Revoked(ctx, jti)
+		require.NoError(t, err)
+		assert.True(t, revoked)
+		require.NoError(t, in.Revocation.Revoke(ctx, jti, in.now().Add(time.Hour)), "revoking twice is harmless")
+		other, err := in.Revocation.Revoked(ctx, id("at"))
+		require.NoError(t, err)
+		assert.False(t, other, "IDs are independent")
+	})
+	t.Run("ForgottenAfterExpiry", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Revocation")
+		ctx := context.Background()
+		jti := id("at")
+		l := life(in)
+		require.NoError(t, in.Revocation.Revoke(ctx, jti, in.now().Add(l)))
+		in.expire(t, l, func() bool {
+			revoked, err := in.Revocation.Revoked(ctx, jti)
+			require.NoError(t, err)
+			return !revoked
+		})
+	})
+}
+
+func runRateLimiter(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.RateLimiter != nil }
+	t.Run("AllowsUpToTheLimitPerWindow", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "RateLimiter")
+		ctx := context.Background()
+		key, other := id("alice"), id("bob")
+		per := time.Hour
+		if in.Advance == nil {
+			per = shortLife
+		}
+		// Start at the beginning of a window so it cannot end mid-test.
+		if in.Advance != nil {
+			in.Advance(in.now().Truncate(per).Add(per).Sub(in.now()))
+		}
+		var allowed []bool
+		for range 4 {
+			ok, err := in.RateLimiter.Allow(ctx, key, 3, per)
+			require.NoError(t, err)
+			allowed = append(allowed, ok)
+		}
+		if in.Advance != nil {
+			assert.Equal(t, []bool{true, true, true, false}, allowed)
+		} else {
+			// On real time a window may end during the loop, allowing
+			// the fourth call; never fewer than the limit.
+			assert.GreaterOrEqual(t, countTrue(allowed), 3)
+		}
+		ok, err := in.RateLimiter.Allow(ctx, other, 3, per)
+		require.NoError(t, err)
+		assert.True(t, ok, "keys are counted apart")
+		in.expire(t, per, func() bool {
+			ok, err := in.RateLimiter.Allow(ctx, key, 3, per)
+			require.NoError(t, err)
+			return ok
+		})
+	})
+	t.Run("ConcurrentCallsAllowExactlyTheLimit", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "RateLimiter")
+		key := id("k")
+		per := time.Hour
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				allowed, err := in.RateLimiter.Allow(context.Background(), key, 10, per)
+				if err != nil {
+					t.Errorf("Allow: %v", err)
+				}
+				if allowed {
+					ok.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		// An hour-long window can only end mid-test on real time, at most once.
+		if in.Advance != nil {
+			assert.Equal(t, int32(10), ok.Load())
+		} else {
+			assert.GreaterOrEqual(t, ok.Load(), int32(10))
+			assert.LessOrEqual(t, ok.Load(), int32(20))
+		}
+	})
+}
+
+func countTrue(v []bool) int {
+	n := 0
+	for _, b := range v {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+func runAuditLog(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.Auditor != nil && s.AuditLog != nil }
+	t.Run("EveryFieldRoundTrips", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		ctx := context.Background()
+		e := store.Event{
+			Type: store.EventTokenExchanged, Time: in.now().UTC().Truncate(time.Microsecond),
+			ClientID: "app", Impersonator: "alice", Subject: "bob", Org: "acme-eu", JTI: id("jti"),
+			Scopes: []string{"openid", "orders:read"}, Outcome: store.OutcomeGranted, Reason: "because",
+			Method: "POST", Path: "/api/orders", Justification: "ticket 4711 — ünïcode",
+		}
+		require.NoError(t, in.Auditor.Record(ctx, e))
+		got, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.True(t, e.Time.Equal(got[0].Time), "time %s, got %s", e.Time, got[0].Time)
+		got[0].Time = e.Time
+		assert.Equal(t, e, got[0])
+	})
+	t.Run("QueriesSelectAndOrder", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		ctx := context.Background()
+		base := in.now().UTC().Truncate(time.Second)
+		who := [][2]string{{"alice", "bob"}, {"alice", "carol"}, {"dave", "bob"}, {"", "alice"}, {"alice", "bob"}}
+		// Recorded out of time order: the log orders by time.
+		offsets := []int{3, 1, 4, 0, 2}
+		var all []store.Event
+		for i, w := range who {
+			e := store.Event{
+				Type: store.EventImpersonationStarted, Time: base.Add(time.Duration(offsets[i]) * time.Minute),
+				Impersonator: w[0], Subject: w[1], Outcome: store.OutcomeGranted, JTI: id("jti"),
+			}
+			require.NoError(t, in.Auditor.Record(ctx, e))
+			all = append(all, e)
+		}
+		slices.SortStableFunc(all, func(a, b store.Event) int { return a.Time.Compare(b.Time) })
+		queries := map[string]store.AuditQuery{
+			"everything":               {},
+			"user bob":                 {User: "bob"},
+			"user alice (either side)": {User: "alice"},
+			"subject bob":              {Subject: "bob"},
+			"impersonator alice":       {Impersonator: "alice"},
+			"between T1 and T3":        {From: base.Add(time.Minute), To: base.Add(3 * time.Minute)},
+			"user bob from T2":         {User: "bob", From: base.Add(2 * time.Minute)},
+			"first two":                {Limit: 2},
+			"nobody":                   {User: "zed"},
+		}
+		for name, q := range queries {
+			got, err := in.AuditLog.QueryEvents(ctx, q)
+			require.NoError(t, err, name)
+			var want []string
+			for _, e := range all {
+				if q.Matches(e) && (q.Limit == 0 || len(want) < q.Limit) {
+					want = append(want, e.JTI)
+				}
+			}
+			var gotIDs []string
+			for _, e := range got {
+				gotIDs = append(gotIDs, e.JTI)
+			}
+			assert.Equal(t, want, gotIDs, name)
+		}
+	})
+	t.Run("ConcurrentRecordsAllKept", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := in.Auditor.Record(ctx, store.Event{Type: store.EventReplayDetected, Time: in.now(), JTI: fmt.Sprint("c", i), Outcome: store.OutcomeDenied})
+				if err != nil {
+					t.Errorf("Record: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		got, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{})
+		require.NoError(t, err)
+		assert.Len(t, got, 50)
+	})
+}
+
+func runDirectory(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.Directory != nil }
+	client := store.Client{
+		ID: "app", Name: "The App", SecretHash: "pbkdf2-sha256$1000$c2FsdA$aGFzaA",
+		RedirectURIs:  []string{"https://app.example/cb", "https://app.example/cb2"},
+		Scopes:        []string{"openid", "internal_user_impersonate", "orders:read"},
+		GrantTypes:    []string{"urn:ietf:params:oauth:grant-type:token-exchange"},
+		Impersonation: true, ResponseModes: []string{"fragment", "form_post"},
+		Audiences:       []string{"https://api.example"},
+		SubjectTokenTTL: 2 * time.Minute, AccessTokenTTL: 30 * time.Minute,
+	}
+	seed := func(t *testing.T, d Directory) {
+		t.Helper()
+		ctx := context.Background()
+		require.NoError(t, d.PutOrganization(ctx, store.Organization{ID: "acme", Name: "ACME"}))
+		require.NoError(t, d.PutOrganization(ctx, store.Organization{ID: "acme-eu", Name: "ACME EU", Parent: "acme"}))
+		require.NoError(t, d.PutUser(ctx, store.User{ID: "alice", Username: "alice", Name: "Alice", Email: "alice@acme.example", Org: "acme"}))
+		require.NoError(t, d.PutUser(ctx, store.User{ID: "bob", Username: "bob", Org: "acme-eu", Disabled: true}))
+		require.NoError(t, d.PutClient(ctx, client))
+		require.NoError(t, d.PutClient(ctx, store.Client{ID: "app2", Disabled: true}))
+		require.NoError(t, d.PutRole(ctx, store.Role{Name: "admin", ClientID: "app", Scopes: []string{"internal_user_impersonate", "openid"}, Users: []string{"alice"}}))
+		require.NoError(t, d.PutRole(ctx, store.Role{Name: "reader", ClientID: "app", Scopes: []string{"openid", "orders:read"}, Users: []string{"alice", "bob"}}))
+		require.NoError(t, d.PutRole(ctx, store.Role{Name: "other", ClientID: "app2", Scopes: []string{"x"}, Users: []string{"alice"}}))
+	}
+	t.Run("LookupsReturnWhatWasPut", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Directory")
+		d := in.Directory
+		seed(t, d)
+		ctx := context.Background()
+		c, err := d.Client(ctx, "app")
+		require.NoError(t, err)
+		assert.Equal(t, client, *c)
+		c2, err := d.Client(ctx, "app2")
+		require.NoError(t, err)
+		assert.True(t, c2.Disabled)
+		u, err := d.User(ctx, "alice")
+		require.NoError(t, err)
+		assert.Equal(t, store.User{ID: "alice", Username: "alice", Name: "Alice", Email: "alice@acme.example", Org: "acme"}, *u)
+		b, err := d.User(ctx, "bob")
+		require.NoError(t, err)
+		assert.True(t, b.Disabled)
+		o, err := d.Organization(ctx, "acme-eu")
+		require.NoError(t, err)
+		assert.Equal(t, store.Organization{ID: "acme-eu", Name: "ACME EU", Parent: "acme"}, *o)
+
+		_, err = d.Client(ctx, "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = d.User(ctx, "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = d.Organization(ctx, "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+	t.Run("GrantsAreTheUnionOfTheRolesForOneClient", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Directory")
+		seed(t, in.Directory)
+		ctx := context.Background()
+		got, err := in.Directory.GrantedScopes(ctx, "app", "alice")
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"internal_user_impersonate", "openid", "orders:read"}, got)
+		got, err = in.Directory.GrantedScopes(ctx, "app", "bob")
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"openid", "orders:read"}, got)
+		got, err = in.Directory.GrantedScopes(ctx, "app2", "bob")
+		require.NoError(t, err)
+		assert.Empty(t, got, "a role for another client grants nothing")
+		got, err = in.Directory.GrantedScopes(ctx, "app", "nobody")
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+	t.Run("ReplacingARoleChangesTheGrants", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Directory")
+		seed(t, in.Directory)
+		ctx := context.Background()
+		require.NoError(t, in.Directory.PutRole(ctx, store.Role{Name: "admin", ClientID: "app", Scopes: []string{"openid"}, Users: []string{"alice"}}))
+		got, err := in.Directory.GrantedScopes(ctx, "app", "alice")
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"openid", "orders:read"}, got, "alice lost internal_user_impersonate")
+	})
+	t.Run("ReturnedValuesAreCopies", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Directory")
+		seed(t, in.Directory)
+		ctx := context.Background()
+		c, err := in.Directory.Client(ctx, "app")
+		require.NoError(t, err)
+		c.RedirectURIs[0] = "https://evil.example/cb"
+		again, err := in.Directory.Client(ctx, "app")
+		require.NoError(t, err)
+		assert.Equal(t, "https://app.example/cb", again.RedirectURIs[0])
+	})
+	t.Run("PutRefusesBrokenReferences", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Directory")
+		seed(t, in.Directory)
+		d := in.Directory
+		ctx := context.Background()
+		assert.ErrorIs(t, d.PutOrganization(ctx, store.Organization{ID: "x", Parent: "missing"}), store.ErrNotFound)
+		assert.Error(t, d.PutOrganization(ctx, store.Organization{ID: "acme", Parent: "acme-eu"}), "acme would be its own ancestor")
+		assert.Error(t, d.PutOrganization(ctx, store.Organization{ID: "self", Parent: "self"}))
+		assert.ErrorIs(t, d.PutUser(ctx, store.User{ID: "x", Org: "missing"}), store.ErrNotFound)
+		assert.ErrorIs(t, d.PutRole(ctx, store.Role{Name: "r", ClientID: "missing"}), store.ErrNotFound)
+		assert.Error(t, d.PutClient(ctx, store.Client{}), "a client needs an ID")
+		o, err := d.Organization(ctx, "acme")
+		require.NoError(t, err)
+		assert.Empty(t, o.Parent, "a refused put changes nothing")
+	})
+}
