@@ -24,8 +24,8 @@ func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		Type:          store.EventImpersonationDenied,
 		ClientID:      req.ClientID,
 		Impersonator:  impersonatorID,
-		Subject:       req.RequestedSubject,
-		Scopes:        req.Scope,
+		Subject:       untrusted(req.RequestedSubject),
+		Scopes:        untrustedAll(req.Scope),
 		Outcome:       store.OutcomeDenied,
 		Justification: req.Reason,
 	}

@@ -143,9 +143,9 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, err
 	}
 
-	// Last: consume the subject token. It is held until its expiry plus the
-	// skew, the longest time Verify could still accept it.
-	if err := s.stores.OneTimeUse.Use(ctx, sub.ID, sub.Expiry.Time().Add(s.skew)); err != nil {
+	// Last: consume the subject token. It is held past the longest time
+	// Verify could still accept it (see holdUntil).
+	if err := s.stores.OneTimeUse.Use(ctx, sub.ID, s.holdUntil(sub.Expiry)); err != nil {
 		if errors.Is(err, store.ErrAlreadyUsed) {
 			return nil, &exchangeRefusal{wire: errBadSubjectToken, reason: "subject token already used", replay: true}
 		}
@@ -289,7 +289,7 @@ func (s *Service) RecordRefusal(r *http.Request, clientID string, err error) {
 	}
 	ev := store.Event{
 		Type:     store.EventRequestRefused,
-		ClientID: clientID,
+		ClientID: untrusted(clientID), // claimed, not authenticated
 		Outcome:  store.OutcomeDenied,
 		Method:   r.Method,
 		Path:     r.URL.Path,

@@ -29,10 +29,12 @@ func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, t
 	p, err := s.access.Verify(ctx, token)
 	switch {
 	case errors.Is(err, ErrInvalidToken):
+		s.recordInactive(ctx, client, nil, "introspection: inactive: "+err.Error())
 		return &tokenexchange.Introspection{Active: false}, nil
 	case err != nil:
 		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	case p.ClientID != client.ID:
+		s.recordInactive(ctx, client, p, "introspection: inactive: the token was issued to another client")
 		return &tokenexchange.Introspection{Active: false}, nil
 	}
 	in := &tokenexchange.Introspection{
@@ -54,6 +56,25 @@ func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, t
 		in.Username = u.Username
 	}
 	return in, nil
+}
+
+// recordInactive records an introspection answered inactive, so that a
+// client probing with tokens that are not its own leaves a trace. p, when
+// known, names whose token it was.
+func (s *Service) recordInactive(ctx context.Context, client tokenexchange.Client, p *Principal, reason string) {
+	ev := store.Event{
+		Type:     store.EventRequestRefused,
+		ClientID: client.ID,
+		Outcome:  store.OutcomeDenied,
+		Reason:   reason,
+	}
+	if p != nil {
+		ev.Subject, ev.JTI, ev.Org = p.Subject, p.TokenID, p.OrgID
+		if p.Actor != nil {
+			ev.Impersonator = p.Actor.Subject
+		}
+	}
+	_ = s.record(ctx, ev)
 }
 
 // Revoke implements tokenexchange.Revoker (RFC 7009) for client:
@@ -92,7 +113,7 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	case err != nil:
 		return nil
 	}
-	switch err := s.stores.OneTimeUse.Use(ctx, st.ID, st.Expiry.Time().Add(s.skew)); {
+	switch err := s.stores.OneTimeUse.Use(ctx, st.ID, s.holdUntil(st.Expiry)); {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		return nil // already exchanged or revoked: nothing happens, nothing to record
 	case err != nil:

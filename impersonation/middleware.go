@@ -30,7 +30,9 @@ type MiddlewareOption func(*middleware)
 // WithRealm sets the realm of WWW-Authenticate challenges.
 func WithRealm(realm string) MiddlewareOption { return func(m *middleware) { m.realm = realm } }
 
-// WithRequestAudit records an audit event (store.EventImpersonatedRequest:
+// WithRequestAudit records an audit event for every request refused for
+// an invalid token (store.EventRequestRefused, with the failed check as
+// reason), and (store.EventImpersonatedRequest:
 // method, path, subject, actor, client, scopes, jti) for every
 // state-changing request (any method but GET, HEAD and OPTIONS) made with
 // an impersonated token, before the handler runs, with outcome
@@ -67,6 +69,19 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 			p, err := m.v.Verify(r.Context(), token)
 			switch {
 			case errors.Is(err, ErrInvalidToken):
+				if m.audit != nil {
+					// A stolen subject or ID token, a revoked or forged
+					// token tried here leaves a trace; the reason names the
+					// failed check, never the token.
+					_ = m.audit.Record(r.Context(), store.Event{
+						Type:    store.EventRequestRefused,
+						Time:    m.v.now().UTC(),
+						Outcome: store.OutcomeDenied,
+						Reason:  "invalid_token: " + err.Error(),
+						Method:  r.Method,
+						Path:    r.URL.Path,
+					})
+				}
 				m.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid")
 				return
 			case err != nil:

@@ -98,6 +98,11 @@ func (s *Service) Decide(ctx context.Context, clientID, impersonatorID, subjectI
 	if err != nil {
 		return nil, notFoundAs(err, ReasonUnknownSubject)
 	}
+	if sub.ID == imp.ID {
+		// The store resolved the requested subject to the impersonator
+		// (an alias, a case-insensitive ID): still self-impersonation.
+		return nil, deny(ReasonSelf)
+	}
 	if sub.Disabled {
 		return nil, deny(ReasonSubjectDisabled)
 	}

@@ -294,3 +294,14 @@ type localLimiter struct {
 func (l *localLimiter) Allow(_ context.Context, key string, limit int, per time.Duration) (bool, error) {
 	return l.c.Allow(key, limit, per, l.now()), nil
 }
+
+// holdMargin keeps a used subject token's jti beyond the last moment
+// Verify could accept the token, so that the hold is in the future even
+// when the token expires between the check and the one-time use.
+const holdMargin = time.Minute
+
+// holdUntil is how long a subject token with expiry exp is held as used:
+// past its expiry plus the skew Verify allows, plus holdMargin.
+func (s *Service) holdUntil(exp claims.NumericDate) time.Time {
+	return exp.Time().Add(s.skew + holdMargin)
+}

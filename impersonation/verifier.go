@@ -152,6 +152,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if err := c.Act.Validate(v.maxDepth); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	if len(c.Scope) > claims.MaxScopeTokens {
+		return nil, fmt.Errorf("%w: too many scope values", ErrInvalidToken)
+	}
+	if c.Expiry.Time().After(v.now().Add(MaxAccessTokenTTL + v.skew)) {
+		return nil, fmt.Errorf("%w: lifetime exceeds the cap", ErrInvalidToken)
+	}
 	if v.revocation != nil {
 		revoked, err := v.revocation.Revoked(ctx, c.ID)
 		if err != nil {

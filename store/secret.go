@@ -24,12 +24,18 @@ const (
 	PasswordIterations     = 600_000
 )
 
-const secretPrefix = "pbkdf2-sha256"
+const secretPrefix = "pbkdf2-sha256-k"
 
 // HashSecret hashes secret with PBKDF2-HMAC-SHA256, a random 16-byte salt
 // and the given iteration count, in the form
-// "pbkdf2-sha256$<iterations>$<salt>$<hash>" (base64url, no padding), which
-// [VerifySecret] reads.
+// "pbkdf2-sha256-k$<iterations>$<salt>$<hash>" (base64url, no padding),
+// which [VerifySecret] reads.
+//
+// The PBKDF2 password is the SHA-256 of the secret, not the secret itself:
+// HMAC zero-pads keys shorter than its block and hashes longer ones, so
+// with the raw secret "S" and "S\x00" would be the same password, and a
+// secret over 64 bytes would also be accepted as its own SHA-256. A fixed
+// 32-byte key has neither property.
 func HashSecret(secret string, iterations int) (string, error) {
 	if iterations < 1 {
 		return "", errors.New("store: iterations must be positive")
@@ -38,7 +44,7 @@ func HashSecret(secret string, iterations int) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("store: salt: %w", err)
 	}
-	sum, err := pbkdf2.Key(sha256.New, secret, salt, iterations, sha256.Size)
+	sum, err := pbkdf2.Key(sha256.New, prehash(secret), salt, iterations, sha256.Size)
 	if err != nil {
 		return "", fmt.Errorf("store: hash: %w", err)
 	}
@@ -63,9 +69,16 @@ func VerifySecret(hash, secret string) bool {
 	if err1 != nil || err2 != nil || len(want) != sha256.Size {
 		return false
 	}
-	got, err := pbkdf2.Key(sha256.New, secret, salt, iter, sha256.Size)
+	got, err := pbkdf2.Key(sha256.New, prehash(secret), salt, iter, sha256.Size)
 	if err != nil {
 		return false
 	}
 	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// prehash turns a secret of any length into a fixed 32-byte PBKDF2
+// password (see HashSecret).
+func prehash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return string(sum[:])
 }

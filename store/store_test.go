@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -27,7 +28,7 @@ func TestHashSecret(t *testing.T) {
 	t.Parallel()
 	h, err := store.HashSecret("s3cret", store.ClientSecretIterations)
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(h, "pbkdf2-sha256$1000$"))
+	assert.True(t, strings.HasPrefix(h, "pbkdf2-sha256-k$1000$"))
 	assert.NotContains(t, h, "s3cret")
 	assert.True(t, store.VerifySecret(h, "s3cret"))
 	assert.False(t, store.VerifySecret(h, "s3cret "))
@@ -44,10 +45,10 @@ func TestHashSecret(t *testing.T) {
 func TestVerifySecretMalformedHashNeverMatches(t *testing.T) {
 	t.Parallel()
 	for _, h := range []string{
-		"", "plain", "pbkdf2-sha256$1000$c2FsdA", "md5$1$c2FsdA$aGFzaA",
-		"pbkdf2-sha256$0$c2FsdA$aGFzaA", "pbkdf2-sha256$x$c2FsdA$aGFzaA",
-		"pbkdf2-sha256$99999999999$c2FsdA$aGFzaA", "pbkdf2-sha256$1$!!$aGFzaA",
-		"pbkdf2-sha256$1$c2FsdA$c2hvcnQ",
+		"", "plain", "pbkdf2-sha256-k$1000$c2FsdA", "md5$1$c2FsdA$aGFzaA", "pbkdf2-sha256$1$c2FsdA$aGFzaA",
+		"pbkdf2-sha256-k$0$c2FsdA$aGFzaA", "pbkdf2-sha256-k$x$c2FsdA$aGFzaA",
+		"pbkdf2-sha256-k$99999999999$c2FsdA$aGFzaA", "pbkdf2-sha256-k$1$!!$aGFzaA",
+		"pbkdf2-sha256-k$1$c2FsdA$c2hvcnQ",
 	} {
 		assert.False(t, store.VerifySecret(h, ""), "hash %q", h)
 		assert.False(t, store.VerifySecret(h, "plain"), "hash %q", h)
@@ -244,4 +245,23 @@ func TestMultiAuditorTriesAllAndReportsFirstError(t *testing.T) {
 	assert.EqualError(t, err, "disk full")
 	assert.Equal(t, 1, calls)
 	assert.Contains(t, buf.String(), "token.exchanged", "the second auditor still recorded")
+}
+
+// TestVerifySecretRefusesHMACKeyEquivalents: with a raw secret as the HMAC
+// key, "S" and "S\x00" would be the same password, and a long secret
+// would also be accepted as its SHA-256.
+func TestVerifySecretRefusesHMACKeyEquivalents(t *testing.T) {
+	t.Parallel()
+	short := "s3cret"
+	h, err := store.HashSecret(short, store.ClientSecretIterations)
+	require.NoError(t, err)
+	assert.False(t, store.VerifySecret(h, short+"\x00"))
+	assert.False(t, store.VerifySecret(h, short+"\x00\x00\x00"))
+
+	long := strings.Repeat("long-secret-", 8) // 96 bytes, over the HMAC block
+	h, err = store.HashSecret(long, store.ClientSecretIterations)
+	require.NoError(t, err)
+	require.True(t, store.VerifySecret(h, long))
+	digest := sha256.Sum256([]byte(long))
+	assert.False(t, store.VerifySecret(h, string(digest[:])))
 }

@@ -54,6 +54,10 @@ var (
 	ErrClientMismatch = errors.New("subjecttoken: client_id or azp is not the client")
 	// ErrNoMayAct: a subject token without may_act.sub.
 	ErrNoMayAct = errors.New("subjecttoken: may_act.sub missing")
+	// ErrTooManyScopes: more than claims.MaxScopeTokens scope values.
+	ErrTooManyScopes = errors.New("subjecttoken: too many scope values")
+	// ErrLifetime: the token expires later than the issuer's caps allow.
+	ErrLifetime = errors.New("subjecttoken: token lifetime exceeds the cap")
 )
 
 // Claims are the claims of a subject token, exactly those of the flow's
@@ -327,6 +331,12 @@ func (v *Verifier) Verify(ctx context.Context, token, clientID string) (*Claims,
 	if c.MayAct == nil || c.MayAct.Subject == "" {
 		return nil, ErrNoMayAct
 	}
+	if len(c.Scope) > claims.MaxScopeTokens {
+		return nil, ErrTooManyScopes
+	}
+	if err := v.lifetime(c.Expiry, MaxTTL); err != nil {
+		return nil, err
+	}
 	if err := c.Act.Validate(v.maxDepth - 1); err != nil {
 		return nil, fmt.Errorf("subjecttoken: %w", err)
 	}
@@ -349,6 +359,9 @@ func (v *Verifier) VerifyIDToken(ctx context.Context, token, clientID string) (*
 	if c.AuthorizedParty != "" && c.AuthorizedParty != clientID {
 		return nil, ErrClientMismatch
 	}
+	if err := v.lifetime(c.Expiry, MaxIDTokenTTL); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
@@ -369,6 +382,16 @@ func (v *Verifier) verify(ctx context.Context, token, typ string, out any) error
 	}
 	if err := jose.DecodeClaims(payload, out); err != nil {
 		return fmt.Errorf("subjecttoken: %w", err)
+	}
+	return nil
+}
+
+// lifetime refuses a token that expires later than this issuer could
+// have made it live (max), plus the skew: a token minted with another
+// key or configuration, not by this issuer.
+func (v *Verifier) lifetime(exp claims.NumericDate, max time.Duration) error {
+	if exp.Time().After(v.now().Add(max + v.skew)) {
+		return ErrLifetime
 	}
 	return nil
 }

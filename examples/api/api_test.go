@@ -150,7 +150,13 @@ func TestRFC6750InvalidTokens(t *testing.T) {
 			}
 		})
 	}
-	assert.Empty(t, f.db.Events(), "refused requests change nothing and are not audited as requests")
+	// Refused requests change nothing: no impersonated request is recorded,
+	// but every refused token is (request.refused), without the token.
+	for _, e := range f.db.Events() {
+		assert.Equal(t, store.EventRequestRefused, e.Type)
+		assert.Contains(t, e.Reason, "invalid_token")
+		assert.Empty(t, e.Subject, "a refused token names nobody")
+	}
 }
 
 func TestRoutes(t *testing.T) {

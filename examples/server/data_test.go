@@ -72,8 +72,8 @@ func TestDataFileLoads(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "2m0s", c.SubjectTokenTTL.String())
 	assert.Equal(t, "10m0s", c.AccessTokenTTL.String())
-	assert.True(t, strings.HasPrefix(c.SecretHash, "pbkdf2-sha256$1000$"), "secrets are hashed")
-	assert.True(t, strings.HasPrefix(f.s.dir.accounts["bob"].hash, "pbkdf2-sha256$1000$"), "passwords are hashed with the configured count")
+	assert.True(t, strings.HasPrefix(c.SecretHash, "pbkdf2-sha256-k$1000$"), "secrets are hashed")
+	assert.True(t, strings.HasPrefix(f.s.dir.accounts["bob"].hash, "pbkdf2-sha256-k$1000$"), "passwords are hashed with the configured count")
 }
 
 // TestBadDataFiles: each rule of the data file stops the server with a

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store"
 )
 
 // testPasswordIterations keeps password hashing cheap in tests.
@@ -310,6 +312,19 @@ func (f *fixture) apiCall(t *testing.T, method, path, token string) page {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return page{Response: resp, Body: string(body)}
+}
+
+// decisions returns the types of the recorded audit events, oldest first,
+// without request.refused (the traces of refused tokens and inactive
+// introspections a test provokes on purpose).
+func (f *fixture) decisions() []string {
+	var out []string
+	for _, t := range f.eventTypes() {
+		if t != string(store.EventRequestRefused) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // eventTypes returns the types of the recorded audit events, oldest first.

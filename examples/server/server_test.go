@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store"
 )
 
 // TestDiscovery: both metadata documents (OpenID Connect Discovery and
@@ -435,8 +437,12 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	p := f.apiCall(t, http.MethodGet, "/api/me", token)
 	assert.Equal(t, http.StatusUnauthorized, p.StatusCode, "the API refuses the revoked token")
 	assert.Contains(t, p.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
-	events := f.s.dir.db.Events()
-	last := events[len(events)-1]
+	var last store.Event
+	for _, e := range f.s.dir.db.Events() {
+		if e.Type == store.EventImpersonationEnded {
+			last = e
+		}
+	}
 	assert.Equal(t, "impersonation.ended", string(last.Type))
 	assert.Equal(t, "alice", last.Impersonator)
 	assert.Equal(t, "bob", last.Subject)

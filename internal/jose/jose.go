@@ -174,7 +174,8 @@ var errTooDeep = errors.New("JSON nested too deep")
 const maxNesting = 32
 
 // checkDuplicateMembers fails on an object, at any depth, that names a
-// member twice. Names are compared after unescaping ("s\u0075b" is "sub").
+// member twice. Names are compared after unescaping ("s\u0075b" is "sub")
+// and case folding ("SUB" and "ſub" are "sub" to encoding/json).
 // It only looks at structure; encoding/json validates the rest afterwards.
 // Names without escapes are compared in place, so valid payloads cost no
 // allocation.
@@ -259,7 +260,10 @@ func (s *dupScanner) object(depth int) error {
 			name = []byte(u)
 		}
 		for _, n := range s.names[first:] {
-			if bytes.Equal(n, name) {
+			// encoding/json matches member names to fields case-
+			// insensitively (with Unicode folding: "ſub" is "sub"), so
+			// names equal under folding are duplicates too.
+			if bytes.EqualFold(n, name) {
 				return errDuplicateMember
 			}
 		}

@@ -1,0 +1,184 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/memory"
+	"github.com/actas/actas/store/postgres"
+)
+
+// sampleEvent is an event with every field set.
+func sampleEvent(at time.Time, jti string) store.Event {
+	return store.Event{
+		Type: store.EventTokenExchanged, Time: at, ClientID: "app", Impersonator: "alice", Subject: "bob",
+		Org: "acme-eu", JTI: jti, Scopes: []string{"openid", "orders:read"}, Outcome: store.OutcomeGranted,
+		Reason: "policy ok", Method: "POST", Path: "/api/orders", Justification: "ticket 4711",
+	}
+}
+
+// assertSameEvents checks got against want in order, every field equal and
+// times equal as instants.
+func assertSameEvents(t *testing.T, want, got []store.Event) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.True(t, want[i].Time.Equal(got[i].Time), "event %d: time %s, got %s", i, want[i].Time, got[i].Time)
+		g := got[i]
+		g.Time = want[i].Time
+		assert.Equal(t, want[i], g, "event %d", i)
+	}
+}
+
+func TestAuditDurabilityAcrossInstances(t *testing.T) {
+	t.Parallel()
+	poolA, poolB := connect(t), connect(t)
+	schema := newSchema(t, poolA)
+	a, err := postgres.New(poolA, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	require.NoError(t, a.Migrate(context.Background()))
+	b, err := postgres.New(poolB, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	base := time.Date(2030, 5, 6, 7, 8, 9, 0, time.FixedZone("CEST", 2*3600))
+	var want []store.Event
+	// Recorded out of time order, some at the same instant (then the
+	// order recorded decides), some a nanosecond apart.
+	for i, off := range []time.Duration{5 * time.Second, time.Second, 5 * time.Second, 1, 0, 5 * time.Second, 999, 1000, 1001} {
+		e := sampleEvent(base.Add(off), fmt.Sprint("jti-", i))
+		e.Type = []store.EventType{store.EventImpersonationStarted, store.EventTokenExchanged, store.EventReplayDetected}[i%3]
+		e.Impersonator, e.Subject = fmt.Sprint("imp-", i%2), fmt.Sprint("sub-", i%3)
+		switch i {
+		case 3:
+			e.Scopes = nil
+		case 4:
+			e.Scopes = []string{}
+		case 5:
+			e = store.Event{Type: store.EventRequestRefused, Time: e.Time, Outcome: store.OutcomeDenied, Reason: "invalid_request", Method: "GET", Path: "/token"}
+		case 6:
+			e.Justification = "ünïcode — \"quotes\", 'apostrophes', {braces}, \\ backslash"
+			e.Scopes = []string{"a,b", `"q"`, "", "NULL"}
+		}
+		require.NoError(t, a.Record(ctx, e))
+		want = append(want, e)
+	}
+	slices.SortStableFunc(want, func(x, y store.Event) int { return x.Time.Compare(y.Time) })
+
+	got, err := b.QueryEvents(ctx, store.AuditQuery{})
+	require.NoError(t, err)
+	assertSameEvents(t, want, got)
+	for _, e := range got {
+		assert.Equal(t, time.UTC, e.Time.Location(), "times come back in UTC")
+	}
+}
+
+func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, connect(t))
+	ref := memory.New()
+	ctx := context.Background()
+
+	t1 := time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	who := [][2]string{ // impersonator, subject
+		{"alice", "bob"}, {"alice", "carol"}, {"dave", "bob"}, {"", "alice"}, {"bob", "erin"}, {"alice", "bob"},
+	}
+	times := []time.Time{
+		t1.Add(-time.Nanosecond), t1, t1.Add(time.Nanosecond), t1.Add(30 * time.Minute),
+		t2.Add(-time.Nanosecond), t2, t2.Add(time.Minute), t1.Add(1500 * time.Nanosecond),
+	}
+	n := 0
+	for _, at := range times {
+		for _, w := range who {
+			e := store.Event{Type: store.EventImpersonationStarted, Time: at, Impersonator: w[0], Subject: w[1], JTI: fmt.Sprint("jti-", n)}
+			n++
+			require.NoError(t, s.Record(ctx, e))
+			require.NoError(t, ref.Record(ctx, e))
+		}
+	}
+
+	tests := []struct {
+		name string
+		q    store.AuditQuery
+		want int // the number of events selected, as a cross-check
+	}{
+		{name: "everything", q: store.AuditQuery{}, want: n},
+		{name: "events of user bob between T1 and T2", q: store.AuditQuery{User: "bob", From: t1, To: t2}, want: 5 * 4},
+		{name: "user matches either side", q: store.AuditQuery{User: "alice"}, want: 4 * 8},
+		{name: "by impersonator", q: store.AuditQuery{Impersonator: "alice"}, want: 3 * 8},
+		{name: "by impersonator between T1 and T2", q: store.AuditQuery{Impersonator: "alice", From: t1, To: t2}, want: 3 * 5},
+		{name: "by subject", q: store.AuditQuery{Subject: "bob"}, want: 3 * 8},
+		{name: "subject and impersonator", q: store.AuditQuery{Subject: "bob", Impersonator: "dave"}, want: 8},
+		{name: "from is inclusive to the nanosecond", q: store.AuditQuery{From: t1.Add(time.Nanosecond)}, want: 6 * 6},
+		{name: "to is exclusive to the nanosecond", q: store.AuditQuery{To: t2.Add(-time.Nanosecond)}, want: 6 * 5},
+		{name: "inside one microsecond", q: store.AuditQuery{From: t1.Add(time.Nanosecond), To: t1.Add(2 * time.Nanosecond)}, want: 6},
+		{name: "limit keeps the oldest", q: store.AuditQuery{Limit: 3}, want: 3},
+		{name: "limit with a filter", q: store.AuditQuery{User: "bob", From: t1, Limit: 4}, want: 4},
+		{name: "negative limit is no limit", q: store.AuditQuery{Limit: -1}, want: n},
+		{name: "nobody", q: store.AuditQuery{User: "zed"}, want: 0},
+		{name: "empty window", q: store.AuditQuery{From: t2, To: t1}, want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := s.QueryEvents(ctx, tc.q)
+			require.NoError(t, err)
+			want, err := ref.QueryEvents(ctx, tc.q)
+			require.NoError(t, err)
+			assert.Len(t, got, tc.want)
+			assertSameEvents(t, want, got)
+			for _, e := range got {
+				assert.True(t, tc.q.Matches(e))
+			}
+		})
+	}
+}
+
+// TestAuditLogIsAppendOnly checks that no statement in the package's
+// source changes or removes audit rows, and that housekeeping leaves them.
+func TestAuditLogIsAppendOnly(t *testing.T) {
+	t.Parallel()
+	forbidden := regexp.MustCompile(`(?is)\b(update|delete\s+from|truncate(\s+table)?|alter\s+table|drop\s+table)\s+(\{s\}\.)?"?audit_events\b`)
+	var files []string
+	for _, pattern := range []string{"*.go", "migrations/*.sql"} {
+		m, err := filepath.Glob(pattern)
+		require.NoError(t, err)
+		files = append(files, m...)
+	}
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.Empty(t, forbidden.FindAllString(string(src), -1), "%s changes audit rows", f)
+		checked++
+	}
+	require.Greater(t, checked, 3)
+	assert.True(t, forbidden.MatchString("DELETE FROM {s}.audit_events WHERE"), "the check itself works")
+
+	c := newClock()
+	pool := connect(t)
+	s := newStore(t, pool, postgres.WithClock(c.Now))
+	ctx := context.Background()
+	require.NoError(t, s.Record(ctx, sampleEvent(c.Now(), "old")))
+	c.Advance(100 * 365 * 24 * time.Hour)
+	_, err := s.Sweep(ctx)
+	require.NoError(t, err)
+	got, err := s.QueryEvents(ctx, store.AuditQuery{})
+	require.NoError(t, err)
+	assert.Len(t, got, 1, "a sweep never touches the audit log")
+}

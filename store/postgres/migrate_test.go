@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store/postgres"
+)
+
+// fileVersions returns the versions of migrations/NNNN_name.sql.
+func fileVersions(t *testing.T) []int64 {
+	t.Helper()
+	entries, err := os.ReadDir("migrations")
+	require.NoError(t, err)
+	var out []int64
+	for _, e := range entries {
+		digits, _, ok := strings.Cut(e.Name(), "_")
+		require.True(t, ok, e.Name())
+		v, err := strconv.ParseInt(digits, 10, 64)
+		require.NoError(t, err, e.Name())
+		out = append(out, v)
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+type applied struct {
+	version int64
+	at      time.Time
+}
+
+func appliedMigrations(t *testing.T, pool *pgxpool.Pool, schema string) []applied {
+	t.Helper()
+	rows, err := pool.Query(context.Background(),
+		"SELECT version, applied_at FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" ORDER BY version")
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (applied, error) {
+		var a applied
+		err := r.Scan(&a.version, &a.at)
+		return a, err
+	})
+	require.NoError(t, err)
+	return out
+}
+
+func versions(as []applied) []int64 {
+	var out []int64
+	for _, a := range as {
+		out = append(out, a.version)
+	}
+	return out
+}
+
+func TestMigrateTwiceIsHarmlessAndVersioned(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	schema := newSchema(t, pool)
+	s, err := postgres.New(pool, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	require.NoError(t, s.Migrate(ctx))
+	first := appliedMigrations(t, pool, schema)
+	assert.Equal(t, fileVersions(t), versions(first), "every embedded migration is recorded once")
+
+	require.NoError(t, s.Record(ctx, sampleEvent(time.Now(), "kept")))
+	require.NoError(t, s.Migrate(ctx), "a second run is harmless")
+	assert.Equal(t, first, appliedMigrations(t, pool, schema), "nothing re-applied")
+	assert.Equal(t, 1, count(t, pool, schema, "audit_events"), "data survives a second run")
+}
+
+func TestMigrateConcurrentlyFromTwoPools(t *testing.T) {
+	t.Parallel()
+	poolA, poolB := connect(t), connect(t)
+	schema := newSchema(t, poolA)
+	var stores []*postgres.Store
+	for _, p := range []*pgxpool.Pool{poolA, poolB, poolA, poolB} {
+		s, err := postgres.New(p, postgres.WithSchema(schema))
+		require.NoError(t, err)
+		stores = append(stores, s)
+	}
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() { errs[i] = s.Migrate(context.Background()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		assert.NoError(t, err, "Migrate %d", i)
+	}
+	assert.Equal(t, fileVersions(t), versions(appliedMigrations(t, poolA, schema)))
+}
+
+func TestMigrateIntoAnExistingEmptySchema(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	schema := newSchema(t, pool)
+	_, err := pool.Exec(context.Background(), "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	require.NoError(t, err)
+	s, err := postgres.New(pool, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	assert.Equal(t, fileVersions(t), versions(appliedMigrations(t, pool, schema)))
+}
+
+func TestSchemasAreIsolated(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	a, b := newStore(t, pool), newStore(t, pool)
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	require.NoError(t, a.Use(ctx, "jti-1", exp))
+	assert.NoError(t, b.Use(ctx, "jti-1", exp), "another schema is another store")
+}

@@ -1,0 +1,87 @@
+// Package redisstore keeps what several instances of an identity server
+// must share in Redis: one-time use of subject tokens
+// ([store.OneTimeUse]), revoked tokens ([store.Revocation]) and rate-limit
+// counters ([store.RateLimiter]). It is a module of its own, so the core
+// module does not depend on a Redis client.
+//
+// # When to use it
+//
+// Run it when more than one process issues or verifies tokens for one
+// issuer, behind a load balancer. With store/memory, each instance keeps
+// its own set of used subject tokens, so a token replayed to a second
+// instance is exchanged a second time; through one [Store] on a shared
+// Redis, of any number of concurrent exchanges of one subject token across
+// all instances exactly one succeeds, a revocation made on one instance is
+// seen by all, and a rate limit counts the requests of all of them:
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	rs, err := redisstore.New(rdb)
+//	...
+//	stores.OneTimeUse = rs                     // impersonation.Stores
+//	impersonation.WithRevocationStore(rs)      // Service option
+//	impersonation.WithStartLimit(rs, 10, time.Minute)
+//	impersonation.WithRevocation(rs)           // VerifierOption, on resource servers
+//
+// One-time use takes a single SET NX; revocation a small script; a
+// revocation check a single EXISTS; a rate-limit count a small script.
+// Each is one round trip.
+//
+// # Key layout
+//
+// Every key starts with the prefix ([WithPrefix], default "actas:"):
+//
+//	<prefix>jti:<id>                  a used subject token; TTL until its expiry
+//	<prefix>revoked:<id>              a revoked token; TTL until its expiry
+//	<prefix>rate:<key>:<start ms>     a window's count; TTL until the window ends
+//
+// where <start ms> is the start of the fixed window in Unix milliseconds
+// (milliseconds, so that windows shorter than a second get keys of their
+// own). Every key carries a TTL, so Redis drops it once it can no longer
+// matter and memory stays bounded by the tokens and windows alive at one
+// time. Run Redis with maxmemory-policy noeviction (its default): any
+// other policy may drop a key before its TTL, forgetting a used or revoked
+// token, whereas noeviction makes writes fail, and the store then fails
+// closed. Use a prefix per issuer when several share one Redis.
+//
+// TTLs are computed from the [Store]'s clock ([WithClock]) as expiry minus
+// now and sent as relative PX values, so they follow the host's clock, the
+// one that judges token expiry, and not the Redis server's. Instances must
+// still keep their clocks in step (NTP), as they must for token expiry.
+//
+// # Failures
+//
+// The store fails closed. Every error (connection refused, a closed
+// client, a timeout, the caller's context ending) is returned, wrapped with
+// a "redisstore:" prefix, and never taken as "not used" or "not revoked";
+// nothing panics. The library turns these errors into the OAuth error
+// temporarily_unavailable (HTTP 503 from the token endpoint), issues
+// nothing, and records the failure as an audit event (through its fallback
+// auditor when the audit store is down too); the error text goes into that
+// record, so it never holds a token ID. Each
+// operation runs under a deadline ([WithTimeout], default 2 s) on top of
+// the caller's context, which holds whether or not the client was built
+// with ContextTimeoutEnabled. The go-redis client reconnects by itself, so
+// the same [Store] serves again once Redis is back.
+//
+// A one-time use whose outcome is unknown (the deadline passed while the
+// SET was on its way) may have consumed the token: the exchange is refused
+// and a retry sees a replay. That is the fail-closed choice.
+//
+// # What it does not do
+//
+// It stores no audit log, no clients, users, organisations or role grants
+// and no signing keys: Redis is not durable enough for an audit trail. The
+// PostgreSQL adapter (store/postgres) keeps those, and can also hold one-time
+// use and revocation when a deployment would rather run one store.
+// It does not close the client it was given.
+//
+// # Compatibility
+//
+// It needs a Redis that go-redis v9 supports (6 or later); the commands it
+// sends (SET NX PX, EXISTS, and INCR, PTTL, PEXPIRE and SET inside Lua
+// scripts) are all older. It is tested against Redis 7.0, through go-redis
+// v9.23. Every operation touches one key, so it works with
+// Redis Cluster through a [redis.ClusterClient]. The key layout is part of
+// the API: changing it would let a token used before an upgrade be used
+// again after it, so it changes only with a new major version.
+package redisstore

@@ -1,0 +1,564 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/redisstore"
+	"github.com/actas/actas/store/storetest"
+)
+
+// redisAddr is the Redis server the tests run against; CI starts it.
+const redisAddr = "127.0.0.1:6379"
+
+const startRedis = `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log`
+
+// newClient returns a client of the test server, closed at cleanup. The
+// tests need the real server: when it is down they fail, saying how to
+// start it, rather than skip.
+func newClient(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: redisAddr})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.NoError(t, c.Ping(ctx).Err(), "Redis is not reachable at %s; start it with\n\t%s", redisAddr, startRedis)
+	return c
+}
+
+// newPrefix returns a key prefix of its own for one test and deletes every
+// key under it at cleanup.
+func newPrefix(t testing.TB) string {
+	t.Helper()
+	prefix := "actastest:" + rand.Text() + ":"
+	c := newClient(t)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		assert.NoError(t, iter.Err(), "scan for cleanup")
+		if len(keys) > 0 {
+			assert.NoError(t, c.Del(ctx, keys...).Err(), "cleanup")
+		}
+	})
+	return prefix
+}
+
+func newStore(t testing.TB, c redis.UniversalClient, prefix string, opts ...redisstore.Option) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.New(c, append([]redisstore.Option{redisstore.WithPrefix(prefix)}, opts...)...)
+	require.NoError(t, err)
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	storetest.Run(t, func(t *testing.T) storetest.Instance {
+		s := newStore(t, c, newPrefix(t))
+		// Advance nil: Redis expires keys on real time.
+		return storetest.Instance{Stores: storetest.Stores{OneTimeUse: s, Revocation: s, RateLimiter: s}}
+	})
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: redisAddr})
+	t.Cleanup(func() { _ = c.Close() })
+	tests := []struct {
+		name string
+		c    redis.UniversalClient
+		opts []redisstore.Option
+	}{
+		{name: "nil client", c: nil},
+		{name: "nil clock", c: c, opts: []redisstore.Option{redisstore.WithClock(nil)}},
+		{name: "zero timeout", c: c, opts: []redisstore.Option{redisstore.WithTimeout(0)}},
+		{name: "negative timeout", c: c, opts: []redisstore.Option{redisstore.WithTimeout(-time.Second)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := redisstore.New(tc.c, tc.opts...)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			assert.Contains(t, err.Error(), "redisstore: ")
+		})
+	}
+}
+
+func TestKeyLayout(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	prefix := newPrefix(t)
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := newStore(t, c, prefix, redisstore.WithClock(func() time.Time { return now }))
+	ctx := context.Background()
+	require.NoError(t, s.Use(ctx, "j1", now.Add(time.Minute)))
+	require.NoError(t, s.Revoke(ctx, "r1", now.Add(time.Minute)))
+	_, err := s.Allow(ctx, "k1", 1, time.Minute)
+	require.NoError(t, err)
+
+	start := now.Truncate(time.Minute).UnixMilli()
+	for key, maxTTL := range map[string]time.Duration{
+		prefix + "jti:j1":     time.Minute,
+		prefix + "revoked:r1": time.Minute,
+		prefix + "rate:k1:" + strconv.FormatInt(start, 10): 55 * time.Second, // the window ends at 03:05:00
+	} {
+		ttl, err := c.PTTL(ctx, key).Result()
+		require.NoError(t, err, key)
+		assert.Positive(t, ttl, "%s exists with a TTL", key)
+		assert.LessOrEqual(t, ttl, maxTTL, key)
+		assert.Greater(t, ttl, maxTTL-5*time.Second, key)
+	}
+	n, err := c.Get(ctx, prefix+"rate:k1:"+strconv.FormatInt(start, 10)).Int()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
+
+// TestOneTimeUseAcrossInstances is the replay test of several instances
+// behind one issuer: two Stores on two separate clients (two processes'
+// connection pools) race to use one subject token.
+func TestOneTimeUseAcrossInstances(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix(t)
+	a := newStore(t, newClient(t), prefix)
+	b := newStore(t, newClient(t), prefix)
+	exp := time.Now().Add(time.Minute)
+	var wins, replays atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 50 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			switch err := s.Use(context.Background(), "subject-token-1", exp); {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, store.ErrAlreadyUsed):
+				replays.Add(1)
+			default:
+				t.Errorf("Use: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load(), "exactly one exchange")
+	assert.Equal(t, int32(49), replays.Load(), "every other attempt is a replay")
+}
+
+func TestRevocationSeenByAnotherInstance(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix(t)
+	a := newStore(t, newClient(t), prefix)
+	b := newStore(t, newClient(t), prefix)
+	ctx := context.Background()
+	require.NoError(t, a.Revoke(ctx, "at-1", time.Now().Add(time.Minute)))
+	revoked, err := b.Revoked(ctx, "at-1")
+	require.NoError(t, err)
+	assert.True(t, revoked)
+	revoked, err = b.Revoked(ctx, "at-2")
+	require.NoError(t, err)
+	assert.False(t, revoked)
+}
+
+func TestRevokeNeverShortensARevocation(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	prefix := newPrefix(t)
+	s := newStore(t, c, prefix)
+	ctx := context.Background()
+	require.NoError(t, s.Revoke(ctx, "at", time.Now().Add(time.Hour)))
+	require.NoError(t, s.Revoke(ctx, "at", time.Now().Add(time.Minute)))
+	ttl, err := c.PTTL(ctx, prefix+"revoked:at").Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 59*time.Minute, "the longer revocation stays")
+	require.NoError(t, s.Revoke(ctx, "at", time.Now().Add(2*time.Hour)))
+	ttl, err = c.PTTL(ctx, prefix+"revoked:at").Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 119*time.Minute, "a longer one extends it")
+}
+
+func TestPastExpiryHoldsNothing(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	prefix := newPrefix(t)
+	s := newStore(t, c, prefix)
+	ctx := context.Background()
+	past := time.Now().Add(-time.Second)
+
+	require.NoError(t, s.Use(ctx, "old", past), "as in store/memory: nothing to hold")
+	require.NoError(t, s.Use(ctx, "old", past))
+	n, err := c.Exists(ctx, prefix+"jti:old").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing written")
+
+	require.NoError(t, s.Use(ctx, "held", time.Now().Add(time.Minute)))
+	assert.ErrorIs(t, s.Use(ctx, "held", past), store.ErrAlreadyUsed, "a held ID stays held whatever exp is passed")
+
+	require.NoError(t, s.Revoke(ctx, "old", past))
+	revoked, err := s.Revoked(ctx, "old")
+	require.NoError(t, err)
+	assert.False(t, revoked, "an expired token needs no revocation record")
+}
+
+func TestRateLimitExactUnderConcurrencyAcrossInstances(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix(t)
+	// A fixed clock keeps every call in one window.
+	now := time.Now()
+	clock := redisstore.WithClock(func() time.Time { return now })
+	a := newStore(t, newClient(t), prefix, clock)
+	b := newStore(t, newClient(t), prefix, clock)
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 60 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			ok, err := s.Allow(context.Background(), "impersonation-start:alice", 7, time.Minute)
+			if err != nil {
+				t.Errorf("Allow: %v", err)
+			}
+			if ok {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(7), allowed.Load())
+}
+
+func TestRateLimitWindows(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	s := newStore(t, newClient(t), prefix, redisstore.WithClock(func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}))
+	set := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		now = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).Add(d)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		at   time.Duration
+		key  string
+		per  time.Duration
+		want bool
+	}{
+		{name: "first of the window", at: 0, key: "k", per: 100 * time.Millisecond, want: true},
+		{name: "second, at the limit", at: 50 * time.Millisecond, key: "k", per: 100 * time.Millisecond, want: true},
+		{name: "third, over the limit", at: 99 * time.Millisecond, key: "k", per: 100 * time.Millisecond, want: false},
+		{name: "another key", at: 99 * time.Millisecond, key: "k2", per: 100 * time.Millisecond, want: true},
+		{name: "next sub-second window starts afresh", at: 100 * time.Millisecond, key: "k", per: 100 * time.Millisecond, want: true},
+	}
+	for _, tc := range tests {
+		set(tc.at)
+		ok, err := s.Allow(ctx, tc.key, 2, tc.per)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.want, ok, tc.name)
+	}
+
+	_, err := s.Allow(ctx, "k", 1, 0)
+	assert.ErrorContains(t, err, "redisstore: rate limit: ")
+	ok, err := s.Allow(ctx, "zero", 0, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok, "a limit of 0 allows nothing")
+}
+
+func TestPrefixIsolation(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	a := newStore(t, c, newPrefix(t))
+	b := newStore(t, c, newPrefix(t))
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute)
+
+	require.NoError(t, a.Use(ctx, "jti", exp))
+	assert.NoError(t, b.Use(ctx, "jti", exp), "another prefix has its own used IDs")
+
+	require.NoError(t, a.Revoke(ctx, "at", exp))
+	revoked, err := b.Revoked(ctx, "at")
+	require.NoError(t, err)
+	assert.False(t, revoked, "another prefix has its own revocations")
+
+	fixed := redisstore.WithClock(func() time.Time { return exp })
+	a, b = newStore(t, c, newPrefix(t), fixed), newStore(t, c, newPrefix(t), fixed)
+	ok, err := a.Allow(ctx, "k", 1, time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = b.Allow(ctx, "k", 1, time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok, "another prefix has its own counters")
+}
+
+// deadAddr returns an address on which nothing listens.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// hungAddr returns an address that accepts connections and never answers.
+func hungAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// ops calls each method once and returns its error, with the result it
+// must not be trusted for.
+func ops(s *redisstore.Store) map[string]func(ctx context.Context) error {
+	exp := time.Now().Add(time.Minute)
+	return map[string]func(ctx context.Context) error{
+		"Use": func(ctx context.Context) error {
+			err := s.Use(ctx, "jti", exp)
+			if errors.Is(err, store.ErrAlreadyUsed) {
+				return errors.New("an unreachable store reported a replay")
+			}
+			return err
+		},
+		"Revoke": func(ctx context.Context) error { return s.Revoke(ctx, "at", exp) },
+		"Revoked": func(ctx context.Context) error {
+			revoked, err := s.Revoked(ctx, "at")
+			if revoked {
+				return errors.New("an unreachable store reported a revocation")
+			}
+			return err
+		},
+		"Allow": func(ctx context.Context) error {
+			ok, err := s.Allow(ctx, "k", 10, time.Minute)
+			if ok {
+				return errors.New("an unreachable store allowed")
+			}
+			return err
+		},
+	}
+}
+
+func TestFailClosed(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	tests := []struct {
+		name    string
+		options func(t *testing.T) *redis.Options
+	}{
+		{name: "closed port", options: func(t *testing.T) *redis.Options {
+			return &redis.Options{Addr: deadAddr(t)}
+		}},
+		{name: "server that never answers, client without context timeouts", options: func(t *testing.T) *redis.Options {
+			return &redis.Options{Addr: hungAddr(t)}
+		}},
+		{name: "server that never answers, client with context timeouts", options: func(t *testing.T) *redis.Options {
+			return &redis.Options{Addr: hungAddr(t), ContextTimeoutEnabled: true}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := redis.NewClient(tc.options(t))
+			t.Cleanup(func() { _ = c.Close() })
+			s, err := redisstore.New(c, redisstore.WithTimeout(timeout))
+			require.NoError(t, err)
+			for name, op := range ops(s) {
+				start := time.Now()
+				err := op(context.Background())
+				took := time.Since(start)
+				require.Error(t, err, name)
+				assert.Contains(t, err.Error(), "redisstore: ", name)
+				assert.Less(t, took, timeout+time.Second, "%s returns within its deadline", name)
+			}
+		})
+	}
+}
+
+func TestClosedClientFailsAndANewClientServes(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix(t)
+	c := newClient(t)
+	s := newStore(t, c, prefix)
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute)
+	require.NoError(t, s.Use(ctx, "before", exp))
+
+	require.NoError(t, c.Close(), "the store goes away mid-run")
+	for name, op := range ops(s) {
+		err := op(ctx)
+		require.Error(t, err, name)
+		assert.ErrorIs(t, err, redis.ErrClosed, name)
+	}
+
+	again := newStore(t, newClient(t), prefix)
+	require.NoError(t, again.Use(ctx, "after", exp), "keeps serving once the store is back")
+	assert.ErrorIs(t, again.Use(ctx, "before", exp), store.ErrAlreadyUsed, "and remembers what was used before")
+}
+
+// proxy forwards TCP connections to the test Redis, so a test can take
+// the server away from a client and give it back on the same address.
+type proxy struct {
+	t     testing.TB
+	addr  string
+	mu    sync.Mutex
+	l     net.Listener
+	conns []net.Conn
+}
+
+func newProxy(t testing.TB) *proxy {
+	p := &proxy{t: t, addr: "127.0.0.1:0"}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *proxy) start() {
+	l, err := net.Listen("tcp", p.addr)
+	require.NoError(p.t, err)
+	p.mu.Lock()
+	p.l, p.addr = l, l.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", redisAddr)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+}
+
+// stop closes the listener and every forwarded connection: to the client,
+// Redis is gone.
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != nil {
+		_ = p.l.Close()
+		p.l = nil
+	}
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+func TestSameStoreServesAgainOnceRedisIsBack(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix(t)
+	p := newProxy(t)
+	c := redis.NewClient(&redis.Options{Addr: p.addr})
+	t.Cleanup(func() { _ = c.Close() })
+	s := newStore(t, c, prefix, redisstore.WithTimeout(500*time.Millisecond))
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute)
+	require.NoError(t, s.Use(ctx, "before", exp))
+
+	p.stop()
+	for name, op := range ops(s) {
+		err := op(ctx)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "redisstore: ", name)
+	}
+
+	p.start()
+	// The client reconnects by itself; on real time that takes a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.Revoked(ctx, "probe")
+		if err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the store still fails 10 s after Redis came back: %v", err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(t, s.Use(ctx, "after", exp), "the same Store serves again")
+	assert.ErrorIs(t, s.Use(ctx, "before", exp), store.ErrAlreadyUsed, "and remembers what was used before")
+}
+
+func TestContextHonoured(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	s := newStore(t, c, newPrefix(t))
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, op := range ops(s) {
+		start := time.Now()
+		err := op(cancelled)
+		require.ErrorIs(t, err, context.Canceled, name)
+		assert.Less(t, time.Since(start), 100*time.Millisecond, name)
+	}
+
+	// A caller's deadline shorter than the store's timeout wins.
+	hung := redis.NewClient(&redis.Options{Addr: hungAddr(t)})
+	t.Cleanup(func() { _ = hung.Close() })
+	hs := newStore(t, hung, "actastest:")
+	for name, op := range ops(hs) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		start := time.Now()
+		err := op(ctx)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, name)
+		assert.Less(t, time.Since(start), time.Second, name)
+	}
+}
