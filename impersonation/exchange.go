@@ -29,6 +29,12 @@ type AccessTokenClaims struct {
 	AuthorizedUserType string `json:"aut"`
 	OrgID              string `json:"org_id,omitempty"`
 	OrgName            string `json:"org_name,omitempty"`
+	// SessionID is isid: the impersonation session the token was issued
+	// under (see Service.StartSession); ending the session revokes it.
+	SessionID string `json:"isid,omitempty"`
+	// Reason is impersonation_reason, the impersonator's stated reason,
+	// carried only when the Service is built WithReasonClaim.
+	Reason string `json:"impersonation_reason,omitempty"`
 }
 
 // exchangeRefusal is a refused exchange: the wire error for the client and
@@ -117,6 +123,11 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	if err != nil {
 		return nil, refuse(errBadActorToken, "actor token: "+err.Error())
 	}
+	if actor.Act != nil {
+		// An ID token issued under an impersonation session speaks for the
+		// impersonated user; it never makes anyone an impersonator.
+		return nil, refuse(errBadActorToken, "actor token: issued under impersonation (act)")
+	}
 	if actor.Subject != sub.MayAct.Subject {
 		return nil, refuse(errBadActorToken, "actor token: sub is not may_act.sub")
 	}
@@ -152,42 +163,21 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, err
 	}
 
-	ttl := c.AccessTokenTTL
-	if ttl <= 0 {
-		ttl = s.accessTTL
-	}
-	ttl = min(ttl, MaxAccessTokenTTL)
-	now := s.now()
-	at := &AccessTokenClaims{
-		Registered: claims.Registered{
-			Issuer:    s.issuer,
-			Subject:   d.Subject.ID,
-			Audience:  aud,
-			IssuedAt:  claims.NewNumericDate(now),
-			NotBefore: claims.NewNumericDate(now),
-			Expiry:    claims.NewNumericDate(now.Add(ttl)),
-			ID:        jose.NewID(),
-		},
-		AuthorizedParty: c.ID,
-		ClientID:        c.ID,
-		Scope:           scope,
+	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
+		client:  c,
+		subject: d.Subject.ID,
+		aud:     aud,
+		scope:   scope,
 		// Verify capped the subject token's chain at maxDepth-1, so the
 		// new chain is at most maxDepth deep.
-		Act:                &claims.Actor{Subject: d.Impersonator.ID, Act: sub.Act},
-		AuthorizedUserType: AuthorizedUserType,
-		OrgID:              d.Org.ID,
-		OrgName:            d.Org.Name,
-	}
-	key, err := s.stores.Keys.SigningKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := jose.Sign(key, AccessTokenHeaderType, at)
+		act: &claims.Actor{Subject: d.Impersonator.ID, Act: sub.Act},
+		org: d.Org,
+	})
 	if err != nil {
 		return nil, err
 	}
 
-	ev.Type, ev.Outcome, ev.JTI, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, at.ID, scope, now.UTC()
+	ev.Type, ev.Outcome, ev.JTI, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, at.ID, scope, at.IssuedAt.Time()
 	if err := s.record(ctx, *ev); err != nil {
 		// Nothing is issued that was not recorded.
 		return nil, err
@@ -199,6 +189,67 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		ExpiresIn:       int64(ttl / time.Second),
 		Scope:           scope,
 	}, nil
+}
+
+// accessParams describe an access token to mint.
+type accessParams struct {
+	client  *store.Client
+	subject string
+	aud     claims.Audience
+	scope   claims.Scope
+	act     *claims.Actor
+	org     *store.Organization
+	// session, when set, is the impersonation session the token is issued
+	// under: its ID goes into isid and the token does not outlive it.
+	session *store.ImpersonationSession
+}
+
+// mintAccessToken signs an RFC 9068 access token for p and returns it, its
+// claims and its lifetime.
+func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, *AccessTokenClaims, time.Duration, error) {
+	ttl := p.client.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = s.accessTTL
+	}
+	ttl = min(ttl, MaxAccessTokenTTL)
+	now := s.now()
+	if p.session != nil {
+		ttl = min(ttl, p.session.Expires.Sub(now).Truncate(time.Second))
+	}
+	at := &AccessTokenClaims{
+		Registered: claims.Registered{
+			Issuer:    s.issuer,
+			Subject:   p.subject,
+			Audience:  p.aud,
+			IssuedAt:  claims.NewNumericDate(now),
+			NotBefore: claims.NewNumericDate(now),
+			Expiry:    claims.NewNumericDate(now.Add(ttl)),
+			ID:        jose.NewID(),
+		},
+		AuthorizedParty:    p.client.ID,
+		ClientID:           p.client.ID,
+		Scope:              p.scope,
+		Act:                p.act,
+		AuthorizedUserType: AuthorizedUserType,
+	}
+	if p.org != nil {
+		at.OrgID, at.OrgName = p.org.ID, p.org.Name
+	}
+	if p.session != nil {
+		at.SessionID = p.session.ID
+		if s.reasonClaim {
+			at.Reason = p.session.Reason
+		}
+	}
+	key, err := s.stores.Keys.SigningKey(ctx)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	tok, err := jose.Sign(key, AccessTokenHeaderType, at)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	return tok, at, ttl, nil
 }
 
 // narrowScope applies the requested scope, which must be a subset of the

@@ -135,6 +135,13 @@ func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Cl
 	if err := s.revocation.Revoke(ctx, p.TokenID, p.Expiry.Add(subjecttoken.MaxSkew)); err != nil {
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
+	if p.SessionID != "" {
+		// A token of an impersonation session: revoking it ends the
+		// session, and with it every token issued under it.
+		if err := s.revocation.Revoke(ctx, sessionRevocationKey(p.SessionID), p.Expiry.Add(MaxAccessTokenTTL+subjecttoken.MaxSkew)); err != nil {
+			return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		}
+	}
 	ev := store.Event{
 		Type: store.EventTokenRevoked, ClientID: client.ID, Subject: p.Subject, Org: p.OrgID,
 		JTI: p.TokenID, Scopes: p.Scope, Outcome: store.OutcomeGranted,

@@ -105,6 +105,12 @@ type Service struct {
 	access  *Verifier
 	secrets verifiedSecrets
 
+	sessions      store.Sessions
+	maxSession    time.Duration
+	requireReason bool
+	reasonClaim   bool
+	refreshTTL    time.Duration
+
 	limiter     store.RateLimiter
 	startLimit  int
 	startWindow time.Duration
@@ -201,6 +207,7 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 
 		startLimit:  DefaultStartLimit,
 		startWindow: DefaultStartWindow,
+		refreshTTL:  DefaultRefreshTokenTTL,
 	}
 	for _, o := range opts {
 		o(s)
@@ -213,6 +220,12 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, errors.New("impersonation: scope rule is nil")
 	case s.accessTTL <= 0 || s.idTTL <= 0:
 		return nil, errors.New("impersonation: token lifetimes must be positive")
+	}
+	if s.sessions != nil && s.maxSession == 0 {
+		s.maxSession = DefaultSessionMaxDuration
+	}
+	if s.maxSession < 0 || s.refreshTTL <= 0 {
+		return nil, errors.New("impersonation: session and refresh lifetimes must be positive")
 	}
 	if s.startLimit > 0 && s.startWindow <= 0 {
 		return nil, errors.New("impersonation: start limit window must be positive")

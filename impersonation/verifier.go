@@ -32,7 +32,13 @@ type Principal struct {
 	OrgID    string
 	OrgName  string
 	// TokenID is the access token's jti.
-	TokenID  string
+	TokenID string
+	// SessionID is the impersonation session the token was issued under
+	// (isid), empty for a token of the exchange itself.
+	SessionID string
+	// Reason is the impersonator's stated reason, when the issuer puts it
+	// in tokens (impersonation_reason).
+	Reason   string
 	IssuedAt time.Time
 	Expiry   time.Time
 }
@@ -163,21 +169,30 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		if err != nil {
 			return nil, fmt.Errorf("impersonation: revocation: %w", err)
 		}
+		if !revoked && c.SessionID != "" {
+			// Ending an impersonation session revokes every token issued
+			// under it.
+			if revoked, err = v.revocation.Revoked(ctx, sessionRevocationKey(c.SessionID)); err != nil {
+				return nil, fmt.Errorf("impersonation: revocation: %w", err)
+			}
+		}
 		if revoked {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, ErrRevoked)
 		}
 	}
 	return &Principal{
-		Subject:  c.Subject,
-		Actor:    c.Act,
-		ClientID: c.ClientID,
-		Scope:    c.Scope,
-		Audience: c.Audience,
-		OrgID:    c.OrgID,
-		OrgName:  c.OrgName,
-		TokenID:  c.ID,
-		IssuedAt: c.IssuedAt.Time(),
-		Expiry:   c.Expiry.Time(),
+		Subject:   c.Subject,
+		Actor:     c.Act,
+		ClientID:  c.ClientID,
+		Scope:     c.Scope,
+		Audience:  c.Audience,
+		OrgID:     c.OrgID,
+		OrgName:   c.OrgName,
+		TokenID:   c.ID,
+		SessionID: c.SessionID,
+		Reason:    c.Reason,
+		IssuedAt:  c.IssuedAt.Time(),
+		Expiry:    c.Expiry.Time(),
 	}, nil
 }
 

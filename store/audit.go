@@ -28,8 +28,15 @@ const (
 	// EventNotificationFailed: the impersonated user could not be told.
 	EventNotificationFailed EventType = "impersonation.notification_failed"
 	// EventImpersonationEnded: an impersonated access token was revoked,
-	// ending that impersonation.
+	// or an impersonation session ended (explicitly, by logout, by expiry
+	// or because the policy no longer allows it; Reason says which).
 	EventImpersonationEnded EventType = "impersonation.ended"
+	// EventSessionStarted: a login session became an impersonation
+	// session.
+	EventSessionStarted EventType = "impersonation.session_started"
+	// EventSessionTokens: tokens were issued through an impersonation
+	// session (authorization code or refresh).
+	EventSessionTokens EventType = "impersonation.session_tokens"
 	// EventRequestRefused: an endpoint refused a malformed or
 	// unauthenticated request before any decision (Method, Path and the
 	// wire error in Reason).

@@ -55,6 +55,10 @@ type Client struct {
 	// AccessTokenTTL is the access token lifetime; zero means the service
 	// default (3600 s).
 	AccessTokenTTL time.Duration
+	// RefreshTokens lets the client receive refresh tokens from the
+	// authorization-code grant. Off by default; under impersonation a
+	// refresh token keeps act and never outlives the impersonation session.
+	RefreshTokens bool
 }
 
 // Organization is a tenant. Parent is the ID of the parent organisation,
@@ -140,4 +144,41 @@ type RateLimiter interface {
 	// and reports whether the window's count is at most limit. Of
 	// concurrent calls, exactly limit are allowed per window.
 	Allow(ctx context.Context, key string, limit int, per time.Duration) (bool, error)
+}
+
+// ImpersonationSession binds an impersonator's login session at the
+// identity server to one impersonated user, after a successful exchange:
+// while it lasts, ordinary sign-ins through that login session yield
+// tokens for Subject with act.sub Impersonator.
+type ImpersonationSession struct {
+	// ID is random and is carried as the isid claim of every token issued
+	// under the session, so that ending it revokes them all.
+	ID string
+	// LoginSession is the host's login session ID, the lookup key.
+	LoginSession string
+	Impersonator string
+	Subject      string
+	// ClientID is the client the impersonation was started through (where
+	// the impersonator's role is checked).
+	ClientID string
+	Org      string
+	// Reason is the impersonator's stated reason, if any.
+	Reason  string
+	Started time.Time
+	Expires time.Time
+	// StartTokenID and StartTokenExpiry identify the access token of the
+	// exchange that started the session, revoked with it.
+	StartTokenID     string
+	StartTokenExpiry time.Time
+}
+
+// Sessions stores impersonation sessions by login session.
+type Sessions interface {
+	// PutSession stores s, replacing any session of s.LoginSession.
+	PutSession(ctx context.Context, s ImpersonationSession) error
+	// SessionFor returns the session of loginSession, or an error wrapping
+	// ErrNotFound when there is none or it has expired.
+	SessionFor(ctx context.Context, loginSession string) (*ImpersonationSession, error)
+	// DeleteSession removes the session of loginSession; none is no error.
+	DeleteSession(ctx context.Context, loginSession string) error
 }

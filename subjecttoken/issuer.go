@@ -85,6 +85,11 @@ type IDTokenClaims struct {
 	// StateHash is s_hash (OpenID FAPI 1.0 Part 2 §5.1): the left half of
 	// the SHA-256 of state, base64url.
 	StateHash string `json:"s_hash,omitempty"`
+	// Act, in an ID token issued under an impersonation session, names the
+	// impersonator (RFC 8693 §4.1); Subject is then the impersonated user.
+	Act *claims.Actor `json:"act,omitempty"`
+	// SessionID is isid, the impersonation session, when there is one.
+	SessionID string `json:"isid,omitempty"`
 }
 
 // Verifier verifies subject tokens and ID tokens of one issuer with its
@@ -251,6 +256,10 @@ type IDTokenParams struct {
 	State string
 	// AuthTime is when the impersonator authenticated; zero omits auth_time.
 	AuthTime time.Time
+	// Act and SessionID mark an ID token issued under an impersonation
+	// session (Subject is then the impersonated user); usually empty.
+	Act       *claims.Actor
+	SessionID string
 	// TTL is the lifetime; zero means DefaultIDTokenTTL; capped at
 	// MaxIDTokenTTL.
 	TTL time.Duration
@@ -285,6 +294,7 @@ func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDT
 	if p.State != "" {
 		c.StateHash = StateHash(p.State)
 	}
+	c.Act, c.SessionID = p.Act, p.SessionID
 	tok, err := i.sign(ctx, IDTokenHeaderType, c)
 	if err != nil {
 		return "", nil, err

@@ -60,6 +60,36 @@ type Exchanger interface {
 	Exchange(ctx context.Context, client Client, req *Request) (*Response, error)
 }
 
+// Grant types besides token exchange that a token endpoint may serve
+// through [WithGrant].
+const (
+	GrantTypeAuthorizationCode = "authorization_code"
+	GrantTypeRefreshToken      = "refresh_token"
+)
+
+// GrantHandler serves one more grant type at the token endpoint (see
+// [WithGrant]): it gets the authenticated client and the request's
+// parameters, already checked for repetition, and returns the response or
+// an error, as an [Exchanger] does.
+type GrantHandler interface {
+	Grant(ctx context.Context, client Client, form map[string][]string) (*Response, error)
+}
+
+// WithGrant makes [NewHandler]'s token endpoint serve grantType with h, so
+// that one endpoint answers token exchange and, say, the
+// authorization-code and refresh-token grants of the host. The request
+// goes through the same checks (POST, form, cap, one client
+// authentication); parameters other than resource and audience may not
+// repeat. Token exchange itself cannot be replaced.
+func WithGrant(grantType string, h GrantHandler) Option {
+	return func(c *handlerConfig) {
+		if c.grants == nil {
+			c.grants = map[string]GrantHandler{}
+		}
+		c.grants[grantType] = h
+	}
+}
+
 // Handler is the token endpoint for token exchange (RFC 8693 §2,
 // https://www.rfc-editor.org/rfc/rfc8693#section-2), an [http.Handler] to
 // mount on the host's mux for POST. It parses and validates the request,
@@ -67,8 +97,9 @@ type Exchanger interface {
 // the error; the package documentation lists the checks in order. Create it
 // with [NewHandler]. A Handler is safe for concurrent use.
 type Handler struct {
-	pipe pipeline
-	ex   Exchanger
+	pipe   pipeline
+	ex     Exchanger
+	grants map[string]GrantHandler
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -85,11 +116,21 @@ func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (*Handle
 	}
 	single := singleParams()
 	known := knownParams()
-	pipe, err := newPipeline("token", auth, known[:], append(single[:], paramClientID, paramClientSecret), opts)
+	pipe, err := newPipeline("token", auth, known[:], append(single[:], paramClientID, paramClientSecret,
+		"code", "redirect_uri", "code_verifier", "refresh_token"), opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{pipe: pipe, ex: ex}, nil
+	var cfg handlerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	for gt, g := range cfg.grants {
+		if gt == GrantType || gt == "" || g == nil {
+			return nil, errors.New("tokenexchange: WithGrant needs a grant type other than token exchange and a handler")
+		}
+	}
+	return &Handler{pipe: pipe, ex: ex, grants: cfg.grants}, nil
 }
 
 // ServeHTTP handles one token request.
@@ -98,6 +139,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// body cap and client authentication, and refuses on its own.
 	client, form, ok := h.pipe.accept(w, r)
 	if !ok {
+		return
+	}
+	if g, ok := h.grants[form.Get(paramGrantType)]; ok {
+		resp, err := g.Grant(r.Context(), client, form)
+		if err == nil {
+			err = resp.checkGrant()
+		}
+		if err != nil {
+			h.pipe.refuse(w, r, client, err, 0)
+			return
+		}
+		WriteResponse(w, resp)
 		return
 	}
 	req, err := parseForm(form)

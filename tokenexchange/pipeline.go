@@ -33,6 +33,7 @@ var errNilAuthenticator = errors.New("tokenexchange: nil ClientAuthenticator")
 type handlerConfig struct {
 	maxBodyBytes int64
 	observer     func(r *http.Request, clientID string, err error)
+	grants       map[string]GrantHandler
 }
 
 // Option configures [NewHandler], [NewIntrospectionHandler] and

@@ -46,6 +46,10 @@ type Response struct {
 	Scope claims.Scope `json:"scope,omitempty"`
 	// RefreshToken is an optional refresh token.
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// IDToken is the OpenID Connect ID token of an authorization-code or
+	// refresh grant served through WithGrant; token exchange leaves it
+	// empty.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // errIncompleteResponse is the cause recorded when a [Response] lacks a
@@ -85,4 +89,13 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 	setNoStore(h)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// checkGrant reports whether a response of a grant served through
+// WithGrant has what RFC 6749 §5.1 requires: access_token and token_type.
+func (resp *Response) checkGrant() error {
+	if resp == nil || resp.AccessToken == "" || resp.TokenType == "" {
+		return ErrServerError.WithDescription(internalErrorDescription).WithCause(errIncompleteResponse)
+	}
+	return nil
 }

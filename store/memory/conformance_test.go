@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 		return storetest.Instance{
 			Stores: storetest.Stores{
 				OneTimeUse: s, Revocation: s, RateLimiter: s, Auditor: s, AuditLog: s,
-				Directory: directory{s},
+				Directory: directory{s}, Sessions: s,
 			},
 			Advance: func(d time.Duration) { clk.Advance(d) },
 			Now:     clk.Now,

@@ -30,6 +30,9 @@ type Store struct {
 
 	limits ratelimit.Counter
 
+	sessMu   sync.Mutex
+	sessions map[string]store.ImpersonationSession
+
 	logMu   sync.Mutex
 	events  []store.Event
 	notices []store.Notice
@@ -46,6 +49,7 @@ var (
 	_ store.Notifier      = (*Store)(nil)
 	_ store.RateLimiter   = (*Store)(nil)
 	_ store.AuditLog      = (*Store)(nil)
+	_ store.Sessions      = (*Store)(nil)
 )
 
 // Role is store.Role, kept here for callers of PutRole.
@@ -255,6 +259,45 @@ func (s *Store) Revoked(_ context.Context, id string) (bool, error) {
 // clock; windows that ended are evicted.
 func (s *Store) Allow(_ context.Context, key string, limit int, per time.Duration) (bool, error) {
 	return s.limits.Allow(key, limit, per, s.now()), nil
+}
+
+// PutSession implements store.Sessions.
+func (s *Store) PutSession(_ context.Context, sess store.ImpersonationSession) error {
+	if sess.LoginSession == "" || sess.ID == "" {
+		return errors.New("memory: session needs an ID and a login session")
+	}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sessions == nil {
+		s.sessions = map[string]store.ImpersonationSession{}
+	}
+	now := s.now()
+	for k, v := range s.sessions { // bounded by live sessions
+		if !now.Before(v.Expires) {
+			delete(s.sessions, k)
+		}
+	}
+	s.sessions[sess.LoginSession] = sess
+	return nil
+}
+
+// SessionFor implements store.Sessions.
+func (s *Store) SessionFor(_ context.Context, loginSession string) (*store.ImpersonationSession, error) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	sess, ok := s.sessions[loginSession]
+	if !ok || !s.now().Before(sess.Expires) {
+		return nil, fmt.Errorf("memory: session: %w", store.ErrNotFound)
+	}
+	return &sess, nil
+}
+
+// DeleteSession implements store.Sessions.
+func (s *Store) DeleteSession(_ context.Context, loginSession string) error {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	delete(s.sessions, loginSession)
+	return nil
 }
 
 // Record implements store.Auditor by keeping the event.

@@ -23,6 +23,58 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RateLimiter", func(t *testing.T) { runRateLimiter(t, h) })
 	t.Run("AuditLog", func(t *testing.T) { runAuditLog(t, h) })
 	t.Run("Directory", func(t *testing.T) { runDirectory(t, h) })
+	t.Run("Sessions", func(t *testing.T) { runSessions(t, h) })
+}
+
+func runSessions(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.Sessions != nil }
+	session := func(in Instance, login string, l time.Duration) store.ImpersonationSession {
+		now := in.now().UTC().Truncate(time.Microsecond)
+		return store.ImpersonationSession{
+			ID: id("isid"), LoginSession: login, Impersonator: "alice", Subject: "bob", ClientID: "app",
+			Org: "acme-eu", Reason: "ticket 4711", Started: now, Expires: now.Add(l),
+			StartTokenID: id("jti"), StartTokenExpiry: now.Add(time.Hour),
+		}
+	}
+	t.Run("PutGetReplaceDelete", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Sessions")
+		ctx := context.Background()
+		login := id("login")
+		_, err := in.Sessions.SessionFor(ctx, login)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		s := session(in, login, time.Hour)
+		require.NoError(t, in.Sessions.PutSession(ctx, s))
+		got, err := in.Sessions.SessionFor(ctx, login)
+		require.NoError(t, err)
+		assert.True(t, s.Started.Equal(got.Started) && s.Expires.Equal(got.Expires) && s.StartTokenExpiry.Equal(got.StartTokenExpiry))
+		got.Started, got.Expires, got.StartTokenExpiry = s.Started, s.Expires, s.StartTokenExpiry
+		assert.Equal(t, s, *got)
+
+		s2 := session(in, login, time.Hour)
+		s2.Subject = "carol"
+		require.NoError(t, in.Sessions.PutSession(ctx, s2))
+		got, err = in.Sessions.SessionFor(ctx, login)
+		require.NoError(t, err)
+		assert.Equal(t, "carol", got.Subject, "one session per login session: replaced")
+
+		_, err = in.Sessions.SessionFor(ctx, id("login"))
+		assert.ErrorIs(t, err, store.ErrNotFound, "login sessions are independent")
+		require.NoError(t, in.Sessions.DeleteSession(ctx, login))
+		_, err = in.Sessions.SessionFor(ctx, login)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		assert.NoError(t, in.Sessions.DeleteSession(ctx, login), "deleting nothing is no error")
+	})
+	t.Run("ExpiredSessionIsGone", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Sessions")
+		ctx := context.Background()
+		login := id("login")
+		l := life(in)
+		require.NoError(t, in.Sessions.PutSession(ctx, session(in, login, l)))
+		in.expire(t, l, func() bool {
+			_, err := in.Sessions.SessionFor(ctx, login)
+			return errors.Is(err, store.ErrNotFound)
+		})
+	})
 }
 
 // now returns the instance's current time.

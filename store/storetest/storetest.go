@@ -30,6 +30,7 @@ type Stores struct {
 	// AuditLog must read back what Auditor recorded.
 	AuditLog  store.AuditLog
 	Directory Directory
+	Sessions  store.Sessions
 }
 
 // Directory is a store of clients, users, organisations and role grants

@@ -1,0 +1,495 @@
+package impersonation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// Impersonation sessions: after a successful exchange the impersonator's
+// login session at the identity server becomes bound to the impersonated
+// user ([Service.StartSession]); while it lasts, ordinary OpenID Connect
+// sign-ins through it yield tokens for that user with act naming the
+// impersonator ([Service.IssueTokens]), in any application, which needs no
+// change. Every token issued under it carries the session's ID in isid, so
+// that ending it ([Service.EndSession], an impersonator's logout, revoking
+// one of its tokens, its maximum duration) revokes them all.
+
+// Session defaults and claim names.
+const (
+	// DefaultSessionMaxDuration is how long an impersonation session lasts
+	// at most, unless WithSessions says otherwise.
+	DefaultSessionMaxDuration = time.Hour
+	// DefaultRefreshTokenTTL is a refresh token's lifetime outside an
+	// impersonation session; inside one it ends with the session.
+	DefaultRefreshTokenTTL = 8 * time.Hour
+	// RefreshTokenHeaderType is the typ of refresh tokens: never accepted
+	// as any other kind of token.
+	RefreshTokenHeaderType = "refresh+jwt"
+	// ClaimSessionID names the impersonation session in tokens.
+	ClaimSessionID = "isid"
+	// ClaimReason carries the impersonator's reason in tokens, when the
+	// Service is built WithReasonClaim.
+	ClaimReason = "impersonation_reason"
+)
+
+// Session errors.
+var (
+	// ErrNoSessions: the Service was built without WithSessions.
+	ErrNoSessions = errors.New("impersonation: impersonation sessions are not enabled")
+	// ErrNotImpersonated: StartSession got a token that is not an
+	// impersonated access token of this issuer.
+	ErrNotImpersonated = errors.New("impersonation: not an impersonated access token")
+	// ErrReasonRequired: a reason is required to start a session.
+	ErrReasonRequired = errors.New("impersonation: a reason is required")
+	// ErrOtherSubject: an impersonation session impersonates one user; a
+	// request for another user inside it is refused.
+	ErrOtherSubject = errors.New("impersonation: this session impersonates another user; end it first")
+)
+
+// WithSessions enables impersonation sessions over st (store/memory's
+// Store, or a shared store when several instances serve one issuer), each
+// lasting at most maxDuration (DefaultSessionMaxDuration when zero).
+func WithSessions(st store.Sessions, maxDuration time.Duration) Option {
+	return func(s *Service) {
+		s.sessions = st
+		s.maxSession = maxDuration
+	}
+}
+
+// WithReasonRequired makes a reason mandatory to start an impersonation
+// session.
+func WithReasonRequired() Option { return func(s *Service) { s.requireReason = true } }
+
+// WithReasonClaim puts the session's reason into the tokens issued under
+// it, as the claim impersonation_reason (ClaimReason), so that resource
+// servers can show or log it.
+func WithReasonClaim() Option { return func(s *Service) { s.reasonClaim = true } }
+
+// WithRefreshTokenTTL sets the refresh token lifetime outside impersonation
+// sessions; default DefaultRefreshTokenTTL.
+func WithRefreshTokenTTL(d time.Duration) Option { return func(s *Service) { s.refreshTTL = d } }
+
+// sessionRevocationKey is the revocation-store key that ends every token of
+// session id.
+func sessionRevocationKey(id string) string { return "isid:" + id }
+
+// StartSession binds loginSession (the host's login session of the
+// impersonator) to the impersonation that accessToken, the access token
+// just obtained by token exchange, carries. reason is the impersonator's
+// stated reason (required WithReasonRequired; at most
+// subjecttoken.MaxReasonBytes of printable text). The session lasts the
+// configured maximum duration; a previous session of the login session is
+// ended first.
+func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, reason string) (*store.ImpersonationSession, error) {
+	if s.sessions == nil || s.revocation == nil {
+		return nil, ErrNoSessions
+	}
+	if loginSession == "" {
+		return nil, errors.New("impersonation: StartSession needs a login session")
+	}
+	if s.requireReason && reason == "" {
+		return nil, ErrReasonRequired
+	}
+	if untrusted(reason) != reason || len(reason) > subjecttoken.MaxReasonBytes {
+		return nil, errors.New("impersonation: the reason must be at most 512 bytes of printable text")
+	}
+	p, err := s.access.Verify(ctx, accessToken)
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: start session: %w", err)
+	}
+	if !p.Impersonated() {
+		return nil, ErrNotImpersonated
+	}
+	if old, err := s.sessions.SessionFor(ctx, loginSession); err == nil {
+		if err := s.endSession(ctx, old, "replaced by a new impersonation"); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now().UTC()
+	sess := store.ImpersonationSession{
+		ID:               jose.NewID(),
+		LoginSession:     loginSession,
+		Impersonator:     p.Actor.Subject,
+		Subject:          p.Subject,
+		ClientID:         p.ClientID,
+		Org:              p.OrgID,
+		Reason:           reason,
+		Started:          now,
+		Expires:          now.Add(s.maxSession),
+		StartTokenID:     p.TokenID,
+		StartTokenExpiry: p.Expiry,
+	}
+	if err := s.sessions.PutSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("impersonation: start session: %w", err)
+	}
+	if err := s.record(ctx, sessionEvent(store.EventSessionStarted, &sess, store.OutcomeGranted, "")); err != nil {
+		_ = s.sessions.DeleteSession(ctx, loginSession)
+		return nil, err
+	}
+	return &sess, nil
+}
+
+// Session is the hook an authorize endpoint calls for a signed-in user:
+// is this login session impersonating, and whom? It returns nil, nil when
+// it is not. The policy is checked again on every call (the impersonator
+// must still hold the role for the session's client, the user must still
+// be impersonable): when it no longer allows the impersonation, or the
+// session has ended elsewhere, the session ends (with an audit event
+// saying why) and the login falls back to the impersonator's own. A
+// requestedSubject other than the session's subject (a new impersonation
+// inside this one) is refused with ErrOtherSubject; empty means any.
+func (s *Service) Session(ctx context.Context, loginSession, requestedSubject string) (*store.ImpersonationSession, error) {
+	if s.sessions == nil {
+		return nil, nil
+	}
+	sess, err := s.sessions.SessionFor(ctx, loginSession)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: session: %w", err)
+	}
+	revoked, err := s.revocation.Revoked(ctx, sessionRevocationKey(sess.ID))
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: session: %w", err)
+	}
+	if revoked {
+		// Ended elsewhere: one of its tokens was revoked.
+		_ = s.sessions.DeleteSession(ctx, loginSession)
+		return nil, nil
+	}
+	if sess.StartTokenID != "" {
+		started, err := s.revocation.Revoked(ctx, sess.StartTokenID)
+		if err != nil {
+			return nil, fmt.Errorf("impersonation: session: %w", err)
+		}
+		if started {
+			if err := s.endSession(ctx, sess, "the access token that started it was revoked"); err != nil {
+				return nil, err
+			}
+			return nil, nil
+		}
+	}
+	if _, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject); err != nil {
+		var denied *DeniedError
+		if !errors.As(err, &denied) {
+			return nil, err
+		}
+		if err := s.endSession(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if requestedSubject != "" && requestedSubject != sess.Subject {
+		return sess, ErrOtherSubject
+	}
+	return sess, nil
+}
+
+// EndSession ends the impersonation session of loginSession: every token
+// issued under it, and the access token that started it, are revoked and
+// an audit event records reason. The host calls it for an explicit "End
+// impersonation" and on the impersonator's logout. No session is no error.
+func (s *Service) EndSession(ctx context.Context, loginSession, reason string) error {
+	if s.sessions == nil {
+		return nil
+	}
+	sess, err := s.sessions.SessionFor(ctx, loginSession)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("impersonation: end session: %w", err)
+	}
+	return s.endSession(ctx, sess, reason)
+}
+
+func (s *Service) endSession(ctx context.Context, sess *store.ImpersonationSession, reason string) error {
+	// Tokens issued under the session expire with it at the latest.
+	hold := sess.Expires.Add(subjecttoken.MaxSkew)
+	if err := s.revocation.Revoke(ctx, sessionRevocationKey(sess.ID), hold); err != nil {
+		return fmt.Errorf("impersonation: end session: %w", err)
+	}
+	if sess.StartTokenID != "" {
+		if err := s.revocation.Revoke(ctx, sess.StartTokenID, sess.StartTokenExpiry.Add(subjecttoken.MaxSkew)); err != nil {
+			return fmt.Errorf("impersonation: end session: %w", err)
+		}
+	}
+	if err := s.sessions.DeleteSession(ctx, sess.LoginSession); err != nil {
+		return fmt.Errorf("impersonation: end session: %w", err)
+	}
+	return s.record(ctx, sessionEvent(store.EventImpersonationEnded, sess, store.OutcomeGranted, reason))
+}
+
+func sessionEvent(typ store.EventType, sess *store.ImpersonationSession, outcome, reason string) store.Event {
+	return store.Event{
+		Type: typ, ClientID: sess.ClientID, Impersonator: sess.Impersonator, Subject: sess.Subject,
+		Org: sess.Org, JTI: sess.ID, Outcome: outcome, Reason: reason, Justification: sess.Reason,
+	}
+}
+
+// Tokens are what a sign-in or a refresh issues.
+type Tokens struct {
+	IDToken      string
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int64
+	Scope        claims.Scope
+	// Session is the impersonation session the tokens were issued under;
+	// nil for the user's own tokens.
+	Session *store.ImpersonationSession
+}
+
+// Response returns t as a token endpoint response (with id_token).
+func (t *Tokens) Response() *tokenexchange.Response {
+	return &tokenexchange.Response{
+		AccessToken:     t.AccessToken,
+		IssuedTokenType: tokenexchange.TokenTypeAccessToken,
+		TokenType:       tokenexchange.BearerTokenType,
+		ExpiresIn:       t.ExpiresIn,
+		Scope:           t.Scope,
+		RefreshToken:    t.RefreshToken,
+		IDToken:         t.IDToken,
+	}
+}
+
+// SignIn describes an authorization-code sign-in, after the host has
+// checked the code, the redirect URI and PKCE.
+type SignIn struct {
+	// LoginSession is the host's login session the code was issued in.
+	LoginSession string
+	// User is the signed-in user (the impersonator, under impersonation).
+	User string
+	// ClientID is the client redeeming the code.
+	ClientID string
+	// Scope is the scope of the authorization request.
+	Scope claims.Scope
+	// Nonce of the authorization request, for the ID token.
+	Nonce string
+	// AuthTime is when User authenticated.
+	AuthTime time.Time
+}
+
+// IssueTokens issues the tokens of an authorization-code sign-in. When the
+// login session is an impersonation session that the policy still allows,
+// they are for the impersonated user: sub is that user, act.sub the
+// impersonator, isid the session, scope what the user holds for this
+// client (and the client may ask for), and they expire with the session.
+// Otherwise they are the signed-in user's own. A refresh token comes only
+// for clients that enable RefreshTokens.
+func (s *Service) IssueTokens(ctx context.Context, in SignIn) (*Tokens, error) {
+	c, err := s.stores.Clients.Client(ctx, in.ClientID)
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: issue tokens: %w", err)
+	}
+	if c.Disabled {
+		return nil, deny(ReasonClientDisabled)
+	}
+	sess, err := s.Session(ctx, in.LoginSession, "")
+	if err != nil {
+		return nil, err
+	}
+	subject, act := in.User, (*claims.Actor)(nil)
+	if sess != nil {
+		subject, act = sess.Subject, &claims.Actor{Subject: sess.Impersonator}
+	}
+	return s.issue(ctx, c, subject, act, sess, in.Scope, in.Nonce, in.AuthTime)
+}
+
+func (s *Service) issue(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, requested claims.Scope, nonce string, authTime time.Time) (*Tokens, error) {
+	u, err := s.stores.Users.User(ctx, subject)
+	if err != nil {
+		return nil, notFoundAs(err, ReasonUnknownSubject)
+	}
+	if u.Disabled {
+		return nil, deny(ReasonSubjectDisabled)
+	}
+	org, err := s.stores.Organizations.Organization(ctx, u.Org)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	grants, err := s.stores.Grants.GrantedScopes(ctx, c.ID, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := s.scopeRule(ctx, ScopeInput{Client: c, Subject: u, Requested: requested, SubjectGrants: grants})
+	if err != nil {
+		return nil, err
+	}
+	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
+		client: c, subject: u.ID, aud: claims.Audience{c.ID}, scope: scope, act: act, org: org, session: sess,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, errors.New("impersonation: the session has ended")
+	}
+	t := &Tokens{AccessToken: tok, ExpiresIn: int64(ttl / time.Second), Scope: scope, Session: sess}
+	if scope.Contains("openid") {
+		idp := subjecttoken.IDTokenParams{
+			Subject: u.ID, ClientID: c.ID, Nonce: nonce, AuthTime: authTime, TTL: min(s.idTTL, ttl), Act: act,
+		}
+		if sess != nil {
+			idp.SessionID = sess.ID
+		}
+		if t.IDToken, _, err = s.tokens.MintIDToken(ctx, idp); err != nil {
+			return nil, err
+		}
+	}
+	if c.RefreshTokens {
+		if t.RefreshToken, err = s.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
+			return nil, err
+		}
+	}
+	ev := store.Event{
+		Type: store.EventSessionTokens, ClientID: c.ID, Subject: u.ID, JTI: at.ID, Scopes: scope,
+		Outcome: store.OutcomeGranted,
+	}
+	if org != nil {
+		ev.Org = org.ID
+	}
+	if sess != nil {
+		ev.Impersonator, ev.Justification = sess.Impersonator, sess.Reason
+	}
+	if sess != nil || act != nil {
+		// Tokens under impersonation are always recorded; nothing is
+		// issued that was not.
+		if err := s.record(ctx, ev); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// refreshClaims are the claims of a refresh token: a JWT of this issuer,
+// typ refresh+jwt, for one client.
+type refreshClaims struct {
+	claims.Registered
+	ClientID  string             `json:"client_id"`
+	Scope     claims.Scope       `json:"scope"`
+	Act       *claims.Actor      `json:"act,omitempty"`
+	SessionID string             `json:"isid,omitempty"`
+	AuthTime  claims.NumericDate `json:"auth_time,omitempty"`
+}
+
+func (s *Service) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, error) {
+	now := s.now()
+	exp := now.Add(s.refreshTTL)
+	rc := refreshClaims{
+		Registered: claims.Registered{
+			Issuer: s.issuer, Subject: subject, Audience: claims.Audience{s.issuer},
+			IssuedAt: claims.NewNumericDate(now), Expiry: claims.NewNumericDate(exp), ID: jose.NewID(),
+		},
+		ClientID: c.ID, Scope: scope, Act: act,
+	}
+	if sess != nil {
+		// Never outlives the impersonation session.
+		if sess.Expires.Before(exp) {
+			rc.Expiry = claims.NewNumericDate(sess.Expires)
+		}
+		rc.SessionID = sess.ID
+	}
+	if !authTime.IsZero() {
+		rc.AuthTime = claims.NewNumericDate(authTime)
+	}
+	key, err := s.stores.Keys.SigningKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	return jose.Sign(key, RefreshTokenHeaderType, rc)
+}
+
+// Refresh redeems a refresh token of client (used once: a new refresh
+// token comes with the new tokens). Under impersonation the new tokens
+// keep act and isid, and a refresh after the session ended (explicitly,
+// by expiry or because the policy no longer allows it) is refused. Errors
+// are *tokenexchange.Error values (invalid_grant for a bad, used, expired
+// or foreign refresh token).
+func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
+	invalid := tokenexchange.ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or used")
+	_, payload, err := jose.Verify(ctx, refreshToken, s.stores.Keys, s.algs, RefreshTokenHeaderType)
+	if err != nil {
+		return nil, invalid.WithCause(err)
+	}
+	var rc refreshClaims
+	if err := jose.DecodeClaims(payload, &rc); err != nil {
+		return nil, invalid.WithCause(err)
+	}
+	err = rc.Registered.Validate(claims.Expectations{Issuer: s.issuer, Audience: s.issuer, Now: s.now(), Skew: s.skew, RequireID: true})
+	switch {
+	case err != nil:
+		return nil, invalid.WithCause(err)
+	case rc.ClientID != client.ID:
+		return nil, invalid.WithCause(errors.New("refresh token of another client"))
+	case len(requested) > 0 && !requested.SubsetOf(rc.Scope):
+		return nil, tokenexchange.ErrInvalidScope.WithDescription("scope exceeds the refresh token's scope")
+	}
+	c, err := s.stores.Clients.Client(ctx, client.ID)
+	if err != nil || c.Disabled || !c.RefreshTokens {
+		return nil, tokenexchange.ErrUnauthorizedClient.WithDescription("the client may not use refresh tokens")
+	}
+	var sess *store.ImpersonationSession
+	if rc.SessionID != "" {
+		if s.revocation == nil || s.sessions == nil {
+			return nil, invalid.WithCause(ErrNoSessions)
+		}
+		revoked, err := s.revocation.Revoked(ctx, sessionRevocationKey(rc.SessionID))
+		if err != nil {
+			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		}
+		if revoked || rc.Act == nil {
+			return nil, invalid.WithCause(errors.New("the impersonation session has ended"))
+		}
+		sess = &store.ImpersonationSession{ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, Expires: rc.Expiry.Time()}
+	}
+	if err := s.stores.OneTimeUse.Use(ctx, "refresh:"+rc.ID, rc.Expiry.Time().Add(s.skew+holdMargin)); err != nil {
+		if errors.Is(err, store.ErrAlreadyUsed) {
+			return nil, invalid.WithCause(err)
+		}
+		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	scope := rc.Scope
+	if len(requested) > 0 {
+		scope = requested
+	}
+	t, err := s.issue(ctx, c, rc.Subject, rc.Act, sess, scope, "", rc.AuthTime.Time())
+	if err != nil {
+		var denied *DeniedError
+		if errors.As(err, &denied) {
+			return nil, invalid.WithCause(err)
+		}
+		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	return t, nil
+}
+
+// Grant implements tokenexchange.GrantHandler for the refresh_token grant
+// (RFC 6749 §6), for mounting on the token endpoint with
+// tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc).
+func (s *Service) Grant(ctx context.Context, client tokenexchange.Client, form map[string][]string) (*tokenexchange.Response, error) {
+	rt := first(form["refresh_token"])
+	if rt == "" {
+		return nil, tokenexchange.ErrInvalidRequest.WithDescription("refresh_token is required")
+	}
+	t, err := s.Refresh(ctx, client, rt, claims.ParseScope(first(form["scope"])))
+	if err != nil {
+		return nil, err
+	}
+	return t.Response(), nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
