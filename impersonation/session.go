@@ -81,8 +81,9 @@ func WithRefreshTokenTTL(d time.Duration) Option { return func(s *Service) { s.r
 // session id.
 func sessionRevocationKey(id string) string { return "isid:" + id }
 
-// StartSession binds loginSession (the host's login session of the
-// impersonator) to the impersonation that accessToken, the access token
+// StartSession binds loginSession (an identifier of the impersonator's
+// login session at the host — not the session cookie itself: stores keep
+// it in clear) to the impersonation that accessToken, the access token
 // just obtained by token exchange, carries. reason is the impersonator's
 // stated reason (required WithReasonRequired; at most
 // subjecttoken.MaxReasonBytes of printable text). The session lasts the

@@ -154,7 +154,10 @@ type ImpersonationSession struct {
 	// ID is random and is carried as the isid claim of every token issued
 	// under the session, so that ending it revokes them all.
 	ID string
-	// LoginSession is the host's login session ID, the lookup key.
+	// LoginSession identifies the host's login session, the lookup key.
+	// Stores keep it in clear (a Redis key, a column): pass an identifier
+	// that is not itself a credential, such as a hash of the session
+	// cookie, never the cookie value.
 	LoginSession string
 	Impersonator string
 	Subject      string

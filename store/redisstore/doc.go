@@ -1,8 +1,9 @@
 // Package redisstore keeps what several instances of an identity server
 // must share in Redis: one-time use of subject tokens
-// ([store.OneTimeUse]), revoked tokens ([store.Revocation]) and rate-limit
-// counters ([store.RateLimiter]). It is a module of its own, so the core
-// module does not depend on a Redis client.
+// ([store.OneTimeUse]), revoked tokens ([store.Revocation]), rate-limit
+// counters ([store.RateLimiter]) and impersonation sessions
+// ([store.Sessions]). It is a module of its own, so the core module does
+// not depend on a Redis client.
 //
 // # When to use it
 //
@@ -12,7 +13,9 @@
 // instance is exchanged a second time; through one [Store] on a shared
 // Redis, of any number of concurrent exchanges of one subject token across
 // all instances exactly one succeeds, a revocation made on one instance is
-// seen by all, and a rate limit counts the requests of all of them:
+// seen by all, a rate limit counts the requests of all of them, and an
+// impersonation session started through one instance is seen, and ended,
+// by all:
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 //	rs, err := redisstore.New(rdb)
@@ -20,10 +23,12 @@
 //	stores.OneTimeUse = rs                     // impersonation.Stores
 //	impersonation.WithRevocationStore(rs)      // Service option
 //	impersonation.WithStartLimit(rs, 10, time.Minute)
+//	impersonation.WithSessions(rs, time.Hour)  // Service option
 //	impersonation.WithRevocation(rs)           // VerifierOption, on resource servers
 //
 // One-time use takes a single SET NX; revocation a small script; a
-// revocation check a single EXISTS; a rate-limit count a small script.
+// revocation check a single EXISTS; a rate-limit count a small script;
+// storing, reading and deleting a session a single SET PX, GET and DEL.
 // Each is one round trip.
 //
 // # Key layout
@@ -33,15 +38,24 @@
 //	<prefix>jti:<id>                  a used subject token; TTL until its expiry
 //	<prefix>revoked:<id>              a revoked token; TTL until its expiry
 //	<prefix>rate:<key>:<start ms>     a window's count; TTL until the window ends
+//	<prefix>session:<login session>   an impersonation session, as JSON; TTL until it expires
 //
 // where <start ms> is the start of the fixed window in Unix milliseconds
 // (milliseconds, so that windows shorter than a second get keys of their
-// own). Every key carries a TTL, so Redis drops it once it can no longer
-// matter and memory stays bounded by the tokens and windows alive at one
+// own). A session's value is a JSON object with the fields id,
+// login_session, impersonator, subject, client_id, org, reason, started,
+// expires, start_token_id and start_token_expiry, the times in RFC 3339
+// with nanoseconds, in UTC. Storing a session replaces the one its login
+// session had; storing one whose expiry has passed deletes it.
+//
+// Every key carries a TTL, so Redis drops it once it can no longer matter
+// and memory stays bounded by the tokens, windows and sessions alive at one
 // time. Run Redis with maxmemory-policy noeviction (its default): any
 // other policy may drop a key before its TTL, forgetting a used or revoked
-// token, whereas noeviction makes writes fail, and the store then fails
-// closed. Use a prefix per issuer when several share one Redis.
+// token or a running impersonation session (which could then no longer be
+// ended, nor its tokens revoked with it), whereas noeviction makes writes
+// fail, and the store then fails closed. Use a prefix per issuer when
+// several share one Redis.
 //
 // TTLs are computed from the [Store]'s clock ([WithClock]) as expiry minus
 // now and sent as relative PX values, so they follow the host's clock, the
@@ -52,12 +66,13 @@
 //
 // The store fails closed. Every error (connection refused, a closed
 // client, a timeout, the caller's context ending) is returned, wrapped with
-// a "redisstore:" prefix, and never taken as "not used" or "not revoked";
-// nothing panics. The library turns these errors into the OAuth error
+// a "redisstore:" prefix, and never taken as "not used", "not revoked" or
+// "no session" (it does not wrap [store.ErrNotFound]); nothing panics. The library turns these errors into the OAuth error
 // temporarily_unavailable (HTTP 503 from the token endpoint), issues
 // nothing, and records the failure as an audit event (through its fallback
 // auditor when the audit store is down too); the error text goes into that
-// record, so it never holds a token ID. Each
+// record, so it never holds a token ID, a login session ID or any field of
+// a session (nor any of a stored value that does not decode as one). Each
 // operation runs under a deadline ([WithTimeout], default 2 s) on top of
 // the caller's context, which holds whether or not the client was built
 // with ContextTimeoutEnabled. The go-redis client reconnects by itself, so
@@ -78,10 +93,12 @@
 // # Compatibility
 //
 // It needs a Redis that go-redis v9 supports (6 or later); the commands it
-// sends (SET NX PX, EXISTS, and INCR, PTTL, PEXPIRE and SET inside Lua
-// scripts) are all older. It is tested against Redis 7.0, through go-redis
-// v9.23. Every operation touches one key, so it works with
+// sends (SET NX PX, SET PX, GET, DEL, EXISTS, and INCR, PTTL, PEXPIRE and
+// SET inside Lua scripts) are all older. It is tested against Redis 7.0,
+// through go-redis v9.23. Every operation touches one key, so it works with
 // Redis Cluster through a [redis.ClusterClient]. The key layout is part of
-// the API: changing it would let a token used before an upgrade be used
-// again after it, so it changes only with a new major version.
+// the API, and so is the JSON form of a session: changing them would let a
+// token used before an upgrade be used again after it, or lose the
+// impersonation sessions running through an upgrade, so they change only
+// with a new major version.
 package redisstore

@@ -20,10 +20,10 @@ const (
 	DefaultTimeout = 2 * time.Second
 )
 
-// Store keeps used token IDs, revoked token IDs and rate-limit counters in
-// Redis, so that several instances of an identity server share them. It is
-// safe for concurrent use. It does not own the client: closing the client
-// is the caller's job, after the last call.
+// Store keeps used token IDs, revoked token IDs, rate-limit counters and
+// impersonation sessions in Redis, so that several instances of an identity
+// server share them. It is safe for concurrent use. It does not own the
+// client: closing the client is the caller's job, after the last call.
 type Store struct {
 	c       redis.UniversalClient
 	prefix  string
@@ -35,6 +35,7 @@ var (
 	_ store.OneTimeUse  = (*Store)(nil)
 	_ store.Revocation  = (*Store)(nil)
 	_ store.RateLimiter = (*Store)(nil)
+	_ store.Sessions    = (*Store)(nil)
 )
 
 // Option configures a [Store] in [New].

@@ -73,7 +73,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Instance {
 		s := newStore(t, c, newPrefix(t))
 		// Advance nil: Redis expires keys on real time.
-		return storetest.Instance{Stores: storetest.Stores{OneTimeUse: s, Revocation: s, RateLimiter: s}}
+		return storetest.Instance{Stores: storetest.Stores{OneTimeUse: s, Revocation: s, RateLimiter: s, Sessions: s}}
 	})
 }
 
@@ -384,6 +384,18 @@ func ops(s *redisstore.Store) map[string]func(ctx context.Context) error {
 			}
 			return err
 		},
+		"PutSession": func(ctx context.Context) error { return s.PutSession(ctx, testSession(time.Now(), time.Minute)) },
+		"SessionFor": func(ctx context.Context) error {
+			sess, err := s.SessionFor(ctx, secretLogin)
+			if sess != nil {
+				return errors.New("an unreachable store returned a session")
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return errors.New("an unreachable store reported no session")
+			}
+			return err
+		},
+		"DeleteSession": func(ctx context.Context) error { return s.DeleteSession(ctx, secretLogin) },
 	}
 }
 
@@ -417,6 +429,7 @@ func TestFailClosed(t *testing.T) {
 				took := time.Since(start)
 				require.Error(t, err, name)
 				assert.Contains(t, err.Error(), "redisstore: ", name)
+				assert.NotContains(t, err.Error(), "SECRET", "%s: no session data in the error", name)
 				assert.Less(t, took, timeout+time.Second, "%s returns within its deadline", name)
 			}
 		})
