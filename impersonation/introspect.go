@@ -104,6 +104,9 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	case !errors.Is(err, ErrInvalidToken):
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
+	if rc, err := s.parseRefresh(ctx, token); err == nil {
+		return s.revokeRefreshToken(ctx, client, rc)
+	}
 	st, err := s.tokens.Verify(ctx, token, client.ID)
 	switch {
 	case errors.Is(err, subjecttoken.ErrAudience), errors.Is(err, subjecttoken.ErrClientMismatch):

@@ -40,6 +40,9 @@ const (
 	ClaimReason = "impersonation_reason"
 )
 
+// errSessionEnded: tokens would be issued under a session that has ended.
+var errSessionEnded = errors.New("impersonation: the impersonation session has ended")
+
 // Session errors.
 var (
 	// ErrNoSessions: the Service was built without WithSessions.
@@ -78,8 +81,10 @@ func WithReasonClaim() Option { return func(s *Service) { s.reasonClaim = true }
 func WithRefreshTokenTTL(d time.Duration) Option { return func(s *Service) { s.refreshTTL = d } }
 
 // sessionRevocationKey is the revocation-store key that ends every token of
-// session id.
-func sessionRevocationKey(id string) string { return "isid:" + id }
+// session id. A session's ID is the jti of the exchanged access token that
+// started it, so revoking that token, ending the session or revoking any
+// token issued under it are one and the same revocation.
+func sessionRevocationKey(id string) string { return id }
 
 // StartSession binds loginSession (an identifier of the impersonator's
 // login session at the host — not the session cookie itself: stores keep
@@ -99,7 +104,7 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 	if s.requireReason && reason == "" {
 		return nil, ErrReasonRequired
 	}
-	if untrusted(reason) != reason || len(reason) > subjecttoken.MaxReasonBytes {
+	if !cleanText(reason) || len(reason) > subjecttoken.MaxReasonBytes {
 		return nil, errors.New("impersonation: the reason must be at most 512 bytes of printable text")
 	}
 	p, err := s.access.Verify(ctx, accessToken)
@@ -109,14 +114,23 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 	if !p.Impersonated() {
 		return nil, ErrNotImpersonated
 	}
+	if p.SessionID != "" {
+		// A token issued under a session cannot start another one: that
+		// would stretch an impersonation past its maximum duration
+		// without a new exchange.
+		return nil, fmt.Errorf("%w: issued under an impersonation session", ErrNotImpersonated)
+	}
 	if old, err := s.sessions.SessionFor(ctx, loginSession); err == nil {
+		if old.ID == p.TokenID {
+			return old, nil // the same exchange: the session already runs
+		}
 		if err := s.endSession(ctx, old, "replaced by a new impersonation"); err != nil {
 			return nil, err
 		}
 	}
 	now := s.now().UTC()
 	sess := store.ImpersonationSession{
-		ID:               jose.NewID(),
+		ID:               p.TokenID,
 		LoginSession:     loginSession,
 		Impersonator:     p.Actor.Subject,
 		Subject:          p.Subject,
@@ -163,21 +177,14 @@ func (s *Service) Session(ctx context.Context, loginSession, requestedSubject st
 		return nil, fmt.Errorf("impersonation: session: %w", err)
 	}
 	if revoked {
-		// Ended elsewhere: one of its tokens was revoked.
-		_ = s.sessions.DeleteSession(ctx, loginSession)
-		return nil, nil
-	}
-	if sess.StartTokenID != "" {
-		started, err := s.revocation.Revoked(ctx, sess.StartTokenID)
-		if err != nil {
+		// Ended elsewhere: one of its tokens, or the exchanged token that
+		// started it, was revoked.
+		if err := s.sessions.DeleteSession(ctx, loginSession); err != nil {
 			return nil, fmt.Errorf("impersonation: session: %w", err)
 		}
-		if started {
-			if err := s.endSession(ctx, sess, "the access token that started it was revoked"); err != nil {
-				return nil, err
-			}
-			return nil, nil
-		}
+		_ = s.record(ctx, sessionEvent(store.EventImpersonationEnded, sess, store.OutcomeGranted,
+			"revoked: a token of the session, or the one that started it, was revoked"))
+		return nil, nil
 	}
 	if _, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject); err != nil {
 		var denied *DeniedError
@@ -216,16 +223,17 @@ func (s *Service) EndSession(ctx context.Context, loginSession, reason string) e
 func (s *Service) endSession(ctx context.Context, sess *store.ImpersonationSession, reason string) error {
 	// Tokens issued under the session expire with it at the latest.
 	hold := sess.Expires.Add(subjecttoken.MaxSkew)
+	if start := sess.StartTokenExpiry.Add(subjecttoken.MaxSkew); start.After(hold) {
+		hold = start
+	}
+	// One key: the starting token's jti, which is the session's ID.
 	if err := s.revocation.Revoke(ctx, sessionRevocationKey(sess.ID), hold); err != nil {
 		return fmt.Errorf("impersonation: end session: %w", err)
 	}
-	if sess.StartTokenID != "" {
-		if err := s.revocation.Revoke(ctx, sess.StartTokenID, sess.StartTokenExpiry.Add(subjecttoken.MaxSkew)); err != nil {
+	if sess.LoginSession != "" {
+		if err := s.sessions.DeleteSession(ctx, sess.LoginSession); err != nil {
 			return fmt.Errorf("impersonation: end session: %w", err)
 		}
-	}
-	if err := s.sessions.DeleteSession(ctx, sess.LoginSession); err != nil {
-		return fmt.Errorf("impersonation: end session: %w", err)
 	}
 	return s.record(ctx, sessionEvent(store.EventImpersonationEnded, sess, store.OutcomeGranted, reason))
 }
@@ -298,6 +306,14 @@ func (s *Service) IssueTokens(ctx context.Context, in SignIn) (*Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sess != nil && sess.Expires.Sub(s.now()) < time.Second {
+		// Less than the one-second resolution of exp is left: the session
+		// is over, and the sign-in is the user's own.
+		if err := s.endSession(ctx, sess, "expired"); err != nil {
+			return nil, err
+		}
+		sess = nil
+	}
 	subject, act := in.User, (*claims.Actor)(nil)
 	if sess != nil {
 		subject, act = sess.Subject, &claims.Actor{Subject: sess.Impersonator}
@@ -332,7 +348,7 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, ac
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errors.New("impersonation: the session has ended")
+		return nil, errSessionEnded
 	}
 	t := &Tokens{AccessToken: tok, ExpiresIn: int64(ttl / time.Second), Scope: scope, Session: sess}
 	if scope.Contains("openid") {
@@ -380,6 +396,16 @@ type refreshClaims struct {
 	Act       *claims.Actor      `json:"act,omitempty"`
 	SessionID string             `json:"isid,omitempty"`
 	AuthTime  claims.NumericDate `json:"auth_time,omitempty"`
+	// Session is what a refresh needs of the impersonation session: the
+	// client where the policy is checked, its end and its reason.
+	Session *refreshSession `json:"isess,omitempty"`
+}
+
+type refreshSession struct {
+	ClientID string             `json:"client_id"`
+	Org      string             `json:"org,omitempty"`
+	Expires  claims.NumericDate `json:"exp"`
+	Reason   string             `json:"reason,omitempty"`
 }
 
 func (s *Service) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, error) {
@@ -398,6 +424,9 @@ func (s *Service) mintRefreshToken(ctx context.Context, c *store.Client, subject
 			rc.Expiry = claims.NewNumericDate(sess.Expires)
 		}
 		rc.SessionID = sess.ID
+		rc.Session = &refreshSession{
+			ClientID: sess.ClientID, Org: sess.Org, Expires: claims.NewNumericDate(sess.Expires), Reason: sess.Reason,
+		}
 	}
 	if !authTime.IsZero() {
 		rc.AuthTime = claims.NewNumericDate(authTime)
@@ -417,15 +446,7 @@ func (s *Service) mintRefreshToken(ctx context.Context, c *store.Client, subject
 // or foreign refresh token).
 func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
 	invalid := tokenexchange.ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or used")
-	_, payload, err := jose.Verify(ctx, refreshToken, s.stores.Keys, s.algs, RefreshTokenHeaderType)
-	if err != nil {
-		return nil, invalid.WithCause(err)
-	}
-	var rc refreshClaims
-	if err := jose.DecodeClaims(payload, &rc); err != nil {
-		return nil, invalid.WithCause(err)
-	}
-	err = rc.Registered.Validate(claims.Expectations{Issuer: s.issuer, Audience: s.issuer, Now: s.now(), Skew: s.skew, RequireID: true})
+	rc, err := s.parseRefresh(ctx, refreshToken)
 	switch {
 	case err != nil:
 		return nil, invalid.WithCause(err)
@@ -440,17 +461,35 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 	}
 	var sess *store.ImpersonationSession
 	if rc.SessionID != "" {
-		if s.revocation == nil || s.sessions == nil {
+		if s.revocation == nil || s.sessions == nil || rc.Act == nil || rc.Session == nil {
 			return nil, invalid.WithCause(ErrNoSessions)
+		}
+		sess = &store.ImpersonationSession{
+			ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
+			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
+		}
+		if !s.now().Before(sess.Expires) {
+			return nil, invalid.WithCause(errSessionEnded)
 		}
 		revoked, err := s.revocation.Revoked(ctx, sessionRevocationKey(rc.SessionID))
 		if err != nil {
 			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 		}
-		if revoked || rc.Act == nil {
-			return nil, invalid.WithCause(errors.New("the impersonation session has ended"))
+		if revoked {
+			return nil, invalid.WithCause(errSessionEnded)
 		}
-		sess = &store.ImpersonationSession{ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, Expires: rc.Expiry.Time()}
+		// The policy holds for every token issued under the session, as
+		// at every sign-in through it.
+		if _, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject); err != nil {
+			var denied *DeniedError
+			if !errors.As(err, &denied) {
+				return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+			}
+			if err := s.endSession(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
+				return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+			}
+			return nil, invalid.WithCause(err)
+		}
 	}
 	if err := s.stores.OneTimeUse.Use(ctx, "refresh:"+rc.ID, rc.Expiry.Time().Add(s.skew+holdMargin)); err != nil {
 		if errors.Is(err, store.ErrAlreadyUsed) {
@@ -465,12 +504,60 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 	t, err := s.issue(ctx, c, rc.Subject, rc.Act, sess, scope, "", rc.AuthTime.Time())
 	if err != nil {
 		var denied *DeniedError
-		if errors.As(err, &denied) {
+		if errors.As(err, &denied) || errors.Is(err, errSessionEnded) {
 			return nil, invalid.WithCause(err)
 		}
 		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	return t, nil
+}
+
+// parseRefresh verifies a refresh token of this issuer: signature, typ
+// refresh+jwt, iss, aud (the issuer itself), times, jti.
+func (s *Service) parseRefresh(ctx context.Context, token string) (*refreshClaims, error) {
+	_, payload, err := jose.Verify(ctx, token, s.stores.Keys, s.algs, RefreshTokenHeaderType)
+	if err != nil {
+		return nil, err
+	}
+	var rc refreshClaims
+	if err := jose.DecodeClaims(payload, &rc); err != nil {
+		return nil, err
+	}
+	err = rc.Registered.Validate(claims.Expectations{Issuer: s.issuer, Audience: s.issuer, Now: s.now(), Skew: s.skew, RequireID: true})
+	if err != nil {
+		return nil, err
+	}
+	return &rc, nil
+}
+
+// revokeRefreshToken consumes a refresh token of client (RFC 7009 §2.1:
+// refresh tokens must be revocable); one of an impersonation session ends
+// the session with every token issued under it.
+func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.Client, rc *refreshClaims) error {
+	if rc.ClientID != client.ID {
+		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
+	}
+	switch err := s.stores.OneTimeUse.Use(ctx, "refresh:"+rc.ID, rc.Expiry.Time().Add(s.skew+holdMargin)); {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		return nil
+	case err != nil:
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	ev := store.Event{Type: store.EventTokenRevoked, ClientID: client.ID, Subject: rc.Subject, JTI: rc.ID, Scopes: rc.Scope, Outcome: store.OutcomeGranted}
+	if rc.SessionID != "" && rc.Act != nil && rc.Session != nil {
+		sess := &store.ImpersonationSession{
+			ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
+			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
+		}
+		if err := s.endSession(ctx, sess, "a refresh token of the session was revoked"); err != nil {
+			return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		}
+		return nil
+	}
+	if err := s.record(ctx, ev); err != nil {
+		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	return nil
 }
 
 // Grant implements tokenexchange.GrantHandler for the refresh_token grant

@@ -16,19 +16,12 @@ const maxUntrusted = 256
 // bidi overrides, line and paragraph separators, invalid UTF-8) become
 // U+FFFD, and it is cut to maxUntrusted bytes with a trailing "…".
 func untrusted(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
-			clean = false
-			break
-		}
-	}
-	if clean && len(s) <= maxUntrusted {
+	if len(s) <= maxUntrusted && cleanText(s) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+		if !cleanRune(r) {
 			r = utf8.RuneError
 		}
 		if b.Len()+utf8.RuneLen(r) > maxUntrusted {
@@ -47,4 +40,21 @@ func untrustedAll(v []string) []string {
 		out[i] = untrusted(s)
 	}
 	return out
+}
+
+// cleanText reports whether s is valid UTF-8 without characters that
+// could forge or reorder lines of a text log.
+func cleanText(s string) bool {
+	for _, r := range s {
+		if !cleanRune(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanRune: not invalid UTF-8, a control, a format character (bidi
+// overrides), or a line or paragraph separator.
+func cleanRune(r rune) bool {
+	return r != utf8.RuneError && !unicode.IsControl(r) && !unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }

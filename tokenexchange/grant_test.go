@@ -1,0 +1,355 @@
+package tokenexchange
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/claims"
+)
+
+const testRefreshToken = "eyJ.refresh-token-value.sig"
+
+// fakeGrant is a hand-written [GrantHandler] that records its calls and
+// returns a fixed response or error.
+type fakeGrant struct {
+	resp *Response
+	err  error
+
+	mu     sync.Mutex
+	calls  int
+	client Client
+	form   map[string][]string
+}
+
+var _ GrantHandler = (*fakeGrant)(nil)
+
+func newFakeGrant() *fakeGrant {
+	return &fakeGrant{resp: &Response{
+		AccessToken:     "refreshed.access.token",
+		IssuedTokenType: TokenTypeAccessToken,
+		TokenType:       BearerTokenType,
+		ExpiresIn:       600,
+		Scope:           claims.Scope{"openid", "orders:read"},
+		RefreshToken:    "new.refresh.token",
+		IDToken:         "new.id.token",
+	}}
+}
+
+func (g *fakeGrant) Grant(_ context.Context, client Client, form map[string][]string) (*Response, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls++
+	g.client, g.form = client, form
+	return g.resp, g.err
+}
+
+func (g *fakeGrant) called() (int, Client, map[string][]string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls, g.client, g.form
+}
+
+// refreshBody is a refresh_token grant body followed by extra, a raw
+// encoded suffix.
+func refreshBody(extra string) string {
+	return url.Values{
+		"grant_type":    {GrantTypeRefreshToken},
+		"refresh_token": {testRefreshToken},
+	}.Encode() + extra
+}
+
+func TestNewHandler_WithGrant(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		opts    []Option
+		wantErr bool
+	}{
+		{name: "refresh_token", opts: []Option{WithGrant(GrantTypeRefreshToken, newFakeGrant())}},
+		{name: "authorization_code", opts: []Option{WithGrant(GrantTypeAuthorizationCode, newFakeGrant())}},
+		{name: "both", opts: []Option{
+			WithGrant(GrantTypeRefreshToken, newFakeGrant()), WithGrant(GrantTypeAuthorizationCode, newFakeGrant()),
+		}},
+		{name: "token exchange cannot be replaced", opts: []Option{WithGrant(GrantType, newFakeGrant())}, wantErr: true},
+		{name: "token exchange next to a valid grant", opts: []Option{
+			WithGrant(GrantTypeRefreshToken, newFakeGrant()), WithGrant(GrantType, newFakeGrant()),
+		}, wantErr: true},
+		{name: "empty grant type", opts: []Option{WithGrant("", newFakeGrant())}, wantErr: true},
+		{name: "nil handler", opts: []Option{WithGrant(GrantTypeRefreshToken, nil)}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, err := NewHandler(newFakeAuth(), newFakeExchanger(), tc.opts...)
+			if tc.wantErr {
+				require.Error(t, err)
+				assert.Nil(t, h)
+				return
+			}
+			require.NoError(t, err)
+			assert.NotNil(t, h)
+		})
+	}
+}
+
+// TestWithGrant_ServesGrantType: a request of a grant type served through
+// WithGrant goes to its handler, after client authentication, with the
+// form; the Exchanger is not called.
+func TestWithGrant_ServesGrantType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		spec       reqSpec
+		wantClient Client
+	}{
+		{
+			name:       "client_secret_basic",
+			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("")},
+			wantClient: Client{ID: testClientID, AuthMethod: AuthMethodBasic},
+		},
+		{
+			name:       "client_secret_post",
+			spec:       reqSpec{body: refreshBody(postCreds)},
+			wantClient: Client{ID: testClientID, AuthMethod: AuthMethodPost},
+		},
+		{
+			name:       "with scope",
+			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("&scope=openid")},
+			wantClient: Client{ID: testClientID, AuthMethod: AuthMethodBasic},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ex, g := newFakeExchanger(), newFakeGrant()
+			h := newTestHandler(t, newFakeAuth(), ex, WithGrant(GrantTypeRefreshToken, g))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, tc.spec.build())
+
+			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
+			calls, client, form := g.called()
+			require.Equal(t, 1, calls)
+			assert.Equal(t, tc.wantClient, client)
+			assert.Equal(t, []string{GrantTypeRefreshToken}, form["grant_type"])
+			assert.Equal(t, []string{testRefreshToken}, form["refresh_token"])
+			exCalls, _, _ := ex.called()
+			assert.Zero(t, exCalls, "the Exchanger is not called for another grant")
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
+			assert.JSONEq(t, `{
+				"access_token": "refreshed.access.token",
+				"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+				"token_type": "Bearer",
+				"expires_in": 600,
+				"scope": "openid orders:read",
+				"refresh_token": "new.refresh.token",
+				"id_token": "new.id.token"
+			}`, rec.Body.String())
+		})
+	}
+}
+
+// TestWithGrant_TokenExchangeStillServed: token exchange and grant types
+// not registered keep their usual handling.
+func TestWithGrant_TokenExchangeStillServed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		body       string
+		wantStatus int
+		wantCode   string
+		wantEx     int
+	}{
+		{name: "token exchange", body: validBody(""), wantStatus: http.StatusOK, wantEx: 1},
+		{
+			name:       "grant type not registered",
+			body:       url.Values{"grant_type": {GrantTypeAuthorizationCode}, "code": {"c0de"}}.Encode(),
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnsupportedGrantType,
+		},
+		{
+			name:       "no grant type",
+			body:       url.Values{"refresh_token": {testRefreshToken}}.Encode(),
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ex, g := newFakeExchanger(), newFakeGrant()
+			h := newTestHandler(t, newFakeAuth(), ex, WithGrant(GrantTypeRefreshToken, g))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: tc.body}.build())
+
+			assert.Equal(t, tc.wantStatus, rec.Code, rec.Body.String())
+			if tc.wantCode != "" {
+				assert.Equal(t, tc.wantCode, decodeError(t, rec)["error"])
+			}
+			exCalls, _, _ := ex.called()
+			assert.Equal(t, tc.wantEx, exCalls)
+			gCalls, _, _ := g.called()
+			assert.Zero(t, gCalls)
+		})
+	}
+}
+
+// TestWithGrant_PipelineChecks: a grant served through WithGrant goes
+// through the endpoint's checks; refused requests never reach it.
+func TestWithGrant_PipelineChecks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		spec       reqSpec
+		wantStatus int
+		wantCode   string
+	}{
+		{
+			name:       "GET",
+			spec:       reqSpec{method: http.MethodGet, authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("")},
+			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeInvalidRequest,
+		},
+		{
+			name:       "JSON body",
+			spec:       reqSpec{contentType: "application/json", authz: []string{basicHeader(testClientID, testSecret)}, body: `{"grant_type":"refresh_token"}`},
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+		{
+			name:       "no client authentication",
+			spec:       reqSpec{body: refreshBody("")},
+			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient,
+		},
+		{
+			name:       "wrong secret",
+			spec:       reqSpec{authz: []string{basicHeader(testClientID, "wrong-secret")}, body: refreshBody("")},
+			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient,
+		},
+		{
+			name:       "two authentication methods",
+			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody(postCreds)},
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+		{
+			name:       "refresh_token repeated",
+			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("&refresh_token=other")},
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+		{
+			name:       "grant_type repeated",
+			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("&grant_type=refresh_token")},
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+		{
+			name:       "client_secret in the URL",
+			spec:       reqSpec{target: "/token?client_secret=" + testSecret, body: refreshBody(postCreds)},
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+		{
+			name: "oversized body",
+			spec: reqSpec{
+				authz: []string{basicHeader(testClientID, testSecret)},
+				body:  refreshBody("&pad=" + strings.Repeat("a", DefaultMaxBodyBytes)),
+			},
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := newFakeGrant()
+			h := newTestHandler(t, newFakeAuth(), newFakeExchanger(), WithGrant(GrantTypeRefreshToken, g))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, tc.spec.build())
+
+			assert.Equal(t, tc.wantStatus, rec.Code, rec.Body.String())
+			assert.Equal(t, tc.wantCode, decodeError(t, rec)["error"])
+			assert.NotContains(t, rec.Body.String(), testRefreshToken)
+			assert.NotContains(t, rec.Body.String(), testSecret)
+			calls, _, _ := g.called()
+			assert.Zero(t, calls, "a refused request never reaches the grant handler")
+		})
+	}
+}
+
+// TestWithGrant_HandlerErrors: the grant handler's errors and incomplete
+// responses, as the client sees them.
+func TestWithGrant_HandlerErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		resp       *Response
+		err        error
+		wantStatus int
+		wantCode   string
+		wantDesc   string
+	}{
+		{
+			name: "invalid_grant", err: ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or used"),
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidGrant, wantDesc: "the refresh token is invalid, expired or used",
+		},
+		{name: "invalid_scope", err: ErrInvalidScope, wantStatus: http.StatusBadRequest, wantCode: CodeInvalidScope},
+		{name: "unauthorized_client", err: ErrUnauthorizedClient, wantStatus: http.StatusBadRequest, wantCode: CodeUnauthorizedClient},
+		{
+			name: "wrapped wire error", err: errors.Join(errors.New("store: refresh:abc already used"), ErrInvalidGrant),
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidGrant,
+		},
+		{
+			name: "temporarily_unavailable", err: ErrTemporarilyUnavailable.WithCause(errors.New("redis: connection refused")),
+			wantStatus: http.StatusServiceUnavailable, wantCode: CodeTemporarilyUnavailable,
+		},
+		{
+			name: "plain error", err: errors.New("signing key: pkcs8 blob corrupted " + testSecret),
+			wantStatus: http.StatusInternalServerError, wantCode: CodeServerError,
+		},
+		{name: "nil response", wantStatus: http.StatusInternalServerError, wantCode: CodeServerError},
+		{
+			name: "no access_token", resp: &Response{TokenType: BearerTokenType, IDToken: "id.token"},
+			wantStatus: http.StatusInternalServerError, wantCode: CodeServerError,
+		},
+		{
+			name: "no token_type", resp: &Response{AccessToken: "access.token", RefreshToken: "refresh.token"},
+			wantStatus: http.StatusInternalServerError, wantCode: CodeServerError,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := &fakeGrant{resp: tc.resp, err: tc.err}
+			var (
+				mu       sync.Mutex
+				observed []error
+				clientID string
+			)
+			h := newTestHandler(t, newFakeAuth(), newFakeExchanger(),
+				WithGrant(GrantTypeRefreshToken, g),
+				WithErrorObserver(func(_ *http.Request, id string, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					observed, clientID = append(observed, err), id
+				}))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("")}.build())
+
+			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, false)
+			body := rec.Body.String()
+			for _, leak := range []string{"store:", "redis", "pkcs8", testSecret, testRefreshToken, "access.token", "refresh.token", "id.token"} {
+				assert.NotContains(t, body, leak)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, observed, 1, "the observer sees every refusal")
+			assert.Equal(t, testClientID, clientID)
+			if tc.err != nil {
+				require.ErrorIs(t, observed[0], tc.err)
+			}
+		})
+	}
+}
