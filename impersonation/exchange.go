@@ -177,7 +177,7 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, err
 	}
 
-	ev.Type, ev.Outcome, ev.JTI, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, at.ID, scope, at.IssuedAt.Time()
+	ev.Type, ev.Outcome, ev.JTI, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, at.ID, scope, s.now().UTC()
 	if err := s.record(ctx, *ev); err != nil {
 		// Nothing is issued that was not recorded.
 		return nil, err

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
 
-// The impersonation log: the memory store's events, newest first, as an
-// HTML table or (?format=json) as JSON. Admins (users who may impersonate
-// in some client) see every event; anyone else the events about
-// themselves.
+// The impersonation log: the audit log's events (store.AuditLog: the
+// memory store, or PostgreSQL with -postgres, where every instance writes),
+// newest first, as an HTML table or (?format=json) as JSON. Admins (users
+// who may impersonate in some client) see every event; anyone else the
+// events about themselves.
 
 // auditRow is one event as the page shows it.
 type auditRow struct {
@@ -48,7 +50,18 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rows := s.auditRows(r.Context(), sess.UserID)
+	rows, err := s.auditRows(r.Context(), sess.UserID)
+	if err != nil {
+		s.logger.Error("audit page", "err", err)
+		if r.URL.Query().Get("format") == "json" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the audit log cannot be read right now"}` + "\n"))
+			return
+		}
+		message(w, s.logger, http.StatusServiceUnavailable, pageData{}, messageBody{Heading: "Unavailable", Text: "The audit log cannot be read right now.", IsError: true})
+		return
+	}
 	if r.URL.Query().Get("format") == "json" {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -70,15 +83,19 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// auditRows returns the events viewer may see, newest first.
-func (s *server) auditRows(ctx context.Context, viewer string) []auditRow {
-	all := s.isAdmin(ctx, viewer)
-	events := s.dir.db.Events()
+// auditRows returns the events viewer may see, newest first: the audit
+// log answers oldest first, so they are read backwards.
+func (s *server) auditRows(ctx context.Context, viewer string) ([]auditRow, error) {
+	var q store.AuditQuery
+	if !s.isAdmin(ctx, viewer) {
+		q.User = viewer // the events whose subject or impersonator is the viewer
+	}
+	events, err := s.stores.auditLog.QueryEvents(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]auditRow, 0, len(events))
 	for _, e := range slices.Backward(events) {
-		if !all && e.Impersonator != viewer && e.Subject != viewer {
-			continue
-		}
 		row := auditRow{
 			Time: e.Time.UTC().Format(time.RFC3339), Event: string(e.Type),
 			Impersonator: e.Impersonator, User: e.Subject, Organization: e.Org, App: e.ClientID,
@@ -96,13 +113,14 @@ func (s *server) auditRows(ctx context.Context, viewer string) []auditRow {
 		}
 		rows = append(rows, row)
 	}
-	return rows
+	return rows, nil
 }
 
-// isAdmin reports whether user may impersonate through some client.
+// isAdmin reports whether user may impersonate through some client, by
+// the role grants of the directory store. A store error counts as no.
 func (s *server) isAdmin(ctx context.Context, user string) bool {
 	for _, c := range s.dir.clients {
-		granted, err := s.dir.db.GrantedScopes(ctx, c.ID, user)
+		granted, err := s.stores.grants.GrantedScopes(ctx, c.ID, user)
 		if err == nil && slices.Contains(granted, subjecttoken.ScopeImpersonate) {
 			return true
 		}

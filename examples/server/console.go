@@ -81,7 +81,7 @@ func (s *server) renderConsole(w http.ResponseWriter, r *http.Request, sess sess
 // impersonation role for it at all. The policy limits them to admin's
 // organisation and its descendants.
 func (s *server) impersonable(ctx context.Context, admin string) ([]consoleUser, bool, error) {
-	granted, err := s.dir.db.GrantedScopes(ctx, s.cfg.AppClientID, admin)
+	granted, err := s.stores.grants.GrantedScopes(ctx, s.cfg.AppClientID, admin)
 	if err != nil {
 		return nil, false, err
 	}

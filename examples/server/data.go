@@ -488,9 +488,14 @@ type account struct {
 // what the host itself needs (login, console listing, consent settings,
 // the demo app's own credentials).
 type directory struct {
-	db       *memory.Store
-	users    []store.User // in file order
-	orgs     map[string]store.Organization
+	db    *memory.Store
+	users []store.User // in file order
+	orgs  map[string]store.Organization
+	// orgOrder lists the organisations parents first, the order a store
+	// that checks parents (PutOrganization) must be given them in.
+	orgOrder []store.Organization
+	// roles are the roles in file order.
+	roles    []store.Role
 	accounts map[string]account // by username
 	clients  []store.Client
 	// skipConsent lists the clients whose consent page is skipped.
@@ -533,6 +538,7 @@ func newDirectory(d *data, passwordIterations int, appClientID string) (*directo
 				return nil, err
 			}
 			dir.orgs[o.ID] = org
+			dir.orgOrder = append(dir.orgOrder, org)
 		}
 		if len(next) == len(pending) {
 			return nil, errors.New("organisations: unresolvable parents") // validate prevents this
@@ -603,9 +609,11 @@ func newDirectory(d *data, passwordIterations int, appClientID string) (*directo
 	dir.scopes = scopes
 
 	for _, r := range d.Roles {
-		if err := dir.db.PutRole(memory.Role{Name: r.Name, ClientID: r.Client, Scopes: slices.Clone(r.Scopes), Users: slices.Clone(r.Users)}); err != nil {
+		role := store.Role{Name: r.Name, ClientID: r.Client, Scopes: slices.Clone(r.Scopes), Users: slices.Clone(r.Users)}
+		if err := dir.db.PutRole(role); err != nil {
 			return nil, err
 		}
+		dir.roles = append(dir.roles, role)
 	}
 	return dir, nil
 }

@@ -69,6 +69,7 @@ func newFixture(t *testing.T, mutate ...func(*config)) *fixture {
 	}
 	require.NoError(t, err)
 	f.s = s
+	t.Cleanup(s.close) // after srv.Close: cleanups run last first
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)

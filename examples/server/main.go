@@ -4,11 +4,27 @@
 // and using only its public API.
 //
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-data FILE] [-keys DIR]
+//	                         [-redis redis://127.0.0.1:6379/0 [-redis-prefix P]]
+//	                         [-postgres postgres://user@127.0.0.1:5432/db [-postgres-schema S]]
 //
 // Without -data it serves built-in demo data and prints the demo
 // credentials; without -keys it signs with an ephemeral ES256 key. It logs
 // one line per request and the audit events as slog JSON on stderr and
 // shuts down cleanly on SIGINT or SIGTERM.
+//
+// Without -redis and -postgres it keeps everything in memory. Several
+// instances behind one issuer (the same -issuer and the same -keys) share
+// state through them: with -redis, one-time use of subject tokens,
+// revocation and the impersonation rate limit live in Redis, under a key
+// prefix derived from the issuer; with -postgres, the data is loaded into
+// PostgreSQL at start (by every instance: the loads are upserts), the
+// library reads clients, users, organisations and role grants from there,
+// the audit log is written there (and still to stderr) and the audit page
+// reads it; without -redis the token state lives there too. Login
+// sessions and passwords stay in each process. A store that cannot be
+// reached at start stops the server; one that fails later makes the
+// requests that need it fail closed (503 temporarily_unavailable), with
+// the failure on stderr.
 //
 // Endpoints, under the issuer:
 //
@@ -30,12 +46,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // shutdownTimeout bounds how long in-flight requests get on shutdown.
@@ -46,6 +65,7 @@ func main() {
 	if err != nil {
 		os.Exit(2)
 	}
+	redis.SetLogger(redisLog{slog.New(slog.NewJSONHandler(os.Stderr, nil))})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
@@ -63,11 +83,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer identifier, the exact iss of every token (default http://<addr>)")
 	fs.StringVar(&cfg.DataFile, "data", "", "JSON file of organisations, users, clients and roles (default: built-in demo data)")
 	fs.StringVar(&cfg.KeysDir, "keys", "", "directory of *.pem, *.jwk and *.json private keys, sorted by name: all verify, the last signs (default: an ephemeral ES256 key)")
+	fs.StringVar(&cfg.Redis, "redis", "", "Redis URL (redis://host:port/db) for one-time use of subject tokens, revocation and rate limits, shared by every instance of the issuer (default: PostgreSQL with -postgres, else memory)")
+	fs.StringVar(&cfg.RedisPrefix, "redis-prefix", "", `prefix of every Redis key (default "actas:" and a hash of the issuer)`)
+	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL URL (postgres://user@host:port/db) for clients, users, organisations, roles (the data is loaded into it) and the audit log, shared by every instance (default: memory)")
+	fs.StringVar(&cfg.PostgresSchema, "postgres-schema", "", "PostgreSQL schema of the tables (default actas)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	if fs.NArg() > 0 {
-		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	var err error
+	switch {
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case cfg.RedisPrefix != "" && cfg.Redis == "":
+		err = errors.New("-redis-prefix needs -redis")
+	case cfg.PostgresSchema != "" && cfg.Postgres == "":
+		err = errors.New("-postgres-schema needs -postgres")
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		fs.Usage()
 		return config{}, err
@@ -86,10 +118,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if cfg.Issuer == "" {
 		cfg.Issuer = "http://" + ln.Addr().String()
 	}
-	s, h, err := newServer(cfg, stdout, stderr)
+	s, h, err := openServer(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

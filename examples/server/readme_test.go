@@ -30,17 +30,24 @@ const (
 // curl-session markers.
 func readmeCurlSession(t *testing.T) string {
 	t.Helper()
+	return readmeBashBlock(t, curlSessionStart, curlSessionEnd)
+}
+
+// readmeBashBlock returns the bash block of README.md between the start
+// and end markers.
+func readmeBashBlock(t *testing.T, start, end string) string {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	require.NoError(t, err)
-	_, rest, ok := strings.Cut(string(raw), curlSessionStart)
-	require.True(t, ok, "README.md has no %s marker", curlSessionStart)
-	section, _, ok := strings.Cut(rest, curlSessionEnd)
-	require.True(t, ok, "README.md has no %s marker after %s", curlSessionEnd, curlSessionStart)
+	_, rest, ok := strings.Cut(string(raw), start)
+	require.True(t, ok, "README.md has no %s marker", start)
+	section, _, ok := strings.Cut(rest, end)
+	require.True(t, ok, "README.md has no %s marker after %s", end, start)
 	section = strings.TrimSpace(section)
 	body, ok := strings.CutPrefix(section, "```bash\n")
-	require.True(t, ok, "the curl session is not a ```bash block right after %s", curlSessionStart)
+	require.True(t, ok, "the block is not a ```bash block right after %s", start)
 	body, ok = strings.CutSuffix(body, "\n```")
-	require.True(t, ok, "the curl session's bash block does not end right before %s", curlSessionEnd)
+	require.True(t, ok, "the bash block does not end right before %s", end)
 	return body + "\n"
 }
 

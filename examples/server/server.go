@@ -44,6 +44,21 @@ type config struct {
 	// revocation and API endpoints); nil means a client with a 10 s
 	// timeout.
 	HTTPClient *http.Client
+	// Redis is the -redis URL (redis://host:port/db): one-time use of
+	// subject tokens, revocation and rate limits go there. Empty keeps
+	// them in PostgreSQL with -postgres, in memory without.
+	Redis string
+	// RedisPrefix is the -redis-prefix that starts every Redis key; empty
+	// means "actas:" and a hash of the issuer.
+	RedisPrefix string
+	// Postgres is the -postgres URL (postgres://user@host:port/db): the
+	// data is loaded into it at start, and the directory and the audit
+	// log are read from it (and the token state kept there without
+	// -redis). Empty keeps them in memory.
+	Postgres string
+	// PostgresSchema is the -postgres-schema that holds the tables; empty
+	// means the adapter's default, actas.
+	PostgresSchema string
 }
 
 // server is the reference identity server: the library's handlers, the
@@ -57,9 +72,13 @@ type server struct {
 	keys        *memory.KeySet
 	keyFiles    []keyFile
 	svc         *impersonation.Service
-	auditor     store.Auditor
-	idp         *sessionStore
-	app         *demoApp
+	stores      *backends
+	// auditor records to the audit store and to stderr; fallback, the
+	// stderr half alone, takes an event when the audit store fails.
+	auditor  store.Auditor
+	fallback store.Auditor
+	idp      *sessionStore
+	app      *demoApp
 }
 
 // maxFormBytes caps the bodies of the host's own forms.
@@ -67,9 +86,17 @@ const maxFormBytes = 64 << 10
 
 // newServer builds the server from cfg: it checks the issuer, loads the
 // keys and the data (printing what it loaded, and the demo credentials
-// when it uses the built-in data, to stdout) and wires the handlers.
-// Request lines and audit events go to stderr as slog JSON.
+// when it uses the built-in data, to stdout), connects to the shared
+// stores cfg names and wires the handlers. Request lines and audit events
+// go to stderr as slog JSON. The caller closes the server (close) when
+// done with it.
 func newServer(cfg config, stdout, stderr io.Writer) (*server, http.Handler, error) {
+	return openServer(context.Background(), cfg, stdout, stderr)
+}
+
+// openServer is newServer with a context for connecting to the shared
+// stores and loading the data into them.
+func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *server, _ http.Handler, err error) {
 	if err := checkIssuer(cfg.Issuer); err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +119,6 @@ func newServer(cfg config, stdout, stderr io.Writer) (*server, http.Handler, err
 		logger:      slog.New(slog.NewJSONHandler(stderr, nil)),
 	}
 
-	var err error
 	if s.keys, s.keyFiles, err = loadKeys(cfg.KeysDir); err != nil {
 		return nil, nil, err
 	}
@@ -111,15 +137,25 @@ func newServer(cfg config, stdout, stderr io.Writer) (*server, http.Handler, err
 		return nil, nil, err
 	}
 
-	db := s.dir.db
-	s.auditor = store.MultiAuditor{db, store.NewSlogAuditor(s.logger)}
+	if s.stores, err = openBackends(ctx, cfg, s.dir); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	st := s.stores
+	s.fallback = store.NewSlogAuditor(s.logger)
+	s.auditor = store.MultiAuditor{st.audit, s.fallback}
 	s.svc, err = impersonation.New(s.issuer, impersonation.Stores{
-		Clients: db, Users: db, Organizations: db, Grants: db, OneTimeUse: db, Keys: s.keys,
+		Clients: st.clients, Users: st.users, Organizations: st.orgs, Grants: st.grants, OneTimeUse: st.oneTime, Keys: s.keys,
 	},
 		impersonation.WithAuditor(s.auditor),
-		impersonation.WithNotifier(notifier{db: db, logger: s.logger}),
-		impersonation.WithRevocationStore(db),
-		impersonation.WithStartLimit(db, cfg.StartLimit, impersonation.DefaultStartWindow),
+		impersonation.WithFallbackAuditor(s.fallback),
+		impersonation.WithNotifier(notifier{db: s.dir.db, logger: s.logger}),
+		impersonation.WithRevocationStore(st.revoked),
+		impersonation.WithStartLimit(st.limiter, cfg.StartLimit, impersonation.DefaultStartWindow),
 	)
 	if err != nil {
 		return nil, nil, err
@@ -134,6 +170,14 @@ func newServer(cfg config, stdout, stderr io.Writer) (*server, http.Handler, err
 	}
 	s.printBanner(stdout, d)
 	return s, h, nil
+}
+
+// close releases the connections to the shared stores. The server must
+// no longer serve.
+func (s *server) close() {
+	if s.stores != nil {
+		s.stores.close()
+	}
 }
 
 // checkIssuer accepts an http or https URL with a host and nothing after
@@ -180,7 +224,7 @@ func (s *server) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := impersonation.NewVerifier(s.issuer, s.apiAudience, s.keys, impersonation.WithRevocation(s.dir.db))
+	verifier, err := impersonation.NewVerifier(s.issuer, s.apiAudience, s.keys, impersonation.WithRevocation(s.stores.revoked))
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +390,10 @@ func (s *server) printBanner(w io.Writer, d *data) {
 			fmt.Fprintf(w, "      redirect_uri %s  response_modes %s  skip_consent %t  audiences %s\n",
 				strings.Join(c.RedirectURIs, " "), strings.Join(c.ResponseModes, ","), c.SkipConsent, strings.Join(c.Audiences, " "))
 		}
+	}
+	s.stores.printStores(w)
+	if s.stores.shared() && s.cfg.KeysDir == "" {
+		fmt.Fprintf(w, "keys: warning: with an ephemeral key no other instance verifies this one's tokens: give every instance behind the issuer the same -keys\n")
 	}
 	if s.app.problem != "" {
 		fmt.Fprintf(w, "demo app: disabled: %s\n", s.app.problem)
