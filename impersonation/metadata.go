@@ -32,6 +32,9 @@ type Metadata struct {
 	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	SubjectTypesSupported                     []string `json:"subject_types_supported,omitempty"`
 	ClaimsSupported                           []string `json:"claims_supported,omitempty"`
+	// CodeChallengeMethodsSupported is RFC 8414's member for PKCE (RFC
+	// 7636), for hosts that serve the authorization-code grant.
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
 }
 
 // DefaultMetadata describes an issuer that mounts the library's handlers

@@ -40,8 +40,9 @@ const (
 	ClaimReason = "impersonation_reason"
 )
 
-// errSessionEnded: tokens would be issued under a session that has ended.
-var errSessionEnded = errors.New("impersonation: the impersonation session has ended")
+// ErrSessionEnded: tokens would be issued under an impersonation session
+// that has ended in the meantime; the host should start the sign-in again.
+var ErrSessionEnded = errors.New("impersonation: the impersonation session has ended")
 
 // Session errors.
 var (
@@ -348,7 +349,7 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, ac
 		return nil, err
 	}
 	if ttl <= 0 {
-		return nil, errSessionEnded
+		return nil, ErrSessionEnded
 	}
 	t := &Tokens{AccessToken: tok, ExpiresIn: int64(ttl / time.Second), Scope: scope, Session: sess}
 	if scope.Contains("openid") {
@@ -469,14 +470,14 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
 		}
 		if !s.now().Before(sess.Expires) {
-			return nil, invalid.WithCause(errSessionEnded)
+			return nil, invalid.WithCause(ErrSessionEnded)
 		}
 		revoked, err := s.revocation.Revoked(ctx, sessionRevocationKey(rc.SessionID))
 		if err != nil {
 			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 		}
 		if revoked {
-			return nil, invalid.WithCause(errSessionEnded)
+			return nil, invalid.WithCause(ErrSessionEnded)
 		}
 		// The policy holds for every token issued under the session, as
 		// at every sign-in through it.
@@ -504,7 +505,7 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 	t, err := s.issue(ctx, c, rc.Subject, rc.Act, sess, scope, "", rc.AuthTime.Time())
 	if err != nil {
 		var denied *DeniedError
-		if errors.As(err, &denied) || errors.Is(err, errSessionEnded) {
+		if errors.As(err, &denied) || errors.Is(err, ErrSessionEnded) {
 			return nil, invalid.WithCause(err)
 		}
 		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)

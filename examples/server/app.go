@@ -31,8 +31,18 @@ import (
 // shows who is acting as whom, with an End impersonation button that
 // revokes the access token.
 //
-// It shares one thing with the identity server: the user directory, to
-// show names instead of user IDs.
+// It shares two things with the identity server: the user directory, to
+// show names instead of user IDs, and one call in each direction of an
+// impersonation's life, because the impersonation session lives at the
+// identity server and only the app holds the exchanged access token.
+// After a successful exchange the callback, which runs in the browser
+// that is signed in at the identity server (its session cookie comes
+// along, path /), asks it to turn that login session into an
+// impersonation session (Service.StartSession, with the reason the
+// console asked for): from then on every ordinary sign-in through it, in
+// demo app 2 or any other client, is bob's with act alice. End
+// impersonation ends that session (Service.EndSession) before revoking
+// the token.
 type demoApp struct {
 	s           *server
 	clientID    string
@@ -52,13 +62,13 @@ func newDemoApp(s *server, secure bool) *demoApp {
 	a := &demoApp{
 		s:           s,
 		clientID:    s.cfg.AppClientID,
-		secret:      s.dir.appSecret,
+		secret:      s.dir.secrets[s.cfg.AppClientID],
 		callbackURL: s.issuer + "/app/callback",
 		// The app's cookie is its own, scoped to /app. SameSite=Lax is
 		// enough for the form_post callback only because the app and the
 		// identity server share an origin here; an app on another site
 		// receiving form_post needs SameSite=None for its state cookie.
-		sessions: newSessionStore("actas_demo_app", "/app", secure),
+		sessions: newSessionStore("actas_demo_app", "/app", secure, s.now),
 	}
 	c, ok := s.dir.client(a.clientID)
 	switch {
@@ -82,9 +92,9 @@ func newDemoApp(s *server, secure bool) *demoApp {
 		}
 	}
 	a.scope = strings.Join(scope, " ")
-	jwks, err := impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient)
+	jwks, err := impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, impersonation.WithRemoteClock(s.now))
 	if err == nil {
-		a.ids, err = subjecttoken.NewVerifier(s.issuer, jwks)
+		a.ids, err = subjecttoken.NewVerifier(s.issuer, jwks, subjecttoken.WithClock(s.now))
 	}
 	if err != nil && a.problem == "" {
 		a.problem = "cannot verify ID tokens: " + err.Error()
@@ -101,6 +111,8 @@ type appBody struct {
 	Me       string
 	Flash    string
 	Error    string
+	// App2 links to demo app 2, where the impersonation session signs in.
+	App2 bool
 }
 
 func (a *demoApp) render(w http.ResponseWriter, status int, sess session, body appBody) {
@@ -113,8 +125,10 @@ func (a *demoApp) message(w http.ResponseWriter, status int, heading, text strin
 	})
 }
 
-// start is GET /app/start?user=<id>&reason=<text>: it remembers a fresh
-// state and nonce and sends the browser to the authorize endpoint.
+// start is GET /app/start?user=<id>&reason=<text>[&then=app2]: it
+// remembers a fresh state and nonce, the reason and where to go after the
+// exchange (then=app2: demo app 2), and sends the browser to the
+// authorize endpoint.
 func (a *demoApp) start(w http.ResponseWriter, r *http.Request) {
 	if a.problem != "" {
 		a.message(w, http.StatusServiceUnavailable, "Demo app unavailable", a.problem)
@@ -127,7 +141,7 @@ func (a *demoApp) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := a.sessions.ensure(w, r)
-	p := &pendingAuth{State: randomToken(), Nonce: randomToken(), Subject: subject}
+	p := &pendingAuth{State: randomToken(), Nonce: randomToken(), Subject: subject, Reason: reason, Then: q.Get("then")}
 	if !a.sessions.update(sess.ID, func(s *session) { s.Pending = p }) {
 		a.message(w, http.StatusServiceUnavailable, "Try again", "The session expired.")
 		return
@@ -150,8 +164,9 @@ func (a *demoApp) start(w http.ResponseWriter, r *http.Request) {
 
 // callback is POST /app/callback, the form_post redirect URI: it checks
 // state, exchanges the subject token and the ID token for an access token
-// for the API, checks the ID token's nonce and keeps the access token in
-// the session.
+// for the API, checks the ID token's nonce, keeps the access token in the
+// session and has the identity server start the impersonation session.
+// It goes on to /app, or with then=app2 to demo app 2's sign-in.
 func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
@@ -209,8 +224,56 @@ func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 	if sess.AccessToken != "" {
 		a.revoke(ctx, sess.AccessToken) // a new impersonation ends the previous one
 	}
-	a.sessions.renew(w, r, func(n *session) { n.AccessToken = resp.AccessToken })
+	login, started, problem := a.s.startImpersonationSession(r, claims.Subject, resp.AccessToken, p.Reason)
+	a.sessions.renew(w, r, func(n *session) {
+		n.AccessToken = resp.AccessToken
+		n.Flash = problem
+		if started != nil {
+			n.ImpersonationLogin, n.ImpersonationID = login, started.ID
+		}
+	})
+	if p.Then == "app2" && started != nil && a.s.app2.problem == "" {
+		http.Redirect(w, r, "/app2/login", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/app", http.StatusSeeOther)
+}
+
+// startImpersonationSession turns the identity server's login session of
+// r (its session cookie) into an impersonation session for accessToken,
+// the access token just exchanged, with reason. The login session must be
+// the impersonator's: the one whose ID token the exchange used. It returns
+// the login session key and the session, or a message for the app's page
+// saying why there is none (the exchange itself stands).
+func (s *server) startImpersonationSession(r *http.Request, impersonator, accessToken, reason string) (string, *store.ImpersonationSession, string) {
+	idp, ok := s.signedIn(r)
+	if !ok || idp.UserID != impersonator {
+		return "", nil, "No impersonation session: this browser is not signed in at the identity server as the impersonator, so other apps will not sign in as the user."
+	}
+	login := loginSessionID(idp)
+	sess, err := s.svc.StartSession(r.Context(), login, accessToken, reason)
+	switch {
+	case errors.Is(err, impersonation.ErrReasonRequired):
+		return "", nil, "No impersonation session: it needs a reason (the console asks for one), so other apps will not sign in as the user."
+	case err != nil:
+		s.logger.Error("start impersonation session", "err", err)
+		return "", nil, "No impersonation session: the identity server could not start it, so other apps will not sign in as the user."
+	}
+	return login, sess, ""
+}
+
+// endImpersonationSession ends the impersonation session id of the login
+// session login, if it is still the one that login session runs (a later
+// impersonation in the same browser replaced it otherwise).
+func (s *server) endImpersonationSession(ctx context.Context, login, id, reason string) error {
+	if login == "" {
+		return nil
+	}
+	active, err := s.svc.Session(ctx, login, "")
+	if err != nil || active == nil || active.ID != id {
+		return err
+	}
+	return s.svc.EndSession(ctx, login, reason)
 }
 
 func describeRetrieveError(err error) string {
@@ -270,6 +333,7 @@ func (a *demoApp) home(w http.ResponseWriter, r *http.Request) {
 	if me.Act != nil {
 		body.Acting = true
 		body.Actor = a.s.dir.username(me.Act.Subject)
+		body.App2 = sess.ImpersonationID != "" && a.s.app2.problem == ""
 	}
 	a.render(w, http.StatusOK, sess, body)
 }
@@ -301,12 +365,21 @@ func (a *demoApp) password(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/app", http.StatusSeeOther)
 }
 
-// end is POST /app/end, End impersonation: it revokes the access token at
-// the revocation endpoint, which ends the impersonation, forgets it and
-// returns to the console.
+// end is POST /app/end, End impersonation: it ends the impersonation
+// session at the identity server (every token issued under it, in any
+// app, is revoked), revokes the access token at the revocation endpoint,
+// forgets it and returns to the console.
 func (a *demoApp) end(w http.ResponseWriter, r *http.Request) {
 	sess, ok := a.checkForm(w, r)
 	if !ok {
+		return
+	}
+	if err := a.s.endImpersonationSession(r.Context(), sess.ImpersonationLogin, sess.ImpersonationID, "ended in the demo app"); err != nil {
+		a.s.logger.Error("demo app: end the impersonation session", "err", err)
+		a.sessions.update(sess.ID, func(s *session) {
+			s.Flash = "Impersonation not ended: the identity server could not end the impersonation session. Try again."
+		})
+		http.Redirect(w, r, "/app", http.StatusSeeOther)
 		return
 	}
 	if sess.AccessToken != "" {

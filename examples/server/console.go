@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,7 +16,10 @@ import (
 
 // The admin console: the users the signed-in admin may impersonate in the
 // demo app, each with an Impersonate form asking for a reason, which
-// starts the real flow through /app/start.
+// starts the real flow through /app/start (ending in /app, or with
+// "Impersonate in demo app 2" in demo app 2's sign-in); and, while the
+// admin's login session is an impersonation session, who is impersonated,
+// until when, with "Open demo app 2" and "End impersonation".
 
 // consoleBody is the Body of the console page.
 type consoleBody struct {
@@ -24,6 +28,16 @@ type consoleBody struct {
 	Users          []consoleUser
 	Error          string
 	AppProblem     string
+	// Active is the impersonation session of the admin's login session;
+	// nil when there is none.
+	Active *activeImpersonation
+	// App2 offers demo app 2 (its data is there).
+	App2 bool
+}
+
+// activeImpersonation is an impersonation session as the console shows it.
+type activeImpersonation struct {
+	Subject, Org, App, Reason, Until string
 }
 
 type consoleUser struct {
@@ -70,9 +84,30 @@ func (s *server) renderConsole(w http.ResponseWriter, r *http.Request, sess sess
 		message(w, s.logger, http.StatusServiceUnavailable, pageData{}, messageBody{Heading: "Unavailable", Text: "The console cannot list users right now.", IsError: true})
 		return
 	}
+	body := consoleBody{
+		App: s.cfg.AppClientID, MayImpersonate: may, Users: users, Error: problem, AppProblem: s.app.problem,
+		App2: s.app2.problem == "",
+	}
+	// The library's hook, as at every authorize request: it re-checks the
+	// policy, and a session it no longer allows ends here.
+	active, err := s.svc.Session(r.Context(), loginSessionID(sess), "")
+	switch {
+	case err != nil:
+		s.logger.Error("console: impersonation session", "err", err)
+		if body.Error == "" {
+			body.Error = "Your impersonation session cannot be read right now."
+		}
+	case active != nil:
+		body.Active = &activeImpersonation{
+			Subject: s.dir.username(active.Subject), App: active.ClientID, Reason: active.Reason,
+			Until: active.Expires.UTC().Format("15:04:05 UTC"),
+		}
+		if o, ok := s.dir.orgs[active.Org]; ok {
+			body.Active.Org = o.Name
+		}
+	}
 	render(w, s.logger, status, "console", pageData{
-		Title: "Console", SignedIn: s.dir.username(sess.UserID), CSRF: sess.CSRF,
-		Body: consoleBody{App: s.cfg.AppClientID, MayImpersonate: may, Users: users, Error: problem, AppProblem: s.app.problem},
+		Title: "Console", SignedIn: s.dir.username(sess.UserID), CSRF: sess.CSRF, Body: body,
 	})
 }
 
@@ -105,9 +140,11 @@ func (s *server) impersonable(ctx context.Context, admin string) ([]consoleUser,
 	return out, true, nil
 }
 
-// impersonate is POST /console/impersonate (user, reason, CSRF token): it
-// checks the request and hands over to the demo app, which runs the real
-// flow (authorize, consent, form_post, token exchange).
+// impersonate is POST /console/impersonate (user, reason, CSRF token,
+// open=app2 for demo app 2): it checks the request and hands over to the
+// demo app, which runs the real flow (authorize, consent, form_post, token
+// exchange) and starts the impersonation session. Inside an impersonation
+// session only its own user may be impersonated again.
 func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
@@ -140,7 +177,47 @@ func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
 		s.renderConsole(w, r, sess, http.StatusForbidden, "You may not impersonate this user.")
 		return
 	}
-	http.Redirect(w, r, "/app/start?"+url.Values{"user": {subject}, "reason": {reason}}.Encode(), http.StatusSeeOther)
+	switch active, err := s.svc.Session(r.Context(), loginSessionID(sess), subject); {
+	case errors.Is(err, impersonation.ErrOtherSubject):
+		// The authorize endpoint would refuse it too.
+		s.renderConsole(w, r, sess, http.StatusConflict, fmt.Sprintf(
+			"You are impersonating %s. End that impersonation before impersonating someone else.", s.dir.username(sessionSubject(active))))
+		return
+	case err != nil:
+		s.logger.Error("console: impersonation session", "err", err)
+		s.renderConsole(w, r, sess, http.StatusServiceUnavailable, "Your impersonation session cannot be read right now.")
+		return
+	}
+	v := url.Values{"user": {subject}, "reason": {reason}}
+	if r.PostForm.Get("open") == "app2" && s.app2.problem == "" {
+		v.Set("then", "app2")
+	}
+	http.Redirect(w, r, "/app/start?"+v.Encode(), http.StatusSeeOther)
+}
+
+// endImpersonation is POST /console/end (CSRF token), End impersonation:
+// the impersonation session of the admin's login session ends, and with
+// it every token issued under it, in every app.
+func (s *server) endImpersonation(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		message(w, s.logger, http.StatusBadRequest, pageData{}, messageBody{Heading: "Bad request", Text: "The form could not be read.", IsError: true})
+		return
+	}
+	sess, ok := s.requireLogin(w, r)
+	if !ok {
+		return
+	}
+	if !checkCSRF(r, sess) {
+		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
+		return
+	}
+	if err := s.svc.EndSession(r.Context(), loginSessionID(sess), "ended in the console"); err != nil {
+		s.logger.Error("console: end the impersonation session", "err", err)
+		s.renderConsole(w, r, sess, http.StatusServiceUnavailable, "The impersonation could not be ended. Try again in a moment.")
+		return
+	}
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
 }
 
 // validReason mirrors what the authorize endpoint accepts as

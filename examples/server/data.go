@@ -50,6 +50,9 @@ type clientEntry struct {
 	Audiences       []string `json:"audiences"`
 	SubjectTokenTTL int64    `json:"subject_token_ttl"`
 	AccessTokenTTL  int64    `json:"access_token_ttl"`
+	// RefreshTokens lets the client receive refresh tokens from the
+	// authorization-code grant (store.Client.RefreshTokens).
+	RefreshTokens bool `json:"refresh_tokens"`
 }
 
 type roleEntry struct {
@@ -418,17 +421,22 @@ func checkRedirectURI(uri string) string {
 // secrets are fixed so that the README's curl session works as written;
 // they are printed at start and must never be used anywhere else.
 const (
-	demoAppClientID = "demo-app"
-	demoAppSecret   = "demo-app-secret-not-for-production"
-	cliClientID     = "cli"
-	cliSecret       = "cli-secret-not-for-production"
-	cliRedirectURI  = "https://oauth.pstmn.io/v1/callback"
+	demoAppClientID  = "demo-app"
+	demoAppSecret    = "demo-app-secret-not-for-production"
+	demoApp2ClientID = "demo-app2"
+	demoApp2Secret   = "demo-app2-secret-not-for-production"
+	cliClientID      = "cli"
+	cliSecret        = "cli-secret-not-for-production"
+	cliRedirectURI   = "https://oauth.pstmn.io/v1/callback"
 )
 
 // demoData returns the built-in demo data for issuer: organisation acme
 // with child acme-eu and the separate root globex; alice (acme) holds the
-// impersonation role for both clients; bob and carol (acme-eu) are
-// customers; dave (globex) is out of alice's reach.
+// impersonation role for demo-app and cli; bob and carol (acme-eu) are
+// customers; dave (globex) is out of alice's reach. demo-app2 is an
+// ordinary OpenID Connect client (authorization code with PKCE, refresh
+// tokens) that knows nothing about impersonation: nobody impersonates
+// through it, but it signs users in through an impersonation session.
 func demoData(issuer string) *data {
 	impersonate := []string{tokenexchange.GrantType}
 	return &data{
@@ -463,6 +471,13 @@ func demoData(issuer string) *data {
 				ResponseModes: []string{store.ResponseModeFragment, store.ResponseModeQuery},
 				Audiences:     []string{issuer + "/api"},
 			},
+			{
+				ID: demoApp2ClientID, Secret: demoApp2Secret,
+				RedirectURIs:  []string{issuer + "/app2/callback"},
+				Scopes:        []string{"openid", "orders:read"},
+				GrantTypes:    []string{tokenexchange.GrantTypeAuthorizationCode, tokenexchange.GrantTypeRefreshToken},
+				RefreshTokens: true,
+			},
 		},
 		Roles: []roleEntry{
 			{Name: "impersonator", Client: demoAppClientID, Scopes: []string{subjecttoken.ScopeImpersonate}, Users: []string{"alice"}},
@@ -471,6 +486,7 @@ func demoData(issuer string) *data {
 			{Name: "impersonator", Client: cliClientID, Scopes: []string{subjecttoken.ScopeImpersonate}, Users: []string{"alice"}},
 			{Name: "customer", Client: cliClientID, Scopes: []string{"orders:read"}, Users: []string{"bob", "dave"}},
 			{Name: "manager", Client: cliClientID, Scopes: []string{"orders:read", "orders:write"}, Users: []string{"carol"}},
+			{Name: "customer", Client: demoApp2ClientID, Scopes: []string{"orders:read"}, Users: []string{"bob", "carol", "dave"}},
 		},
 	}
 }
@@ -500,26 +516,27 @@ type directory struct {
 	clients  []store.Client
 	// skipConsent lists the clients whose consent page is skipped.
 	skipConsent map[string]bool
-	// appSecret is the clear-text secret of the demo app's client, which
-	// the app needs to authenticate at the token endpoint like any
-	// confidential client; empty when the data has no such client.
-	appSecret string
+	// secrets are the clear-text secrets of the demo apps' clients, which
+	// the apps need to authenticate at the token endpoint like any
+	// confidential client; none for a client the data lacks.
+	secrets map[string]string
 	// dummyHash is verified when a login names an unknown user, so that
 	// it costs the same time as a wrong password.
 	dummyHash string
 	scopes    []string // every scope of every client, for discovery
 }
 
-// newDirectory loads d (validated) into a fresh memory store, hashing
-// passwords with passwordIterations and secrets with
-// store.ClientSecretIterations. appClientID names the client whose secret
-// the demo app keeps.
-func newDirectory(d *data, passwordIterations int, appClientID string) (*directory, error) {
+// newDirectory loads d (validated) into a fresh memory store on the clock
+// now, hashing passwords with passwordIterations and secrets with
+// store.ClientSecretIterations. appClientIDs name the clients whose
+// secrets the demo apps keep.
+func newDirectory(d *data, passwordIterations int, now func() time.Time, appClientIDs ...string) (*directory, error) {
 	dir := &directory{
-		db:          memory.New(),
+		db:          memory.New(memory.WithClock(now)),
 		orgs:        map[string]store.Organization{},
 		accounts:    map[string]account{},
 		skipConsent: map[string]bool{},
+		secrets:     map[string]string{},
 	}
 	// Organisations, parents first (PutOrganization wants the parent).
 	pending := slices.Clone(d.Organizations)
@@ -591,14 +608,15 @@ func newDirectory(d *data, passwordIterations int, appClientID string) (*directo
 			Audiences:       slices.Clone(c.Audiences),
 			SubjectTokenTTL: time.Duration(c.SubjectTokenTTL) * time.Second,
 			AccessTokenTTL:  time.Duration(c.AccessTokenTTL) * time.Second,
+			RefreshTokens:   c.RefreshTokens,
 		}
 		if err := dir.db.PutClient(sc); err != nil {
 			return nil, err
 		}
 		dir.clients = append(dir.clients, sc)
 		dir.skipConsent[c.ID] = c.SkipConsent
-		if c.ID == appClientID {
-			dir.appSecret = c.Secret
+		if slices.Contains(appClientIDs, c.ID) && c.Secret != "" {
+			dir.secrets[c.ID] = c.Secret
 		}
 		for _, s := range c.Scopes {
 			if !slices.Contains(scopes, s) {

@@ -27,7 +27,7 @@ const validData = `{
      "scopes": ["openid", "internal_user_impersonate", "orders:read"],
      "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
      "impersonation": true, "skip_consent": true, "response_modes": ["fragment", "query"],
-     "audiences": ["https://api.example"], "subject_token_ttl": 120, "access_token_ttl": 600}
+     "audiences": ["https://api.example"], "subject_token_ttl": 120, "access_token_ttl": 600, "refresh_tokens": false}
   ],
   "roles": [
     {"name": "impersonator", "client": "app1", "scopes": ["internal_user_impersonate"], "users": ["u-alice"]},
@@ -55,6 +55,7 @@ func TestDataFileLoads(t *testing.T) {
 		assert.NotContains(t, f.stderr.String(), secret)
 	}
 	assert.Contains(t, out, "demo app: disabled: client \"app1\" does not register the redirect URI "+f.issuer+"/app/callback")
+	assert.Contains(t, out, "demo app 2: disabled: the data has no client \"demo-app2\"")
 
 	b := f.browser(t)
 	b.login("alice", "pw-alice-file")
@@ -72,6 +73,7 @@ func TestDataFileLoads(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "2m0s", c.SubjectTokenTTL.String())
 	assert.Equal(t, "10m0s", c.AccessTokenTTL.String())
+	assert.False(t, c.RefreshTokens)
 	assert.True(t, strings.HasPrefix(c.SecretHash, "pbkdf2-sha256-k$1000$"), "secrets are hashed")
 	assert.True(t, strings.HasPrefix(f.s.dir.accounts["bob"].hash, "pbkdf2-sha256-k$1000$"), "passwords are hashed with the configured count")
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"maps"
 	"net/http"
 	"net/url"
@@ -81,9 +83,25 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, http.StatusUnauthorized, loginBody{Error: genericLoginError, Username: username, ReturnTo: returnTo})
 		return
 	}
-	now := time.Now()
+	if old, ok := s.signedIn(r); ok {
+		// The previous login session of this browser ends here: so does
+		// its impersonation, if any.
+		if err := s.svc.EndSession(r.Context(), loginSessionID(old), "signed in again"); err != nil {
+			s.logger.Error("login: end the impersonation session", "err", err)
+		}
+	}
+	now := s.now()
 	s.idp.renew(w, r, func(n *session) { n.UserID, n.AuthTime = userID, now })
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// loginSessionID is what the library knows a login session by
+// (impersonation sessions are keyed by it, in stores that keep it in
+// clear, such as Redis): the SHA-256 of the session ID, base64url, never
+// the session cookie itself.
+func loginSessionID(sess session) string {
+	sum := sha256.Sum256([]byte("actas login session\x00" + sess.ID))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // checkPassword verifies a username and password. An unknown user, a
@@ -102,7 +120,9 @@ func (s *server) checkPassword(username, password string) (string, bool) {
 	return acct.userID, true
 }
 
-// logout is POST /logout (CSRF checked).
+// logout is POST /logout (CSRF checked). It ends the impersonation
+// session of the login session first, revoking every token issued under
+// it; if that fails the user stays signed in (fail closed) and is told.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	_ = r.ParseForm()
@@ -114,6 +134,16 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	if !checkCSRF(r, sess) {
 		s.forbidden(w, "The form has expired or did not come from this site.")
 		return
+	}
+	if sess.UserID != "" {
+		if err := s.svc.EndSession(r.Context(), loginSessionID(sess), "logout"); err != nil {
+			s.logger.Error("logout: end the impersonation session", "err", err)
+			message(w, s.logger, http.StatusServiceUnavailable, pageData{}, messageBody{
+				Heading: "Not signed out", IsError: true, Link: "/console", LinkText: "Back to the console",
+				Text: "Your impersonation could not be ended, so you are still signed in. Try again in a moment.",
+			})
+			return
+		}
 	}
 	s.idp.destroy(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

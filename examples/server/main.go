@@ -20,8 +20,9 @@
 // PostgreSQL at start (by every instance: the loads are upserts), the
 // library reads clients, users, organisations and role grants from there,
 // the audit log is written there (and still to stderr) and the audit page
-// reads it; without -redis the token state lives there too. Login
-// sessions and passwords stay in each process. A store that cannot be
+// reads it; without -redis the token state lives there too. Impersonation
+// sessions live in Redis with -redis, else in memory. Login sessions,
+// passwords and authorization codes stay in each process. A store that cannot be
 // reached at start stops the server; one that fails later makes the
 // requests that need it fail closed (503 temporarily_unavailable), with
 // the failure on stderr.
@@ -29,14 +30,17 @@
 // Endpoints, under the issuer:
 //
 //	GET  /.well-known/openid-configuration, /.well-known/oauth-authorization-server
-//	GET  /oauth2/authorize (and POST: the consent page posts back)
-//	POST /oauth2/token       token exchange (client_secret_basic or _post)
+//	GET  /oauth2/authorize (and POST: the consent page posts back): the impersonation
+//	                         response types, and response_type=code with PKCE S256
+//	POST /oauth2/token       token exchange, authorization_code, refresh_token
+//	                         (client_secret_basic or _post)
 //	GET  /oauth2/jwks
 //	POST /oauth2/introspect  RFC 7662
 //	POST /oauth2/revoke      RFC 7009: revoking an impersonated token ends the impersonation
 //	GET  /login, POST /login, POST /logout
-//	GET  /console, POST /console/impersonate, GET /console/audit[?format=json]
+//	GET  /console, POST /console/impersonate, POST /console/end, GET /console/audit[?format=json]
 //	GET  /app, GET /app/start, POST /app/callback, POST /app/password, POST /app/end
+//	GET  /app2, GET /app2/login, GET /app2/callback, POST /app2/refresh, POST /app2/logout
 //	GET  /api/me, POST /api/password (examples/api, audience <issuer>/api)
 package main
 

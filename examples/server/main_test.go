@@ -134,10 +134,14 @@ func TestDemoBanner(t *testing.T) {
 		"redirect_uri " + f.issuer + "/app/callback",
 		"client_id cli  client_secret " + cliSecret,
 		"redirect_uri " + cliRedirectURI,
+		"client_id demo-app2  client_secret " + demoApp2Secret,
+		"redirect_uri " + f.issuer + "/app2/callback  grant_types authorization_code,refresh_token  refresh_tokens true",
+		"demo app 2: " + f.issuer + "/app2",
 	} {
 		assert.Contains(t, out, want)
 	}
 	assert.NotContains(t, out, "demo app: disabled")
+	assert.NotContains(t, out, "demo app 2: disabled")
 	assert.NotContains(t, f.stderr.String(), "alice-demo-password", "credentials go to stdout once, never to the log")
 }
 

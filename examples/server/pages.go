@@ -23,8 +23,9 @@ var pageTemplates = template.Must(template.ParseFS(templateFS, "templates/*.html
 type pageData struct {
 	Title string
 	// App selects the demo app's header instead of the identity
-	// server's.
-	App bool
+	// server's; Brand, when set, names another app in the header.
+	App   bool
+	Brand string
 	// SignedIn is the username shown in the header, with a sign-out
 	// button; empty for nobody.
 	SignedIn string

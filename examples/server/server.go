@@ -59,6 +59,13 @@ type config struct {
 	// PostgresSchema is the -postgres-schema that holds the tables; empty
 	// means the adapter's default, actas.
 	PostgresSchema string
+	// App2ClientID is the client of the second demo app (/app2), an
+	// ordinary OpenID Connect client; empty means demo-app2.
+	App2ClientID string
+	// Now is the clock of the server, the library and the memory stores;
+	// nil means time.Now. Tests set it to move time (an impersonation
+	// session's end); there is no flag.
+	Now func() time.Time
 }
 
 // server is the reference identity server: the library's handlers, the
@@ -79,6 +86,11 @@ type server struct {
 	fallback store.Auditor
 	idp      *sessionStore
 	app      *demoApp
+	app2     *demoApp2
+	// codes are the authorization codes issued and not yet redeemed.
+	codes *codeStore
+	// now is cfg.Now.
+	now func() time.Time
 }
 
 // maxFormBytes caps the bodies of the host's own forms.
@@ -109,14 +121,21 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 	if cfg.AppClientID == "" {
 		cfg.AppClientID = demoAppClientID
 	}
+	if cfg.App2ClientID == "" {
+		cfg.App2ClientID = demoApp2ClientID
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &server{
 		cfg:         cfg,
 		issuer:      cfg.Issuer,
 		apiAudience: cfg.Issuer + "/api",
 		logger:      slog.New(slog.NewJSONHandler(stderr, nil)),
+		now:         cfg.Now,
 	}
 
 	if s.keys, s.keyFiles, err = loadKeys(cfg.KeysDir); err != nil {
@@ -133,7 +152,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 			return nil, nil, err
 		}
 	}
-	if s.dir, err = newDirectory(d, cfg.PasswordIterations, cfg.AppClientID); err != nil {
+	if s.dir, err = newDirectory(d, cfg.PasswordIterations, cfg.Now, cfg.AppClientID, cfg.App2ClientID); err != nil {
 		return nil, nil, err
 	}
 
@@ -156,13 +175,22 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 		impersonation.WithNotifier(notifier{db: s.dir.db, logger: s.logger}),
 		impersonation.WithRevocationStore(st.revoked),
 		impersonation.WithStartLimit(st.limiter, cfg.StartLimit, impersonation.DefaultStartWindow),
+		impersonation.WithClock(cfg.Now),
+		// Impersonation sessions (Redis with -redis, else memory), each
+		// started with the reason the console asks for, which the tokens
+		// issued under it carry as impersonation_reason.
+		impersonation.WithSessions(st.sessions, 0),
+		impersonation.WithReasonRequired(),
+		impersonation.WithReasonClaim(),
 	)
 	if err != nil {
 		return nil, nil, err
 	}
 	secure := strings.HasPrefix(s.issuer, "https://")
-	s.idp = newSessionStore("actas_session", "/", secure)
+	s.idp = newSessionStore("actas_session", "/", secure, cfg.Now)
+	s.codes = newCodeStore(cfg.Now)
 	s.app = newDemoApp(s, secure)
+	s.app2 = newDemoApp2(s, secure)
 
 	h, err := s.routes()
 	if err != nil {
@@ -204,15 +232,17 @@ func checkIssuer(iss string) error {
 // without a method so that they answer other methods themselves (405 with
 // Allow, as JSON).
 func (s *server) routes() (http.Handler, error) {
-	md := impersonation.DefaultMetadata(s.issuer, s.signingAlg())
-	md.ScopesSupported = slices.Clone(s.dir.scopes)
-	md.IDTokenSigningAlgValuesSupported = s.algorithms()
-	metadata, err := impersonation.MetadataHandler(md)
+	metadata, err := impersonation.MetadataHandler(s.metadata())
 	if err != nil {
 		return nil, err
 	}
 	observe := tokenexchange.WithErrorObserver(s.observeRefusal)
-	token, err := tokenexchange.NewHandler(s.svc, s.svc, observe)
+	// One token endpoint: token exchange, and the authorization-code and
+	// refresh-token grants of ordinary OpenID Connect sign-ins.
+	token, err := tokenexchange.NewHandler(s.svc, s.svc, observe,
+		tokenexchange.WithGrant(tokenexchange.GrantTypeAuthorizationCode, codeGrant{s}),
+		tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, s.svc),
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +254,8 @@ func (s *server) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := impersonation.NewVerifier(s.issuer, s.apiAudience, s.keys, impersonation.WithRevocation(s.stores.revoked))
+	verifier, err := impersonation.NewVerifier(s.issuer, s.apiAudience, s.keys,
+		impersonation.WithRevocation(s.stores.revoked), impersonation.WithVerifierClock(s.now))
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +263,7 @@ func (s *server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/openid-configuration", metadata)
 	mux.Handle("/.well-known/oauth-authorization-server", metadata)
-	mux.Handle("/oauth2/authorize", s.svc.AuthorizeHandler(authenticator{s}, impersonation.WithConsent(s.consent)))
+	mux.Handle("/oauth2/authorize", s.authorizeEndpoint(s.svc.AuthorizeHandler(authenticator{s}, impersonation.WithConsent(s.consent))))
 	mux.Handle("/oauth2/token", token)
 	mux.Handle("/oauth2/jwks", impersonation.JWKSHandler(s.keys))
 	mux.Handle("/oauth2/introspect", introspect)
@@ -245,6 +276,7 @@ func (s *server) routes() (http.Handler, error) {
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /console", s.console)
 	mux.HandleFunc("POST /console/impersonate", s.impersonate)
+	mux.HandleFunc("POST /console/end", s.endImpersonation)
 	mux.HandleFunc("GET /console/audit", s.audit)
 
 	mux.HandleFunc("GET /app", s.app.home)
@@ -253,9 +285,31 @@ func (s *server) routes() (http.Handler, error) {
 	mux.HandleFunc("POST /app/password", s.app.password)
 	mux.HandleFunc("POST /app/end", s.app.end)
 
+	mux.HandleFunc("GET /app2", s.app2.home)
+	mux.HandleFunc("GET /app2/login", s.app2.login)
+	mux.HandleFunc("GET /app2/callback", s.app2.callback)
+	mux.HandleFunc("POST /app2/refresh", s.app2.refresh)
+	mux.HandleFunc("POST /app2/logout", s.app2.logout)
+
 	mux.Handle("/api/", api.Handler(verifier, s.auditor))
 
 	return s.logRequests(securityHeaders(mux)), nil
+}
+
+// metadata is the discovery document: the library's defaults for the
+// paths it mounts, the scopes of the data, the keys' algorithms, and the
+// authorization-code flow (with PKCE S256) and refresh tokens the server
+// adds (code_challenge_methods_supported: S256 only).
+func (s *server) metadata() impersonation.Metadata {
+	md := impersonation.DefaultMetadata(s.issuer, s.signingAlg())
+	md.ScopesSupported = slices.Clone(s.dir.scopes)
+	md.IDTokenSigningAlgValuesSupported = s.algorithms()
+	md.ResponseTypesSupported = append(md.ResponseTypesSupported, responseTypeCode)
+	md.GrantTypesSupported = append(md.GrantTypesSupported,
+		tokenexchange.GrantTypeAuthorizationCode, tokenexchange.GrantTypeRefreshToken)
+	md.ClaimsSupported = append(md.ClaimsSupported, impersonation.ClaimSessionID, impersonation.ClaimReason)
+	md.CodeChallengeMethodsSupported = []string{"S256"}
+	return md
 }
 
 // signingAlg is the algorithm of the signing key.
@@ -387,6 +441,11 @@ func (s *server) printBanner(w io.Writer, d *data) {
 		fmt.Fprintf(w, "  clients:\n")
 		for _, c := range d.Clients {
 			fmt.Fprintf(w, "    client_id %s  client_secret %s\n", c.ID, c.Secret)
+			if !c.Impersonation {
+				fmt.Fprintf(w, "      redirect_uri %s  grant_types %s  refresh_tokens %t  (an ordinary OpenID Connect client: code flow with PKCE S256)\n",
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.GrantTypes, ","), c.RefreshTokens)
+				continue
+			}
 			fmt.Fprintf(w, "      redirect_uri %s  response_modes %s  skip_consent %t  audiences %s\n",
 				strings.Join(c.RedirectURIs, " "), strings.Join(c.ResponseModes, ","), c.SkipConsent, strings.Join(c.Audiences, " "))
 		}
@@ -398,5 +457,9 @@ func (s *server) printBanner(w io.Writer, d *data) {
 	if s.app.problem != "" {
 		fmt.Fprintf(w, "demo app: disabled: %s\n", s.app.problem)
 	}
-	fmt.Fprintf(w, "console: %s/console   demo app: %s/app   API: %s/api/me (audience %s)\n", s.issuer, s.issuer, s.issuer, s.apiAudience)
+	if s.app2.problem != "" {
+		fmt.Fprintf(w, "demo app 2: disabled: %s\n", s.app2.problem)
+	}
+	fmt.Fprintf(w, "console: %s/console   demo app: %s/app   demo app 2: %s/app2   API: %s/api/me (audience %s)\n",
+		s.issuer, s.issuer, s.issuer, s.issuer, s.apiAudience)
 }

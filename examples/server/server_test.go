@@ -43,9 +43,10 @@ func TestDiscovery(t *testing.T) {
 					assert.Contains(t, list, w, member)
 				}
 			}
-			contains("response_types_supported", "subject_token", "id_token subject_token")
+			contains("response_types_supported", "subject_token", "id_token subject_token", "code")
 			contains("response_modes_supported", "fragment", "query", "form_post")
-			contains("grant_types_supported", "urn:ietf:params:oauth:grant-type:token-exchange")
+			contains("grant_types_supported", "urn:ietf:params:oauth:grant-type:token-exchange", "authorization_code", "refresh_token")
+			contains("claims_supported", "act", "isid", "impersonation_reason")
 			contains("token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post")
 			contains("scopes_supported", "openid", "internal_user_impersonate", "orders:read")
 			contains("id_token_signing_alg_values_supported", "ES256")

@@ -10,7 +10,7 @@ import (
 )
 
 // A session is server-side state behind a random cookie. The identity
-// server and the demo app each have their own store and cookie, as two
+// server and the two demo apps each have their own store and cookie, as
 // separate applications would.
 type session struct {
 	ID string
@@ -23,19 +23,34 @@ type session struct {
 	UserID   string
 	AuthTime time.Time
 
-	// Demo app: the impersonation being started, the access token of the
-	// one in progress (never sent to the browser) and a one-time message.
-	Pending     *pendingAuth
-	AccessToken string
-	Flash       string
+	// Demo apps: the sign-in or impersonation being started, the tokens
+	// (never sent to the browser) and a one-time message.
+	Pending      *pendingAuth
+	AccessToken  string
+	RefreshToken string
+	Flash        string
+	// Demo app: the impersonation session its exchange started at the
+	// identity server (login session key and session ID), which its End
+	// impersonation ends.
+	ImpersonationLogin string
+	ImpersonationID    string
+	// Demo app 2: the user its ID token names.
+	Subject string
 }
 
-// pendingAuth is what the demo app remembers between sending the
-// impersonator to the authorize endpoint and the response coming back.
+// pendingAuth is what a demo app remembers between sending the browser to
+// the authorize endpoint and the response coming back.
 type pendingAuth struct {
-	State   string
-	Nonce   string
+	State string
+	Nonce string
+	// Subject and Reason (demo app): whom the impersonator asked for, and
+	// why. Then is where the app goes after the exchange: "app2" opens
+	// demo app 2, anything else /app.
 	Subject string
+	Reason  string
+	Then    string
+	// Verifier (demo app 2) is the PKCE code verifier.
+	Verifier string
 }
 
 // Session lifetimes: anonymous sessions exist only to carry the CSRF token
@@ -59,8 +74,8 @@ type sessionStore struct {
 	m  map[string]*session
 }
 
-func newSessionStore(cookie, path string, secure bool) *sessionStore {
-	return &sessionStore{cookie: cookie, path: path, secure: secure, now: time.Now, m: map[string]*session{}}
+func newSessionStore(cookie, path string, secure bool, now func() time.Time) *sessionStore {
+	return &sessionStore{cookie: cookie, path: path, secure: secure, now: now, m: map[string]*session{}}
 }
 
 // randomToken returns 256 random bits, base64url.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/postgres"
 	"github.com/actas/actas/subjecttoken"
 )
 
@@ -403,7 +404,7 @@ func TestSharedDirectory(t *testing.T) {
 	t.Parallel()
 	ss := newSharedStores(t)
 	a, b := twoInstances(t, ss.both)
-	for table, n := range map[string]int{"organizations": 3, "users": 4, "clients": 2, "roles": 6, "role_users": 8} {
+	for table, n := range map[string]int{"organizations": 3, "users": 4, "clients": 3, "roles": 7, "role_users": 11} {
 		assert.Equal(t, n, ss.count(t, table), "%s: loaded twice, stored once", table)
 	}
 	for _, f := range []*fixture{a, b} {
@@ -524,7 +525,9 @@ func TestSharedBanner(t *testing.T) {
 		"stores: directory (clients, users, organisations, roles): memory (this process only, from the data)\n",
 		"stores: audit log: memory (this process only) and stderr; the audit page reads this process's events\n",
 		"stores: one-time use of subject tokens, revocation, rate limits: Redis redis://127.0.0.1:6379/0, key prefix " + ss.prefix + "\n",
+		"stores: impersonation sessions: Redis redis://127.0.0.1:6379/0, key prefix " + ss.prefix + "\n",
 		"stores: login sessions, passwords, demo app sessions, notices: this process only\n",
+		"stores: authorization codes: this process only (a code is redeemed at the instance that issued it)\n",
 		"keys: warning: with an ephemeral key no other instance verifies this one's tokens",
 	} {
 		assert.Contains(t, out, want)
@@ -533,5 +536,58 @@ func TestSharedBanner(t *testing.T) {
 	f = newInstance(t, "", ss.postgres, func(cfg *config) { cfg.KeysDir = sharedKeysDir(t) })
 	out = f.stdout.String()
 	assert.Contains(t, out, "stores: one-time use of subject tokens, revocation, rate limits: PostgreSQL "+redactURL(ss.pgURL)+", schema "+ss.schema+"\n")
+	assert.Contains(t, out, "stores: impersonation sessions: memory (this process only): the PostgreSQL adapter has no session store; give -redis to share them\n")
 	assert.NotContains(t, out, "keys: warning")
+}
+
+// TestSharedImpersonationSession: with -redis the impersonation session
+// lives in Redis, keyed by a hash of the login session (never the
+// cookie); with the directory in PostgreSQL, alice's role taken away there
+// ends it at demo app 2's next sign-in, which is alice's own, and the
+// shared audit log says why.
+func TestSharedImpersonationSession(t *testing.T) {
+	t.Parallel()
+	ss := newSharedStores(t)
+	f := newInstance(t, "", ss.both)
+	assert.NotContains(t, f.stdout.String(), "warning: the PostgreSQL adapter", "the PostgreSQL adapter keeps a client's refresh_tokens")
+	pg, err := postgres.New(ss.pool, postgres.WithSchema(ss.schema))
+	require.NoError(t, err)
+	c, err := pg.Client(context.Background(), "demo-app2")
+	require.NoError(t, err)
+	assert.True(t, c.RefreshTokens, "loaded into PostgreSQL with refresh tokens on")
+	b := f.browser(t)
+	b.login("alice", "alice-demo-password")
+	impersonateInApp(t, f, b, "bob")
+
+	idp, ok := f.s.idp.get(requestWithCookies(t, b, "/"))
+	require.True(t, ok)
+	ctx := context.Background()
+	key := ss.prefix + "session:" + loginSessionID(idp)
+	n, err := ss.rdb.Exists(ctx, key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "the session is in Redis")
+	keys, err := ss.rdb.Keys(ctx, ss.prefix+"*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		assert.NotContains(t, k, idp.ID, "the session cookie is no Redis key")
+		if v, err := ss.rdb.Get(ctx, k).Result(); err == nil {
+			assert.NotContains(t, v, idp.ID, "nor in a value")
+		}
+	}
+
+	p := b.app2SignIn()
+	require.Equal(t, "You are acting as bob — signed in as alice", bannerText(p.Body))
+
+	require.NoError(t, ss.store(t).PutRole(ctx, store.Role{
+		Name: "impersonator", ClientID: demoAppClientID, Scopes: []string{subjecttoken.ScopeImpersonate},
+	}))
+	p = b.app2SignIn()
+	assert.Contains(t, p.Body, "Signed in as alice")
+	assert.Empty(t, bannerText(p.Body))
+	ended := ofType(ss.events(t), store.EventImpersonationEnded)
+	require.Len(t, ended, 1)
+	assert.Equal(t, "policy: impersonator_lacks_role", ended[0].Reason)
+	n, err = ss.rdb.Exists(ctx, key).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "the session is gone from Redis")
 }

@@ -28,13 +28,17 @@ import (
 //	clients, users, organisations, roles   memory    memory    PostgreSQL  PostgreSQL
 //	audit log (and the audit page)         memory    memory    PostgreSQL  PostgreSQL
 //	one-time use, revocation, rate limits  memory    Redis     PostgreSQL  Redis
+//	impersonation sessions                 memory    Redis     memory      Redis
 //
+// (The PostgreSQL adapter has no store.Sessions: with -postgres alone the
+// impersonation sessions stay in each process, and the banner says so.)
 // The audit log also goes to stderr as slog JSON in every case, and that
 // same slog auditor is the library's fallback auditor: when the audit
 // store fails, the event goes there with the store's error. Login
 // sessions, the password hashes of the login, the demo app's sessions and
-// the notices stay in each process; every instance loads the passwords
-// from the same data.
+// the notices stay in each process, and so do the authorization codes of
+// the code flow (a code is redeemed at the instance that issued it);
+// every instance loads the passwords from the same data.
 
 // startupTimeout bounds connecting to a shared store at start.
 const startupTimeout = 10 * time.Second
@@ -52,6 +56,7 @@ type backends struct {
 	oneTime  store.OneTimeUse
 	revoked  store.Revocation
 	limiter  store.RateLimiter
+	sessions store.Sessions // impersonation sessions
 	audit    store.Auditor  // the audit store (stderr comes on top)
 	auditLog store.AuditLog // what the audit page reads
 
@@ -89,7 +94,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 	db := dir.db
 	b := &backends{
 		clients: db, users: db, orgs: db, grants: db,
-		oneTime: db, revoked: db, limiter: db,
+		oneTime: db, revoked: db, limiter: db, sessions: db,
 		audit: db, auditLog: memoryAuditLog{db},
 	}
 	defer func() {
@@ -107,7 +112,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 		if err != nil {
 			return nil, fmt.Errorf("-redis: %w", err)
 		}
-		b.oneTime, b.revoked, b.limiter = rs, rs, rs
+		b.oneTime, b.revoked, b.limiter, b.sessions = rs, rs, rs, rs
 		tokens = fmt.Sprintf("Redis %s, key prefix %s", redactURL(cfg.Redis), b.redisPrefix)
 	}
 	if cfg.Postgres != "" {
@@ -132,9 +137,15 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 				"directory (clients, users, organisations, roles): memory (this process only, from the data)",
 				"audit log: memory (this process only) and stderr; the audit page reads this process's events")
 		}
+		sessions := tokens
+		if cfg.Redis == "" {
+			sessions = "memory (this process only): the PostgreSQL adapter has no session store; give -redis to share them"
+		}
 		b.lines = append(b.lines,
 			"one-time use of subject tokens, revocation, rate limits: "+tokens,
-			"login sessions, passwords, demo app sessions, notices: this process only")
+			"impersonation sessions: "+sessions,
+			"login sessions, passwords, demo app sessions, notices: this process only",
+			"authorization codes: this process only (a code is redeemed at the instance that issued it)")
 	}
 	return b, nil
 }
@@ -267,6 +278,7 @@ var _ interface {
 	store.RateLimiter
 	store.Auditor
 	store.AuditLog
+	store.Sessions
 } = (*memory.Store)(nil)
 
 // memoryAuditLog reads the memory store's audit log the way the audit page

@@ -382,7 +382,7 @@ func runDirectory(t *testing.T, h Harness) {
 		GrantTypes:    []string{"urn:ietf:params:oauth:grant-type:token-exchange"},
 		Impersonation: true, ResponseModes: []string{"fragment", "form_post"},
 		Audiences:       []string{"https://api.example"},
-		SubjectTokenTTL: 2 * time.Minute, AccessTokenTTL: 30 * time.Minute,
+		SubjectTokenTTL: 2 * time.Minute, AccessTokenTTL: 30 * time.Minute, RefreshTokens: true,
 	}
 	seed := func(t *testing.T, d Directory) {
 		t.Helper()

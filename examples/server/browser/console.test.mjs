@@ -1,9 +1,13 @@
 // Browser test of the reference server (examples/server): headless
 // Chromium, driven by playwright-core, signs in to the console as the demo
 // admin alice, impersonates bob in the built-in demo app, sees the banner
-// and the API's answer, ends the impersonation and finds the events in the
-// impersonation log. It builds and starts the real server binary on a free
-// port and stops it with SIGINT at the end, expecting exit status 0.
+// and the API's answer, opens demo app 2 (an ordinary OpenID Connect
+// client) which signs in as bob through the impersonation session and
+// shows the banner too, sees the active impersonation in the console,
+// ends the impersonation, finds demo app 2 signing alice in as herself
+// afterwards, and finds the events in the impersonation log. It builds and
+// starts the real server binary on a free port and stops it with SIGINT at
+// the end, expecting exit status 0.
 //
 // Run it with ./run (installs Chromium and the npm packages first), or
 // with `node --test` in this directory once they are installed.
@@ -121,12 +125,12 @@ class Server {
   }
 }
 
-test('console: impersonate bob, see the banner, end it, find it in the audit log', { timeout: 10 * 60_000 }, async (t) => {
+test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log', { timeout: 10 * 60_000 }, async (t) => {
   if (!existsSync(chromiumPath)) {
     assert.fail(`Chromium not found at ${chromiumPath}: install it (apt-get install -y chromium) or run ./run`);
   }
   await mkdir(outDir, { recursive: true });
-  for (const f of ['banner.png', 'failure.png']) await rm(path.join(outDir, f), { force: true }); // no stale artifacts
+  for (const f of ['banner.png', 'banner-app2.png', 'failure.png']) await rm(path.join(outDir, f), { force: true }); // no stale artifacts
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'actas-browser-'));
   t.after(() => rm(tmp, { recursive: true, force: true }));
 
@@ -219,7 +223,7 @@ test('console: impersonate bob, see the banner, end it, find it in the audit log
   await step("impersonate bob with a reason", async () => {
     const row = page.locator('#users tr[data-user="bob"]');
     await row.locator('input[name="reason"]').fill(REASON);
-    await Promise.all([expectPath('/oauth2/authorize'), row.getByRole('button', { name: 'Impersonate' }).click()]);
+    await Promise.all([expectPath('/oauth2/authorize'), row.getByRole('button', { name: 'Impersonate', exact: true }).click()]);
   });
 
   await step('the consent page names alice, bob and the app; Allow', async () => {
@@ -249,6 +253,45 @@ test('console: impersonate bob, see the banner, end it, find it in the audit log
     await page.screenshot({ path: path.join(outDir, 'banner.png') });
   });
 
+  await step('/app2, opened from /app, signs in as bob through the impersonation session and shows the banner', async () => {
+    // Demo app 2 knows nothing about impersonation: its code flow (PKCE
+    // S256) runs through alice's login session, which impersonates bob.
+    await Promise.all([expectPath('/app2'), page.locator('#impersonation-banner').getByRole('link', { name: 'Open demo app 2' }).click()]);
+    const banner = page.locator('#impersonation-banner');
+    await banner.waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#banner-text').innerText()).trim(), BANNER);
+    assert.equal(await page.locator('header .brand').innerText(), 'Demo app 2');
+    const raw = await page.locator('#token-claims').innerText();
+    let at;
+    try { at = JSON.parse(raw); } catch { assert.fail(`demo app 2's token claims are not JSON: ${raw}`); }
+    assert.equal(at.sub, 'bob', `token: ${raw}`);
+    assert.equal(at.act?.sub, 'alice', `token: ${raw}`);
+    assert.equal(at.aud, 'demo-app2', `token: ${raw}`);
+    assert.equal(at.scope, 'openid orders:read', `token: ${raw}`);
+    assert.ok(at.isid, `no isid (impersonation session) in the token: ${raw}`);
+    assert.equal(at.impersonation_reason, REASON, `token: ${raw}`);
+    await page.screenshot({ path: path.join(outDir, 'banner-app2.png') });
+  });
+
+  await step('Refresh in /app2 keeps the impersonation', async () => {
+    await Promise.all([expectPath('/app2'), page.getByRole('button', { name: 'Refresh' }).click()]);
+    await page.locator('.flash', { hasText: 'Tokens refreshed' }).waitFor();
+    assert.equal((await page.locator('#banner-text').innerText()).trim(), BANNER);
+    const at = JSON.parse(await page.locator('#token-claims').innerText());
+    assert.equal(at.act?.sub, 'alice', 'the refreshed token lost act');
+  });
+
+  await step('the console shows the active impersonation', async () => {
+    await page.goto(`${issuer}/console`);
+    const active = page.locator('#active-impersonation');
+    await active.waitFor({ state: 'visible' });
+    assert.match(await page.locator('#active-text').innerText(), /You are impersonating bob \(ACME Europe\) until /);
+    assert.equal(await active.getByRole('link', { name: 'Open demo app 2' }).count(), 1);
+    assert.equal(await active.getByRole('button', { name: 'End impersonation' }).count(), 1);
+    await page.goto(`${issuer}/app`);
+    await page.locator('#impersonation-banner').waitFor({ state: 'visible' });
+  });
+
   await step('End impersonation returns to the console', async () => {
     await Promise.all([
       expectPath('/console'),
@@ -261,6 +304,25 @@ test('console: impersonate bob, see the banner, end it, find it in the audit log
     await page.goto(`${issuer}/app`);
     await page.locator('h1', { hasText: 'Demo business app' }).waitFor();
     assert.equal(await page.locator('#impersonation-banner').count(), 0, 'the banner is still shown after ending the impersonation');
+  });
+
+  await step('the console no longer shows an impersonation', async () => {
+    await page.goto(`${issuer}/console`);
+    await page.locator('#users').waitFor();
+    assert.equal(await page.locator('#active-impersonation').count(), 0, 'the console still shows the ended impersonation');
+  });
+
+  await step('/app2 signs alice out, then in as herself', async () => {
+    await page.goto(`${issuer}/app2`);
+    await page.locator('.flash', { hasText: 'You have been signed out' }).waitFor();
+    assert.equal(await page.locator('#impersonation-banner').count(), 0, 'demo app 2 still shows the banner after the impersonation ended');
+    await Promise.all([expectPath('/app2'), page.getByRole('link', { name: 'Sign in' }).click()]);
+    await page.locator('#signed-in-as').waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#signed-in-as').innerText()).trim(), 'Signed in as alice');
+    assert.equal(await page.locator('#impersonation-banner').count(), 0);
+    const at = JSON.parse(await page.locator('#token-claims').innerText());
+    assert.equal(at.sub, 'alice');
+    assert.equal(at.act, undefined, `alice's own token carries act: ${JSON.stringify(at)}`);
   });
 
   await step('the audit log lists impersonation.started, token.exchanged, impersonation.ended', async () => {
@@ -282,6 +344,9 @@ test('console: impersonate bob, see the banner, end it, find it in the audit log
     const at = (e) => events.indexOf(e);
     assert.ok(at('impersonation.ended') < at('token.exchanged') && at('token.exchanged') < at('impersonation.started'),
       `the audit log is not newest first: ${JSON.stringify(events)}`);
+    for (const want of ['impersonation.session_started', 'impersonation.session_tokens']) {
+      assert.ok(events.includes(want), `no ${want} event in the audit log; it lists ${JSON.stringify(events)}`);
+    }
     const started = rows.find((r) => r.event === 'impersonation.started');
     assert.ok(started.cells.some((c) => c.includes(REASON)), `impersonation.started does not show the reason: ${JSON.stringify(started.cells)}`);
   });
