@@ -80,7 +80,8 @@ type GrantHandler interface {
 // authorization-code and refresh-token grants of the host. The request
 // goes through the same checks (POST, form, cap, one client
 // authentication); parameters other than resource and audience may not
-// repeat. Token exchange itself cannot be replaced.
+// repeat. Token exchange itself cannot be replaced. Only [NewHandler] uses
+// it; the introspection and revocation endpoints ignore it.
 func WithGrant(grantType string, h GrantHandler) Option {
 	return func(c *handlerConfig) {
 		if c.grants == nil {
@@ -97,9 +98,8 @@ func WithGrant(grantType string, h GrantHandler) Option {
 // the error; the package documentation lists the checks in order. Create it
 // with [NewHandler]. A Handler is safe for concurrent use.
 type Handler struct {
-	pipe   pipeline
-	ex     Exchanger
-	grants map[string]GrantHandler
+	pipe pipeline
+	ex   Exchanger
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -121,16 +121,12 @@ func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (*Handle
 	if err != nil {
 		return nil, err
 	}
-	var cfg handlerConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	for gt, g := range cfg.grants {
+	for gt, g := range pipe.grants {
 		if gt == GrantType || gt == "" || g == nil {
 			return nil, errors.New("tokenexchange: WithGrant needs a grant type other than token exchange and a handler")
 		}
 	}
-	return &Handler{pipe: pipe, ex: ex, grants: cfg.grants}, nil
+	return &Handler{pipe: pipe, ex: ex}, nil
 }
 
 // ServeHTTP handles one token request.
@@ -141,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if g, ok := h.grants[form.Get(paramGrantType)]; ok {
+	if g, ok := h.pipe.grants[form.Get(paramGrantType)]; ok {
 		resp, err := g.Grant(r.Context(), client, form)
 		if err == nil {
 			err = resp.checkGrant()

@@ -77,6 +77,9 @@ type pipeline struct {
 	single       []string
 	maxBodyBytes int64
 	observer     func(r *http.Request, clientID string, err error)
+	// grants are the extra grant types of the token endpoint (WithGrant);
+	// the other endpoints have none.
+	grants map[string]GrantHandler
 }
 
 // newPipeline applies opts and returns the pipeline of the endpoint called
@@ -99,6 +102,7 @@ func newPipeline(name string, auth ClientAuthenticator, known, single []string, 
 		single:       single,
 		maxBodyBytes: cfg.maxBodyBytes,
 		observer:     cfg.observer,
+		grants:       cfg.grants,
 	}, nil
 }
 
