@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/actas/actas/internal/jose"
 )
 
 // hasDuplicateMembers is the reference for DecodeClaims' duplicate check:
-// slow, allocating, but built on the standard decoder's tokens.
+// slow, allocating, but built on the standard decoder's tokens. Names are
+// duplicates when equal under Unicode case folding, as encoding/json
+// matches them to fields.
 func hasDuplicateMembers(data []byte) (dup, valid bool) {
 	type frame struct {
 		object, expectKey bool
@@ -39,7 +42,7 @@ func hasDuplicateMembers(data []byte) (dup, valid bool) {
 			top--
 		case string:
 			if top >= 0 && stack[top].object && stack[top].expectKey {
-				if slices.Contains(stack[top].names, t) {
+				if slices.ContainsFunc(stack[top].names, func(n string) bool { return strings.EqualFold(n, t) }) {
 					return true, true
 				}
 				stack[top].names = append(stack[top].names, t)
