@@ -536,7 +536,7 @@ func TestSharedBanner(t *testing.T) {
 	f = newInstance(t, "", ss.postgres, func(cfg *config) { cfg.KeysDir = sharedKeysDir(t) })
 	out = f.stdout.String()
 	assert.Contains(t, out, "stores: one-time use of subject tokens, revocation, rate limits: PostgreSQL "+redactURL(ss.pgURL)+", schema "+ss.schema+"\n")
-	assert.Contains(t, out, "stores: impersonation sessions: memory (this process only): the PostgreSQL adapter has no session store; give -redis to share them\n")
+	assert.Contains(t, out, "stores: impersonation sessions: PostgreSQL ")
 	assert.NotContains(t, out, "keys: warning")
 }
 

@@ -28,10 +28,8 @@ import (
 //	clients, users, organisations, roles   memory    memory    PostgreSQL  PostgreSQL
 //	audit log (and the audit page)         memory    memory    PostgreSQL  PostgreSQL
 //	one-time use, revocation, rate limits  memory    Redis     PostgreSQL  Redis
-//	impersonation sessions                 memory    Redis     memory      Redis
+//	impersonation sessions                 memory    Redis     PostgreSQL  Redis
 //
-// (The PostgreSQL adapter has no store.Sessions: with -postgres alone the
-// impersonation sessions stay in each process, and the banner says so.)
 // The audit log also goes to stderr as slog JSON in every case, and that
 // same slog auditor is the library's fallback auditor: when the audit
 // store fails, the event goes there with the store's error. Login
@@ -124,7 +122,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 		b.clients, b.users, b.orgs, b.grants = pg, pg, pg, pg
 		b.audit, b.auditLog = pg, pg
 		if cfg.Redis == "" {
-			b.oneTime, b.revoked, b.limiter = pg, pg, pg
+			b.oneTime, b.revoked, b.limiter, b.sessions = pg, pg, pg, pg
 			tokens = where
 		}
 		b.lines = append(b.lines,
@@ -137,13 +135,9 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 				"directory (clients, users, organisations, roles): memory (this process only, from the data)",
 				"audit log: memory (this process only) and stderr; the audit page reads this process's events")
 		}
-		sessions := tokens
-		if cfg.Redis == "" {
-			sessions = "memory (this process only): the PostgreSQL adapter has no session store; give -redis to share them"
-		}
 		b.lines = append(b.lines,
 			"one-time use of subject tokens, revocation, rate limits: "+tokens,
-			"impersonation sessions: "+sessions,
+			"impersonation sessions: "+tokens,
 			"login sessions, passwords, demo app sessions, notices: this process only",
 			"authorization codes: this process only (a code is redeemed at the instance that issued it)")
 	}

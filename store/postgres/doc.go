@@ -1,19 +1,21 @@
 // Package postgres implements the store interfaces of
 // [github.com/actas/actas/store] over PostgreSQL with
 // [github.com/jackc/pgx/v5]: the directory (clients, users, organisations,
-// role grants), one-time use of subject tokens, revocation, rate limits and
-// the audit log with its query API. It is its own module, so the core
-// module does not depend on pgx.
+// role grants), one-time use of subject tokens, revocation, rate limits,
+// impersonation sessions and the audit log with its query API. It is its own
+// module, so the core module does not depend on pgx.
 //
 // # When to use it
 //
 // When several identity-server instances sit behind one load balancer and
 // must share state: a subject token used on one instance is a replay on
 // every other, a revocation on one is seen by all, and every instance
-// writes to and reads from one audit log. One [Store] implements
-// [store.Clients], [store.Users], [store.Organizations], [store.Grants],
-// [store.OneTimeUse], [store.Revocation], [store.RateLimiter],
-// [store.Auditor] and [store.AuditLog]; pass it wherever those are wanted.
+// writes to and reads from one audit log; an impersonation session started
+// through one instance is found, and ended, through any other. One [Store]
+// implements [store.Clients], [store.Users], [store.Organizations],
+// [store.Grants], [store.OneTimeUse], [store.Revocation],
+// [store.RateLimiter], [store.Sessions], [store.Auditor] and
+// [store.AuditLog]; pass it wherever those are wanted.
 // It passes the conformance suite of
 // [github.com/actas/actas/store/storetest], as store/memory does.
 //
@@ -38,17 +40,22 @@
 // their versions into schema_migrations.
 //
 // The tables are organizations, users, clients, roles and role_users (the
-// directory), used_jti, revoked and rate_limits (expiring token state) and
-// audit_events (the audit log, indexed by time, by impersonator and time
-// and by subject and time).
+// directory), used_jti, revoked and rate_limits (expiring token state),
+// impersonation_sessions (one row per login session, indexed by expiry)
+// and audit_events (the audit log, indexed by time, by impersonator and
+// time and by subject and time). A release that adds a table adds a
+// migration: impersonation_sessions came with
+// migrations/0003_sessions.sql, so an existing schema gets it from the
+// next Migrate.
 //
 // # Clock
 //
-// Expiries (one-time use, revocation, rate-limit windows) are compared
-// against the Store's own clock ([WithClock], default time.Now), sent as a
-// query parameter; the database's now() is never used for them. Instances
-// therefore agree as long as their clocks do (keep them synchronised, as
-// token expiry already requires), and tests can move time by hand.
+// Expiries (one-time use, revocation, rate-limit windows, impersonation
+// sessions) are compared against the Store's own clock ([WithClock], default
+// time.Now), sent as a query parameter; the database's now() is never used
+// for them. Instances therefore agree as long as their clocks do (keep them
+// synchronised, as token expiry already requires), and tests can move time
+// by hand.
 //
 // # Failure: fail closed
 //
@@ -60,12 +67,34 @@
 //
 // # Housekeeping
 //
-// Rows of used_jti, revoked and rate_limits are only needed until they
-// expire. Every 256th write to one of these tables first deletes up to 1000
-// of its expired rows (skipping rows another transaction holds), which
-// keeps the tables near their live size under steady load; a host may also
-// call [Store.Sweep] periodically to delete every expired row at once. The
-// Store starts no goroutine.
+// Rows of used_jti, revoked, rate_limits and impersonation_sessions are only
+// needed until they expire. Every 256th write to one of these tables (Use,
+// Revoke, Allow, PutSession) first deletes up to 1000 of its expired rows
+// (skipping rows another transaction holds), which keeps the tables near
+// their live size under steady load; a host may also call [Store.Sweep]
+// periodically to delete every expired row at once. The Store starts no
+// goroutine.
+//
+// # Impersonation sessions
+//
+// impersonation_sessions holds each [store.ImpersonationSession] field in
+// a column of its own, keyed by login_session: [Store.PutSession] is one
+// upsert that replaces the login session's previous session,
+// [Store.SessionFor] returns a row only while its expires is after the
+// Store's clock (otherwise an error wrapping [store.ErrNotFound]; a
+// database failure never wraps it), and [Store.DeleteSession] of nothing is
+// no error. The login session is stored and indexed in clear, as given:
+// pass an identifier that is not itself a credential, such as a hash of
+// the session cookie, never the cookie. The other columns hold what the
+// library put there: the impersonator, the subject, the client, the
+// organisation, the stated reason, the session's ID and the ID and expiry
+// of the access token that started it. Times are kept to the microsecond,
+// rounded down (timestamptz's precision), and read back in UTC, so a
+// session ends at most a microsecond before its Expires, never after.
+// Sessions without an ID or a login session, with text that is not valid
+// UTF-8 or holds a NUL byte, or with a time outside the years 0–9999 are
+// refused. Error text never holds a login session or any field of a
+// session, because the library copies error text into audit records.
 //
 // # Audit log
 //
@@ -80,8 +109,8 @@
 //
 // It does not create the database or its roles, manage connections beyond
 // the pool it is given, store signing keys or notices, or cache reads: every
-// lookup goes to the database, so a change is seen at once by every
-// instance.
+// lookup goes to the database, so a change (a revocation, an ended
+// session) is seen at once by every instance.
 //
 // # Compatibility
 //

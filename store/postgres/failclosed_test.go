@@ -14,6 +14,10 @@ import (
 	"github.com/actas/actas/store/postgres"
 )
 
+// loginSession is the login session the calls use; no error text may
+// hold it.
+const loginSession = "login-session-hash-7c2f"
+
 // calls runs every method of s once; each must return an error.
 func calls(s *postgres.Store) map[string]func(context.Context) error {
 	now := time.Now()
@@ -40,8 +44,16 @@ func calls(s *postgres.Store) map[string]func(context.Context) error {
 		"PutRole": func(ctx context.Context) error {
 			return s.PutRole(ctx, store.Role{Name: "r", ClientID: "app", Users: []string{"bob"}})
 		},
-		"Sweep":   func(ctx context.Context) error { _, err := s.Sweep(ctx); return err },
-		"Migrate": func(ctx context.Context) error { return s.Migrate(ctx) },
+		"PutSession": func(ctx context.Context) error {
+			return s.PutSession(ctx, sampleSession(now, loginSession, time.Hour))
+		},
+		"SessionFor": func(ctx context.Context) error {
+			_, err := s.SessionFor(ctx, loginSession)
+			return err
+		},
+		"DeleteSession": func(ctx context.Context) error { return s.DeleteSession(ctx, loginSession) },
+		"Sweep":         func(ctx context.Context) error { _, err := s.Sweep(ctx); return err },
+		"Migrate":       func(ctx context.Context) error { return s.Migrate(ctx) },
 	}
 }
 
@@ -108,7 +120,8 @@ func TestFailClosedWhenTheDatabaseIsUnreachable(t *testing.T) {
 					require.Error(t, err)
 					assert.Contains(t, err.Error(), "postgres: ", "wrapped with the package prefix")
 					assert.NotErrorIs(t, err, store.ErrAlreadyUsed)
-					assert.NotErrorIs(t, err, store.ErrNotFound)
+					assert.NotErrorIs(t, err, store.ErrNotFound, "a failure is never 'no session'")
+					assert.NotContains(t, err.Error(), loginSession, "no session data in the error text")
 					assert.Less(t, elapsed, timeout+2*time.Second, "returned within the timeout")
 				})
 			}
@@ -136,6 +149,8 @@ func TestCancelledContextFailsAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, revoked)
 	assert.NoError(t, s.Use(context.Background(), "jti", time.Now().Add(time.Hour)), "the cancelled Use consumed nothing")
+	_, err = s.SessionFor(context.Background(), loginSession)
+	assert.ErrorIs(t, err, store.ErrNotFound, "the cancelled PutSession stored nothing")
 }
 
 func TestExpiredDeadlineFails(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/postgres"
 )
 
@@ -72,11 +73,58 @@ func TestMigrateTwiceIsHarmlessAndVersioned(t *testing.T) {
 	require.NoError(t, s.Migrate(ctx))
 	first := appliedMigrations(t, pool, schema)
 	assert.Equal(t, fileVersions(t), versions(first), "every embedded migration is recorded once")
+	assert.Equal(t, releasedVersions, versions(first))
 
 	require.NoError(t, s.Record(ctx, sampleEvent(time.Now(), "kept")))
+	require.NoError(t, s.PutSession(ctx, sampleSession(time.Now(), "login", time.Hour)))
 	require.NoError(t, s.Migrate(ctx), "a second run is harmless")
 	assert.Equal(t, first, appliedMigrations(t, pool, schema), "nothing re-applied")
 	assert.Equal(t, 1, count(t, pool, schema, "audit_events"), "data survives a second run")
+	_, err = s.SessionFor(ctx, "login")
+	assert.NoError(t, err, "sessions survive a second run")
+}
+
+// releasedVersions are the migrations this release embeds. A new migration
+// is appended here; an applied one is never edited.
+var releasedVersions = []int64{1, 2, 3}
+
+func TestEmbeddedMigrationsAreTheReleasedOnes(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, releasedVersions, fileVersions(t))
+}
+
+// TestMigrateAddsSessionsToAnExistingSchema upgrades a schema that a
+// release before impersonation sessions migrated (versions 1 and 2, with
+// data): Migrate applies only 0003 and keeps the data.
+func TestMigrateAddsSessionsToAnExistingSchema(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	s := newStore(t, pool)
+	schema := s.Schema()
+	ctx := context.Background()
+	// Back to the schema of the previous release.
+	_, err := pool.Exec(ctx, "DROP TABLE "+pgx.Identifier{schema, "impersonation_sessions"}.Sanitize())
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 3")
+	require.NoError(t, err)
+	before := appliedMigrations(t, pool, schema)
+	require.Equal(t, []int64{1, 2}, versions(before))
+	require.NoError(t, s.Record(ctx, sampleEvent(time.Now(), "kept")))
+	require.NoError(t, s.Use(ctx, "jti-kept", time.Now().Add(time.Hour)))
+	require.Error(t, s.PutSession(ctx, sampleSession(time.Now(), "login", time.Hour)), "no table yet")
+
+	require.NoError(t, s.Migrate(ctx))
+	after := appliedMigrations(t, pool, schema)
+	assert.Equal(t, releasedVersions, versions(after))
+	assert.Equal(t, before, after[:2], "the earlier versions are not re-applied")
+	assert.Equal(t, 1, count(t, pool, schema, "audit_events"), "data survives the upgrade")
+	assert.ErrorIs(t, s.Use(ctx, "jti-kept", time.Now().Add(time.Hour)), store.ErrAlreadyUsed)
+
+	require.NoError(t, s.PutSession(ctx, sampleSession(time.Now(), "login", time.Hour)))
+	_, err = s.SessionFor(ctx, "login")
+	assert.NoError(t, err, "sessions work after the upgrade")
+	require.NoError(t, s.Migrate(ctx), "and Migrate stays idempotent")
+	assert.Equal(t, after, appliedMigrations(t, pool, schema))
 }
 
 func TestMigrateConcurrentlyFromTwoPools(t *testing.T) {

@@ -50,6 +50,7 @@ var (
 	_ store.RateLimiter   = (*Store)(nil)
 	_ store.Auditor       = (*Store)(nil)
 	_ store.AuditLog      = (*Store)(nil)
+	_ store.Sessions      = (*Store)(nil)
 )
 
 // Option configures a [Store] in [New].
@@ -68,10 +69,10 @@ type config struct {
 func WithSchema(name string) Option { return func(c *config) { c.schema = name } }
 
 // WithClock sets the clock the Store compares expiries against (one-time
-// use, revocation, rate-limit windows); default time.Now. The time is sent
-// with each query, never taken from the database's now(), so several
-// instances agree as long as their clocks do, and tests can move time by
-// hand.
+// use, revocation, rate-limit windows, impersonation sessions); default
+// time.Now. The time is sent with each query, never taken from the
+// database's now(), so several instances agree as long as their clocks
+// do, and tests can move time by hand.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithTimeout bounds each operation (one statement or transaction) by d,

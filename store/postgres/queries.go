@@ -92,6 +92,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	sqlQueryEvents = `SELECT at, at_nanos, type, client_id, impersonator, subject, org,
 	jti, scopes, outcome, reason, method, path, justification
 FROM {s}.audit_events`
+
+	// sqlPutSession stores a session, replacing the login session's
+	// previous one, live or expired.
+	sqlPutSession = `INSERT INTO {s}.impersonation_sessions (login_session, id, impersonator, subject,
+	client_id, org, reason, started, expires, start_token_id, start_token_expiry)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (login_session) DO UPDATE SET id = EXCLUDED.id, impersonator = EXCLUDED.impersonator,
+	subject = EXCLUDED.subject, client_id = EXCLUDED.client_id, org = EXCLUDED.org,
+	reason = EXCLUDED.reason, started = EXCLUDED.started, expires = EXCLUDED.expires,
+	start_token_id = EXCLUDED.start_token_id, start_token_expiry = EXCLUDED.start_token_expiry`
+
+	// sqlSession reads the login session's session while it is live ($2
+	// is now).
+	sqlSession = `SELECT id, impersonator, subject, client_id, org, reason, started, expires,
+	start_token_id, start_token_expiry
+FROM {s}.impersonation_sessions WHERE login_session = $1 AND expires > $2`
+
+	sqlDeleteSession = `DELETE FROM {s}.impersonation_sessions WHERE login_session = $1`
 )
 
 // sweepTable is one table whose rows expire.
@@ -101,15 +119,17 @@ const (
 	sweepUsed sweepTable = iota
 	sweepRevoked
 	sweepRates
+	sweepSessions
 	numSweepTables
 )
 
 // Expired-row deletions: every one at once (Sweep), and a bounded batch
 // that skips rows another transaction holds (after writes).
 const (
-	sqlSweepUsed    = `DELETE FROM {s}.used_jti WHERE expires_at <= $1`
-	sqlSweepRevoked = `DELETE FROM {s}.revoked WHERE expires_at <= $1`
-	sqlSweepRates   = `DELETE FROM {s}.rate_limits WHERE window_end <= $1`
+	sqlSweepUsed     = `DELETE FROM {s}.used_jti WHERE expires_at <= $1`
+	sqlSweepRevoked  = `DELETE FROM {s}.revoked WHERE expires_at <= $1`
+	sqlSweepRates    = `DELETE FROM {s}.rate_limits WHERE window_end <= $1`
+	sqlSweepSessions = `DELETE FROM {s}.impersonation_sessions WHERE expires <= $1`
 
 	sqlTrimUsed = `DELETE FROM {s}.used_jti WHERE id IN (
 	SELECT id FROM {s}.used_jti WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
@@ -117,6 +137,8 @@ const (
 	SELECT id FROM {s}.revoked WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 	sqlTrimRates = `DELETE FROM {s}.rate_limits WHERE key IN (
 	SELECT key FROM {s}.rate_limits WHERE window_end <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+	sqlTrimSessions = `DELETE FROM {s}.impersonation_sessions WHERE login_session IN (
+	SELECT login_session FROM {s}.impersonation_sessions WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 )
 
 // queries holds the statements rendered for one schema.
@@ -129,6 +151,8 @@ type queries struct {
 	addRoleUsers, grantedScopes string
 	use, revoke, revoked, allow string
 	record, queryEvents         string
+	putSession, session         string
+	deleteSession               string
 	// sweep deletes every expired row, trim a bounded batch.
 	sweep, trim     [numSweepTables]string
 	migrationsTable string
@@ -154,8 +178,15 @@ func newQueries(quoted string) queries {
 		allow:           r(sqlAllow),
 		record:          r(sqlRecord),
 		queryEvents:     r(sqlQueryEvents),
-		sweep:           [numSweepTables]string{r(sqlSweepUsed), r(sqlSweepRevoked), r(sqlSweepRates)},
-		trim:            [numSweepTables]string{r(sqlTrimUsed), r(sqlTrimRevoked), r(sqlTrimRates)},
+		putSession:      r(sqlPutSession),
+		session:         r(sqlSession),
+		deleteSession:   r(sqlDeleteSession),
+		sweep: [numSweepTables]string{
+			r(sqlSweepUsed), r(sqlSweepRevoked), r(sqlSweepRates), r(sqlSweepSessions),
+		},
+		trim: [numSweepTables]string{
+			r(sqlTrimUsed), r(sqlTrimRevoked), r(sqlTrimRates), r(sqlTrimSessions),
+		},
 		migrationsTable: r(`{s}.schema_migrations`),
 	}
 }

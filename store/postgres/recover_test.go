@@ -114,6 +114,7 @@ func TestFailClosedWhileTheDatabaseIsGoneThenRecovers(t *testing.T) {
 	require.NoError(t, s.Migrate(ctx))
 	exp := time.Now().Add(time.Hour)
 	require.NoError(t, s.Use(ctx, "jti-before", exp))
+	require.NoError(t, s.PutSession(ctx, sampleSession(time.Now(), "login-before", time.Hour)))
 
 	p.cut()
 	for i := range 20 {
@@ -124,6 +125,11 @@ func TestFailClosedWhileTheDatabaseIsGoneThenRecovers(t *testing.T) {
 		_, err = s.Revoked(ctx, "at")
 		require.Error(t, err, "never 'not revoked' when it cannot know")
 		require.Error(t, s.Record(ctx, sampleEvent(time.Now(), jti)))
+		_, err = s.SessionFor(ctx, "login-before")
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, store.ErrNotFound, "never 'no session' when it cannot know")
+		require.Error(t, s.PutSession(ctx, sampleSession(time.Now(), fmt.Sprint("login-during-", i), time.Hour)))
+		require.Error(t, s.DeleteSession(ctx, "login-before"))
 	}
 
 	p.restore()
@@ -136,4 +142,8 @@ func TestFailClosedWhileTheDatabaseIsGoneThenRecovers(t *testing.T) {
 	require.NoError(t, lastErr, "the Store serves again once the database is back")
 	assert.ErrorIs(t, s.Use(ctx, "jti-before", exp), store.ErrAlreadyUsed, "state survived")
 	assert.NoError(t, s.Use(ctx, "jti-during-0", exp), "a Use that failed consumed nothing")
+	_, err = s.SessionFor(ctx, "login-before")
+	assert.NoError(t, err, "the session survived, and a failed DeleteSession removed nothing")
+	_, err = s.SessionFor(ctx, "login-during-0")
+	assert.ErrorIs(t, err, store.ErrNotFound, "a PutSession that failed stored nothing")
 }

@@ -99,11 +99,12 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, per time.Durat
 	return count <= int64(limit), nil
 }
 
-// Sweep deletes every expired row of the one-time-use, revocation and
-// rate-limit tables (by the Store's clock) and returns how many it
-// deleted. The Store also deletes expired rows in small batches as it
-// writes, so calling Sweep is optional: a host may run it periodically to
-// keep the tables at their live size. It never touches the audit log.
+// Sweep deletes every expired row of the one-time-use, revocation,
+// rate-limit and impersonation-session tables (by the Store's clock) and
+// returns how many it deleted. The Store also deletes expired rows in
+// small batches as it writes, so calling Sweep is optional: a host may run
+// it periodically to keep the tables at their live size. It never touches
+// the audit log.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	ctx, cancel, err := s.op(ctx)
 	defer cancel()
