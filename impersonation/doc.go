@@ -25,6 +25,19 @@
 // access_denied (authorize) or invalid_request (token endpoint, RFC 8693
 // §2.2.2) on the wire; the [Reason] goes to the audit log only.
 //
+// # Impersonation sessions
+//
+// To impersonate in applications that know nothing of subject tokens, the
+// host binds the impersonator's login session to the impersonation after
+// the exchange ([Service.StartSession]), asks [Service.Session] at every
+// sign-in whether the login session is impersonating (the policy is checked
+// again each time), and issues the sign-in's tokens with
+// [Service.IssueTokens]: for the impersonated user, with act and isid.
+// [Service.EndSession], the session's maximum duration, a policy refusal
+// or revoking any of its tokens end it and revoke every token issued under
+// it. Refresh tokens ([Service.Refresh], [Service.Grant]) are off unless
+// a client enables them, keep act and die with the session.
+//
 // # Resource servers
 //
 // A [Verifier] checks the access tokens, [Middleware] puts the [Principal]
@@ -42,6 +55,6 @@
 // # Compatibility
 //
 // The claim names of the tokens (sub, act, may_act, aut, org_id, org_name,
-// scope, client_id, azp) are a contract with resource servers and do not
-// change.
+// scope, client_id, azp, isid, impersonation_reason) are a contract with
+// resource servers and do not change.
 package impersonation
