@@ -135,7 +135,7 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, refuse(errBadActorToken, "actor token: iss is not may_act.iss")
 	}
 
-	d, err := s.Decide(ctx, c.ID, actor.Subject, sub.Subject)
+	d, err := s.decide(ctx, c, actor.Subject, sub.Subject)
 	if err != nil {
 		var denied *DeniedError
 		if errors.As(err, &denied) {

@@ -71,6 +71,11 @@ func (s *Service) Decide(ctx context.Context, clientID, impersonatorID, subjectI
 	if err != nil {
 		return nil, notFoundAs(err, ReasonUnknownClient)
 	}
+	return s.decide(ctx, client, impersonatorID, subjectID)
+}
+
+// decide is Decide for a client already looked up.
+func (s *Service) decide(ctx context.Context, client *store.Client, impersonatorID, subjectID string) (*Decision, error) {
 	switch {
 	case client.Disabled:
 		return nil, deny(ReasonClientDisabled)

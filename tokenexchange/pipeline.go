@@ -134,7 +134,7 @@ func (p *pipeline) accept(w http.ResponseWriter, r *http.Request) (client Client
 		p.refuse(w, r, Client{}, err, 0)
 		return Client{}, nil, false
 	}
-	form = dropEmpty(form)
+	form = dropEmptyInPlace(form) // the form is ours: parsed from the body above
 	if err := checkRepeated(form, p.single); err != nil {
 		p.refuse(w, r, Client{}, err, 0)
 		return Client{}, nil, false

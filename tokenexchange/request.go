@@ -235,6 +235,25 @@ func dropEmpty(form url.Values) url.Values {
 	return out
 }
 
+// dropEmptyInPlace is dropEmpty for a form the caller owns: it filters the
+// values in place, allocating nothing.
+func dropEmptyInPlace(form url.Values) url.Values {
+	for k, vs := range form {
+		kept := vs[:0]
+		for _, v := range vs {
+			if v != "" {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) == 0 {
+			delete(form, k)
+		} else {
+			form[k] = kept
+		}
+	}
+	return form
+}
+
 // checkRepeated returns invalid_request naming the first of names that form
 // holds more than once (RFC 6749 §3.2: "Request and response parameters
 // MUST NOT be included more than once").

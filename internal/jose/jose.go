@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -344,13 +343,8 @@ func (s *dupScanner) str() (raw []byte, escaped bool, err error) {
 	return nil, false, errSyntax
 }
 
+// decodeStrict decodes one JSON value into v. json.Unmarshal already
+// refuses anything after the value but white space.
 func decodeStrict(data []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return errors.New("trailing data")
-	}
-	return nil
+	return json.Unmarshal(data, v)
 }
