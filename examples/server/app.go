@@ -44,61 +44,91 @@ import (
 // impersonation ends that session (Service.EndSession) before revoking
 // the token.
 type demoApp struct {
+	relyingParty
+}
+
+// relyingParty is what both demo apps are to the identity server: a
+// confidential client with a callback, talking to it over HTTP, verifying
+// what it gets with the issuer's published keys as any relying party
+// would, with a cookie session of its own.
+type relyingParty struct {
 	s           *server
 	clientID    string
 	secret      string
 	callbackURL string
 	scope       string
-	// ids verifies the ID tokens the app receives, with the issuer's
-	// published keys, as any relying party would.
-	ids *subjecttoken.Verifier
+	// jwks reads the issuer's published keys; ids verifies ID tokens
+	// with them.
+	jwks *impersonation.RemoteKeySet
+	ids  *subjecttoken.Verifier
 	// problem says why the app cannot run with the loaded data; empty
 	// when it can.
 	problem  string
 	sessions *sessionStore
 }
 
-func newDemoApp(s *server, secure bool) *demoApp {
-	a := &demoApp{
+// newRelyingParty sets up the app at path (its callback is path +
+// "/callback", its cookie is named cookie and scoped to path) for the
+// client clientID of the data, and returns the client for the app's own
+// checks. problem is set when the client is missing, has no secret or does
+// not register the callback, or when the keys cannot be read.
+func newRelyingParty(s *server, secure bool, clientID, path, cookie string) (relyingParty, store.Client) {
+	rp := relyingParty{
 		s:           s,
-		clientID:    s.cfg.AppClientID,
-		secret:      s.dir.secrets[s.cfg.AppClientID],
-		callbackURL: s.issuer + "/app/callback",
-		// The app's cookie is its own, scoped to /app. SameSite=Lax is
-		// enough for the form_post callback only because the app and the
-		// identity server share an origin here; an app on another site
-		// receiving form_post needs SameSite=None for its state cookie.
-		sessions: newSessionStore("actas_demo_app", "/app", secure, s.now),
+		clientID:    clientID,
+		secret:      s.dir.secrets[clientID],
+		callbackURL: s.issuer + path + "/callback",
+		sessions:    newSessionStore(cookie, path, secure, s.now),
 	}
-	c, ok := s.dir.client(a.clientID)
+	c, ok := s.dir.client(clientID)
 	switch {
 	case !ok:
-		a.problem = fmt.Sprintf("the data has no client %q", a.clientID)
-	case a.secret == "":
-		a.problem = fmt.Sprintf("client %q has no secret", a.clientID)
+		rp.problem = fmt.Sprintf("the data has no client %q", clientID)
+	case rp.secret == "":
+		rp.problem = fmt.Sprintf("client %q has no secret", clientID)
+	case !slices.Contains(c.RedirectURIs, rp.callbackURL):
+		rp.problem = fmt.Sprintf("client %q does not register the redirect URI %s", clientID, rp.callbackURL)
+	}
+	var err error
+	rp.jwks, err = impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, impersonation.WithRemoteClock(s.now))
+	if err == nil {
+		rp.ids, err = subjecttoken.NewVerifier(s.issuer, rp.jwks, subjecttoken.WithClock(s.now))
+	}
+	if err != nil && rp.problem == "" {
+		rp.problem = "cannot verify tokens: " + err.Error()
+	}
+	return rp, c
+}
+
+// scopeOf returns the scope the app asks for: first, then the client's
+// registered scopes except those drop refuses.
+func scopeOf(c store.Client, first []string, drop func(string) bool) string {
+	scope := slices.Clone(first)
+	for _, sc := range c.Scopes {
+		if !slices.Contains(scope, sc) && !drop(sc) {
+			scope = append(scope, sc)
+		}
+	}
+	return strings.Join(scope, " ")
+}
+
+func newDemoApp(s *server, secure bool) *demoApp {
+	// The app's cookie is its own, scoped to /app. SameSite=Lax is enough
+	// for the form_post callback only because the app and the identity
+	// server share an origin here; an app on another site receiving
+	// form_post needs SameSite=None for its state cookie.
+	rp, c := newRelyingParty(s, secure, s.cfg.AppClientID, "/app", "actas_demo_app")
+	a := &demoApp{relyingParty: rp}
+	switch {
+	case a.problem != "":
 	case !c.Impersonation || !slices.Contains(c.GrantTypes, tokenexchange.GrantType):
 		a.problem = fmt.Sprintf("client %q needs impersonation on and the token exchange grant type", a.clientID)
-	case !slices.Contains(c.RedirectURIs, a.callbackURL):
-		a.problem = fmt.Sprintf("client %q does not register the redirect URI %s", a.clientID, a.callbackURL)
 	case len(c.ResponseModes) > 0 && !slices.Contains(c.ResponseModes, store.ResponseModeFormPost):
 		a.problem = fmt.Sprintf("client %q does not allow the form_post response mode", a.clientID)
 	case !slices.Contains(c.Audiences, s.apiAudience):
 		a.problem = fmt.Sprintf("client %q does not list the API's audience %s", a.clientID, s.apiAudience)
 	}
-	scope := []string{"openid", subjecttoken.ScopeImpersonate}
-	for _, sc := range c.Scopes {
-		if !slices.Contains(scope, sc) {
-			scope = append(scope, sc)
-		}
-	}
-	a.scope = strings.Join(scope, " ")
-	jwks, err := impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, impersonation.WithRemoteClock(s.now))
-	if err == nil {
-		a.ids, err = subjecttoken.NewVerifier(s.issuer, jwks, subjecttoken.WithClock(s.now))
-	}
-	if err != nil && a.problem == "" {
-		a.problem = "cannot verify ID tokens: " + err.Error()
-	}
+	a.scope = scopeOf(c, []string{"openid", subjecttoken.ScopeImpersonate}, func(string) bool { return false })
 	return a
 }
 

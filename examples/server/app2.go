@@ -37,55 +37,20 @@ import (
 // as bob — signed in as alice"): that is all the app knows of
 // impersonation, and all it needs.
 type demoApp2 struct {
-	s           *server
-	clientID    string
-	secret      string
-	callbackURL string
-	scope       string
-	// ids verifies ID tokens and access verifies the app's own access
-	// tokens, with the issuer's published keys.
-	ids    *subjecttoken.Verifier
+	relyingParty
+	// access verifies the app's own access tokens.
 	access *impersonation.Verifier
-	// problem says why the app cannot run with the loaded data; empty
-	// when it can.
-	problem  string
-	sessions *sessionStore
 }
 
 func newDemoApp2(s *server, secure bool) *demoApp2 {
-	a := &demoApp2{
-		s:           s,
-		clientID:    s.cfg.App2ClientID,
-		secret:      s.dir.secrets[s.cfg.App2ClientID],
-		callbackURL: s.issuer + "/app2/callback",
-		sessions:    newSessionStore("actas_demo_app2", "/app2", secure, s.now),
-	}
-	c, ok := s.dir.client(a.clientID)
-	switch {
-	case !ok:
-		a.problem = fmt.Sprintf("the data has no client %q", a.clientID)
-	case a.secret == "":
-		a.problem = fmt.Sprintf("client %q has no secret", a.clientID)
-	case !slices.Contains(c.GrantTypes, tokenexchange.GrantTypeAuthorizationCode):
+	rp, c := newRelyingParty(s, secure, s.cfg.App2ClientID, "/app2", "actas_demo_app2")
+	a := &demoApp2{relyingParty: rp}
+	if a.problem == "" && !slices.Contains(c.GrantTypes, tokenexchange.GrantTypeAuthorizationCode) {
 		a.problem = fmt.Sprintf("client %q needs the authorization_code grant type", a.clientID)
-	case !slices.Contains(c.RedirectURIs, a.callbackURL):
-		a.problem = fmt.Sprintf("client %q does not register the redirect URI %s", a.clientID, a.callbackURL)
 	}
-	scope := []string{"openid"}
-	for _, sc := range c.Scopes {
-		if !slices.Contains(scope, sc) && sc != subjecttoken.ScopeImpersonate {
-			scope = append(scope, sc)
-		}
-	}
-	a.scope = strings.Join(scope, " ")
-	jwks, err := impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, impersonation.WithRemoteClock(s.now))
-	if err == nil {
-		a.ids, err = subjecttoken.NewVerifier(s.issuer, jwks, subjecttoken.WithClock(s.now))
-	}
-	if err == nil {
-		a.access, err = impersonation.NewVerifier(s.issuer, a.clientID, jwks, impersonation.WithVerifierClock(s.now))
-	}
-	if err != nil && a.problem == "" {
+	a.scope = scopeOf(c, []string{"openid"}, func(sc string) bool { return sc == subjecttoken.ScopeImpersonate })
+	var err error
+	if a.access, err = impersonation.NewVerifier(s.issuer, a.clientID, a.jwks, impersonation.WithVerifierClock(s.now)); err != nil && a.problem == "" {
 		a.problem = "cannot verify tokens: " + err.Error()
 	}
 	return a
