@@ -109,25 +109,12 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // anyone was authenticated: its wire code and fixed description, never the
 // parameters.
 func (s *Service) recordAuthorizeRefusal(r *http.Request, err error) {
-	ev := store.Event{
-		Type:    store.EventRequestRefused,
-		Outcome: store.OutcomeDenied,
-		Method:  r.Method,
-		Path:    r.URL.Path,
-		Reason:  "refused",
-	}
+	var code, desc string
 	var e *subjecttoken.Error
 	if errors.As(err, &e) {
-		ev.Reason = e.Code
-		if e.Description != "" {
-			ev.Reason += ": " + e.Description
-		}
-		if e.Code == subjecttoken.CodeServerError || e.Code == subjecttoken.CodeTemporarilyUnavailable {
-			ev.Outcome = store.OutcomeFailed
-			ev.Reason += ": " + err.Error()
-		}
+		code, desc = e.Code, e.Description
 	}
-	_ = s.record(r.Context(), ev)
+	_ = s.record(r.Context(), refusalEvent(r, code, desc, err))
 }
 
 // ReasonConsentDenied is the audit reason when the impersonator declines

@@ -338,26 +338,42 @@ func (s *Service) RecordRefusal(r *http.Request, clientID string, err error) {
 	if errors.As(err, &done) {
 		return
 	}
-	ev := store.Event{
-		Type:     store.EventRequestRefused,
-		ClientID: untrusted(clientID), // claimed, not authenticated
-		Outcome:  store.OutcomeDenied,
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		Reason:   "refused",
-	}
+	var code, desc string
 	var wire *tokenexchange.Error
 	if errors.As(err, &wire) {
-		ev.Reason = wire.Code
-		if wire.Description != "" {
-			ev.Reason += ": " + wire.Description
-		}
-		if wire.Code == tokenexchange.CodeServerError || wire.Code == tokenexchange.CodeTemporarilyUnavailable {
-			ev.Outcome = store.OutcomeFailed
-			ev.Reason += ": " + err.Error()
-		}
+		code, desc = wire.Code, wire.Description
 	}
+	ev := refusalEvent(r, code, desc, err)
+	ev.ClientID = untrusted(clientID) // claimed, not authenticated
 	_ = s.record(r.Context(), ev)
+}
+
+// refusalEvent is the request.refused event of a request an endpoint
+// refused with the wire error code and description (code empty when the
+// error is not a wire error): the code and its fixed description as the
+// reason, and for a server-side failure (server_error,
+// temporarily_unavailable, the same codes in both error models) the cause
+// too, with outcome failed.
+func refusalEvent(r *http.Request, code, description string, err error) store.Event {
+	ev := store.Event{
+		Type:    store.EventRequestRefused,
+		Outcome: store.OutcomeDenied,
+		Method:  r.Method,
+		Path:    r.URL.Path,
+		Reason:  "refused",
+	}
+	if code == "" {
+		return ev
+	}
+	ev.Reason = code
+	if description != "" {
+		ev.Reason += ": " + description
+	}
+	if code == tokenexchange.CodeServerError || code == tokenexchange.CodeTemporarilyUnavailable {
+		ev.Outcome = store.OutcomeFailed
+		ev.Reason += ": " + err.Error()
+	}
+	return ev
 }
 
 // AuthenticateClient implements tokenexchange.ClientAuthenticator against
