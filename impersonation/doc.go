@@ -29,10 +29,22 @@
 //
 // To impersonate in applications that know nothing of subject tokens, the
 // host binds the impersonator's login session to the impersonation after
-// the exchange ([Service.StartSession]), asks [Service.Session] at every
-// sign-in whether the login session is impersonating (the policy is checked
-// again each time), and issues the sign-in's tokens with
-// [Service.IssueTokens]: for the impersonated user, with act and isid.
+// the exchange ([Service.StartSession]), asks [Service.SignInSession] at
+// every sign-in whether the login session is impersonating and whether the
+// policy allows that for the client signing in, and issues the sign-in's
+// tokens with [Service.IssueTokens]: for the impersonated user, with act
+// and isid.
+//
+// The rule: every token issued under an impersonation session passes the
+// whole policy for the client that receives it, not the client the
+// impersonation started through. A sign-in (or a refresh) of a client with
+// impersonation off, or one for which the impersonator holds no
+// impersonation role, is refused (access_denied at the authorize step,
+// invalid_grant at the token endpoint) with an impersonation.denied audit
+// event naming that client and the rule; it gets neither the user's tokens
+// nor the impersonator's own, and the session stays for the clients that
+// allow it. The scope is what the sign-in asked for, narrowed to what the
+// user holds for that client.
 // [Service.EndSession], the session's maximum duration, a policy refusal
 // or revoking any of its tokens end it and revoke every token issued under
 // it. Refresh tokens ([Service.Refresh], [Service.Grant]) are off unless

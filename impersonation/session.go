@@ -17,8 +17,11 @@ import (
 // login session at the identity server becomes bound to the impersonated
 // user ([Service.StartSession]); while it lasts, ordinary OpenID Connect
 // sign-ins through it yield tokens for that user with act naming the
-// impersonator ([Service.IssueTokens]), in any application, which needs no
-// change. Every token issued under it carries the session's ID in isid, so
+// impersonator ([Service.IssueTokens]), in every application for which the
+// whole policy passes (impersonation on for it, the impersonator holding the
+// impersonation role for it, the user impersonable), which needs no change;
+// any other application's sign-in is refused ([Service.SignInSession]).
+// Every token issued under it carries the session's ID in isid, so
 // that ending it ([Service.EndSession], an impersonator's logout, revoking
 // one of its tokens, its maximum duration) revokes them all.
 
@@ -288,13 +291,96 @@ type SignIn struct {
 	AuthTime time.Time
 }
 
+// SignInSession is the authorize hook of an ordinary sign-in (the
+// authorization-code flow, or any other way a host issues a user's tokens)
+// of client clientID through loginSession. It answers:
+//
+//   - nil, nil: the login session is not impersonating (or its
+//     impersonation just ended, see [Service.Session]): the sign-in is the
+//     user's own.
+//   - the session, nil: the whole policy passes for clientID (the client is
+//     enabled and has impersonation on, the impersonator holds the
+//     impersonation role for it, the subject is impersonable): the
+//     sign-in is for the session's subject, with act naming the
+//     impersonator.
+//   - the session and a *[DeniedError] (errors.Is [ErrNotPermitted]): the
+//     policy refuses the impersonation for clientID. The refusal is
+//     recorded (an impersonation.denied event naming clientID and the
+//     rule); the host must refuse the sign-in (access_denied to the
+//     client's redirect URI) and must not fall back to the impersonator's
+//     own tokens: they believe they act as the user. The session itself
+//     stays, for the clients that allow it.
+//   - nil and another error: a store failure; refuse the sign-in.
+//
+// The policy is checked for the client that receives the tokens, not only
+// for the client the impersonation started through: a role for one
+// application never becomes the user's rights in another.
+// [Service.IssueTokens] and [Service.Refresh] apply the same gate again.
+func (s *Service) SignInSession(ctx context.Context, loginSession, clientID string) (*store.ImpersonationSession, error) {
+	sess, err := s.Session(ctx, loginSession, "")
+	if err != nil || sess == nil {
+		return nil, err
+	}
+	c, err := s.stores.Clients.Client(ctx, clientID)
+	if err != nil {
+		err = notFoundAs(err, ReasonUnknownClient)
+		var denied *DeniedError
+		if !errors.As(err, &denied) {
+			return nil, err
+		}
+		s.recordSessionDenial(ctx, untrusted(clientID), sess, gateSignIn, denied)
+		return sess, err
+	}
+	if _, err := s.sessionGate(ctx, c, sess, gateSignIn); err != nil {
+		var denied *DeniedError
+		if errors.As(err, &denied) {
+			return sess, err
+		}
+		return nil, err
+	}
+	return sess, nil
+}
+
+// What a session gate refusal was refusing, in its audit reason.
+const (
+	gateSignIn  = "session sign-in"
+	gateRefresh = "session refresh"
+)
+
+// sessionGate is the policy gate for tokens issued under sess to client c:
+// the whole policy for c, the client that receives them. A refusal is
+// recorded as an impersonation.denied event naming c and the rule, and
+// returned as the *DeniedError. Every path that issues tokens under an
+// impersonation session passes here: [Service.issue] takes the Decision
+// it returns.
+func (s *Service) sessionGate(ctx context.Context, c *store.Client, sess *store.ImpersonationSession, what string) (*Decision, error) {
+	d, err := s.decide(ctx, c, sess.Impersonator, sess.Subject)
+	var denied *DeniedError
+	if errors.As(err, &denied) {
+		s.recordSessionDenial(ctx, c.ID, sess, what, denied)
+	}
+	return d, err
+}
+
+// recordSessionDenial records a session gate refusal; the request is
+// refused whether or not this is recorded.
+func (s *Service) recordSessionDenial(ctx context.Context, clientID string, sess *store.ImpersonationSession, what string, denied *DeniedError) {
+	ev := sessionEvent(store.EventImpersonationDenied, sess, store.OutcomeDenied, what+": policy: "+string(denied.Reason))
+	ev.ClientID = clientID
+	_ = s.record(ctx, ev)
+}
+
 // IssueTokens issues the tokens of an authorization-code sign-in. When the
-// login session is an impersonation session that the policy still allows,
-// they are for the impersonated user: sub is that user, act.sub the
-// impersonator, isid the session, scope what the user holds for this
-// client (and the client may ask for), and they expire with the session.
-// Otherwise they are the signed-in user's own. A refresh token comes only
-// for clients that enable RefreshTokens.
+// login session is an impersonation session, they are for the impersonated
+// user, and only when the policy allows the impersonation for the client
+// that signs in (as [Service.SignInSession] decides): sub is that user,
+// act.sub the impersonator, isid the session, scope what the user holds for
+// this client (and the client may ask for), and they expire with the
+// session. When the policy refuses it for this client, IssueTokens returns
+// the *[DeniedError] (recorded) and issues nothing, not even the
+// impersonator's own tokens. Without an impersonation session they are the
+// signed-in user's own. A refresh token comes only for clients that enable
+// RefreshTokens.
 func (s *Service) IssueTokens(ctx context.Context, in SignIn) (*Tokens, error) {
 	c, err := s.stores.Clients.Client(ctx, in.ClientID)
 	if err != nil {
@@ -315,30 +401,57 @@ func (s *Service) IssueTokens(ctx context.Context, in SignIn) (*Tokens, error) {
 		}
 		sess = nil
 	}
-	subject, act := in.User, (*claims.Actor)(nil)
-	if sess != nil {
-		subject, act = sess.Subject, &claims.Actor{Subject: sess.Impersonator}
+	if sess == nil {
+		return s.issue(ctx, c, nil, nil, in.User, in.Scope, in.Nonce, in.AuthTime)
 	}
-	return s.issue(ctx, c, subject, act, sess, in.Scope, in.Nonce, in.AuthTime)
+	d, err := s.sessionGate(ctx, c, sess, gateSignIn)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, c, d, sess, in.User, in.Scope, in.Nonce, in.AuthTime)
 }
 
-func (s *Service) issue(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, requested claims.Scope, nonce string, authTime time.Time) (*Tokens, error) {
-	u, err := s.stores.Users.User(ctx, subject)
-	if err != nil {
-		return nil, notFoundAs(err, ReasonUnknownSubject)
-	}
-	if u.Disabled {
-		return nil, deny(ReasonSubjectDisabled)
-	}
-	org, err := s.stores.Organizations.Organization(ctx, u.Org)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+// errNoDecision: tokens under an impersonation session were about to be
+// issued without the policy gate's decision for their client. It is a
+// programming error, never a client's.
+var errNoDecision = errors.New("impersonation: session tokens need the policy decision for their client")
+
+// issue mints the tokens of a sign-in or a refresh for client c. Under an
+// impersonation session (sess not nil) d must be the decision of
+// [Service.sessionGate] for c and sess: the tokens are for d.Subject with
+// act d.Impersonator; user is then ignored. Without one they are user's
+// own.
+func (s *Service) issue(ctx context.Context, c *store.Client, d *Decision, sess *store.ImpersonationSession, user string, requested claims.Scope, nonce string, authTime time.Time) (*Tokens, error) {
+	var (
+		u   *store.User
+		org *store.Organization
+		act *claims.Actor
+		imp *store.User
+		err error
+	)
+	if sess != nil {
+		if d == nil || d.Client.ID != c.ID || d.Subject.ID != sess.Subject || d.Impersonator.ID != sess.Impersonator {
+			return nil, errNoDecision
+		}
+		u, org, imp = d.Subject, d.Org, d.Impersonator
+		act = &claims.Actor{Subject: d.Impersonator.ID}
+	} else {
+		if u, err = s.stores.Users.User(ctx, user); err != nil {
+			return nil, notFoundAs(err, ReasonUnknownSubject)
+		}
+		if u.Disabled {
+			return nil, deny(ReasonSubjectDisabled)
+		}
+		org, err = s.stores.Organizations.Organization(ctx, u.Org)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
 	}
 	grants, err := s.stores.Grants.GrantedScopes(ctx, c.ID, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	scope, err := s.scopeRule(ctx, ScopeInput{Client: c, Subject: u, Requested: requested, SubjectGrants: grants})
+	scope, err := s.scopeRule(ctx, ScopeInput{Client: c, Impersonator: imp, Subject: u, Requested: requested, SubjectGrants: grants})
 	if err != nil {
 		return nil, err
 	}
@@ -368,22 +481,20 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, ac
 			return nil, err
 		}
 	}
+	if sess == nil {
+		return t, nil // a user's own sign-in is no impersonation event
+	}
 	ev := store.Event{
 		Type: store.EventSessionTokens, ClientID: c.ID, Subject: u.ID, JTI: at.ID, Scopes: scope,
-		Outcome: store.OutcomeGranted,
+		Outcome: store.OutcomeGranted, Impersonator: sess.Impersonator, Justification: sess.Reason,
 	}
 	if org != nil {
 		ev.Org = org.ID
 	}
-	if sess != nil {
-		ev.Impersonator, ev.Justification = sess.Impersonator, sess.Reason
-	}
-	if sess != nil || act != nil {
-		// Tokens under impersonation are always recorded; nothing is
-		// issued that was not.
-		if err := s.record(ctx, ev); err != nil {
-			return nil, err
-		}
+	// Tokens under impersonation are always recorded; nothing is issued
+	// that was not.
+	if err := s.record(ctx, ev); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -460,7 +571,14 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 	if err != nil || c.Disabled || !c.RefreshTokens {
 		return nil, tokenexchange.ErrUnauthorizedClient.WithDescription("the client may not use refresh tokens")
 	}
-	var sess *store.ImpersonationSession
+	var (
+		sess *store.ImpersonationSession
+		d    *Decision
+	)
+	if rc.SessionID == "" && rc.Act != nil {
+		// This issuer puts act into refresh tokens only under a session.
+		return nil, invalid.WithCause(errors.New("refresh token with act but no impersonation session"))
+	}
 	if rc.SessionID != "" {
 		if s.revocation == nil || s.sessions == nil || rc.Act == nil || rc.Session == nil {
 			return nil, invalid.WithCause(ErrNoSessions)
@@ -491,6 +609,15 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 			}
 			return nil, invalid.WithCause(err)
 		}
+		// And the gate for the client that receives the new tokens, before
+		// the refresh token is used up.
+		if d, err = s.sessionGate(ctx, c, sess, gateRefresh); err != nil {
+			var denied *DeniedError
+			if errors.As(err, &denied) {
+				return nil, invalid.WithCause(err)
+			}
+			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		}
 	}
 	if err := s.stores.OneTimeUse.Use(ctx, "refresh:"+rc.ID, rc.Expiry.Time().Add(s.skew+holdMargin)); err != nil {
 		if errors.Is(err, store.ErrAlreadyUsed) {
@@ -502,7 +629,7 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 	if len(requested) > 0 {
 		scope = requested
 	}
-	t, err := s.issue(ctx, c, rc.Subject, rc.Act, sess, scope, "", rc.AuthTime.Time())
+	t, err := s.issue(ctx, c, d, sess, rc.Subject, scope, "", rc.AuthTime.Time())
 	if err != nil {
 		var denied *DeniedError
 		if errors.As(err, &denied) || errors.Is(err, ErrSessionEnded) {

@@ -66,8 +66,10 @@ func (f *fixture) sessStores() impersonation.Stores {
 // sessions in the fixture's store (WithSessions(db, 0), revocation there
 // too), the fixture's clock, auditor and notifier, opts after those, and a
 // token endpoint that also serves the refresh_token grant. alice holds
-// orders:write for app2 (the admin role), which bob's impersonated tokens
-// there must not carry; bob holds orders:read for app2 (seeded).
+// the impersonation role for app2 too, so that the session signs in there
+// (the policy gate passes for app2), and orders:write for app2 (the admin
+// role), which bob's impersonated tokens there must not carry; bob holds
+// orders:read for app2 (seeded).
 func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 	t.Helper()
 	f := newFixture(t)
@@ -89,6 +91,7 @@ func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 	require.NoError(t, f.db.PutRole(memory.Role{
 		Name: roleAdmin, ClientID: app2ID, Scopes: []string{scopeOrdersWrite}, Users: []string{"alice"},
 	}))
+	require.NoError(t, f.db.Assign(app2ID, roleImpersonator, "alice"))
 	return f
 }
 

@@ -1,0 +1,431 @@
+package impersonation_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/tokenexchange"
+)
+
+// The one rule (DESIGN.md): every token that speaks for another user
+// passes the policy gate for the client that receives it. The tests here
+// list every entry point of the Service that issues such a token, deny the
+// policy for the receiving client in each way the policy knows, and
+// require each entry point to refuse with its wire code and an audit event
+// naming that client and the rule, issuing nothing.
+
+// gateClient receives the tokens in every case: the session fixture lets
+// alice impersonate through it (and the session starts through app).
+const gateClient = app2ID
+
+// gateDenial is a change of the policy that refuses alice's impersonation
+// of bob for the receiving client, and the rule that must be named.
+type gateDenial struct {
+	name   string
+	apply  func(t *testing.T, f *fixture)
+	reason impersonation.Reason
+	// exchangeCode is the token exchange's wire code for this denial: the
+	// client check comes before the tokens are looked at.
+	exchangeCode string
+}
+
+var gateDenials = []gateDenial{
+	{
+		name: "impersonation off for the receiving client",
+		apply: func(t *testing.T, f *fixture) {
+			f.updateClient(t, gateClient, func(c *store.Client) { c.Impersonation = false })
+		},
+		reason:       impersonation.ReasonImpersonationDisabled,
+		exchangeCode: tokenexchange.CodeUnauthorizedClient,
+	},
+	{
+		name: "impersonator lacks the role for the receiving client",
+		apply: func(t *testing.T, f *fixture) {
+			require.NoError(t, f.db.Unassign(gateClient, roleImpersonator, "alice"))
+		},
+		reason:       impersonation.ReasonNoRole,
+		exchangeCode: tokenexchange.CodeInvalidRequest,
+	},
+}
+
+// gateOutcome is what an entry point answered.
+type gateOutcome struct {
+	// issued lists what the entry point handed out (tokens); must be empty.
+	issued []string
+	// code is the OAuth error code on the wire; empty for a library call
+	// whose error the host maps (a *DeniedError: access_denied at the
+	// authorize step, invalid_grant at the token endpoint).
+	code string
+	err  error
+}
+
+// gateEntry is one way the Service issues a token for another user.
+type gateEntry struct {
+	name string
+	// methods are the Service methods this entry exercises.
+	methods []string
+	// setup runs while the policy still allows the impersonation and
+	// returns the attempt to make once it is denied.
+	setup func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome
+	// code is the wire code the entry must answer; exchange entries use
+	// the denial's exchangeCode instead.
+	code     string
+	exchange bool
+	// event is the audit event type of the refusal; reasonPrefix starts
+	// its reason.
+	event        store.EventType
+	reasonPrefix string
+	// session: the entry runs under an impersonation session, which must
+	// stay after the refusal.
+	session bool
+}
+
+// wireCode returns the code of a *tokenexchange.Error or a
+// *subjecttoken.Error, "" for neither.
+func wireCode(err error) string {
+	var te *tokenexchange.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	var se *subjecttoken.Error
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return ""
+}
+
+// postedTokenOutcome reads a token endpoint answer.
+func postedTokenOutcome(t *testing.T, status int, body []byte) gateOutcome {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(body, &m), "JSON body: %s", body)
+	var out gateOutcome
+	if status == http.StatusOK {
+		for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+			if s, _ := m[k].(string); s != "" {
+				out.issued = append(out.issued, s)
+			}
+		}
+		return out
+	}
+	out.code, _ = m["error"].(string)
+	out.err = errors.New(string(body))
+	return out
+}
+
+var gateEntries = []gateEntry{
+	{
+		name:    "authorize (subject token)",
+		methods: []string{"Authorize"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			req := f.parseAuthorize(t, authorizeValues(gateClient, "bob"))
+			return func(t *testing.T) gateOutcome {
+				resp, err := f.svc.Authorize(context.Background(), req, "alice", f.clock.Now())
+				out := gateOutcome{code: wireCode(err), err: err}
+				if resp != nil {
+					out.issued = append(out.issued, resp.SubjectToken, resp.IDToken)
+				}
+				return out
+			}
+		},
+		code:  subjecttoken.CodeAccessDenied,
+		event: store.EventImpersonationDenied,
+	},
+	{
+		name:    "authorize endpoint (AuthorizeHandler)",
+		methods: []string{"AuthorizeHandler"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()})
+			return func(t *testing.T) gateOutcome {
+				w := ahServe(h, http.MethodGet, authorizeValues(gateClient, "bob"))
+				require.Equal(t, http.StatusFound, w.Code, "refusals go back to the client: %s", w.Body)
+				loc, err := url.Parse(w.Header().Get("Location"))
+				require.NoError(t, err)
+				frag, err := url.ParseQuery(loc.Fragment)
+				require.NoError(t, err)
+				out := gateOutcome{code: frag.Get("error")}
+				for _, k := range []string{"subject_token", "id_token"} {
+					if v := frag.Get(k); v != "" {
+						out.issued = append(out.issued, v)
+					}
+				}
+				if out.code != "" {
+					out.err = errors.New(out.code)
+				}
+				return out
+			}
+		},
+		code:  subjecttoken.CodeAccessDenied,
+		event: store.EventImpersonationDenied,
+	},
+	{
+		name:    "token exchange (Service.Exchange)",
+		methods: []string{"Exchange"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			st, id := f.authorizeFor(t, gateClient, "alice", "bob")
+			return func(t *testing.T) gateOutcome {
+				resp, err := f.svc.Exchange(context.Background(), sessClient(gateClient), exchangeRequest(st, id))
+				out := gateOutcome{code: wireCode(err), err: err}
+				if resp != nil {
+					out.issued = append(out.issued, resp.AccessToken)
+				}
+				return out
+			}
+		},
+		exchange:     true,
+		event:        store.EventTokenExchangeDenied,
+		reasonPrefix: "",
+	},
+	{
+		name:    "token exchange (token endpoint)",
+		methods: []string{"Exchange"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			st, id := f.authorizeFor(t, gateClient, "alice", "bob")
+			return func(t *testing.T) gateOutcome {
+				w := f.postToken(t, gateClient, secrets[gateClient], exchangeRequest(st, id).Values())
+				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
+			}
+		},
+		exchange: true,
+		event:    store.EventTokenExchangeDenied,
+	},
+	{
+		name:    "session sign-in, authorize step (SignInSession)",
+		methods: []string{"SignInSession"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			f.startSession(t, sessReason)
+			return func(t *testing.T) gateOutcome {
+				sess, err := f.svc.SignInSession(context.Background(), sessLogin, gateClient)
+				require.NotNil(t, sess, "the host learns whom the session impersonates, to say so")
+				return gateOutcome{err: err}
+			}
+		},
+		event:        store.EventImpersonationDenied,
+		reasonPrefix: "session sign-in: policy: ",
+		session:      true,
+	},
+	{
+		name:    "session sign-in, token step (IssueTokens)",
+		methods: []string{"IssueTokens"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			f.startSession(t, sessReason)
+			return func(t *testing.T) gateOutcome {
+				tok, err := f.svc.IssueTokens(context.Background(), f.sessSignIn(gateClient, sessLogin))
+				out := gateOutcome{err: err}
+				if tok != nil {
+					out.issued = append(out.issued, tok.AccessToken, tok.IDToken, tok.RefreshToken)
+				}
+				return out
+			}
+		},
+		event:        store.EventImpersonationDenied,
+		reasonPrefix: "session sign-in: policy: ",
+		session:      true,
+	},
+	{
+		name:    "refresh under a session (Service.Refresh)",
+		methods: []string{"Refresh"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			f.enableRefresh(t, gateClient)
+			f.startSession(t, sessReason)
+			first := f.issueTokens(t, gateClient, sessLogin)
+			require.NotEmpty(t, first.RefreshToken)
+			return func(t *testing.T) gateOutcome {
+				tok, err := f.svc.Refresh(context.Background(), sessClient(gateClient), first.RefreshToken, nil)
+				out := gateOutcome{code: wireCode(err), err: err}
+				if tok != nil {
+					out.issued = append(out.issued, tok.AccessToken, tok.IDToken, tok.RefreshToken)
+				}
+				return out
+			}
+		},
+		code:         tokenexchange.CodeInvalidGrant,
+		event:        store.EventImpersonationDenied,
+		reasonPrefix: "session refresh: policy: ",
+		session:      true,
+	},
+	{
+		name:    "refresh under a session (token endpoint, refresh_token grant)",
+		methods: []string{"Grant"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			f.enableRefresh(t, gateClient)
+			f.startSession(t, sessReason)
+			first := f.issueTokens(t, gateClient, sessLogin)
+			require.NotEmpty(t, first.RefreshToken)
+			return func(t *testing.T) gateOutcome {
+				w := f.postToken(t, gateClient, secrets[gateClient], url.Values{
+					"grant_type": {tokenexchange.GrantTypeRefreshToken}, "refresh_token": {first.RefreshToken},
+				})
+				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
+			}
+		},
+		code:         tokenexchange.CodeInvalidGrant,
+		event:        store.EventImpersonationDenied,
+		reasonPrefix: "session refresh: policy: ",
+		session:      true,
+	},
+}
+
+// TestPolicyGate_EveryIssuingEntryPoint: a policy denied for the receiving
+// client stops every entry point, with its wire code, an audit event naming
+// the client and the rule, nothing issued, and (under a session) the
+// session kept for the clients that allow it.
+func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
+	t.Parallel()
+	for _, entry := range gateEntries {
+		for _, denial := range gateDenials {
+			t.Run(entry.name+"/"+denial.name, func(t *testing.T) {
+				t.Parallel()
+				f := newSessionFixture(t)
+				attempt := entry.setup(t, f)
+				denial.apply(t, f)
+				n := len(f.db.Events())
+
+				out := attempt(t)
+
+				require.Error(t, out.err, "the entry point issued despite the denied policy")
+				assert.Empty(t, slices.DeleteFunc(out.issued, func(s string) bool { return s == "" }), "nothing is issued")
+				wantCode := entry.code
+				if entry.exchange {
+					wantCode = denial.exchangeCode
+				}
+				assert.Equal(t, wantCode, out.code, "wire code")
+				if wantCode == "" {
+					var denied *impersonation.DeniedError
+					require.ErrorAs(t, out.err, &denied, "the host maps a *DeniedError to its wire code")
+					assert.ErrorIs(t, out.err, impersonation.ErrNotPermitted)
+					assert.Equal(t, denial.reason, denied.Reason)
+				}
+
+				events := eventsSince(f.db, n)
+				var found bool
+				for _, e := range events {
+					assert.NotContains(t, []store.EventType{
+						store.EventImpersonationStarted, store.EventTokenExchanged, store.EventSessionTokens,
+					}, e.Type, "nothing recorded as issued: %+v", e)
+					if e.Type == entry.event && e.ClientID == gateClient && e.Outcome == store.OutcomeDenied {
+						found = true
+						assert.Contains(t, e.Reason, entry.reasonPrefix+string(denial.reason), "the rule in the audit reason")
+						if !entry.exchange || denial.exchangeCode == tokenexchange.CodeInvalidRequest {
+							// An exchange refused for the client itself is
+							// refused before its tokens are read.
+							assert.Equal(t, "alice", e.Impersonator)
+							assert.Equal(t, "bob", e.Subject)
+						}
+					}
+				}
+				assert.Truef(t, found, "no %s event for client %s among %+v", entry.event, gateClient, events)
+
+				if entry.session {
+					sess, err := f.svc.Session(context.Background(), sessLogin, "")
+					require.NoError(t, err)
+					require.NotNil(t, sess, "a refusal for one client does not end the session")
+					f.requireSessionTokens(t, f.issueTokens(t, appID, sessLogin), appID, sess)
+				}
+			})
+		}
+	}
+}
+
+// TestPolicyGate_RefreshRefusalKeepsTheRefreshToken: the gate runs before a
+// refresh token is used up, so a refusal that is lifted (the role given
+// back) leaves it redeemable.
+func TestPolicyGate_RefreshRefusalKeepsTheRefreshToken(t *testing.T) {
+	t.Parallel()
+	f := newSessionFixture(t)
+	f.enableRefresh(t, gateClient)
+	sess, _ := f.startSession(t, sessReason)
+	first := f.issueTokens(t, gateClient, sessLogin)
+	require.NoError(t, f.db.Unassign(gateClient, roleImpersonator, "alice"))
+	assert.Equal(t, tokenexchange.CodeInvalidGrant, f.refreshErr(t, gateClient, first.RefreshToken, nil).Code)
+
+	require.NoError(t, f.db.Assign(gateClient, roleImpersonator, "alice"))
+	f.requireSessionTokens(t, f.refreshOK(t, gateClient, first.RefreshToken, nil), gateClient, sess)
+}
+
+// TestPolicyGate_SignInSessionAllowed: where the policy passes for the
+// client signing in, SignInSession answers the session and records
+// nothing; without a session it answers nil, nil.
+func TestPolicyGate_SignInSessionAllowed(t *testing.T) {
+	t.Parallel()
+	f := newSessionFixture(t)
+	sess, _ := f.startSession(t, sessReason)
+	n := len(f.db.Events())
+	for _, id := range []string{appID, gateClient} {
+		got, err := f.svc.SignInSession(context.Background(), sessLogin, id)
+		require.NoError(t, err, id)
+		assert.Equal(t, sess, got, id)
+	}
+	got, err := f.svc.SignInSession(context.Background(), sessOtherLogin, noImpID)
+	require.NoError(t, err, "no impersonation: any client signs the user in as themselves")
+	assert.Nil(t, got)
+	assert.Empty(t, eventsSince(f.db, n))
+}
+
+// TestPolicyGate_SignInSessionUnknownClient: an unknown client is a
+// refusal too, recorded with the client ID made safe for the log.
+func TestPolicyGate_SignInSessionUnknownClient(t *testing.T) {
+	t.Parallel()
+	f := newSessionFixture(t)
+	f.startSession(t, sessReason)
+	n := len(f.db.Events())
+	sess, err := f.svc.SignInSession(context.Background(), sessLogin, "no-such-client")
+	require.NotNil(t, sess)
+	var denied *impersonation.DeniedError
+	require.ErrorAs(t, err, &denied)
+	assert.Equal(t, impersonation.ReasonUnknownClient, denied.Reason)
+	e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationDenied, store.OutcomeDenied, "session sign-in: policy: client_unknown")
+	assert.Equal(t, "no-such-client", e.ClientID)
+}
+
+// gateExempt are the exported Service methods that issue no token for
+// another user, each with why. A new method must be added here or, if it
+// issues, to gateEntries: TestPolicyGate_EveryMethodClassified fails until
+// it is.
+var gateExempt = map[string]string{
+	"AuthenticateClient": "checks a client secret",
+	"Decide":             "is the gate itself",
+	"EndSession":         "ends a session and revokes its tokens",
+	"Introspect":         "describes a token already issued",
+	"RecordRefusal":      "records a refusal",
+	"Revoke":             "revokes a token",
+	"Session":            "looks a session up for display and for the impersonation response types, whose issuing Authorize gates",
+	"StartSession":       "binds a login session to an access token the exchange gate issued; it mints nothing",
+	"Tokens":             "exposes the subject and ID token minter without any policy (the redesign removes it; never issue with it)",
+}
+
+// TestPolicyGate_EveryMethodClassified: every exported method of Service
+// either issues and has a gate case, or is listed as exempt with a reason.
+func TestPolicyGate_EveryMethodClassified(t *testing.T) {
+	t.Parallel()
+	covered := map[string]bool{}
+	for _, e := range gateEntries {
+		for _, m := range e.methods {
+			covered[m] = true
+		}
+	}
+	typ := reflect.TypeFor[*impersonation.Service]()
+	for i := range typ.NumMethod() {
+		name := typ.Method(i).Name
+		_, exempt := gateExempt[name]
+		assert.Truef(t, covered[name] != exempt,
+			"Service.%s must be either an issuing entry point with a case in gateEntries or exempt with a reason in gateExempt (covered %t, exempt %t)",
+			name, covered[name], exempt)
+	}
+	for name := range covered {
+		_, ok := typ.MethodByName(name)
+		assert.Truef(t, ok, "gateEntries names Service.%s, which does not exist", name)
+	}
+}
