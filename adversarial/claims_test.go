@@ -27,7 +27,22 @@ const (
 	whyDuplicate  = "duplicate member name"
 	whyBadClaims  = "jose: malformed token: claims"
 	whyActWithout = "claims: act without sub"
+	// Issue 11, F5.
+	whyIssuedAt = "claims: iat out of range"
+	whyAudExact = "subjecttoken: aud is not exactly the client"
 )
+
+// absurdlyOld is an iat no token of the issuer can carry: 2001-09-09.
+const absurdlyOld = 1_000_000_000
+
+// iatAfterExp sets exp 10s from now and iat 20s from now: within the
+// skew, so only the order of the two is wrong.
+func iatAfterExp(e *env) func(map[string]any) {
+	return func(m map[string]any) {
+		now := e.clock.Now()
+		m["exp"], m["iat"] = now.Add(10*time.Second).Unix(), now.Add(20*time.Second).Unix()
+	}
+}
 
 // subjectClaim is a subject token signed with the issuer's real key whose
 // claims are valid but for change.
@@ -142,6 +157,10 @@ func TestClaims(t *testing.T) {
 		{name: "azp_missing", run: asSubject(subjectClaim(del("azp"))), want: subjectWith(whyClient)},
 		{name: "client_id_of_another_client", run: asSubject(subjectClaim(set("client_id", app2ID))), want: subjectWith(whyClient)},
 		{name: "client_id_missing", run: asSubject(subjectClaim(del("client_id"))), want: subjectWith(whyClient)},
+		// A subject token's aud is exactly the client (issue 11, F5).
+		{name: "aud_client_and_another", run: asSubject(subjectClaim(set("aud", []string{appID, app2ID}))), want: subjectWith(whyAudExact)},
+		{name: "aud_another_and_the_client", run: asSubject(subjectClaim(set("aud", []string{apiAudience, appID}))), want: subjectWith(whyAudExact)},
+		{name: "aud_client_twice", run: asSubject(subjectClaim(set("aud", []string{appID, appID}))), want: subjectWith(whyAudExact)},
 		{name: "aud_lists_both_clients_but_client_id_is_the_other", run: asSubject(subjectClaim(func(m map[string]any) {
 			m["aud"] = []string{appID, app2ID}
 			m["client_id"], m["azp"] = app2ID, app2ID
@@ -160,6 +179,11 @@ func TestClaims(t *testing.T) {
 		{name: "nbf_in_the_future_beyond_skew", run: asSubject(at("nbf", 31*time.Second)), want: subjectWith(whyNotYet)},
 		{name: "iat_far_in_the_future", run: asSubject(at("iat", time.Hour)), want: subjectWith(whyFuture)},
 		{name: "iat_as_string", run: asSubject(subjectClaim(set("iat", "now"))), want: subjectWith(whyBadClaims)},
+		// iat sanity (issue 11, F5): the issuer never mints these.
+		{name: "iat_negative", run: asSubject(subjectClaim(set("iat", -1))), want: subjectWith(whyIssuedAt)},
+		{name: "iat_absurdly_old", run: asSubject(subjectClaim(set("iat", absurdlyOld))), want: subjectWith(whyIssuedAt)},
+		{name: "iat_just_beyond_MaxTokenAge", run: asSubject(at("iat", -(claims.MaxTokenAge + 31*time.Second))), want: subjectWith(whyIssuedAt)},
+		{name: "iat_after_exp", run: asSubject(func(t *testing.T, e *env) string { return subjectClaim(iatAfterExp(e))(t, e) }), want: subjectWith(whyIssuedAt)},
 
 		// jti.
 		{name: "jti_missing", run: asSubject(subjectClaim(del("jti"))), want: subjectWith(whyMissing)},
@@ -228,6 +252,9 @@ func TestClaims(t *testing.T) {
 		{name: "actor_expired_beyond_skew", run: asActor(actorAt("exp", -31*time.Second)), want: actorWith(whyExpired)},
 		{name: "actor_nbf_in_the_future", run: asActor(actorAt("nbf", 31*time.Second)), want: actorWith(whyNotYet)},
 		{name: "actor_iat_far_in_the_future", run: asActor(actorAt("iat", time.Hour)), want: actorWith(whyFuture)},
+		{name: "actor_iat_negative", run: asActor(actorClaim(set("iat", -1))), want: actorWith(whyIssuedAt)},
+		{name: "actor_iat_absurdly_old", run: asActor(actorClaim(set("iat", absurdlyOld))), want: actorWith(whyIssuedAt)},
+		{name: "actor_iat_after_exp", run: asActor(func(t *testing.T, e *env) string { return actorClaim(iatAfterExp(e))(t, e) }), want: actorWith(whyIssuedAt)},
 		{name: "actor_sub_missing", run: asActor(actorClaim(del("sub"))), want: actorWith(whyMissing)},
 		{name: "actor_sub_a_number", run: asActor(actorClaim(set("sub", 7))), want: actorWith(whyBadClaims)},
 		{name: "actor_duplicate_sub", run: asActor(func(t *testing.T, e *env) string {
@@ -237,6 +264,19 @@ func TestClaims(t *testing.T) {
 		{name: "actor_typ_subject+jwt", run: asActor(func(t *testing.T, e *env) string {
 			return e.signClaims(t, typSubject, e.idClaims("alice", appID))
 		}), want: actorWith(whyTyp)},
+
+		// The access token's iat at the resource API (issue 11, F5).
+		{name: "access_token_iat_negative_at_API", run: atAPI(accessClaim(func(*env) func(map[string]any) { return set("iat", -1) })), want: bearerWith(whyIssuedAt)},
+		{name: "access_token_iat_absurdly_old_at_API", run: atAPI(accessClaim(func(*env) func(map[string]any) { return set("iat", absurdlyOld) })), want: bearerWith(whyIssuedAt)},
+		{name: "access_token_iat_after_exp_at_API", run: atAPI(accessClaim(iatAfterExp)), want: bearerWith(whyIssuedAt)},
 	}
 	runFamily(t, cases)
+}
+
+// accessClaim is an access token for the API signed with the issuer's
+// real key, valid but for what change(e) does.
+func accessClaim(change func(e *env) func(map[string]any)) forgery {
+	return func(t *testing.T, e *env) string {
+		return e.signClaims(t, typAccess, changed(e.accessClaims(), change(e)))
+	}
 }

@@ -183,3 +183,28 @@ func (e *env) derSign(t testing.TB, input string) []byte {
 	require.NoError(t, err)
 	return sig
 }
+
+// rawHeaderOn is a token with a hand-written header JSON (format takes
+// the issuer's kid) over the claims that claims returns, signed by the
+// issuer over exactly those bytes: duplicate header members survive.
+func rawHeaderOn(claims func(e *env) map[string]any, format func(kid string) string) forgery {
+	return func(t *testing.T, e *env) string {
+		return e.forgeRaw(t, []byte(format(e.signingKey(t).ID)), mustJSON(t, claims(e)))
+	}
+}
+
+// aliceIDClaims are alice's ID token claims for app.
+func aliceIDClaims(e *env) map[string]any { return e.idClaims("alice", appID) }
+
+// accessClaimsOf are the valid access token claims for the API.
+func accessClaimsOf(e *env) map[string]any { return e.accessClaims() }
+
+// bearerWith is a bearer token refused by the API with invalid_token and
+// recorded (WithRequestAudit) as request.refused whose reason contains
+// reason.
+func bearerWith(reason string) refusal {
+	return refusal{
+		status: 401, code: "invalid_token", bearer: true,
+		event: store.EventRequestRefused, reasonPrefix: "invalid_token: ", reason: reason,
+	}
+}

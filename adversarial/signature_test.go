@@ -38,6 +38,8 @@ const (
 	whySignature = "jose: invalid signature"
 	whyTyp       = "jose: wrong token type (typ)"
 	whyCrit      = "jose: critical header not understood"
+	// whyDupHeader: a JOSE header names a member twice (issue 11, F4).
+	whyDupHeader = "jose: malformed token: header: duplicate member name"
 )
 
 // forgery makes a token for one position of the flow.
@@ -432,9 +434,42 @@ func TestSignatureAndHeader(t *testing.T) {
 		{name: "header_with_trailing_data", run: asSubject(rawHeader(func(kid string) string {
 			return `{"alg":"ES256","kid":"` + kid + `","typ":"subject+jwt"}{"alg":"none"}`
 		})), want: subjectWith(whyMalformed)},
+		// Duplicate header members (issue 11, F4): the last one won, so a
+		// genuine token re-signed under a header naming a member twice was
+		// accepted; another parser would read the other one.
 		{name: "header_duplicate_alg_last_none", run: asSubject(rawHeader(func(kid string) string {
 			return `{"alg":"ES256","kid":"` + kid + `","typ":"subject+jwt","alg":"none"}`
-		})), want: subjectWith(whyAlg)},
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_alg_none_then_ES256", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"none","alg":"ES256","kid":"` + kid + `","typ":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_alg_differing_in_case", run: asSubject(rawHeader(func(kid string) string {
+			return `{"ALG":"none","alg":"ES256","kid":"` + kid + `","typ":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_typ_JWT_then_subject+jwt", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"JWT","typ":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_typ_via_unicode_escape", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"JWT","t\u0079p":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_kid_unknown_then_the_issuers", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"no-such-key","kid":"` + kid + `","typ":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_kid_same_value", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","kid":"` + kid + `","typ":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_kid_differing_in_case", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","KID":"no-such-key","kid":"` + kid + `","typ":"subject+jwt"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_crit", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"subject+jwt","crit":["exp"],"crit":["exp"],"exp":1}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_ignored_member_cty", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"subject+jwt","cty":"JWT","cty":"json"}`
+		})), want: subjectWith(whyDupHeader)},
+		{name: "header_duplicate_inside_a_nested_jwk", run: asSubject(rawHeader(func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"subject+jwt","jwk":{"kty":"EC","kty":"oct"}}`
+		})), want: subjectWith(whyDupHeader)},
 
 		// Trailing data.
 		{name: "trailing_data_after_payload_JSON", run: asSubject(rawPayload("garbage")), want: subjectWith(whyMalformed)},
@@ -469,6 +504,12 @@ func TestSignatureAndHeader(t *testing.T) {
 			return forgeWith(t, h, e.idClaims("alice", appID), func(in string) []byte { return jwsSign(t, jwa.ES256, k.Key, in) })
 		}), want: actorWith(whyKey)},
 		{name: "actor_token_crit_header", run: asActor(actorForgery(set("crit", []string{"nonce"}), genuineSig)), want: actorWith(whyCrit)},
+		{name: "actor_token_duplicate_typ_header_subject+jwt_then_JWT", run: asActor(rawHeaderOn(aliceIDClaims, func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"subject+jwt","typ":"JWT"}`
+		})), want: actorWith(whyDupHeader)},
+		{name: "actor_token_duplicate_alg_header_none_then_ES256", run: asActor(rawHeaderOn(aliceIDClaims, func(kid string) string {
+			return `{"alg":"none","alg":"ES256","kid":"` + kid + `","typ":"JWT"}`
+		})), want: actorWith(whyDupHeader)},
 		{name: "actor_token_payload_swapped", run: asActor(func(t *testing.T, e *env) string {
 			parts := strings.Split(actorForgery(keep, genuineSig)(t, e), ".")
 			return parts[0] + "." + b64.EncodeToString(mustJSON(t, e.idClaims("eve", appID))) + "." + parts[2]
@@ -484,6 +525,15 @@ func TestSignatureAndHeader(t *testing.T) {
 		}), want: badBearer},
 		{name: "access_token_kid_path_like_at_API", run: atAPI(accessForgery(set("kid", "../keys/current"), genuineSig)), want: badBearer},
 		{name: "access_token_crit_header_at_API", run: atAPI(accessForgery(set("crit", []string{"exp"}), genuineSig)), want: badBearer},
+		{name: "access_token_duplicate_alg_header_none_then_ES256_at_API", run: atAPI(rawHeaderOn(accessClaimsOf, func(kid string) string {
+			return `{"alg":"none","alg":"ES256","kid":"` + kid + `","typ":"at+jwt"}`
+		})), want: bearerWith(whyDupHeader)},
+		{name: "access_token_duplicate_typ_header_JWT_then_at+jwt_at_API", run: atAPI(rawHeaderOn(accessClaimsOf, func(kid string) string {
+			return `{"alg":"ES256","kid":"` + kid + `","typ":"JWT","typ":"at+jwt"}`
+		})), want: bearerWith(whyDupHeader)},
+		{name: "access_token_duplicate_kid_header_at_API", run: atAPI(rawHeaderOn(accessClaimsOf, func(kid string) string {
+			return `{"alg":"ES256","kid":"no-such-key","kid":"` + kid + `","typ":"at+jwt"}`
+		})), want: bearerWith(whyDupHeader)},
 		{name: "access_token_JWS_JSON_serialization_at_API", run: atAPI(func(t *testing.T, e *env) string {
 			tok := accessForgery(keep, genuineSig)(t, e)
 			p := strings.Split(tok, ".")

@@ -2,6 +2,7 @@ package claims_test
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -159,6 +160,30 @@ func TestRegisteredValidate(t *testing.T) {
 		{name: "nbf in the future beyond skew", mutate: func(r *claims.Registered) { r.NotBefore = claims.NewNumericDate(now.Add(31 * time.Second)) }, want: claims.ErrNotYetValid},
 		{name: "nbf in the future within skew", mutate: func(r *claims.Registered) { r.NotBefore = claims.NewNumericDate(now.Add(30 * time.Second)) }},
 		{name: "iat far in the future", mutate: func(r *claims.Registered) { r.IssuedAt = claims.NewNumericDate(now.Add(time.Hour)) }, want: claims.ErrIssuedInFuture},
+		{name: "iat in the future within skew", mutate: func(r *claims.Registered) { r.IssuedAt = claims.NewNumericDate(now.Add(30 * time.Second)) }},
+		{name: "iat absent", mutate: func(r *claims.Registered) { r.IssuedAt = 0 }},
+		// iat sanity (issue 11, F5).
+		{name: "iat negative", mutate: func(r *claims.Registered) { r.IssuedAt = -1 }, want: claims.ErrIssuedAt},
+		{name: "iat most negative", mutate: func(r *claims.Registered) { r.IssuedAt = math.MinInt64 }, want: claims.ErrIssuedAt},
+		{name: "iat after exp, exp passed within skew", mutate: func(r *claims.Registered) {
+			r.Expiry = claims.NewNumericDate(now.Add(-10 * time.Second))
+			r.IssuedAt = r.Expiry + 1
+		}, want: claims.ErrIssuedAt},
+		{name: "iat after exp within skew of now", mutate: func(r *claims.Registered) {
+			r.Expiry = claims.NewNumericDate(now.Add(10 * time.Second))
+			r.IssuedAt = claims.NewNumericDate(now.Add(20 * time.Second))
+		}, want: claims.ErrIssuedAt},
+		{name: "iat equal to exp", mutate: func(r *claims.Registered) {
+			r.Expiry = claims.NewNumericDate(now.Add(10 * time.Second))
+			r.IssuedAt = r.Expiry
+		}},
+		{name: "iat absurdly old", mutate: func(r *claims.Registered) { r.IssuedAt = 1 }, want: claims.ErrIssuedAt},
+		{name: "iat beyond MaxTokenAge and skew", mutate: func(r *claims.Registered) {
+			r.IssuedAt = claims.NewNumericDate(now.Add(-claims.MaxTokenAge - 31*time.Second))
+		}, want: claims.ErrIssuedAt},
+		{name: "iat at MaxTokenAge and skew", mutate: func(r *claims.Registered) {
+			r.IssuedAt = claims.NewNumericDate(now.Add(-claims.MaxTokenAge - 30*time.Second))
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,4 +204,23 @@ func TestRegisteredValidate(t *testing.T) {
 			assert.ErrorIs(t, err, tc.want)
 		})
 	}
+}
+
+// TestIssuedAtErrorsAreDistinct: an iat in the future keeps its own
+// sentinel, and the new iat checks do not match it.
+func TestIssuedAtErrorsAreDistinct(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	e := claims.Expectations{Issuer: "https://idp", Now: now, Skew: 30 * time.Second}
+	r := claims.Registered{Issuer: "https://idp", Subject: "bob", Expiry: claims.NewNumericDate(now.Add(2 * time.Hour))}
+
+	r.IssuedAt = claims.NewNumericDate(now.Add(time.Hour))
+	err := r.Validate(e)
+	require.ErrorIs(t, err, claims.ErrIssuedInFuture)
+	assert.NotErrorIs(t, err, claims.ErrIssuedAt)
+
+	r.IssuedAt = -1
+	err = r.Validate(e)
+	require.ErrorIs(t, err, claims.ErrIssuedAt)
+	assert.NotErrorIs(t, err, claims.ErrIssuedInFuture)
 }

@@ -2,8 +2,10 @@ package claims_test
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/actas/actas/claims"
 )
@@ -61,6 +63,38 @@ func FuzzActor(f *testing.F) {
 		}
 		if strings.Join(a.Chain(), "\x00") != strings.Join(b.Chain(), "\x00") {
 			t.Fatalf("round trip changed the chain: %q -> %q", a.Chain(), b.Chain())
+		}
+	})
+}
+
+// FuzzRegisteredValidate: whatever exp, nbf and iat say, an accepted token
+// has not expired, is valid already, and carries no iat or a plausible
+// one: not negative, not after exp, within MaxTokenAge and the skew of now.
+func FuzzRegisteredValidate(f *testing.F) {
+	const now, skew = int64(1_800_000_000), int64(30)
+	f.Add(now+60, int64(0), now)
+	f.Add(now+60, now, int64(-1))
+	f.Add(now+10, now, now+20)
+	f.Add(now+60, int64(0), now-int64(claims.MaxTokenAge/time.Second)-skew-1)
+	f.Add(now+60, int64(0), int64(math.MinInt64))
+	f.Add(int64(math.MaxInt64), int64(0), int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, exp, nbf, iat int64) {
+		r := claims.Registered{
+			Issuer: "https://idp", Subject: "bob",
+			Expiry: claims.NumericDate(exp), NotBefore: claims.NumericDate(nbf), IssuedAt: claims.NumericDate(iat),
+		}
+		err := r.Validate(claims.Expectations{Issuer: "https://idp", Now: time.Unix(now, 0), Skew: time.Duration(skew) * time.Second})
+		if err != nil {
+			return
+		}
+		maxAge := int64(claims.MaxTokenAge / time.Second)
+		switch {
+		case exp <= now-skew:
+			t.Fatalf("accepted exp %d at %d", exp, now)
+		case nbf > now+skew:
+			t.Fatalf("accepted nbf %d at %d", nbf, now)
+		case iat != 0 && (iat < 0 || iat > exp || iat > now+skew || iat < now-skew-maxAge):
+			t.Fatalf("accepted iat %d with exp %d at %d", iat, exp, now)
 		}
 	})
 }

@@ -18,7 +18,26 @@ var (
 	ErrExpired        = errors.New("claims: token expired")
 	ErrNotYetValid    = errors.New("claims: token not valid yet (nbf)")
 	ErrIssuedInFuture = errors.New("claims: token issued in the future (iat)")
+	// ErrIssuedAt: iat is negative, later than exp, or more than
+	// [MaxTokenAge] before now; no issuer of this library writes such a
+	// value. An iat in the future is [ErrIssuedInFuture].
+	ErrIssuedAt = errors.New("claims: iat out of range")
 )
+
+// MaxTokenAge bounds how long before now a token's iat may lie (skew
+// aside): [Registered.Validate] refuses an older iat with [ErrIssuedAt].
+// While a token has not expired it is at most as old as its lifetime, and
+// every lifetime the library mints is far shorter: subject tokens
+// ([github.com/actas/actas/subjecttoken.MaxTTL], 10 minutes), ID tokens
+// ([github.com/actas/actas/subjecttoken.MaxIDTokenTTL], an hour), access
+// tokens ([github.com/actas/actas/impersonation.MaxAccessTokenTTL], 24
+// hours) and refresh tokens
+// ([github.com/actas/actas/impersonation.DefaultRefreshTokenTTL], 8 hours,
+// or what the host sets with WithRefreshTokenTTL, which must stay below
+// this bound; under an impersonation session, at most the session). One
+// year leaves room for any sensible configuration: the bound says
+// "plausible", it is not a lifetime cap.
+const MaxTokenAge = 365 * 24 * time.Hour
 
 // NumericDate is a JWT NumericDate (RFC 7519 §2): seconds since the Unix
 // epoch. Zero means the claim is absent. Fractional seconds are accepted on
@@ -78,7 +97,9 @@ type Expectations struct {
 
 // Validate checks the registered claims: sub and exp present, iss equal,
 // aud containing the expected audience, exp not passed, nbf and iat not in
-// the future, each with the skew allowed.
+// the future, each with the skew allowed; and, when iat is present, that
+// it is not negative, not after exp and not more than [MaxTokenAge] (plus
+// the skew) before now ([ErrIssuedAt]). A zero iat is an absent one.
 func (r *Registered) Validate(e Expectations) error {
 	switch {
 	case r.Subject == "":
@@ -100,8 +121,19 @@ func (r *Registered) Validate(e Expectations) error {
 	if r.NotBefore != 0 && int64(r.NotBefore) > now+skew {
 		return ErrNotYetValid
 	}
-	if r.IssuedAt != 0 && int64(r.IssuedAt) > now+skew {
+	if r.IssuedAt == 0 {
+		return nil
+	}
+	iat := int64(r.IssuedAt)
+	switch {
+	case iat > now+skew:
 		return ErrIssuedInFuture
+	case iat < 0:
+		return fmt.Errorf("%w: negative", ErrIssuedAt)
+	case iat > int64(r.Expiry):
+		return fmt.Errorf("%w: after exp", ErrIssuedAt)
+	case iat < now-skew-int64(MaxTokenAge/time.Second):
+		return fmt.Errorf("%w: older than the maximum token age", ErrIssuedAt)
 	}
 	return nil
 }

@@ -47,9 +47,14 @@ var (
 	ErrExpired        = claims.ErrExpired
 	ErrNotYetValid    = claims.ErrNotYetValid
 	ErrIssuedInFuture = claims.ErrIssuedInFuture
+	ErrIssuedAt       = claims.ErrIssuedAt
 	ErrIssuer         = claims.ErrIssuer
 	ErrAudience       = claims.ErrAudience
 	ErrMissingClaim   = claims.ErrMissingClaim
+	// ErrAudienceNotExact: a subject token's aud names more than the
+	// client (several audiences, or the client twice). Its aud is exactly
+	// the client, a string or a one-element array, as Mint writes it.
+	ErrAudienceNotExact = errors.New("subjecttoken: aud is not exactly the client")
 	// ErrClientMismatch: client_id or azp is not the client presenting it.
 	ErrClientMismatch = errors.New("subjecttoken: client_id or azp is not the client")
 	// ErrNoMayAct: a subject token without may_act.sub.
@@ -323,10 +328,12 @@ func (i *Issuer) sign(ctx context.Context, typ string, c any) (string, error) {
 }
 
 // Verify checks a subject token presented by clientID: signature by one of
-// the issuer's keys with an allowed algorithm, typ, iss, aud containing the
-// client, client_id and azp equal to it, exp/nbf/iat within the skew, jti
-// and may_act.sub present, act chain within the depth limit. It does not
-// check one-time use; the caller consumes the jti after its own checks.
+// the issuer's keys with an allowed algorithm, a header naming no member
+// twice, typ, iss, aud exactly the client (a single audience), client_id
+// and azp equal to it, exp/nbf within the skew, iat plausible (see
+// [claims.Registered.Validate]), jti and may_act.sub present, act chain
+// within the depth limit. It does not check one-time use; the caller
+// consumes the jti after its own checks.
 func (v *Verifier) Verify(ctx context.Context, token, clientID string) (*Claims, error) {
 	var c Claims
 	if err := v.verify(ctx, token, HeaderType, &c); err != nil {
@@ -337,6 +344,11 @@ func (v *Verifier) Verify(ctx context.Context, token, clientID string) (*Claims,
 	}
 	if c.ClientID != clientID || c.AuthorizedParty != clientID {
 		return nil, ErrClientMismatch
+	}
+	if len(c.Audience) != 1 {
+		// Validate found the client among the audiences; a subject token
+		// is for it alone, so no other party may hold it as its own.
+		return nil, ErrAudienceNotExact
 	}
 	if c.MayAct == nil || c.MayAct.Subject == "" {
 		return nil, ErrNoMayAct
@@ -354,8 +366,10 @@ func (v *Verifier) Verify(ctx context.Context, token, clientID string) (*Claims,
 }
 
 // VerifyIDToken checks an ID token of this issuer for clientID: signature,
-// typ JWT, iss, aud containing the client, azp equal to it when present,
-// exp/nbf/iat within the skew.
+// a header naming no member twice, typ JWT, iss, aud containing the client
+// (OpenID Connect Core §3.1.3.7 allows other audiences beside it), azp
+// equal to it when present, exp/nbf within the skew, iat plausible (see
+// [claims.Registered.Validate]).
 func (v *Verifier) VerifyIDToken(ctx context.Context, token, clientID string) (*IDTokenClaims, error) {
 	var c IDTokenClaims
 	if err := v.verify(ctx, token, IDTokenHeaderType, &c); err != nil {

@@ -3,13 +3,22 @@ package jose_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+
 	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/memory"
 )
 
 // hasDuplicateMembers is the reference for DecodeClaims' duplicate check:
@@ -115,8 +124,22 @@ func depth(data []byte) int {
 	return deepest
 }
 
+// dupHeaders are headers naming a member twice (issue 11, F4), with %s
+// for the kid: the last alg, typ or kid would have won.
+var dupHeaders = []string{
+	`{"alg":"none","alg":"ES256","kid":%s,"typ":"at+jwt"}`,
+	`{"alg":"ES256","kid":%s,"typ":"at+jwt","alg":"none"}`,
+	`{"ALG":"none","alg":"ES256","kid":%s,"typ":"at+jwt"}`,
+	`{"alg":"ES256","kid":%s,"typ":"JWT","typ":"at+jwt"}`,
+	`{"alg":"ES256","kid":%s,"typ":"JWT","t\u0079p":"at+jwt"}`,
+	`{"alg":"ES256","kid":"nope","kid":%s,"typ":"at+jwt"}`,
+	`{"alg":"ES256","KID":"nope","kid":%s,"typ":"at+jwt"}`,
+	`{"alg":"ES256","kid":%s,"typ":"at+jwt","crit":["exp"],"crit":["exp"]}`,
+	`{"alg":"ES256","kid":%s,"typ":"at+jwt","jwk":{"kty":"EC","kty":"oct"}}`,
+}
+
 // FuzzVerify: no input makes Verify panic or accept a token that was not
-// signed by the configured key.
+// signed by the configured key, or whose header names a member twice.
 func FuzzVerify(f *testing.F) {
 	ks, err := newKeySet()
 	if err != nil {
@@ -134,9 +157,21 @@ func FuzzVerify(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2IifQ.")
 	f.Add("a.b.c")
 	f.Add("..")
+	// Genuinely signed under duplicate header members: the key is made
+	// afresh for every run, so these seeds cannot be committed.
+	for _, h := range dupHeaders {
+		tok, err := signHeader(k, fmt.Sprintf(h, strconv.Quote(k.ID)), `{"sub":"bob"}`)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(tok)
+	}
 	f.Fuzz(func(t *testing.T, token string) {
 		_, payload, err := jose.Verify(context.Background(), token, ks, jose.DefaultAlgorithms, "")
-		if err == nil && token != good {
+		if err != nil {
+			return
+		}
+		if token != good {
 			// A different string can only verify if it is the same JWS
 			// with, e.g., an equivalent base64 encoding of the signature;
 			// it must then carry the same payload.
@@ -144,5 +179,77 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("accepted a forged token %q", token)
 			}
 		}
+		hdr, dErr := base64.RawURLEncoding.DecodeString(token[:strings.IndexByte(token, '.')])
+		if dErr != nil {
+			t.Fatalf("accepted %q with a header that is not base64url", token)
+		}
+		if dup, valid := hasDuplicateMembers(hdr); dup || !valid {
+			t.Fatalf("accepted %q with header %q (duplicate %v, valid %v)", token, hdr, dup, valid)
+		}
 	})
+}
+
+// fuzzKID is the kid of FuzzVerifyHeader's key, so that committed seeds
+// can name it.
+const fuzzKID = "k1"
+
+// FuzzVerifyHeader signs whatever header it is given with a real ES256
+// key whose kid is fuzzKID and checks Verify against a reference built on
+// encoding/json and hasDuplicateMembers: the token is accepted exactly
+// when the header is one JSON object, nested at most 32 deep, naming no
+// member twice (case folded), with alg ES256, kid fuzzKID and no crit.
+func FuzzVerifyHeader(f *testing.F) {
+	k, err := store.GenerateKey(store.ES256)
+	if err != nil {
+		f.Fatal(err)
+	}
+	k.ID = fuzzKID
+	ks, err := memory.NewKeySet(k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(`{"alg":"ES256","kid":"k1","typ":"at+jwt"}`)
+	f.Add(`{"alg":"ES256","kid":"k1","jwk":{"kty":"EC","crv":"P-256"}}`)
+	for _, h := range dupHeaders {
+		f.Add(fmt.Sprintf(h, strconv.Quote(fuzzKID)))
+	}
+	const payload = `{"sub":"bob"}`
+	f.Fuzz(func(t *testing.T, header string) {
+		tok, err := signHeader(k, header, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, got, err := jose.Verify(context.Background(), tok, ks, jose.DefaultAlgorithms, "")
+
+		dup, valid := hasDuplicateMembers([]byte(header))
+		var ref jose.Header
+		refErr := json.Unmarshal([]byte(header), &ref)
+		want := valid && !dup && refErr == nil && depth([]byte(header)) <= 32 &&
+			ref.Algorithm == store.ES256 && ref.KeyID == fuzzKID && len(ref.Critical) == 0 &&
+			len(tok) <= jose.MaxTokenBytes
+		switch {
+		case err == nil && !want:
+			t.Fatalf("accepted header %q (duplicate %v, valid %v, std %v, %+v)", header, dup, valid, refErr, ref)
+		case err != nil && want:
+			t.Fatalf("refused header %q: %v", header, err)
+		case err == nil && (string(got) != payload || h.Algorithm != ref.Algorithm || h.KeyID != ref.KeyID || h.Type != ref.Type):
+			t.Fatalf("header %q: Verify read %+v and %q, encoding/json %+v", header, h, got, ref)
+		case dup && refErr == nil && depth([]byte(header)) <= 32 && len(tok) <= jose.MaxTokenBytes && !errors.Is(err, jose.ErrDuplicateMember):
+			t.Fatalf("header %q names a member twice but was refused with %v", header, err)
+		}
+	})
+}
+
+// signHeader signs exactly header and payload with key.
+func signHeader(key store.PrivateKey, header, payload string) (string, error) {
+	s, err := jws.NewSigner(jwa.SignatureAlgorithm(key.Algorithm))
+	if err != nil {
+		return "", err
+	}
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := s.Sign([]byte(input), key.Key)
+	if err != nil {
+		return "", err
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }

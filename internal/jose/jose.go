@@ -3,8 +3,9 @@
 // ever looked at: the algorithm must be on an allowlist and equal to the
 // algorithm of the key that the kid names; the key comes from the issuer's
 // own key set, never from the token (jku, x5u, jwk and x5c headers are
-// ignored, crit is refused); only the compact serialization with exactly
-// one signature is accepted. Signature arithmetic is delegated to jwx.
+// ignored, crit is refused); the header, like the claims, may name no
+// member twice; only the compact serialization with exactly one signature
+// is accepted. Signature arithmetic is delegated to jwx.
 package jose
 
 import (
@@ -31,6 +32,10 @@ var (
 	ErrSignature  = errors.New("jose: invalid signature")
 	ErrTokenType  = errors.New("jose: wrong token type (typ)")
 	ErrCritical   = errors.New("jose: critical header not understood")
+	// ErrDuplicateMember: the header or the claims name a member twice
+	// (names compared as encoding/json matches them: escapes resolved,
+	// case folded). It always comes wrapped in ErrMalformed.
+	ErrDuplicateMember = errors.New("duplicate member name")
 )
 
 // MaxTokenBytes is the largest token Verify reads.
@@ -79,9 +84,14 @@ func Sign(key store.PrivateKey, typ string, claims any) (string, error) {
 }
 
 // Verify checks token's signature against keys and returns its header and
-// payload. typ, when not empty, must equal the header's typ (compared
-// case-insensitively, as RFC 7515 §4.1.9 recommends for media types).
-// Claims are not checked here.
+// payload. The header must be one JSON object that names no member twice,
+// at any depth, names compared as for claims (see [DecodeClaims]): RFC 7515
+// §4 says header names MUST be unique and lets a parser either refuse
+// duplicates or keep the last one; keeping the last, as encoding/json
+// does, lets a token carry two alg, typ or kid values of which another
+// parser would read the other. typ, when not empty, must equal the
+// header's typ (compared case-insensitively, as RFC 7515 §4.1.9 recommends
+// for media types). Claims are not checked here.
 func Verify(ctx context.Context, token string, keys store.KeySet, algs []string, typ string) (Header, []byte, error) {
 	var h Header
 	if len(token) > MaxTokenBytes {
@@ -95,6 +105,9 @@ func Verify(ctx context.Context, token string, keys store.KeySet, algs []string,
 	rawHdr, err := enc.DecodeString(token[:first])
 	if err != nil {
 		return h, nil, fmt.Errorf("%w: header encoding", ErrMalformed)
+	}
+	if err := checkDuplicateMembers(rawHdr); err != nil {
+		return h, nil, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	if err := decodeStrict(rawHdr, &h); err != nil {
 		return h, nil, fmt.Errorf("%w: header", ErrMalformed)
@@ -161,9 +174,6 @@ func DecodeClaims(payload []byte, v any) error {
 	}
 	return nil
 }
-
-// errDuplicateMember: an object names a member twice.
-var errDuplicateMember = errors.New("duplicate member name")
 
 // errTooDeep: objects and arrays nested deeper than maxNesting.
 var errTooDeep = errors.New("JSON nested too deep")
@@ -263,7 +273,7 @@ func (s *dupScanner) object(depth int) error {
 			// insensitively (with Unicode folding: "ſub" is "sub"), so
 			// names equal under folding are duplicates too.
 			if bytes.EqualFold(n, name) {
-				return errDuplicateMember
+				return ErrDuplicateMember
 			}
 		}
 		s.names = append(s.names, name)

@@ -199,3 +199,66 @@ func TestDecodeClaimsRefusesDuplicateMembers(t *testing.T) {
 }
 
 func newKeySet() (*memory.KeySet, error) { return memory.GenerateKeySet(store.ES256) }
+
+// signRaw signs exactly the header and payload bytes given with key: the
+// signature is genuine whatever the header says.
+func signRaw(t testing.TB, key store.PrivateKey, header, payload string) string {
+	t.Helper()
+	tok, err := signHeader(key, header, payload)
+	require.NoError(t, err)
+	return tok
+}
+
+// TestVerifyRefusesDuplicateHeaderMembers (issue 11, F4): a header that
+// names a member twice is refused even under a genuine signature, names
+// compared as encoding/json matches them (escapes resolved, case folded).
+func TestVerifyRefusesDuplicateHeaderMembers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ks, k := keySet(t, store.ES256)
+	kid := `"` + k.ID + `"`
+	tests := []struct {
+		name   string
+		header string
+	}{
+		{name: "alg none then ES256", header: `{"alg":"none","alg":"ES256","kid":` + kid + `,"typ":"at+jwt"}`},
+		{name: "alg ES256 then none", header: `{"alg":"ES256","kid":` + kid + `,"typ":"at+jwt","alg":"none"}`},
+		{name: "alg twice the same", header: `{"alg":"ES256","alg":"ES256","kid":` + kid + `,"typ":"at+jwt"}`},
+		{name: "alg and ALG", header: `{"ALG":"none","alg":"ES256","kid":` + kid + `,"typ":"at+jwt"}`},
+		{name: "typ JWT then at+jwt", header: `{"alg":"ES256","kid":` + kid + `,"typ":"JWT","typ":"at+jwt"}`},
+		{name: "typ through an escape", header: `{"alg":"ES256","kid":` + kid + `,"typ":"JWT","t\u0079p":"at+jwt"}`},
+		{name: "typ and Typ", header: `{"alg":"ES256","kid":` + kid + `,"Typ":"JWT","typ":"at+jwt"}`},
+		{name: "kid unknown then the key's", header: `{"alg":"ES256","kid":"nope","kid":` + kid + `,"typ":"at+jwt"}`},
+		{name: "kid and KID", header: `{"alg":"ES256","KID":"nope","kid":` + kid + `,"typ":"at+jwt"}`},
+		{name: "kid through Unicode case folding", header: `{"alg":"ES256","kid":` + kid + `,"typ":"at+jwt","\u212aid":"nope"}`},
+		{name: "crit twice", header: `{"alg":"ES256","kid":` + kid + `,"typ":"at+jwt","crit":["exp"],"crit":["exp"],"exp":1}`},
+		{name: "crit and CRIT", header: `{"alg":"ES256","kid":` + kid + `,"typ":"at+jwt","crit":["exp"],"CRIT":null,"exp":1}`},
+		{name: "ignored member jku twice", header: `{"alg":"ES256","kid":` + kid + `,"typ":"at+jwt","jku":"https://a","jku":"https://b"}`},
+		{name: "inside a nested object", header: `{"alg":"ES256","kid":` + kid + `,"typ":"at+jwt","jwk":{"kty":"EC","kty":"oct"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tok := signRaw(t, k, tc.header, `{"sub":"bob"}`)
+			h, payload, err := jose.Verify(ctx, tok, ks, jose.DefaultAlgorithms, "at+jwt")
+			require.ErrorIs(t, err, jose.ErrMalformed)
+			require.ErrorIs(t, err, jose.ErrDuplicateMember)
+			assert.Nil(t, payload, "nothing is returned from a refused token")
+			assert.Empty(t, h.Algorithm, "the header is not decoded")
+		})
+	}
+
+	// The control: the same header without the duplicate verifies.
+	_, _, err := jose.Verify(ctx, signRaw(t, k, `{"alg":"ES256","kid":`+kid+`,"typ":"at+jwt","jwk":{"kty":"EC"}}`, `{"sub":"bob"}`), ks, jose.DefaultAlgorithms, "at+jwt")
+	require.NoError(t, err)
+}
+
+// TestDecodeClaimsDuplicateIsErrDuplicateMember: the claims' duplicate
+// check reports the same sentinel as the header's.
+func TestDecodeClaimsDuplicateIsErrDuplicateMember(t *testing.T) {
+	t.Parallel()
+	var v map[string]any
+	err := jose.DecodeClaims([]byte(`{"sub":"bob","SUB":"carol"}`), &v)
+	require.ErrorIs(t, err, jose.ErrMalformed)
+	require.ErrorIs(t, err, jose.ErrDuplicateMember)
+}
