@@ -125,6 +125,17 @@ func postedTokenOutcome(t *testing.T, status int, body []byte) gateOutcome {
 	return out
 }
 
+// gateRefreshToken starts the session and signs in at gateClient with
+// refresh tokens on, returning the refresh token.
+func gateRefreshToken(t *testing.T, f *fixture) string {
+	t.Helper()
+	f.enableRefresh(t, gateClient)
+	f.startSession(t, sessReason)
+	first := f.issueTokens(t, gateClient, sessLogin)
+	require.NotEmpty(t, first.RefreshToken)
+	return first.RefreshToken
+}
+
 var gateEntries = []gateEntry{
 	{
 		name:    "authorize (subject token)",
@@ -238,12 +249,9 @@ var gateEntries = []gateEntry{
 		name:    "refresh under a session (Service.Refresh)",
 		methods: []string{"Refresh"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
-			f.enableRefresh(t, gateClient)
-			f.startSession(t, sessReason)
-			first := f.issueTokens(t, gateClient, sessLogin)
-			require.NotEmpty(t, first.RefreshToken)
+			first := gateRefreshToken(t, f)
 			return func(t *testing.T) gateOutcome {
-				tok, err := f.svc.Refresh(context.Background(), sessClient(gateClient), first.RefreshToken, nil)
+				tok, err := f.svc.Refresh(context.Background(), sessClient(gateClient), first, nil)
 				out := gateOutcome{code: wireCode(err), err: err}
 				if tok != nil {
 					out.issued = append(out.issued, tok.AccessToken, tok.IDToken, tok.RefreshToken)
@@ -260,13 +268,10 @@ var gateEntries = []gateEntry{
 		name:    "refresh under a session (token endpoint, refresh_token grant)",
 		methods: []string{"Grant"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
-			f.enableRefresh(t, gateClient)
-			f.startSession(t, sessReason)
-			first := f.issueTokens(t, gateClient, sessLogin)
-			require.NotEmpty(t, first.RefreshToken)
+			first := gateRefreshToken(t, f)
 			return func(t *testing.T) gateOutcome {
 				w := f.postToken(t, gateClient, secrets[gateClient], url.Values{
-					"grant_type": {tokenexchange.GrantTypeRefreshToken}, "refresh_token": {first.RefreshToken},
+					"grant_type": {tokenexchange.GrantTypeRefreshToken}, "refresh_token": {first},
 				})
 				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
 			}

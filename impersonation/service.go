@@ -227,6 +227,11 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	if s.maxSession < 0 || s.refreshTTL <= 0 {
 		return nil, errors.New("impersonation: session and refresh lifetimes must be positive")
 	}
+	if s.maxSession > claims.MaxTokenAge || s.refreshTTL > claims.MaxTokenAge {
+		// Every verifier refuses an iat older than MaxTokenAge: such a
+		// token would be refused before it expired.
+		return nil, fmt.Errorf("impersonation: session and refresh lifetimes must be at most %v (claims.MaxTokenAge)", claims.MaxTokenAge)
+	}
 	if s.startLimit > 0 && s.startWindow <= 0 {
 		return nil, errors.New("impersonation: start limit window must be positive")
 	}

@@ -250,6 +250,10 @@ func TestNew_SessionOptions(t *testing.T) {
 		{name: "refresh TTL of 2 hours", opt: sessWith(impersonation.WithRefreshTokenTTL(2 * time.Hour))},
 		{name: "zero refresh TTL", opt: sessWith(impersonation.WithRefreshTokenTTL(0)), wantErr: true},
 		{name: "negative refresh TTL", opt: sessWith(impersonation.WithRefreshTokenTTL(-time.Hour)), wantErr: true},
+		{name: "sessions of MaxTokenAge", opt: sessMax(claims.MaxTokenAge)},
+		{name: "sessions longer than MaxTokenAge", opt: sessMax(claims.MaxTokenAge + time.Second), wantErr: true},
+		{name: "refresh TTL of MaxTokenAge", opt: sessWith(impersonation.WithRefreshTokenTTL(claims.MaxTokenAge))},
+		{name: "refresh TTL longer than MaxTokenAge", opt: sessWith(impersonation.WithRefreshTokenTTL(claims.MaxTokenAge + time.Second)), wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
