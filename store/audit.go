@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -93,14 +94,51 @@ type Auditor interface {
 
 // AuditQuery selects audit events. Zero fields select everything: From is
 // inclusive, To exclusive; User matches events whose subject or
-// impersonator is that user; Limit 0 means no limit.
+// impersonator is that user; Limit 0 means no limit. Scope nil means the
+// whole log (an auditor's view); set it to show a viewer only their share.
+// The criteria combine with AND.
 type AuditQuery struct {
 	User         string
 	Subject      string
 	Impersonator string
 	From         time.Time
 	To           time.Time
-	Limit        int
+	// Scope, when not nil, confines the selection to what one viewer may
+	// see; see [AuditScope]. The other fields still narrow it further.
+	Scope *AuditScope
+	Limit int
+}
+
+// AuditScope is the share of the audit log one viewer may see, such as
+// the administrator of one tenant: the events of an organisation subtree,
+// plus the events about the viewer themselves. Its zero value selects
+// nothing, so a scope computed from missing data fails closed.
+//
+// An event is in the scope when either
+//   - its Org is one of Orgs, compared exactly, or
+//   - User is not empty and the event's Subject or Impersonator is User.
+//
+// An event whose Org is empty belongs to no organisation and is never
+// selected through Orgs, even when Orgs holds "" or the event's Subject
+// names a user of the subtree: such events are refusals recorded before
+// the subject was resolved (their Subject is what the client asked for,
+// not a resolved user) and malformed requests, so they cannot be placed in
+// a tenant, and hiding them is the safe default. Only an unscoped query
+// (an auditor) or the User clause (the people named in them) finds them.
+//
+// [Event.Org] is the subject's organisation, so Orgs set to an
+// organisation and its descendants ([OrgSubtree]) selects the events about
+// users that an impersonator of that organisation may impersonate (the
+// policy's rule), including other organisations' impersonators acting on
+// them, and never the events about users elsewhere.
+type AuditScope struct {
+	// Orgs are organisation IDs, typically one organisation and its
+	// descendants. The store need not know the organisation tree; the
+	// caller expands it.
+	Orgs []string
+	// User is the viewer: their own actions (as impersonator, in any
+	// organisation) and the events about them (as subject) are in scope.
+	User string
 }
 
 // Matches reports whether e is selected by q (Limit aside): what every
@@ -117,8 +155,57 @@ func (q AuditQuery) Matches(e Event) bool {
 		return false
 	case !q.To.IsZero() && !e.Time.Before(q.To):
 		return false
+	case q.Scope != nil && !q.Scope.Contains(e):
+		return false
 	}
 	return true
+}
+
+// Contains reports whether e is in the scope.
+func (s AuditScope) Contains(e Event) bool {
+	if s.User != "" && (e.Subject == s.User || e.Impersonator == s.User) {
+		return true
+	}
+	return e.Org != "" && slices.Contains(s.Orgs, e.Org)
+}
+
+// OrgSubtree returns root and every organisation below it in orgs, the
+// organisations an impersonator whose organisation is root may reach
+// under the policy ("the subject's organisation is the impersonator's or
+// one of its descendants"): root first, then its descendants level by
+// level, each level in ID order. It is meant for [AuditScope.Orgs].
+//
+// orgs is the whole organisation list (parents may come after their
+// children); duplicates and parent cycles are harmless. A root that is
+// not in orgs has no known descendants: the result is just root. An empty
+// root yields nil, which [AuditScope] treats as no organisation.
+func OrgSubtree(orgs []Organization, root string) []string {
+	if root == "" {
+		return nil
+	}
+	children := map[string][]string{}
+	for _, o := range orgs {
+		if o.Parent != "" && o.ID != "" && o.ID != o.Parent {
+			children[o.Parent] = append(children[o.Parent], o.ID)
+		}
+	}
+	out := []string{root}
+	seen := map[string]bool{root: true}
+	for level := []string{root}; len(level) > 0; {
+		var next []string
+		for _, id := range level {
+			for _, c := range children[id] {
+				if !seen[c] {
+					seen[c] = true
+					next = append(next, c)
+				}
+			}
+		}
+		slices.Sort(next)
+		out = append(out, next...)
+		level = next
+	}
+	return out
 }
 
 // AuditLog reads back recorded events, for an audit page or an

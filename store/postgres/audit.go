@@ -37,9 +37,11 @@ func (s *Store) Record(ctx context.Context, e store.Event) error {
 
 // QueryEvents implements [store.AuditLog] with the selection of
 // [store.AuditQuery.Matches] in SQL: User matches the subject or the
-// impersonator, From is inclusive and To exclusive (to the nanosecond),
-// oldest first by time and then in the order recorded, at most q.Limit (the
-// oldest) when it is positive. Times come back in UTC.
+// impersonator, From is inclusive and To exclusive (to the nanosecond), a
+// Scope admits the rows whose org is one of its Orgs (never an empty org)
+// or whose subject or impersonator is its User, oldest first by time and
+// then in the order recorded, at most q.Limit (the oldest) when it is
+// positive. Times come back in UTC.
 func (s *Store) QueryEvents(ctx context.Context, q store.AuditQuery) ([]store.Event, error) {
 	ctx, cancel, err := s.op(ctx)
 	defer cancel()
@@ -63,6 +65,9 @@ func (s *Store) QueryEvents(ctx context.Context, q store.AuditQuery) ([]store.Ev
 	}
 	if q.Impersonator != "" {
 		where = append(where, "impersonator = "+arg(q.Impersonator))
+	}
+	if q.Scope != nil {
+		where = append(where, scopeSQL(*q.Scope, arg))
 	}
 	if !q.From.IsZero() {
 		at, nanos := splitTime(q.From)
@@ -107,4 +112,28 @@ func (s *Store) QueryEvents(ctx context.Context, q store.AuditQuery) ([]store.Ev
 		return nil, fmt.Errorf("postgres: query audit events: %w", err)
 	}
 	return out, nil
+}
+
+// scopeSQL is the condition of [store.AuditScope.Contains]; arg adds a
+// parameter and returns its placeholder. An empty org is never in the
+// scope, and a scope with neither organisations nor user selects nothing.
+func scopeSQL(sc store.AuditScope, arg func(any) string) string {
+	var orgs []string
+	for _, o := range sc.Orgs {
+		if o != "" {
+			orgs = append(orgs, o)
+		}
+	}
+	var or []string
+	if len(orgs) > 0 {
+		or = append(or, "org = ANY("+arg(orgs)+"::text[])")
+	}
+	if sc.User != "" {
+		p := arg(sc.User)
+		or = append(or, "subject = "+p, "impersonator = "+p)
+	}
+	if len(or) == 0 {
+		return "FALSE"
+	}
+	return "(" + strings.Join(or, " OR ") + ")"
 }

@@ -92,8 +92,9 @@ func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
 
 	t1 := time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)
 	t2 := t1.Add(time.Hour)
-	who := [][2]string{ // impersonator, subject
-		{"alice", "bob"}, {"alice", "carol"}, {"dave", "bob"}, {"", "alice"}, {"bob", "erin"}, {"alice", "bob"},
+	who := [][3]string{ // impersonator, subject, organisation
+		{"alice", "bob", "acme-eu"}, {"alice", "carol", "acme"}, {"dave", "bob", "acme-eu"}, {"", "alice", ""},
+		{"bob", "erin", "globex"}, {"alice", "bob", "acme-eu"},
 	}
 	times := []time.Time{
 		t1.Add(-time.Nanosecond), t1, t1.Add(time.Nanosecond), t1.Add(30 * time.Minute),
@@ -102,7 +103,7 @@ func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
 	n := 0
 	for _, at := range times {
 		for _, w := range who {
-			e := store.Event{Type: store.EventImpersonationStarted, Time: at, Impersonator: w[0], Subject: w[1], JTI: fmt.Sprint("jti-", n)}
+			e := store.Event{Type: store.EventImpersonationStarted, Time: at, Impersonator: w[0], Subject: w[1], Org: w[2], JTI: fmt.Sprint("jti-", n)}
 			n++
 			require.NoError(t, s.Record(ctx, e))
 			require.NoError(t, ref.Record(ctx, e))
@@ -129,6 +130,18 @@ func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
 		{name: "negative limit is no limit", q: store.AuditQuery{Limit: -1}, want: n},
 		{name: "nobody", q: store.AuditQuery{User: "zed"}, want: 0},
 		{name: "empty window", q: store.AuditQuery{From: t2, To: t1}, want: 0},
+		{name: "scope: acme subtree", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme", "acme-eu"}}}, want: 4 * 8},
+		{name: "scope: acme-eu only, not its parent", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme-eu"}}}, want: 3 * 8},
+		{name: "scope: globex", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"globex"}}}, want: 8},
+		{name: "scope: acme subtree and its user bob", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme", "acme-eu"}, User: "bob"}}, want: 5 * 8},
+		{name: "scope: user alice only", q: store.AuditQuery{Scope: &store.AuditScope{User: "alice"}}, want: 4 * 8},
+		{name: "scope: globex between T1 and T2", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"globex"}}, From: t1, To: t2}, want: 5},
+		{name: "scope: acme subtree, limit", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme", "acme-eu"}}, Limit: 3}, want: 3},
+		{name: "scope: acme subtree asking for erin of globex", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme", "acme-eu"}}, Subject: "erin"}, want: 0},
+		{name: "scope: an empty org is no organisation", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{""}}}, want: 0},
+		{name: "scope: zero selects nothing", q: store.AuditQuery{Scope: &store.AuditScope{}}, want: 0},
+		{name: "scope: empty orgs select nothing", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{}}}, want: 0},
+		{name: "scope: unknown org", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"initech", "'; DROP TABLE audit_events; --"}}}, want: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

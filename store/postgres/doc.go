@@ -43,9 +43,11 @@
 // directory), used_jti, revoked and rate_limits (expiring token state),
 // impersonation_sessions (one row per login session, indexed by expiry)
 // and audit_events (the audit log, indexed by time, by impersonator and
-// time and by subject and time). A release that adds a table adds a
-// migration: impersonation_sessions came with
-// migrations/0003_sessions.sql, so an existing schema gets it from the
+// time, by subject and time and by organisation and time). A release that
+// adds a table or an index adds a migration: impersonation_sessions came
+// with migrations/0003_sessions.sql and the organisation index, for
+// queries scoped to an organisation subtree ([store.AuditScope]), with
+// migrations/0004_audit_org.sql, so an existing schema gets them from the
 // next Migrate.
 //
 // # Clock

@@ -86,7 +86,7 @@ func TestMigrateTwiceIsHarmlessAndVersioned(t *testing.T) {
 
 // releasedVersions are the migrations this release embeds. A new migration
 // is appended here; an applied one is never edited.
-var releasedVersions = []int64{1, 2, 3}
+var releasedVersions = []int64{1, 2, 3, 4}
 
 func TestEmbeddedMigrationsAreTheReleasedOnes(t *testing.T) {
 	t.Parallel()
@@ -102,10 +102,13 @@ func TestMigrateAddsSessionsToAnExistingSchema(t *testing.T) {
 	s := newStore(t, pool)
 	schema := s.Schema()
 	ctx := context.Background()
-	// Back to the schema of the previous release.
+	// Back to the schema of the release before sessions (and before the
+	// audit organisation index that came after them).
 	_, err := pool.Exec(ctx, "DROP TABLE "+pgx.Identifier{schema, "impersonation_sessions"}.Sanitize())
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 3")
+	_, err = pool.Exec(ctx, "DROP INDEX "+pgx.Identifier{schema, "audit_events_org_at_idx"}.Sanitize())
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version >= 3")
 	require.NoError(t, err)
 	before := appliedMigrations(t, pool, schema)
 	require.Equal(t, []int64{1, 2}, versions(before))
@@ -125,6 +128,46 @@ func TestMigrateAddsSessionsToAnExistingSchema(t *testing.T) {
 	assert.NoError(t, err, "sessions work after the upgrade")
 	require.NoError(t, s.Migrate(ctx), "and Migrate stays idempotent")
 	assert.Equal(t, after, appliedMigrations(t, pool, schema))
+}
+
+// TestMigrateAddsAuditOrgIndexToAnExistingSchema upgrades a schema that
+// the release before organisation-scoped audit queries migrated (versions
+// 1 to 3, with events): Migrate applies only 0004, the index exists, the
+// events are kept and a scoped query finds them.
+func TestMigrateAddsAuditOrgIndexToAnExistingSchema(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	s := newStore(t, pool)
+	schema := s.Schema()
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "DROP INDEX "+pgx.Identifier{schema, "audit_events_org_at_idx"}.Sanitize())
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 4")
+	require.NoError(t, err)
+	before := appliedMigrations(t, pool, schema)
+	require.Equal(t, []int64{1, 2, 3}, versions(before))
+	require.False(t, hasIndex(t, pool, schema, "audit_events_org_at_idx"))
+	require.NoError(t, s.Record(ctx, sampleEvent(time.Now(), "kept")))
+
+	require.NoError(t, s.Migrate(ctx))
+	after := appliedMigrations(t, pool, schema)
+	assert.Equal(t, releasedVersions, versions(after))
+	assert.Equal(t, before, after[:3], "the earlier versions are not re-applied")
+	assert.True(t, hasIndex(t, pool, schema, "audit_events_org_at_idx"))
+	got, err := s.QueryEvents(ctx, store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme-eu"}}})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the event recorded before the upgrade is found by organisation")
+	assert.Equal(t, "kept", got[0].JTI)
+}
+
+// hasIndex reports whether schema has an index named name.
+func hasIndex(t *testing.T, pool *pgxpool.Pool, schema, name string) bool {
+	t.Helper()
+	var ok bool
+	err := pool.QueryRow(context.Background(),
+		"SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = $2)", schema, name).Scan(&ok)
+	require.NoError(t, err)
+	return ok
 }
 
 func TestMigrateConcurrentlyFromTwoPools(t *testing.T) {

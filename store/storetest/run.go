@@ -352,6 +352,10 @@ func runAuditLog(t *testing.T, h Harness) {
 			assert.Equal(t, want, gotIDs, name)
 		}
 	})
+	t.Run("ScopeConfinesToOrganisations", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		runAuditScope(t, in)
+	})
 	t.Run("ConcurrentRecordsAllKept", func(t *testing.T) {
 		in, _ := fresh(t, h, has, "Auditor and AuditLog")
 		ctx := context.Background()
@@ -477,4 +481,93 @@ func runDirectory(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		assert.Empty(t, o.Parent, "a refused put changes nothing")
 	})
+}
+
+// runAuditScope records the events of two tenants, acme (acme and its
+// child acme-eu) and globex (globex and globex-uk), and checks that a
+// scoped query returns exactly the events of the organisations it names
+// plus those about its user: never an event of the other tenant, and
+// never an event without an organisation through Orgs.
+func runAuditScope(t *testing.T, in Instance) {
+	ctx := context.Background()
+	base := in.now().UTC().Truncate(time.Second)
+	events := []store.Event{
+		{JTI: "acme", Impersonator: "alice", Subject: "frank", Org: "acme"},
+		{JTI: "acme-eu", Impersonator: "alice", Subject: "bob", Org: "acme-eu"},
+		{JTI: "acme-eu-by-eve", Impersonator: "eve", Subject: "bob", Org: "acme-eu"},
+		{JTI: "globex", Impersonator: "gina", Subject: "dave", Org: "globex", Justification: "globex ticket"},
+		{JTI: "globex-uk", Impersonator: "gina", Subject: "gus", Org: "globex-uk"},
+		// alice's refusal before the subject was resolved (no Org).
+		{JTI: "alice-refused", Type: store.EventImpersonationDenied, Impersonator: "alice", Subject: "dave", Reason: "subject_outside_organization"},
+		// alice acting on a globex user: globex's event (its user) and
+		// alice's own.
+		{JTI: "alice-in-globex", Impersonator: "alice", Subject: "dave", Org: "globex"},
+		// gina's refusal naming an acme user, before it was resolved: no
+		// tenant can be sure it is theirs.
+		{JTI: "gina-refused", Type: store.EventImpersonationDenied, Impersonator: "gina", Subject: "bob", Reason: "subject_outside_organization", Justification: "globex ticket"},
+		{JTI: "refused", Type: store.EventRequestRefused, Reason: "invalid_request", Method: "POST", Path: "/token"},
+		{JTI: "look-alike", Impersonator: "mallory", Subject: "max", Org: "acme-euro"},
+		{JTI: "upper-case", Impersonator: "mallory", Subject: "max", Org: "ACME"},
+	}
+	for i := range events {
+		e := &events[i]
+		if e.Type == "" {
+			e.Type = store.EventImpersonationStarted
+		}
+		e.Time = base.Add(time.Duration(i) * time.Minute)
+		e.Outcome = store.OutcomeGranted
+		require.NoError(t, in.Auditor.Record(ctx, *e))
+	}
+	acme := []string{"acme", "acme-eu"}
+	globex := []string{"globex", "globex-uk"}
+	tests := []struct {
+		name string
+		q    store.AuditQuery
+		want []string
+	}{
+		{name: "no scope is the whole log", q: store.AuditQuery{},
+			want: []string{"acme", "acme-eu", "acme-eu-by-eve", "globex", "globex-uk", "alice-refused", "alice-in-globex", "gina-refused", "refused", "look-alike", "upper-case"}},
+		{name: "acme subtree", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme}},
+			want: []string{"acme", "acme-eu", "acme-eu-by-eve"}},
+		{name: "acme subtree and its admin alice", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme, User: "alice"}},
+			want: []string{"acme", "acme-eu", "acme-eu-by-eve", "alice-refused", "alice-in-globex"}},
+		{name: "acme-eu subtree and its admin eve: not the parent", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"acme-eu"}, User: "eve"}},
+			want: []string{"acme-eu", "acme-eu-by-eve"}},
+		{name: "globex subtree and its admin gina", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: globex, User: "gina"}},
+			want: []string{"globex", "globex-uk", "alice-in-globex", "gina-refused"}},
+		{name: "only the user bob", q: store.AuditQuery{Scope: &store.AuditScope{User: "bob"}},
+			want: []string{"acme-eu", "acme-eu-by-eve", "gina-refused"}},
+		{name: "zero scope selects nothing", q: store.AuditQuery{Scope: &store.AuditScope{}}},
+		{name: "empty orgs select nothing", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{}}}},
+		{name: "an empty org selects no event without organisation", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{""}}}},
+		{name: "an unknown org selects nothing", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"initech"}, User: "nobody"}}},
+		{name: "acme subtree, first two", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme, User: "alice"}, Limit: 2},
+			want: []string{"acme", "acme-eu"}},
+		{name: "acme subtree and alice, from the fourth minute", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme, User: "alice"}, From: base.Add(3 * time.Minute)},
+			want: []string{"alice-refused", "alice-in-globex"}},
+		{name: "acme subtree asking for a globex user", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme}, User: "dave"}},
+		{name: "acme subtree asking for a globex subject", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme}, Subject: "gus"}},
+		{name: "acme subtree and alice asking for gina", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme, User: "alice"}, Impersonator: "gina"}},
+		{name: "acme subtree asking for subject bob", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: acme}, Subject: "bob"},
+			want: []string{"acme-eu", "acme-eu-by-eve"}},
+	}
+	for _, tc := range tests {
+		got, err := in.AuditLog.QueryEvents(ctx, tc.q)
+		require.NoError(t, err, tc.name)
+		var gotIDs []string
+		for _, e := range got {
+			gotIDs = append(gotIDs, e.JTI)
+			if s := tc.q.Scope; s != nil && s.User == "" {
+				assert.Contains(t, s.Orgs, e.Org, "%s: event %s is of another organisation", tc.name, e.JTI)
+			}
+		}
+		assert.Equal(t, tc.want, gotIDs, tc.name)
+		var matched []string
+		for _, e := range events {
+			if tc.q.Matches(e) && (tc.q.Limit <= 0 || len(matched) < tc.q.Limit) {
+				matched = append(matched, e.JTI)
+			}
+		}
+		assert.Equal(t, tc.want, matched, "%s: AuditQuery.Matches agrees", tc.name)
+	}
 }
