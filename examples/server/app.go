@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/actas/actas/examples/api"
 	"github.com/actas/actas/impersonation"
@@ -45,6 +47,9 @@ import (
 // the token.
 type demoApp struct {
 	relyingParty
+	// starts are the impersonations the console asked the app to start
+	// (offerStart), each under a single-use handle.
+	starts *startStore
 }
 
 // relyingParty is what both demo apps are to the identity server: a
@@ -118,7 +123,7 @@ func newDemoApp(s *server, secure bool) *demoApp {
 	// server share an origin here; an app on another site receiving
 	// form_post needs SameSite=None for its state cookie.
 	rp, c := newRelyingParty(s, secure, s.cfg.AppClientID, "/app", "actas_demo_app")
-	a := &demoApp{relyingParty: rp}
+	a := &demoApp{relyingParty: rp, starts: newStartStore(s.now)}
 	switch {
 	case a.problem != "":
 	case !c.Impersonation || !slices.Contains(c.GrantTypes, tokenexchange.GrantType):
@@ -155,23 +160,119 @@ func (a *demoApp) message(w http.ResponseWriter, status int, heading, text strin
 	})
 }
 
-// start is GET /app/start?user=<id>&reason=<text>[&then=app2]: it
-// remembers a fresh state and nonce, the reason and where to go after the
-// exchange (then=app2: demo app 2), and sends the browser to the
-// authorize endpoint.
+// Starting an impersonation (issue 11, F2). No GET starts one: the
+// console's CSRF-checked POST /console/impersonate hands the start to the
+// app server-side (offerStart) and redirects the browser to
+// /app/start?handle=<h>. The handle is random (256 bits), lives startTTL
+// on the server's clock and is kept under the admin's identity-server
+// login session (at most one per login session: a newer start replaces
+// it): /app/start accepts it only from the browser whose actas_session
+// cookie names that login session, signed in as the same user, and any
+// presentation there, right or wrong, uses the pending start up. A link
+// from another site carries no handle it could know, so it starts nothing.
+
+// startTTL is how long a handle lives: the console redirects to
+// /app/start at once.
+const startTTL = time.Minute
+
+// pendingStart is an impersonation the console asked the app to start.
+type pendingStart struct {
+	// handle is what /app/start must be given; user is the impersonator
+	// (the login session's user).
+	handle, user string
+	// subject, reason and then are what the console checked: whom to
+	// impersonate, why, and where to go after the exchange ("app2": demo
+	// app 2, else /app).
+	subject, reason, then string
+	expires               time.Time
+}
+
+// startStore keeps the pending starts, at most one per login session
+// (keyed by loginSessionID: a newer start replaces an older one). It is
+// safe for concurrent use.
+type startStore struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]pendingStart
+}
+
+func newStartStore(now func() time.Time) *startStore {
+	return &startStore{now: now, m: map[string]pendingStart{}}
+}
+
+// put keeps p for the login session login and returns its new handle.
+func (st *startStore) put(login string, p pendingStart) string {
+	p.handle = randomToken()
+	p.expires = st.now().Add(startTTL)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.m) >= maxSessions/2 {
+		now := st.now()
+		for k, v := range st.m {
+			if !now.Before(v.expires) {
+				delete(st.m, k)
+			}
+		}
+	}
+	if len(st.m) >= maxSessions {
+		return "" // no room: the console asks to try again
+	}
+	st.m[login] = p
+	return p.handle
+}
+
+// take removes the pending start of the login session login and returns
+// it if handle is its handle and it has not expired.
+func (st *startStore) take(login, handle string) (pendingStart, bool) {
+	st.mu.Lock()
+	p, ok := st.m[login]
+	delete(st.m, login)
+	st.mu.Unlock()
+	if !ok || handle == "" || subtle.ConstantTimeCompare([]byte(handle), []byte(p.handle)) != 1 || !st.now().Before(p.expires) {
+		return pendingStart{}, false
+	}
+	return p, true
+}
+
+// offerStart is the console's side: it keeps the start the console has
+// checked for the admin's login session sess and returns the handle
+// /app/start needs.
+func (a *demoApp) offerStart(sess session, subject, reason, then string) string {
+	return a.starts.put(loginSessionID(sess), pendingStart{user: sess.UserID, subject: subject, reason: reason, then: then})
+}
+
+// start is GET /app/start?handle=<h>, where the console's Impersonate
+// sends the browser: it takes the pending start of the handle (refused
+// with 400 when there is no handle, 403 when it is unknown, used, expired
+// or another login session's; nothing starts), remembers a fresh state and
+// nonce, the reason and where to go after the exchange, and sends the
+// browser to the authorize endpoint. Any other parameter (user=, reason=)
+// is ignored: whom to impersonate and why come from the handle alone.
 func (a *demoApp) start(w http.ResponseWriter, r *http.Request) {
 	if a.problem != "" {
 		a.message(w, http.StatusServiceUnavailable, "Demo app unavailable", a.problem)
 		return
 	}
-	q := r.URL.Query()
-	subject, reason := q.Get("user"), q.Get("reason")
-	if subject == "" {
-		a.message(w, http.StatusBadRequest, "Bad request", "Choose a user to impersonate in the console.")
+	handle := r.URL.Query().Get("handle")
+	if handle == "" {
+		a.message(w, http.StatusBadRequest, "Impersonation not started",
+			"This link does not come from the console: the demo app starts an impersonation only when the console asks it to. Start it from the console.")
+		return
+	}
+	idp, signedIn := a.s.signedIn(r)
+	if !signedIn {
+		a.message(w, http.StatusForbidden, "Impersonation not started",
+			"You are not signed in at the identity server. Start it from the console.")
+		return
+	}
+	ps, ok := a.starts.take(loginSessionID(idp), handle)
+	if !ok || ps.user != idp.UserID {
+		a.message(w, http.StatusForbidden, "Impersonation not started",
+			"This link is unknown, used already, expired or was made for another sign-in. Start it from the console.")
 		return
 	}
 	sess := a.sessions.ensure(w, r)
-	p := &pendingAuth{State: randomToken(), Nonce: randomToken(), Subject: subject, Reason: reason, Then: q.Get("then")}
+	p := &pendingAuth{State: randomToken(), Nonce: randomToken(), Subject: ps.subject, Reason: ps.reason, Then: ps.then}
 	if !a.sessions.update(sess.ID, func(s *session) { s.Pending = p }) {
 		a.message(w, http.StatusServiceUnavailable, "Try again", "The session expired.")
 		return
@@ -182,12 +283,12 @@ func (a *demoApp) start(w http.ResponseWriter, r *http.Request) {
 		"response_type":     {"id_token subject_token"},
 		"response_mode":     {store.ResponseModeFormPost},
 		"scope":             {a.scope},
-		"requested_subject": {subject},
+		"requested_subject": {ps.subject},
 		"state":             {p.State},
 		"nonce":             {p.Nonce},
 	}
-	if reason != "" {
-		v.Set("impersonation_reason", reason)
+	if ps.reason != "" {
+		v.Set("impersonation_reason", ps.reason)
 	}
 	http.Redirect(w, r, a.s.issuer+"/oauth2/authorize?"+v.Encode(), http.StatusFound)
 }

@@ -20,7 +20,10 @@ import (
 )
 
 // demoApp2 is the second built-in business application (/app2), an
-// ordinary OpenID Connect client that knows nothing about impersonation:
+// ordinary OpenID Connect client that knows nothing about impersonation
+// (the same code serves demo app 3 at /app3, for a client that does not
+// allow impersonation, where a sign-in under an impersonation session is
+// refused):
 // it signs its users in with the authorization-code flow and PKCE S256
 // (state, nonce and code verifier in its own cookie session, path /app2),
 // redeems the code at the token endpoint with its client secret, verifies
@@ -40,11 +43,19 @@ type demoApp2 struct {
 	relyingParty
 	// access verifies the app's own access tokens.
 	access *impersonation.Verifier
+	// path is where the app is mounted (/app2, /app3); brand its name.
+	path, brand string
 }
 
 func newDemoApp2(s *server, secure bool) *demoApp2 {
-	rp, c := newRelyingParty(s, secure, s.cfg.App2ClientID, "/app2", "actas_demo_app2")
-	a := &demoApp2{relyingParty: rp}
+	return newCodeFlowApp(s, secure, s.cfg.App2ClientID, "/app2", "Demo app 2")
+}
+
+// newCodeFlowApp sets up an ordinary OpenID Connect client app for the
+// client clientID at path, named brand.
+func newCodeFlowApp(s *server, secure bool, clientID, path, brand string) *demoApp2 {
+	rp, c := newRelyingParty(s, secure, clientID, path, "actas_demo_"+strings.TrimPrefix(path, "/"))
+	a := &demoApp2{relyingParty: rp, path: path, brand: brand}
 	if a.problem == "" && !slices.Contains(c.GrantTypes, tokenexchange.GrantTypeAuthorizationCode) {
 		a.problem = fmt.Sprintf("client %q needs the authorization_code grant type", a.clientID)
 	}
@@ -69,15 +80,18 @@ type app2Body struct {
 	CanRefresh bool
 	Flash      string
 	Error      string
+	// Path is where the app is mounted, Name its name.
+	Path, Name string
 }
 
 func (a *demoApp2) render(w http.ResponseWriter, status int, sess session, body app2Body) {
-	render(w, a.s.logger, status, "app2", pageData{Title: "Demo app 2", Brand: "Demo app 2", CSRF: sess.CSRF, Body: body})
+	body.Path, body.Name = a.path, a.brand
+	render(w, a.s.logger, status, "app2", pageData{Title: a.brand, Brand: a.brand, CSRF: sess.CSRF, Body: body})
 }
 
 func (a *demoApp2) message(w http.ResponseWriter, status int, heading, text string) {
-	message(w, a.s.logger, status, pageData{Brand: "Demo app 2"}, messageBody{
-		Heading: heading, Text: text, IsError: status >= 400, Link: "/app2", LinkText: "Back to demo app 2",
+	message(w, a.s.logger, status, pageData{Brand: a.brand}, messageBody{
+		Heading: heading, Text: text, IsError: status >= 400, Link: a.path, LinkText: "Back to " + strings.ToLower(a.brand[:1]) + a.brand[1:],
 	})
 }
 
@@ -86,7 +100,7 @@ func (a *demoApp2) message(w http.ResponseWriter, status int, heading, text stri
 // response_type=code and the S256 code challenge.
 func (a *demoApp2) login(w http.ResponseWriter, r *http.Request) {
 	if a.problem != "" {
-		a.message(w, http.StatusServiceUnavailable, "Demo app 2 unavailable", a.problem)
+		a.message(w, http.StatusServiceUnavailable, a.brand+" unavailable", a.problem)
 		return
 	}
 	sess := a.sessions.ensure(w, r)
@@ -115,7 +129,7 @@ func (a *demoApp2) login(w http.ResponseWriter, r *http.Request) {
 func (a *demoApp2) callback(w http.ResponseWriter, r *http.Request) {
 	sess, ok := a.sessions.get(r)
 	if !ok || sess.Pending == nil {
-		a.message(w, http.StatusBadRequest, "No sign-in in progress", "No sign-in to demo app 2 is being started in this browser.")
+		a.message(w, http.StatusBadRequest, "No sign-in in progress", "No sign-in to "+a.path+" is being started in this browser.")
 		return
 	}
 	p := sess.Pending
@@ -164,7 +178,7 @@ func (a *demoApp2) callback(w http.ResponseWriter, r *http.Request) {
 	a.sessions.renew(w, r, func(n *session) {
 		n.AccessToken, n.RefreshToken, n.Subject = tr.AccessToken, tr.RefreshToken, id.Subject
 	})
-	http.Redirect(w, r, "/app2", http.StatusSeeOther)
+	http.Redirect(w, r, a.path, http.StatusSeeOther)
 }
 
 // home is GET /app2: who is signed in (from the app's own verified access
@@ -177,7 +191,7 @@ func (a *demoApp2) home(w http.ResponseWriter, r *http.Request) {
 		a.sessions.update(sess.ID, func(s *session) { s.Flash = "" })
 	}
 	if a.problem != "" {
-		body.Error = "Demo app 2 is not available: " + a.problem
+		body.Error = a.brand + " is not available: " + a.problem
 	}
 	if !ok || sess.AccessToken == "" {
 		a.render(w, http.StatusOK, sess, body)
@@ -229,7 +243,7 @@ func (a *demoApp2) home(w http.ResponseWriter, r *http.Request) {
 func (a *demoApp2) active(ctx context.Context, token string) (bool, error) {
 	in, err := tokenexchange.Introspect(ctx, a.s.cfg.HTTPClient, a.s.issuer+"/oauth2/introspect", a.clientID, a.secret, token, tokenexchange.TokenTypeHintAccessToken)
 	if err != nil {
-		a.s.logger.Error("demo app 2: introspect", "err", describeRetrieveError(err))
+		a.s.logger.Error(a.path+": introspect", "err", describeRetrieveError(err))
 		return false, err
 	}
 	return in.Active, nil
@@ -242,7 +256,7 @@ func (a *demoApp2) refresh(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	flash := "You are not signed in to demo app 2."
+	flash := "You are not signed in to " + a.path + "."
 	if sess.RefreshToken != "" {
 		_, err := a.doRefresh(r.Context(), sess)
 		switch {
@@ -256,7 +270,7 @@ func (a *demoApp2) refresh(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.sessions.update(sess.ID, func(s *session) { s.Flash = flash })
-	http.Redirect(w, r, "/app2", http.StatusSeeOther)
+	http.Redirect(w, r, a.path, http.StatusSeeOther)
 }
 
 // errRefreshRefused: the identity server refused the refresh token, or
@@ -299,7 +313,7 @@ func (a *demoApp2) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	a.revoke(r.Context(), sess.RefreshToken, sess.AccessToken)
 	a.sessions.destroy(w, r)
-	http.Redirect(w, r, "/app2", http.StatusSeeOther)
+	http.Redirect(w, r, a.path, http.StatusSeeOther)
 }
 
 // checkForm parses a POSTed form of the app and checks its CSRF token.
@@ -324,7 +338,7 @@ func (a *demoApp2) revoke(ctx context.Context, tokens ...string) {
 			continue
 		}
 		if err := tokenexchange.Revoke(ctx, a.s.cfg.HTTPClient, a.s.issuer+"/oauth2/revoke", a.clientID, a.secret, t, ""); err != nil {
-			a.s.logger.Error("demo app 2: revoke", "err", describeRetrieveError(err))
+			a.s.logger.Error(a.path+": revoke", "err", describeRetrieveError(err))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,9 +15,19 @@ import (
 
 // The impersonation log: the audit log's events (store.AuditLog: the
 // memory store, or PostgreSQL with -postgres, where every instance writes),
-// newest first, as an HTML table or (?format=json) as JSON. Admins (users
-// who may impersonate in some client) see every event; anyone else the
-// events about themselves.
+// newest first, as an HTML table or (?format=json) as JSON, scoped by the
+// policy's organisation rule (store.AuditScope):
+//   - auditors (the data file's "auditors") see every event;
+//   - admins (users who may impersonate through some client) see the
+//     events of their organisation and its descendants (the events about
+//     the users they may impersonate, whoever acted), and their own
+//     actions and the events about them anywhere;
+//   - anyone else sees the events naming them, as subject or impersonator.
+//
+// An event of another tenant is never shown to an admin. Events without an
+// organisation (a refusal before the subject was resolved, a malformed
+// request) cannot be placed in a tenant: only an auditor and the users
+// they name see them.
 
 // auditRow is one event as the page shows it.
 type auditRow struct {
@@ -42,7 +53,11 @@ type auditHTMLRow struct {
 	Time, Event, Impersonator, User, Organization, App, Scopes, Outcome, Reason, Justification, Method, Path string
 }
 
-type auditBody struct{ Events []auditHTMLRow }
+type auditBody struct {
+	// Scope says which events the viewer sees.
+	Scope  string
+	Events []auditHTMLRow
+}
 
 // audit is GET /console/audit[?format=json].
 func (s *server) audit(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +65,11 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rows, err := s.auditRows(r.Context(), sess.UserID)
+	scope, all, err := s.auditScope(r.Context(), sess.UserID)
+	var rows []auditRow
+	if err == nil {
+		rows, err = s.auditRows(r.Context(), scope, all)
+	}
 	if err != nil {
 		s.logger.Error("audit page", "err", err)
 		if r.URL.Query().Get("format") == "json" {
@@ -70,7 +89,7 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 		_ = enc.Encode(rows)
 		return
 	}
-	body := auditBody{Events: make([]auditHTMLRow, 0, len(rows))}
+	body := auditBody{Scope: s.describeScope(scope, all), Events: make([]auditHTMLRow, 0, len(rows))}
 	for _, e := range rows {
 		body.Events = append(body.Events, auditHTMLRow{
 			Time: e.Time, Event: e.Event, Impersonator: e.ImpersonatorName, User: e.UserName,
@@ -83,12 +102,12 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// auditRows returns the events viewer may see, newest first: the audit
-// log answers oldest first, so they are read backwards.
-func (s *server) auditRows(ctx context.Context, viewer string) ([]auditRow, error) {
+// auditRows returns the events of scope (every event when all), newest
+// first: the audit log answers oldest first, so they are read backwards.
+func (s *server) auditRows(ctx context.Context, scope store.AuditScope, all bool) ([]auditRow, error) {
 	var q store.AuditQuery
-	if !s.isAdmin(ctx, viewer) {
-		q.User = viewer // the events whose subject or impersonator is the viewer
+	if !all {
+		q.Scope = &scope
 	}
 	events, err := s.stores.auditLog.QueryEvents(ctx, q)
 	if err != nil {
@@ -116,10 +135,60 @@ func (s *server) auditRows(ctx context.Context, viewer string) ([]auditRow, erro
 	return rows, nil
 }
 
-// isAdmin reports whether user may impersonate through some client, by
-// the role grants of the directory store. A store error counts as no.
+// auditScope returns the share of the audit log viewer may see (see the
+// comment at the top of the file): all for an auditor; otherwise a scope
+// that always holds the events naming the viewer and, for an admin, the
+// events of the admin's organisation and its descendants, the same
+// subtree the policy lets them impersonate in. The viewer's organisation
+// and state come from the directory store the policy reads; a disabled or
+// unknown viewer is no auditor and no admin. A store error is an error:
+// the page then shows nothing rather than guessing.
+func (s *server) auditScope(ctx context.Context, viewer string) (scope store.AuditScope, all bool, err error) {
+	scope = store.AuditScope{User: viewer}
+	u, err := s.stores.users.User(ctx, viewer)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return scope, false, nil
+	case err != nil:
+		return store.AuditScope{}, false, err
+	case u.Disabled:
+		return scope, false, nil
+	case s.dir.auditors[u.ID]:
+		return store.AuditScope{}, true, nil
+	case s.isAdmin(ctx, u.ID):
+		scope.Orgs = store.OrgSubtree(s.dir.orgOrder, u.Org)
+	}
+	return scope, false, nil
+}
+
+// describeScope says in a sentence which events the page shows.
+func (s *server) describeScope(scope store.AuditScope, all bool) string {
+	if all {
+		return "You are an auditor: every event is shown."
+	}
+	if len(scope.Orgs) == 0 {
+		return "The events about you are shown."
+	}
+	names := make([]string, 0, len(scope.Orgs))
+	for _, id := range scope.Orgs {
+		if o, ok := s.dir.orgs[id]; ok && o.Name != "" {
+			names = append(names, o.Name)
+		} else {
+			names = append(names, id)
+		}
+	}
+	return "The events of " + strings.Join(names, ", ") + " and the events about you are shown."
+}
+
+// isAdmin reports whether user may impersonate through some client: holds
+// internal_user_impersonate, by the role grants of the directory store,
+// for a client that is enabled and has impersonation on. A store error
+// counts as no.
 func (s *server) isAdmin(ctx context.Context, user string) bool {
 	for _, c := range s.dir.clients {
+		if c.Disabled || !c.Impersonation {
+			continue
+		}
 		granted, err := s.stores.grants.GrantedScopes(ctx, c.ID, user)
 		if err == nil && slices.Contains(granted, subjecttoken.ScopeImpersonate) {
 			return true

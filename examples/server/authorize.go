@@ -171,8 +171,9 @@ func (c codeRequest) redirect(w http.ResponseWriter, p url.Values) {
 // most 512 printable bytes, and PKCE: code_challenge_method S256 (plain is
 // refused) and a code_challenge. Then the user signs in (the login page,
 // or prompt=none's login_required), the library's authorize hook tells
-// whether the login session impersonates (re-checking the policy), and a
-// one-time code bound to all of it goes back with the state.
+// whether the login session impersonates and whether the policy allows
+// that for this client (access_denied when not), and a one-time code bound
+// to all of it goes back with the state.
 func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Values) {
 	ctx := r.Context()
 	show := func(desc string) {
@@ -274,10 +275,21 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 	}
 	sess, _ := s.signedIn(r)
 	login := loginSessionID(sess)
-	// The library's authorize hook: is this login session impersonating?
-	// It re-checks the policy, and ends the session (with an audit event)
-	// when it no longer holds: the sign-in is then the user's own.
-	active, err := s.svc.Session(ctx, login, "")
+	// The library's authorize hook: is this login session impersonating,
+	// and does the policy allow that for this client? It re-checks the
+	// policy for the session's own client, and ends the session (with an
+	// audit event) when it no longer holds: the sign-in is then the user's
+	// own. For a client the policy refuses (impersonation off for it, or
+	// the impersonator holds no impersonation role for it) the sign-in is
+	// refused and recorded, and the session stays: it gets neither the
+	// user's tokens nor the impersonator's own.
+	active, err := s.svc.SignInSession(ctx, login, c.ID)
+	if errors.Is(err, impersonation.ErrNotPermitted) {
+		fail(subjecttoken.CodeAccessDenied, fmt.Sprintf(
+			"you are impersonating %s, and this application does not allow impersonation: end the impersonation to sign in as yourself",
+			s.dir.username(sessionSubject(active))))
+		return
+	}
 	if err != nil {
 		s.logger.Error("authorize: impersonation session", "err", err)
 		fail(subjecttoken.CodeTemporarilyUnavailable, "the sign-in cannot be completed right now")

@@ -16,7 +16,7 @@ import (
 
 // The admin console: the users the signed-in admin may impersonate in the
 // demo app, each with an Impersonate form asking for a reason, which
-// starts the real flow through /app/start (ending in /app, or with
+// starts the real flow through /app/start?handle= (ending in /app, or with
 // "Impersonate in demo app 2" in demo app 2's sign-in); and, while the
 // admin's login session is an impersonation session, who is impersonated,
 // until when, with "Open demo app 2" and "End impersonation".
@@ -143,8 +143,11 @@ func (s *server) impersonable(ctx context.Context, admin string) ([]consoleUser,
 // impersonate is POST /console/impersonate (user, reason, CSRF token,
 // open=app2 for demo app 2): it checks the request and hands over to the
 // demo app, which runs the real flow (authorize, consent, form_post, token
-// exchange) and starts the impersonation session. Inside an impersonation
-// session only its own user may be impersonated again.
+// exchange) and starts the impersonation session. The hand-over is
+// server-side (demoApp.offerStart): the browser goes on to
+// /app/start?handle=<h> with a single-use handle bound to this login
+// session, and nothing else starts an impersonation. Inside an
+// impersonation session only its own user may be impersonated again.
 func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
@@ -188,11 +191,19 @@ func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
 		s.renderConsole(w, r, sess, http.StatusServiceUnavailable, "Your impersonation session cannot be read right now.")
 		return
 	}
-	v := url.Values{"user": {subject}, "reason": {reason}}
+	then := ""
 	if r.PostForm.Get("open") == "app2" && s.app2.problem == "" {
-		v.Set("then", "app2")
+		then = "app2"
 	}
-	http.Redirect(w, r, "/app/start?"+v.Encode(), http.StatusSeeOther)
+	// The start goes to the demo app server-side, under a single-use
+	// handle bound to this login session: no GET of /app/start starts an
+	// impersonation without it (issue 11, F2).
+	handle := s.app.offerStart(sess, subject, reason, then)
+	if handle == "" {
+		s.renderConsole(w, r, sess, http.StatusServiceUnavailable, "The demo app is busy. Try again in a moment.")
+		return
+	}
+	http.Redirect(w, r, "/app/start?"+url.Values{"handle": {handle}}.Encode(), http.StatusSeeOther)
 }
 
 // endImpersonation is POST /console/end (CSRF token), End impersonation:

@@ -70,6 +70,8 @@ type data struct {
 	Users         []userEntry
 	Clients       []clientEntry
 	Roles         []roleEntry
+	// Auditors are the IDs of the users who see the whole audit log.
+	Auditors []string
 }
 
 // maxDataBytes caps the data file.
@@ -109,6 +111,9 @@ func parseData(name string, b []byte) (*data, error) {
 		Users         []json.RawMessage `json:"users"`
 		Clients       []json.RawMessage `json:"clients"`
 		Roles         []json.RawMessage `json:"roles"`
+		// Auditors are user IDs: the users who see every event of the
+		// audit log, whatever their organisation.
+		Auditors []string `json:"auditors"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -129,6 +134,7 @@ func parseData(name string, b []byte) (*data, error) {
 	decodeAll(name, "users", raw.Users, &d.Users, &errs)
 	decodeAll(name, "clients", raw.Clients, &d.Clients, &errs)
 	decodeAll(name, "roles", raw.Roles, &d.Roles, &errs)
+	d.Auditors = raw.Auditors
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -191,7 +197,7 @@ func describeJSONError(b []byte, err error, kind string) string {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		if kind == "" {
-			return "unknown top-level member " + f + " (allowed: organizations, users, clients, roles)"
+			return "unknown top-level member " + f + " (allowed: organizations, users, clients, roles, auditors)"
 		}
 		return "unknown member " + f
 	}
@@ -397,6 +403,21 @@ func (d *data) validate(name string) error {
 			}
 		}
 	}
+	auditors := map[string]int{}
+	for i, a := range d.Auditors {
+		at := fmt.Sprintf("auditors[%d]", i)
+		switch j, dup := auditors[a]; {
+		case a == "":
+			add(at, "empty user id")
+		case dup:
+			add(at, "duplicate user %q: also auditors[%d]", a, j)
+		default:
+			auditors[a] = i
+			if _, ok := users[a]; !ok {
+				add(at, "user %q does not exist", a)
+			}
+		}
+	}
 	if len(errs) == maxProblems {
 		errs = append(errs, fmt.Errorf("%s: (more problems not shown)", name))
 	}
@@ -425,6 +446,8 @@ const (
 	demoAppSecret    = "demo-app-secret-not-for-production"
 	demoApp2ClientID = "demo-app2"
 	demoApp2Secret   = "demo-app2-secret-not-for-production"
+	demoApp3ClientID = "demo-app3"
+	demoApp3Secret   = "demo-app3-secret-not-for-production"
 	cliClientID      = "cli"
 	cliSecret        = "cli-secret-not-for-production"
 	cliRedirectURI   = "https://oauth.pstmn.io/v1/callback"
@@ -433,10 +456,14 @@ const (
 // demoData returns the built-in demo data for issuer: organisation acme
 // with child acme-eu and the separate root globex; alice (acme) holds the
 // impersonation role for demo-app and cli; bob and carol (acme-eu) are
-// customers; dave (globex) is out of alice's reach. demo-app2 is an
-// ordinary OpenID Connect client (authorization code with PKCE, refresh
-// tokens) that knows nothing about impersonation: nobody impersonates
-// through it, but it signs users in through an impersonation session.
+// customers; dave (globex) is out of alice's reach. demo-app2 and
+// demo-app3 are ordinary OpenID Connect clients (authorization code with
+// PKCE; demo-app2 with refresh tokens) that know nothing about
+// impersonation. demo-app2 has impersonation on and alice holds the
+// impersonation role for it, so an impersonation session signs in there
+// as the impersonated user; demo-app3 has neither, so a sign-in to it
+// under an impersonation session is refused (access_denied): a role for
+// one application never becomes the user's rights in another.
 func demoData(issuer string) *data {
 	impersonate := []string{tokenexchange.GrantType}
 	return &data{
@@ -474,9 +501,16 @@ func demoData(issuer string) *data {
 			{
 				ID: demoApp2ClientID, Secret: demoApp2Secret,
 				RedirectURIs:  []string{issuer + "/app2/callback"},
-				Scopes:        []string{"openid", "orders:read"},
+				Scopes:        []string{"openid", subjecttoken.ScopeImpersonate, "orders:read"},
 				GrantTypes:    []string{tokenexchange.GrantTypeAuthorizationCode, tokenexchange.GrantTypeRefreshToken},
 				RefreshTokens: true,
+				Impersonation: true,
+			},
+			{
+				ID: demoApp3ClientID, Secret: demoApp3Secret,
+				RedirectURIs: []string{issuer + "/app3/callback"},
+				Scopes:       []string{"openid", "orders:read"},
+				GrantTypes:   []string{tokenexchange.GrantTypeAuthorizationCode},
 			},
 		},
 		Roles: []roleEntry{
@@ -486,7 +520,9 @@ func demoData(issuer string) *data {
 			{Name: "impersonator", Client: cliClientID, Scopes: []string{subjecttoken.ScopeImpersonate}, Users: []string{"alice"}},
 			{Name: "customer", Client: cliClientID, Scopes: []string{"orders:read"}, Users: []string{"bob", "dave"}},
 			{Name: "manager", Client: cliClientID, Scopes: []string{"orders:read", "orders:write"}, Users: []string{"carol"}},
+			{Name: "impersonator", Client: demoApp2ClientID, Scopes: []string{subjecttoken.ScopeImpersonate}, Users: []string{"alice"}},
 			{Name: "customer", Client: demoApp2ClientID, Scopes: []string{"orders:read"}, Users: []string{"bob", "carol", "dave"}},
+			{Name: "customer", Client: demoApp3ClientID, Scopes: []string{"orders:read"}, Users: []string{"bob", "carol", "dave"}},
 		},
 	}
 }
@@ -524,6 +560,8 @@ type directory struct {
 	// it costs the same time as a wrong password.
 	dummyHash string
 	scopes    []string // every scope of every client, for discovery
+	// auditors are the users who see the whole audit log.
+	auditors map[string]bool
 }
 
 // newDirectory loads d (validated) into a fresh memory store on the clock
@@ -632,6 +670,10 @@ func newDirectory(d *data, passwordIterations int, now func() time.Time, appClie
 			return nil, err
 		}
 		dir.roles = append(dir.roles, role)
+	}
+	dir.auditors = map[string]bool{}
+	for _, a := range d.Auditors {
+		dir.auditors[a] = true
 	}
 	return dir, nil
 }

@@ -6,6 +6,7 @@
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-data FILE] [-keys DIR]
 //	                         [-redis redis://127.0.0.1:6379/0 [-redis-prefix P]]
 //	                         [-postgres postgres://user@127.0.0.1:5432/db [-postgres-schema S]]
+//	                         [-start-limit N/DURATION]
 //
 // Without -data it serves built-in demo data and prints the demo
 // credentials; without -keys it signs with an ephemeral ES256 key. It logs
@@ -27,6 +28,14 @@
 // requests that need it fail closed (503 temporarily_unavailable), with
 // the failure on stderr.
 //
+// -start-limit N/DURATION (default 10/1m) is how many impersonations one
+// impersonator may start per window (authorize requests that reach the
+// policy, refused ones included); over it the authorize endpoint answers
+// temporarily_unavailable and audits rate_limited. N is 0 to 100000
+// (0 turns the limit off, which leaves a stolen admin session or a
+// scripted console free to impersonate every user at once), DURATION a Go
+// duration from 1s to 24h; anything else stops the server at start.
+//
 // Endpoints, under the issuer:
 //
 //	GET  /.well-known/openid-configuration, /.well-known/oauth-authorization-server
@@ -39,8 +48,13 @@
 //	POST /oauth2/revoke      RFC 7009: revoking an impersonated token ends the impersonation
 //	GET  /login, POST /login, POST /logout
 //	GET  /console, POST /console/impersonate, POST /console/end, GET /console/audit[?format=json]
-//	GET  /app, GET /app/start, POST /app/callback, POST /app/password, POST /app/end
+//	GET  /app, GET /app/start?handle=H (the console's single-use handle: no other
+//	                         GET starts an impersonation), POST /app/callback,
+//	                         POST /app/password, POST /app/end
 //	GET  /app2, GET /app2/login, GET /app2/callback, POST /app2/refresh, POST /app2/logout
+//	GET  /app3, GET /app3/login, GET /app3/callback, POST /app3/refresh, POST /app3/logout
+//	                         (demo-app3: impersonation off, so a sign-in under an
+//	                         impersonation session is refused with access_denied)
 //	GET  /api/me, POST /api/password (examples/api, audience <issuer>/api)
 package main
 
@@ -55,10 +69,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/actas/actas/impersonation"
 )
 
 // shutdownTimeout bounds how long in-flight requests get on shutdown.
@@ -91,6 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.RedisPrefix, "redis-prefix", "", `prefix of every Redis key (default "actas:" and a hash of the issuer)`)
 	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL URL (postgres://user@host:port/db) for clients, users, organisations, roles (the data is loaded into it) and the audit log, shared by every instance (default: memory)")
 	fs.StringVar(&cfg.PostgresSchema, "postgres-schema", "", "PostgreSQL schema of the tables (default actas)")
+	fs.Var(startLimitFlag{&cfg}, "start-limit", fmt.Sprintf(
+		"impersonations one impersonator may start per window, as `N/DURATION` (N 0 to %d, DURATION %s to %s, such as 30/1m); 0 turns the limit off, see the README for the risk (default %d/%s)",
+		maxStartLimit, short(minStartWindow), short(maxStartWindow), impersonation.DefaultStartLimit, short(impersonation.DefaultStartWindow)))
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -108,7 +129,94 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.Usage()
 		return config{}, err
 	}
+	if cfg.StartLimit < 0 {
+		fmt.Fprintln(stderr, "warning: -start-limit 0: impersonation starts are not rate-limited")
+	}
 	return cfg, nil
+}
+
+// Bounds of -start-limit N/DURATION.
+const (
+	maxStartLimit  = 100_000
+	minStartWindow = time.Second
+	maxStartWindow = 24 * time.Hour
+)
+
+// startLimitFlag is -start-limit N/DURATION: it sets cfg.StartLimit and
+// cfg.StartWindow, or turns the limit off (StartLimit -1) with N 0.
+type startLimitFlag struct{ cfg *config }
+
+func (f startLimitFlag) String() string {
+	switch {
+	case f.cfg == nil || f.cfg.StartLimit == 0:
+		return ""
+	case f.cfg.StartLimit < 0:
+		return "0"
+	}
+	return fmt.Sprintf("%d/%s", f.cfg.StartLimit, short(f.cfg.startWindow()))
+}
+
+// Set parses N/DURATION, or 0 (0/DURATION too) for no limit.
+func (f startLimitFlag) Set(v string) error {
+	n, per, err := parseStartLimit(v)
+	if err != nil {
+		return err
+	}
+	f.cfg.StartLimit, f.cfg.StartWindow = n, per
+	if n == 0 {
+		f.cfg.StartLimit, f.cfg.StartWindow = -1, 0
+	}
+	return nil
+}
+
+// parseStartLimit parses N/DURATION (or 0) within the bounds.
+func parseStartLimit(v string) (int, time.Duration, error) {
+	ns, ds, ok := strings.Cut(v, "/")
+	n, err := strconv.Atoi(ns)
+	switch {
+	case err != nil && !ok:
+		return 0, 0, errors.New("want N/DURATION, such as 30/1m, or 0 to turn the limit off")
+	case err != nil || n > maxStartLimit:
+		return 0, 0, fmt.Errorf("limit %q: want a whole number from 0 to %d", ns, maxStartLimit)
+	case n < 0:
+		return 0, 0, fmt.Errorf("limit %d: must not be negative (0 turns the limit off)", n)
+	case !ok && n == 0:
+		return 0, 0, nil
+	case !ok:
+		return 0, 0, fmt.Errorf("no DURATION: want N/DURATION, such as %d/1m", n)
+	}
+	per, err := time.ParseDuration(ds)
+	switch {
+	case err != nil:
+		return 0, 0, fmt.Errorf("DURATION %q: not a duration (such as 30s, 1m, 1h)", ds)
+	case per <= 0:
+		return 0, 0, fmt.Errorf("DURATION %s: must be positive", short(per))
+	case per < minStartWindow || per > maxStartWindow:
+		return 0, 0, fmt.Errorf("DURATION %s: want %s to %s", short(per), short(minStartWindow), short(maxStartWindow))
+	}
+	return n, per, nil
+}
+
+// short is d as time.Duration writes it, without a trailing 0s or 0m
+// (1m, 24h, 1h30m, 500ms).
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// startWindow is cfg.StartWindow, or impersonation.DefaultStartWindow
+// when it is zero.
+func (c config) startWindow() time.Duration {
+	if c.StartWindow == 0 {
+		return impersonation.DefaultStartWindow
+	}
+	return c.StartWindow
 }
 
 // run listens on cfg.Addr, serves until ctx is done, then shuts down,

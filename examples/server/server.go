@@ -37,9 +37,13 @@ type config struct {
 	// console use; empty means demo-app.
 	AppClientID string
 	// StartLimit is how many impersonations one impersonator may start
-	// per impersonation.DefaultStartWindow; zero means
-	// impersonation.DefaultStartLimit.
+	// per StartWindow (-start-limit N/DURATION); zero means
+	// impersonation.DefaultStartLimit, negative turns the limit off
+	// (-start-limit 0).
 	StartLimit int
+	// StartWindow is the window of StartLimit; zero means
+	// impersonation.DefaultStartWindow.
+	StartWindow time.Duration
 	// HTTPClient is what the demo app calls the issuer with (token,
 	// revocation and API endpoints); nil means a client with a 10 s
 	// timeout.
@@ -62,6 +66,10 @@ type config struct {
 	// App2ClientID is the client of the second demo app (/app2), an
 	// ordinary OpenID Connect client; empty means demo-app2.
 	App2ClientID string
+	// App3ClientID is the client of the third demo app (/app3), an
+	// ordinary OpenID Connect client that does not allow impersonation;
+	// empty means demo-app3.
+	App3ClientID string
 	// Now is the clock of the server, the library and the memory stores;
 	// nil means time.Now. Tests set it to move time (an impersonation
 	// session's end); there is no flag.
@@ -87,6 +95,7 @@ type server struct {
 	idp      *sessionStore
 	app      *demoApp
 	app2     *demoApp2
+	app3     *demoApp2
 	// codes are the authorization codes issued and not yet redeemed.
 	codes *codeStore
 	// now is cfg.Now.
@@ -124,6 +133,9 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 	if cfg.App2ClientID == "" {
 		cfg.App2ClientID = demoApp2ClientID
 	}
+	if cfg.App3ClientID == "" {
+		cfg.App3ClientID = demoApp3ClientID
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -152,7 +164,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 			return nil, nil, err
 		}
 	}
-	if s.dir, err = newDirectory(d, cfg.PasswordIterations, cfg.Now, cfg.AppClientID, cfg.App2ClientID); err != nil {
+	if s.dir, err = newDirectory(d, cfg.PasswordIterations, cfg.Now, cfg.AppClientID, cfg.App2ClientID, cfg.App3ClientID); err != nil {
 		return nil, nil, err
 	}
 
@@ -174,7 +186,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 		impersonation.WithFallbackAuditor(s.fallback),
 		impersonation.WithNotifier(notifier{db: s.dir.db, logger: s.logger}),
 		impersonation.WithRevocationStore(st.revoked),
-		impersonation.WithStartLimit(st.limiter, cfg.StartLimit, impersonation.DefaultStartWindow),
+		impersonation.WithStartLimit(st.limiter, cfg.StartLimit, cfg.startWindow()),
 		impersonation.WithClock(cfg.Now),
 		// Impersonation sessions (Redis with -redis, else memory), each
 		// started with the reason the console asks for, which the tokens
@@ -191,6 +203,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 	s.codes = newCodeStore(cfg.Now)
 	s.app = newDemoApp(s, secure)
 	s.app2 = newDemoApp2(s, secure)
+	s.app3 = newCodeFlowApp(s, secure, cfg.App3ClientID, "/app3", "Demo app 3")
 
 	h, err := s.routes()
 	if err != nil {
@@ -290,6 +303,12 @@ func (s *server) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /app2/callback", s.app2.callback)
 	mux.HandleFunc("POST /app2/refresh", s.app2.refresh)
 	mux.HandleFunc("POST /app2/logout", s.app2.logout)
+
+	mux.HandleFunc("GET /app3", s.app3.home)
+	mux.HandleFunc("GET /app3/login", s.app3.login)
+	mux.HandleFunc("GET /app3/callback", s.app3.callback)
+	mux.HandleFunc("POST /app3/refresh", s.app3.refresh)
+	mux.HandleFunc("POST /app3/logout", s.app3.logout)
 
 	mux.Handle("/api/", api.Handler(verifier, s.auditor))
 
@@ -432,7 +451,7 @@ func (s *server) printBanner(w io.Writer, d *data) {
 			note := ""
 			switch u.ID {
 			case "alice":
-				note = "  admin: may impersonate acme and acme-eu users in demo-app and cli"
+				note = "  admin: may impersonate acme and acme-eu users in demo-app, cli and demo-app2 (not demo-app3)"
 			case "dave":
 				note = "  another root organisation: not impersonable by alice"
 			}
@@ -441,9 +460,13 @@ func (s *server) printBanner(w io.Writer, d *data) {
 		fmt.Fprintf(w, "  clients:\n")
 		for _, c := range d.Clients {
 			fmt.Fprintf(w, "    client_id %s  client_secret %s\n", c.ID, c.Secret)
-			if !c.Impersonation {
-				fmt.Fprintf(w, "      redirect_uri %s  grant_types %s  refresh_tokens %t  (an ordinary OpenID Connect client: code flow with PKCE S256)\n",
-					strings.Join(c.RedirectURIs, " "), strings.Join(c.GrantTypes, ","), c.RefreshTokens)
+			if !slices.Contains(c.GrantTypes, tokenexchange.GrantType) {
+				allows := "impersonation on, alice holds the impersonation role: an impersonation session signs in as the user"
+				if !c.Impersonation {
+					allows = "no impersonation: a sign-in under an impersonation session is refused"
+				}
+				fmt.Fprintf(w, "      redirect_uri %s  grant_types %s  refresh_tokens %t  (an ordinary OpenID Connect client: code flow with PKCE S256; %s)\n",
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.GrantTypes, ","), c.RefreshTokens, allows)
 				continue
 			}
 			fmt.Fprintf(w, "      redirect_uri %s  response_modes %s  skip_consent %t  audiences %s\n",
@@ -460,6 +483,9 @@ func (s *server) printBanner(w io.Writer, d *data) {
 	if s.app2.problem != "" {
 		fmt.Fprintf(w, "demo app 2: disabled: %s\n", s.app2.problem)
 	}
-	fmt.Fprintf(w, "console: %s/console   demo app: %s/app   demo app 2: %s/app2   API: %s/api/me (audience %s)\n",
-		s.issuer, s.issuer, s.issuer, s.issuer, s.apiAudience)
+	if s.app3.problem != "" {
+		fmt.Fprintf(w, "demo app 3: disabled: %s\n", s.app3.problem)
+	}
+	fmt.Fprintf(w, "console: %s/console   demo app: %s/app   demo app 2: %s/app2   demo app 3: %s/app3   API: %s/api/me (audience %s)\n",
+		s.issuer, s.issuer, s.issuer, s.issuer, s.issuer, s.apiAudience)
 }

@@ -282,6 +282,11 @@ var _ interface {
 // put it before the events of the same second.)
 type memoryAuditLog struct{ db *memory.Store }
 
+var _ store.AuditLog = memoryAuditLog{}
+
+// QueryEvents implements store.AuditLog: the events q.Matches selects (its
+// Scope included, so the audit page's organisation rule holds here as in
+// every store), in the order recorded, the first q.Limit when positive.
 func (l memoryAuditLog) QueryEvents(_ context.Context, q store.AuditQuery) ([]store.Event, error) {
 	var out []store.Event
 	for _, e := range l.db.Events() {

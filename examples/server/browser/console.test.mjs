@@ -3,7 +3,9 @@
 // admin alice, impersonates bob in the built-in demo app, sees the banner
 // and the API's answer, opens demo app 2 (an ordinary OpenID Connect
 // client) which signs in as bob through the impersonation session and
-// shows the banner too, sees the active impersonation in the console,
+// shows the banner too, finds demo app 3 (a client without impersonation)
+// refusing the impersonated sign-in, sees the active impersonation in the
+// console,
 // ends the impersonation, finds demo app 2 signing alice in as herself
 // afterwards, and finds the events in the impersonation log. It builds and
 // starts the real server binary on a free port and stops it with SIGINT at
@@ -279,6 +281,23 @@ test('console: impersonate bob, see the banner in /app and /app2, end it, find i
     assert.equal((await page.locator('#banner-text').innerText()).trim(), BANNER);
     const at = JSON.parse(await page.locator('#token-claims').innerText());
     assert.equal(at.act?.sub, 'alice', 'the refreshed token lost act');
+  });
+
+  await step('/app3, an ordinary client without impersonation, refuses the impersonated sign-in', async () => {
+    // demo-app3 has impersonation off and alice holds no impersonation
+    // role for it: under the impersonation session its sign-in is refused
+    // (access_denied), neither bob's tokens nor alice's own.
+    await page.goto(`${issuer}/app3`);
+    assert.equal(await page.locator('header .brand').innerText(), 'Demo app 3');
+    await Promise.all([expectPath('/app3/callback'), page.getByRole('link', { name: 'Sign in' }).click()]);
+    await page.locator('h1', { hasText: 'Not signed in' }).waitFor();
+    const text = await page.locator('main').innerText();
+    assert.match(text, /access_denied/, `demo app 3 does not show the refusal: ${text}`);
+    assert.match(text, /you are impersonating bob/, `demo app 3 does not say why: ${text}`);
+    await page.goto(`${issuer}/app3`);
+    assert.equal(await page.locator('#impersonation-banner').count(), 0, 'demo app 3 shows an impersonation banner');
+    assert.equal(await page.locator('#signed-in-as').count(), 0, 'demo app 3 signed someone in');
+    assert.equal(await page.locator('#sign-in').count(), 1, 'demo app 3 is not signed out');
   });
 
   await step('the console shows the active impersonation', async () => {
