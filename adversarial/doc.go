@@ -32,7 +32,17 @@
 //     boundaries, escalation, revocation, rate limit);
 //   - TestRequest: the HTTP requests themselves (parameters, content types,
 //     sizes, methods, client authentication, open redirects, HTML
-//     injection in form_post).
+//     injection in form_post);
+//   - TestSessionGate: an impersonation session's tokens asked for by a
+//     client the policy refuses (issue 11, F1), at the authorize step, the
+//     token step and a refresh;
+//   - TestOutsideRun: the reference server (examples/server), built and
+//     run as a process of its own, attacked over HTTP with a cookie jar as
+//     the outside attack run of issue 11 did: F1 (a session sign-in to a
+//     client without impersonation), F2 (a cross-site GET starting an
+//     impersonation) and F3 (the audit log across organisations). It needs
+//     the repository's Go workspace to build the server and is skipped
+//     with GOWORK=off.
 //
 // Every refusal case asserts the HTTP status, the exact OAuth error code,
 // that no token was issued (in the response and in the audit log), that
