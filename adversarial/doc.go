@@ -9,7 +9,7 @@
 // real key): a store/memory world, an ES256 key set on an injected clock,
 // an impersonation.Service auditing into the memory store, and an
 // httptest.Server mounting the token, authorize, introspection, revocation
-// and JWKS endpoints and a resource API behind impersonation.Middleware.
+// and JWKS endpoints and a resource API behind resource.Middleware.
 // Attacks go over HTTP end to end; the key token-level attacks are also
 // run directly against Service.Exchange and Verifier.Verify, so that a
 // failure points at the layer.

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -176,10 +177,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	require.NoError(t, err)
 	revokeH, err := tokenexchange.NewRevocationHandler(svc, svc, observe)
 	require.NoError(t, err)
-	verifier, err := impersonation.NewVerifier(issuer, apiAudience, keys,
-		impersonation.WithVerifierClock(c.Now), impersonation.WithRevocation(db))
+	verifier, err := resource.NewVerifier(issuer, apiAudience, keys,
+		resource.WithClock(c.Now), resource.WithRevocation(db))
 	require.NoError(t, err)
-	api := impersonation.Middleware(verifier, impersonation.WithRequestAudit(db))
+	api := resource.Middleware(verifier, resource.WithRequestAudit(db))
 
 	mux := http.NewServeMux()
 	// The OAuth endpoints are mounted for every method so that their own
@@ -193,7 +194,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	mux.Handle("GET /oauth2/jwks", impersonation.JWKSHandler(keys))
 	mux.Handle("GET /api/me", api(http.HandlerFunc(me)))
 	mux.Handle("POST /api/orders", api(http.HandlerFunc(placeOrder)))
-	mux.Handle("POST /api/password", api(impersonation.ForbidImpersonation(http.HandlerFunc(changePassword))))
+	mux.Handle("POST /api/password", api(resource.ForbidImpersonation(http.HandlerFunc(changePassword))))
 
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -204,7 +205,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 
 // me answers who the bearer token speaks for.
 func me(w http.ResponseWriter, r *http.Request) {
-	p, _ := impersonation.PrincipalFrom(r.Context())
+	p, _ := resource.PrincipalFrom(r.Context())
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"sub": p.Subject, "act": p.Actor})
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -184,8 +184,8 @@ func TestLibrary_VerifierRefuses(t *testing.T) {
 			}
 			e := newEnv(t)
 			tok := tc.forge(t, e)
-			v, err := impersonation.NewVerifier(issuer, apiAudience, e.keys,
-				impersonation.WithVerifierClock(e.clock.Now), impersonation.WithRevocation(e.db))
+			v, err := resource.NewVerifier(issuer, apiAudience, e.keys,
+				resource.WithClock(e.clock.Now), resource.WithRevocation(e.db))
 			require.NoError(t, err)
 			if tc.revoked {
 				p, err := v.Verify(context.Background(), tok)
@@ -194,9 +194,9 @@ func TestLibrary_VerifierRefuses(t *testing.T) {
 			}
 			p, err := v.Verify(context.Background(), tok)
 			assert.Nil(t, p)
-			require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+			require.ErrorIs(t, err, resource.ErrInvalidToken)
 			if tc.revoked {
-				assert.ErrorIs(t, err, impersonation.ErrRevoked)
+				assert.ErrorIs(t, err, resource.ErrRevoked)
 			}
 			for _, s := range segments(tok) {
 				assert.NotContains(t, err.Error(), s, "the error holds the token")

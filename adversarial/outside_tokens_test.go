@@ -12,6 +12,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/tokenexchange"
@@ -84,11 +85,11 @@ func TestOutsideTokens_AccessTokenIssuedAt(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			tok := accessClaim(ic.change)(t, e)
-			v, err := impersonation.NewVerifier(issuer, apiAudience, e.keys, impersonation.WithVerifierClock(e.clock.Now))
+			v, err := resource.NewVerifier(issuer, apiAudience, e.keys, resource.WithClock(e.clock.Now))
 			require.NoError(t, err)
 			p, err := v.Verify(context.Background(), tok)
 			assert.Nil(t, p)
-			require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+			require.ErrorIs(t, err, resource.ErrInvalidToken)
 			require.ErrorIs(t, err, claims.ErrIssuedAt)
 		})
 	}

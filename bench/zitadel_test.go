@@ -63,7 +63,7 @@ const (
 const subjectClaimsKey = "bench/verified-subject-token"
 
 // oneTimeSkew is how long past exp a consumed jti is held, as in actas.
-const oneTimeSkew = subjecttoken.DefaultSkew
+const oneTimeSkew = claims.DefaultSkew
 
 var (
 	errNotSupported = errors.New("bench: not supported by this storage")
@@ -555,7 +555,7 @@ func (s *zitadelStorage) GetPrivateClaimsFromTokenExchangeRequest(_ context.Cont
 		"act":      &oidc.ActorClaims{Subject: req.GetExchangeActor(), Actor: sub.Actor},
 		"scope":    strings.Join(req.GetScopes(), " "),
 		"azp":      req.GetClientID(),
-		"aut":      impersonation.AuthorizedUserType,
+		"aut":      "APPLICATION_USER", // the aut claim actas writes
 		"org_id":   sub.org.ID,
 		"org_name": sub.org.Name,
 	}, nil

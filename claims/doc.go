@@ -6,7 +6,7 @@
 //
 // # When to use it
 //
-// Hosts read these types from a [github.com/actas/actas/impersonation.Principal]
+// Hosts read these types from a [github.com/actas/actas/resource.Principal]
 // or decode them from a token payload they verified themselves. All types are
 // plain values with JSON tags; nothing here does I/O or verifies signatures.
 //

@@ -23,6 +23,6 @@ func TestMaxTokenAgeExceedsEveryLifetime(t *testing.T) {
 		"refresh token (impersonation.DefaultRefreshTokenTTL)":            impersonation.DefaultRefreshTokenTTL,
 		"impersonation session (impersonation.DefaultSessionMaxDuration)": impersonation.DefaultSessionMaxDuration,
 	} {
-		assert.Greater(t, claims.MaxTokenAge, 100*(lifetime+subjecttoken.MaxSkew), name)
+		assert.Greater(t, claims.MaxTokenAge, 100*(lifetime+claims.MaxSkew), name)
 	}
 }

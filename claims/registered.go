@@ -24,6 +24,14 @@ var (
 	ErrIssuedAt = errors.New("claims: iat out of range")
 )
 
+// Clock skew tolerated on exp, nbf and iat, for every token kind.
+const (
+	// DefaultSkew is the skew every verifier tolerates unless configured.
+	DefaultSkew = 30 * time.Second
+	// MaxSkew is the largest skew any constructor accepts.
+	MaxSkew = 5 * time.Minute
+)
+
 // MaxTokenAge bounds how long before now a token's iat may lie (skew
 // aside): [Registered.Validate] refuses an older iat with [ErrIssuedAt].
 // While a token has not expired it is at most as old as its lifetime, and

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
@@ -144,7 +145,7 @@ func ahAssertIssued(t testing.TB, f *fixture, w *httptest.ResponseRecorder, impe
 	assert.Equal(t, testNonce, ic.Nonce)
 	assert.Equal(t, authTime.Unix(), ic.AuthTime.Time().Unix(), "auth_time is the authenticator's")
 
-	e := requireOneEvent(t, events, store.EventImpersonationStarted, store.OutcomeGranted, "")
+	e := testkit.RequireOneEvent(t, events, store.EventImpersonationStarted, store.OutcomeGranted, "")
 	assert.Equal(t, appID, e.ClientID)
 	assert.Equal(t, impersonator, e.Impersonator)
 	assert.Equal(t, subject, e.Subject)
@@ -254,7 +255,7 @@ func TestAuthorizeHandler(t *testing.T) {
 				if tc.wantEvent != store.EventRequestRefused {
 					// A policy reason is for the audit log only; a parse
 					// refusal's reason is its public description.
-					assertNoLeak(t, loc+w.Body.String(), tc.wantReason)
+					testkit.AssertNoLeak(t, loc+w.Body.String(), tc.wantReason)
 				}
 
 				switch {
@@ -283,13 +284,13 @@ func TestAuthorizeHandler(t *testing.T) {
 				}
 				if tc.wantEvent == store.EventRequestRefused {
 					// Refused while parsing: recorded, before anyone logged in.
-					e := requireOneEvent(t, events, tc.wantEvent, store.OutcomeDenied, "")
+					e := testkit.RequireOneEvent(t, events, tc.wantEvent, store.OutcomeDenied, "")
 					assert.Equal(t, tc.wantReason, e.Reason)
 					assert.Empty(t, e.Impersonator)
 					assert.Equal(t, "/oauth2/authorize", e.Path)
 					return
 				}
-				e := requireOneEvent(t, events, tc.wantEvent, store.OutcomeDenied, "")
+				e := testkit.RequireOneEvent(t, events, tc.wantEvent, store.OutcomeDenied, "")
 				assert.Equal(t, tc.wantReason, e.Reason)
 				assert.Equal(t, appID, e.ClientID)
 				assert.Equal(t, tc.user, e.Impersonator)
@@ -315,7 +316,7 @@ func TestAuthorizeHandler_ConsentDeniedEvent(t *testing.T) {
 		"error_description": {"the impersonator declined"},
 		"state":             {testState},
 	}, got.params)
-	e := requireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
+	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
 	assert.Equal(t, store.Event{
 		Type:          store.EventImpersonationDenied,
 		Time:          f.clock.Now().UTC(),
@@ -404,7 +405,7 @@ func TestAuthorizeHandler_PostedConsent(t *testing.T) {
 				got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 				assert.Equal(t, tc.wantError, got.params.Get("error"))
 				assert.Equal(t, testState, got.params.Get("state"))
-				e := requireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
+				e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
 				assert.Equal(t, "consent_denied", e.Reason)
 				assert.Equal(t, ahReason, e.Justification)
 			default:
@@ -481,7 +482,7 @@ func TestAuthorizeHandler_MalformedHTTPRequests(t *testing.T) {
 			assert.Zero(t, authn.calls.Load(), "nobody authenticated")
 			calls, _, _ := consent.seen()
 			assert.Zero(t, calls)
-			e := requireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeDenied, "invalid_request")
+			e := testkit.RequireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeDenied, "invalid_request")
 			assert.Equal(t, strings.TrimSuffix(tc.wantBody, "\n"), e.Reason, "the refusal is recorded with its fixed description")
 		})
 	}
@@ -526,7 +527,7 @@ func TestAuthorizeHandler_Justification(t *testing.T) {
 				assert.Equal(t, "impersonation_reason must be at most 512 bytes of printable text", got.params.Get("error_description"))
 				assert.Equal(t, testState, got.params.Get("state"))
 				assert.Zero(t, authn.calls.Load())
-				e := requireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeDenied, "")
+				e := testkit.RequireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeDenied, "")
 				assert.Equal(t, "invalid_request: impersonation_reason must be at most 512 bytes of printable text", e.Reason)
 				return
 			}
@@ -549,7 +550,7 @@ func TestAuthorizeHandler_UnknownConsentFailsClosed(t *testing.T) {
 	w := ahServe(f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(bogus)),
 		http.MethodGet, ahValues("bob"))
 	assert.NotContains(t, w.Header().Get("Location"), "subject_token=")
-	assert.Zero(t, countEvents(f.db, store.EventImpersonationStarted), "nothing issued")
+	assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventImpersonationStarted), "nothing issued")
 }
 
 // errAHUsersDown is what ahFailingUsers says; it must not reach a client.
@@ -580,7 +581,7 @@ func TestAuthorizeHandler_StoreFailureWithConsent(t *testing.T) {
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, got.params.Get("error"))
 	assert.Equal(t, testState, got.params.Get("state"))
-	assertNoLeak(t, w.Header().Get("Location"), "connection refused")
-	e := requireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeFailed, errAHUsersDown.Error())
+	testkit.AssertNoLeak(t, w.Header().Get("Location"), "connection refused")
+	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeFailed, errAHUsersDown.Error())
 	assert.Equal(t, ahReason, e.Justification)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
@@ -160,29 +161,29 @@ func TestAuthorize_SubjectTokenHasExactlyTheSeedClaims(t *testing.T) {
 	now := f.clock.Now()
 	st, _ := f.authorize(t, "alice", "bob")
 
-	tok := decodeJWT(t, st)
+	tok := testkit.DecodeJWT(t, st)
 	assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": subjecttoken.HeaderType},
-		tok.header, "header is alg, kid and typ subject+jwt, nothing else")
+		tok.Header, "header is alg, kid and typ subject+jwt, nothing else")
 	assert.Equal(t, []string{"aud", "azp", "client_id", "exp", "iat", "iss", "jti", "may_act", "nbf", "scope", "sub"},
-		tok.claimNames())
-	assert.Equal(t, testIssuer, tok.str(t, "iss"))
-	assert.Equal(t, "bob", tok.str(t, "sub"))
-	assert.Equal(t, appID, tok.str(t, "aud"))
-	assert.Equal(t, appID, tok.str(t, "azp"))
-	assert.Equal(t, appID, tok.str(t, "client_id"))
-	assert.Equal(t, "openid orders:read", tok.str(t, "scope"))
-	assert.Equal(t, map[string]any{"sub": "alice"}, tok.claims["may_act"])
-	assert.Equal(t, now.Unix(), tok.num(t, "iat"))
-	assert.Equal(t, now.Unix(), tok.num(t, "nbf"))
-	assert.Equal(t, int64(180), tok.num(t, "exp")-tok.num(t, "iat"), "default subject token TTL")
-	assertJTI(t, tok.str(t, "jti"))
+		tok.ClaimNames())
+	assert.Equal(t, testIssuer, tok.Str(t, "iss"))
+	assert.Equal(t, "bob", tok.Str(t, "sub"))
+	assert.Equal(t, appID, tok.Str(t, "aud"))
+	assert.Equal(t, appID, tok.Str(t, "azp"))
+	assert.Equal(t, appID, tok.Str(t, "client_id"))
+	assert.Equal(t, "openid orders:read", tok.Str(t, "scope"))
+	assert.Equal(t, map[string]any{"sub": "alice"}, tok.Claims["may_act"])
+	assert.Equal(t, now.Unix(), tok.Num(t, "iat"))
+	assert.Equal(t, now.Unix(), tok.Num(t, "nbf"))
+	assert.Equal(t, int64(180), tok.Num(t, "exp")-tok.Num(t, "iat"), "default subject token TTL")
+	testkit.AssertJTI(t, tok.Str(t, "jti"))
 
-	e := requireOneEvent(t, f.db.Events(), store.EventImpersonationStarted, store.OutcomeGranted, "")
+	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationStarted, store.OutcomeGranted, "")
 	assert.Equal(t, appID, e.ClientID)
 	assert.Equal(t, "alice", e.Impersonator)
 	assert.Equal(t, "bob", e.Subject)
 	assert.Equal(t, "acme-eu", e.Org)
-	assert.Equal(t, tok.str(t, "jti"), e.JTI)
+	assert.Equal(t, tok.Str(t, "jti"), e.JTI)
 	assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
 	assert.Equal(t, now.UTC(), e.Time)
 	assert.Empty(t, e.Reason)
@@ -205,8 +206,8 @@ func TestAuthorize_SubjectTokenTTLFromClient(t *testing.T) {
 			f := newFixture(t)
 			f.updateClient(t, appID, func(c *store.Client) { c.SubjectTokenTTL = tc.ttl })
 			st, _ := f.authorize(t, "alice", "bob")
-			tok := decodeJWT(t, st)
-			assert.Equal(t, tc.want, tok.num(t, "exp")-tok.num(t, "iat"))
+			tok := testkit.DecodeJWT(t, st)
+			assert.Equal(t, tc.want, tok.Num(t, "exp")-tok.Num(t, "iat"))
 		})
 	}
 }
@@ -236,9 +237,9 @@ func TestAuthorize_GrantedScopeIsRequestedIntersectSubjectGrants(t *testing.T) {
 			v.Set("scope", tc.scope)
 			resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, v), "alice", f.clock.Now())
 			require.NoError(t, err)
-			tok := decodeJWT(t, resp.SubjectToken)
-			assert.Equal(t, tc.want, tok.str(t, "scope"))
-			assert.NotContains(t, tok.str(t, "scope"), subjecttoken.ScopeImpersonate)
+			tok := testkit.DecodeJWT(t, resp.SubjectToken)
+			assert.Equal(t, tc.want, tok.Str(t, "scope"))
+			assert.NotContains(t, tok.Str(t, "scope"), subjecttoken.ScopeImpersonate)
 		})
 	}
 }
@@ -252,7 +253,7 @@ func TestAuthorize_CustomScopeRuleReplacesDefault(t *testing.T) {
 	}
 	f := newFixture(t, withServiceOptions(impersonation.WithScopeRule(rule)))
 	st, _ := f.authorize(t, "alice", "bob")
-	assert.Equal(t, "support:view", decodeJWT(t, st).str(t, "scope"))
+	assert.Equal(t, "support:view", testkit.DecodeJWT(t, st).Str(t, "scope"))
 	assert.Equal(t, "alice", seen.Impersonator.ID)
 	assert.Equal(t, "bob", seen.Subject.ID)
 	assert.Equal(t, appID, seen.Client.ID)
@@ -300,28 +301,28 @@ func TestAuthorize_IDTokenForImpersonator(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, resp.IDToken)
 
-			id := decodeJWT(t, resp.IDToken)
-			assert.Equal(t, subjecttoken.IDTokenHeaderType, id.header["typ"])
-			assert.Equal(t, f.signingKey(t).ID, id.header["kid"])
-			assert.Equal(t, testIssuer, id.str(t, "iss"))
-			assert.Equal(t, "alice", id.str(t, "sub"), "the ID token is the impersonator's")
-			assert.Equal(t, appID, id.str(t, "aud"))
-			assert.Equal(t, appID, id.str(t, "azp"))
-			assert.Equal(t, testNonce, id.str(t, "nonce"))
-			assert.Equal(t, now.Unix(), id.num(t, "iat"))
-			assert.Equal(t, int64(subjecttoken.DefaultIDTokenTTL/time.Second), id.num(t, "exp")-id.num(t, "iat"))
-			assertJTI(t, id.str(t, "jti"))
+			id := testkit.DecodeJWT(t, resp.IDToken)
+			assert.Equal(t, subjecttoken.IDTokenHeaderType, id.Header["typ"])
+			assert.Equal(t, f.signingKey(t).ID, id.Header["kid"])
+			assert.Equal(t, testIssuer, id.Str(t, "iss"))
+			assert.Equal(t, "alice", id.Str(t, "sub"), "the ID token is the impersonator's")
+			assert.Equal(t, appID, id.Str(t, "aud"))
+			assert.Equal(t, appID, id.Str(t, "azp"))
+			assert.Equal(t, testNonce, id.Str(t, "nonce"))
+			assert.Equal(t, now.Unix(), id.Num(t, "iat"))
+			assert.Equal(t, int64(subjecttoken.DefaultIDTokenTTL/time.Second), id.Num(t, "exp")-id.Num(t, "iat"))
+			testkit.AssertJTI(t, id.Str(t, "jti"))
 			if tc.wantSHash {
-				assert.Equal(t, sHash(tc.state), id.str(t, "s_hash"))
+				assert.Equal(t, sHash(tc.state), id.Str(t, "s_hash"))
 			} else {
-				assert.NotContains(t, id.claims, "s_hash")
+				assert.NotContains(t, id.Claims, "s_hash")
 			}
 			if tc.wantAuthAge {
-				assert.Equal(t, authTime.Unix(), id.num(t, "auth_time"))
+				assert.Equal(t, authTime.Unix(), id.Num(t, "auth_time"))
 			} else {
-				assert.NotContains(t, id.claims, "auth_time")
+				assert.NotContains(t, id.Claims, "auth_time")
 			}
-			assert.NotContains(t, id.claims, "may_act")
+			assert.NotContains(t, id.Claims, "may_act")
 		})
 	}
 }
@@ -335,7 +336,7 @@ func TestAuthorize_SHashKnownVector(t *testing.T) {
 	assert.Equal(t, base64.RawURLEncoding.EncodeToString(sum[:16]), sHash(testState))
 	f := newFixture(t)
 	_, id := f.authorize(t, "alice", "bob")
-	assert.Equal(t, sHash(testState), decodeJWT(t, id).str(t, "s_hash"))
+	assert.Equal(t, sHash(testState), testkit.DecodeJWT(t, id).Str(t, "s_hash"))
 }
 
 func TestAuthorize_NotifiesSubjectOncePerStart(t *testing.T) {
@@ -377,7 +378,7 @@ func TestAuthorize_FailingNotifierDoesNotBreakFlow(t *testing.T) {
 	events := f.db.Events()
 	require.Len(t, events, 2)
 	assert.Equal(t, store.EventImpersonationStarted, events[0].Type)
-	failed := requireOneEvent(t, events[1:], store.EventNotificationFailed, store.OutcomeFailed, "relay denied")
+	failed := testkit.RequireOneEvent(t, events[1:], store.EventNotificationFailed, store.OutcomeFailed, "relay denied")
 	assert.Equal(t, "bob", failed.Subject)
 	assert.Equal(t, "alice", failed.Impersonator)
 	assert.Equal(t, events[0].JTI, failed.JTI)
@@ -390,7 +391,7 @@ func TestAuthorize_FailingNotifierDoesNotBreakFlow(t *testing.T) {
 func TestAuthorize_AuditFailureIssuesNothing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.auditor.fail.Store(true)
+	f.auditor.Fail.Store(true)
 	resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), "alice", f.clock.Now())
 	assert.Nil(t, resp, "nothing is issued that was not recorded")
 	var se *subjecttoken.Error
@@ -403,7 +404,7 @@ func TestAuthorize_AuditFailureIssuesNothing(t *testing.T) {
 	subjecttoken.WriteAuthorizeError(w, err)
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 	assert.Empty(t, got.params.Get("subject_token"))
-	assertNoLeak(t, w.Header().Get("Location"))
+	testkit.AssertNoLeak(t, w.Header().Get("Location"))
 }
 
 func TestAuthorize_ProtectedPredicateFailureIsTemporarilyUnavailable(t *testing.T) {
@@ -419,7 +420,7 @@ func TestAuthorize_ProtectedPredicateFailureIsTemporarilyUnavailable(t *testing.
 	assert.True(t, se.Redirectable())
 	require.ErrorIs(t, err, boom)
 	assert.NotErrorIs(t, err, impersonation.ErrNotPermitted)
-	requireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeFailed, "ldap")
+	testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeFailed, "ldap")
 
 	w := httptest.NewRecorder()
 	subjecttoken.WriteAuthorizeError(w, err)
@@ -499,5 +500,5 @@ func TestAuthorize_GrantedScopeLimitedToClientScopes(t *testing.T) {
 		c.Scopes = []string{subjecttoken.ScopeImpersonate, scopeOrdersWrite}
 	})
 	st, _ := f.authorize(t, "alice", "bob")
-	assert.Empty(t, decodeJWT(t, st).str(t, "scope"), "bob's orders:read and openid are not registered for the client")
+	assert.Empty(t, testkit.DecodeJWT(t, st).Str(t, "scope"), "bob's orders:read and openid are not registered for the client")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -234,10 +235,10 @@ func BenchmarkAuthorize(b *testing.B) {
 func BenchmarkVerifyAccessToken(b *testing.B) {
 	f := benchFixture(b, store.ES256)
 	at := f.accessToken(b)
-	v, err := impersonation.NewVerifier(testIssuer, appID, f.keys, impersonation.WithVerifierClock(f.clock.Now))
+	v, err := resource.NewVerifier(testIssuer, appID, f.keys, resource.WithClock(f.clock.Now))
 	require.NoError(b, err)
-	h := impersonation.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := impersonation.PrincipalFrom(r.Context()); !ok {
+	h := resource.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := resource.PrincipalFrom(r.Context()); !ok {
 			b.Error("no principal")
 		}
 	}))

@@ -44,7 +44,7 @@ func TestRecord_FallbackAuditorGetsWhatTheAuditorLost(t *testing.T) {
 	fallback := memory.New()
 	f := newFixture(t, withServiceOptions(impersonation.WithFallbackAuditor(fallback)))
 	req := exchangeRequest(f.authorize(t, "alice", "bob"))
-	f.auditor.fail.Store(true)
+	f.auditor.Fail.Store(true)
 
 	resp, err := f.svc.Exchange(context.Background(), clientApp(), req)
 	require.Error(t, err)

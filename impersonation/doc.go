@@ -1,5 +1,5 @@
 // Package impersonation decides and carries out user impersonation by
-// OAuth 2.0 Token Exchange (RFC 8693), and lets resource servers see it.
+// OAuth 2.0 Token Exchange (RFC 8693): the issuer's side.
 //
 // # The flow
 //
@@ -52,12 +52,11 @@
 //
 // # Resource servers
 //
-// A [Verifier] checks the access tokens, [Middleware] puts the [Principal]
-// in the request context (RFC 6750 errors), [RequireScope] checks scopes,
-// [ForbidImpersonation] keeps impersonators away from operations only the
-// account holder may do, and [WithRequestAudit] records what an
-// impersonator changed. [JWKSHandler] publishes the keys; [RemoteKeySet]
-// reads them elsewhere.
+// What an API needs lives in the package of its own
+// [github.com/actas/actas/impersonation/resource], which imports nothing of
+// this package: its Verifier checks the access tokens, its Middleware puts
+// the Principal in the request context. [JWKSHandler] publishes the keys
+// it verifies with.
 //
 // # What it deliberately does not do
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -196,7 +197,7 @@ func ExampleVerifier_Verify() {
 		return
 	}
 	// A resource server whose audience is the client itself.
-	v, err := impersonation.NewVerifier("https://id.example", "app", e.keys, impersonation.WithVerifierClock(e.now))
+	v, err := resource.NewVerifier("https://id.example", "app", e.keys, resource.WithClock(e.now))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -211,7 +212,7 @@ func ExampleVerifier_Verify() {
 
 	// A subject token is not an access token.
 	_, err = v.Verify(ctx, ar.SubjectToken)
-	fmt.Println("subject token as bearer is invalid:", errors.Is(err, impersonation.ErrInvalidToken))
+	fmt.Println("subject token as bearer is invalid:", errors.Is(err, resource.ErrInvalidToken))
 	// Output:
 	// sub: bob act.sub: alice client: app org: acme-eu scope: openid orders:read
 	// impersonated: true
@@ -230,13 +231,13 @@ func ExampleMiddleware() {
 		fmt.Println(err)
 		return
 	}
-	v, err := impersonation.NewVerifier("https://id.example", "app", e.keys, impersonation.WithVerifierClock(e.now))
+	v, err := resource.NewVerifier("https://id.example", "app", e.keys, resource.WithClock(e.now))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	api := impersonation.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := impersonation.PrincipalFrom(r.Context())
+	api := resource.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := resource.PrincipalFrom(r.Context())
 		if p.Impersonated() {
 			fmt.Fprintf(w, "%s (acted on by %s)", p.Subject, p.Actor.Subject)
 			return

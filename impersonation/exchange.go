@@ -11,31 +11,11 @@ import (
 	"time"
 
 	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/tokenexchange"
 )
-
-// AccessTokenClaims are the claims of an impersonated access token, an RFC
-// 9068 JWT access token (typ at+jwt) shaped like the flow's reference
-// document: sub is the impersonated user, act.sub the impersonator.
-type AccessTokenClaims struct {
-	claims.Registered
-	AuthorizedParty string        `json:"azp"`
-	ClientID        string        `json:"client_id"`
-	Scope           claims.Scope  `json:"scope"`
-	Act             *claims.Actor `json:"act,omitempty"`
-	// AuthorizedUserType is aut, always AuthorizedUserType.
-	AuthorizedUserType string `json:"aut"`
-	OrgID              string `json:"org_id,omitempty"`
-	OrgName            string `json:"org_name,omitempty"`
-	// SessionID is isid: the impersonation session the token was issued
-	// under (see Service.StartSession); ending the session revokes it.
-	SessionID string `json:"isid,omitempty"`
-	// Reason is impersonation_reason, the impersonator's stated reason,
-	// carried only when the Service is built WithReasonClaim.
-	Reason string `json:"impersonation_reason,omitempty"`
-}
 
 // exchangeRefusal is a refused exchange: the wire error for the client and
 // the reason for the audit log.
@@ -206,7 +186,7 @@ type accessParams struct {
 
 // mintAccessToken signs an RFC 9068 access token for p and returns it, its
 // claims and its lifetime.
-func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, *AccessTokenClaims, time.Duration, error) {
+func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, *accesstoken.Claims, time.Duration, error) {
 	ttl := p.client.AccessTokenTTL
 	if ttl <= 0 {
 		ttl = s.accessTTL
@@ -216,7 +196,7 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	if p.session != nil {
 		ttl = min(ttl, p.session.Expires.Sub(now).Truncate(time.Second))
 	}
-	at := &AccessTokenClaims{
+	at := &accesstoken.Claims{
 		Registered: claims.Registered{
 			Issuer:    s.issuer,
 			Subject:   p.subject,
@@ -230,7 +210,7 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 		ClientID:           p.client.ID,
 		Scope:              p.scope,
 		Act:                p.act,
-		AuthorizedUserType: AuthorizedUserType,
+		AuthorizedUserType: accesstoken.AuthorizedUserType,
 	}
 	if p.org != nil {
 		at.OrgID, at.OrgName = p.org.ID, p.org.Name
@@ -245,7 +225,7 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	if err != nil {
 		return "", nil, 0, err
 	}
-	tok, err := jose.Sign(key, AccessTokenHeaderType, at)
+	tok, err := accesstoken.Mint(key, at)
 	if err != nil {
 		return "", nil, 0, err
 	}

@@ -23,6 +23,8 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -56,33 +58,33 @@ func TestExchange_IssuesImpersonatedAccessToken(t *testing.T) {
 				assert.Equal(t, "application/json", out.header.Get("Content-Type"))
 			}
 
-			at := decodeJWT(t, resp.AccessToken)
-			assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": "at+jwt"}, at.header)
+			at := testkit.DecodeJWT(t, resp.AccessToken)
+			assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": "at+jwt"}, at.Header)
 			assert.Equal(t, []string{"act", "aud", "aut", "azp", "client_id", "exp", "iat", "iss", "jti", "nbf", "org_id", "org_name", "scope", "sub"},
-				at.claimNames())
-			assert.Equal(t, testIssuer, at.str(t, "iss"))
-			assert.Equal(t, "bob", at.str(t, "sub"))
-			assert.Equal(t, map[string]any{"sub": "alice"}, at.claims["act"])
-			assert.Equal(t, impersonation.AuthorizedUserType, at.str(t, "aut"))
-			assert.Equal(t, "APPLICATION_USER", at.str(t, "aut"))
-			assert.Equal(t, "acme-eu", at.str(t, "org_id"))
-			assert.Equal(t, "ACME Europe", at.str(t, "org_name"))
-			assert.Equal(t, appID, at.str(t, "aud"), "default audience is the client")
-			assert.Equal(t, appID, at.str(t, "azp"))
-			assert.Equal(t, appID, at.str(t, "client_id"))
-			assert.Equal(t, "openid orders:read", at.str(t, "scope"))
-			assert.Equal(t, now.Unix(), at.num(t, "iat"))
-			assert.Equal(t, now.Unix(), at.num(t, "nbf"))
-			assert.Equal(t, int64(3600), at.num(t, "exp")-at.num(t, "iat"))
-			assertJTI(t, at.str(t, "jti"))
-			assert.NotEqual(t, decodeJWT(t, st).str(t, "jti"), at.str(t, "jti"), "a new jti, not the subject token's")
+				at.ClaimNames())
+			assert.Equal(t, testIssuer, at.Str(t, "iss"))
+			assert.Equal(t, "bob", at.Str(t, "sub"))
+			assert.Equal(t, map[string]any{"sub": "alice"}, at.Claims["act"])
+			assert.Equal(t, accesstoken.AuthorizedUserType, at.Str(t, "aut"))
+			assert.Equal(t, "APPLICATION_USER", at.Str(t, "aut"))
+			assert.Equal(t, "acme-eu", at.Str(t, "org_id"))
+			assert.Equal(t, "ACME Europe", at.Str(t, "org_name"))
+			assert.Equal(t, appID, at.Str(t, "aud"), "default audience is the client")
+			assert.Equal(t, appID, at.Str(t, "azp"))
+			assert.Equal(t, appID, at.Str(t, "client_id"))
+			assert.Equal(t, "openid orders:read", at.Str(t, "scope"))
+			assert.Equal(t, now.Unix(), at.Num(t, "iat"))
+			assert.Equal(t, now.Unix(), at.Num(t, "nbf"))
+			assert.Equal(t, int64(3600), at.Num(t, "exp")-at.Num(t, "iat"))
+			testkit.AssertJTI(t, at.Str(t, "jti"))
+			assert.NotEqual(t, testkit.DecodeJWT(t, st).Str(t, "jti"), at.Str(t, "jti"), "a new jti, not the subject token's")
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventTokenExchanged, store.OutcomeGranted, "")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenExchanged, store.OutcomeGranted, "")
 			assert.Equal(t, appID, e.ClientID)
 			assert.Equal(t, "alice", e.Impersonator)
 			assert.Equal(t, "bob", e.Subject)
 			assert.Equal(t, "acme-eu", e.Org)
-			assert.Equal(t, at.str(t, "jti"), e.JTI)
+			assert.Equal(t, at.Str(t, "jti"), e.JTI)
 			assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
 			assert.Equal(t, now.UTC(), e.Time)
 			assert.Equal(t, 1, f.db.UsedLen(), "the subject token is consumed")
@@ -112,8 +114,8 @@ func TestExchange_AccessTokenTTL(t *testing.T) {
 			out := f.exchangeVia(t, viaHTTP, appID, exchangeRequest(st, id))
 			require.Equal(t, http.StatusOK, out.status, out.body)
 			assert.Equal(t, tc.want, out.resp.ExpiresIn)
-			at := decodeJWT(t, out.resp.AccessToken)
-			assert.Equal(t, tc.want, at.num(t, "exp")-at.num(t, "iat"))
+			at := testkit.DecodeJWT(t, out.resp.AccessToken)
+			assert.Equal(t, tc.want, at.Num(t, "exp")-at.Num(t, "iat"))
 		})
 	}
 }
@@ -135,7 +137,7 @@ func (f *fixture) subjectClaims() map[string]any {
 	return map[string]any{
 		"iss": testIssuer, "sub": "bob", "aud": appID, "azp": appID, "client_id": appID,
 		"scope": "openid orders:read", "may_act": map[string]any{"sub": "alice"},
-		"iat": now, "nbf": now, "exp": now + 180, "jti": randomID(),
+		"iat": now, "nbf": now, "exp": now + 180, "jti": testkit.RandomID(),
 	}
 }
 
@@ -265,7 +267,7 @@ func rejectCases() []rejectCase {
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
 				hdr := map[string]any{"alg": "none", "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
-				return appID, exchangeRequest(segment(t, hdr)+"."+segment(t, f.subjectClaims())+".", id)
+				return appID, exchangeRequest(testkit.Segment(t, hdr)+"."+testkit.Segment(t, f.subjectClaims())+".", id)
 			},
 			wantCode: invalid, wantReason: "subject token",
 		},
@@ -274,7 +276,7 @@ func rejectCases() []rejectCase {
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
 				hdr := map[string]any{"alg": "none", "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
-				return appID, exchangeRequest(segment(t, hdr)+"."+segment(t, f.subjectClaims())+".c2lnbmF0dXJl", id)
+				return appID, exchangeRequest(testkit.Segment(t, hdr)+"."+testkit.Segment(t, f.subjectClaims())+".c2lnbmF0dXJl", id)
 			},
 			wantCode: invalid, wantReason: "algorithm not allowed",
 		},
@@ -286,7 +288,7 @@ func rejectCases() []rejectCase {
 				der, err := x509.MarshalPKIXPublicKey(key.Key.Public())
 				require.NoError(t, err)
 				secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-				input := segment(t, map[string]any{"alg": "HS256", "typ": subjecttoken.HeaderType, "kid": key.ID}) + "." + segment(t, f.subjectClaims())
+				input := testkit.Segment(t, map[string]any{"alg": "HS256", "typ": subjecttoken.HeaderType, "kid": key.ID}) + "." + testkit.Segment(t, f.subjectClaims())
 				mac := hmac.New(sha256.New, secret)
 				mac.Write([]byte(input))
 				return appID, exchangeRequest(input+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), id)
@@ -312,7 +314,7 @@ func rejectCases() []rejectCase {
 				other, err := store.GenerateKey(store.ES256)
 				require.NoError(t, err)
 				hdr := map[string]any{"alg": store.ES256, "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
-				return appID, exchangeRequest(signRaw(t, other, hdr, f.subjectClaims()), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, other, hdr, f.subjectClaims()), id)
 			},
 			wantCode: invalid, wantReason: "invalid signature",
 		},
@@ -326,7 +328,7 @@ func rejectCases() []rejectCase {
 					"alg": store.ES256, "typ": subjecttoken.HeaderType, "kid": other.ID,
 					"jwk": publicJWK(t, other), "jku": "https://evil.example/jwks", "x5u": "https://evil.example/cert",
 				}
-				return appID, exchangeRequest(signRaw(t, other, hdr, f.subjectClaims()), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, other, hdr, f.subjectClaims()), id)
 			},
 			wantCode: invalid, wantReason: "unknown signing key",
 		},
@@ -337,7 +339,7 @@ func rejectCases() []rejectCase {
 				parts := strings.Split(st, ".")
 				c := f.subjectClaims()
 				c["sub"] = "carol"
-				return appID, exchangeRequest(parts[0]+"."+segment(t, c)+"."+parts[2], id)
+				return appID, exchangeRequest(parts[0]+"."+testkit.Segment(t, c)+"."+parts[2], id)
 			},
 			wantCode: invalid, wantReason: "invalid signature",
 		},
@@ -432,7 +434,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				c["may_act"] = map[string]any{"sub": "alice", "iss": "https://other-idp.example"}
 				key := f.signingKey(t)
-				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "may_act.iss",
 		},
@@ -443,7 +445,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				delete(c, "may_act")
 				key := f.signingKey(t)
-				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "may_act.sub missing",
 		},
@@ -454,7 +456,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				c["client_id"], c["azp"] = app2ID, app2ID
 				key := f.signingKey(t)
-				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "client_id or azp",
 		},
@@ -465,7 +467,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				delete(c, "jti")
 				key := f.signingKey(t)
-				return appID, exchangeRequest(signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "jti",
 		},
@@ -550,7 +552,7 @@ func rejectCases() []rejectCase {
 				_, id := flow(t, f)
 				deep := otherIssuer(t, testIssuer, f.keys, subjecttoken.WithClock(f.clock.Now), subjecttoken.WithMaxActDepth(10))
 				p := bobParams()
-				p.Act = actChain(claims.DefaultMaxActDepth) // with alice on top: one too many
+				p.Act = testkit.ActChain(claims.DefaultMaxActDepth) // with alice on top: one too many
 				forged, _, err := deep.Mint(context.Background(), p)
 				require.NoError(t, err)
 				return appID, exchangeRequest(forged, id)
@@ -571,13 +573,6 @@ func rejectCases() []rejectCase {
 }
 
 // actChain returns an act chain of n prior actors root-admin-1 … n.
-func actChain(n int) *claims.Actor {
-	var a *claims.Actor
-	for i := n; i >= 1; i-- {
-		a = &claims.Actor{Subject: fmt.Sprintf("root-admin-%d", i), Act: a}
-	}
-	return a
-}
 
 func TestExchange_Rejections(t *testing.T) {
 	t.Parallel()
@@ -588,23 +583,23 @@ func TestExchange_Rejections(t *testing.T) {
 				f := newFixture(t)
 				clientID, req := tc.prepare(t, f)
 				events := len(f.db.Events())
-				exchanged := countEvents(f.db, store.EventTokenExchanged)
+				exchanged := testkit.CountEvents(f.db.Events(), store.EventTokenExchanged)
 				used := f.db.UsedLen()
 
 				out := f.exchangeVia(t, via, clientID, req)
 				assert.Equal(t, http.StatusBadRequest, out.status)
 				assert.Equal(t, tc.wantCode, out.code)
 				assert.Nil(t, out.resp, "nothing issued")
-				assert.Equal(t, exchanged, countEvents(f.db, store.EventTokenExchanged), "nothing issued")
+				assert.Equal(t, exchanged, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged), "nothing issued")
 				assert.Equal(t, used, f.db.UsedLen(), "a refused exchange consumes nothing")
 
 				wantEvent := tc.wantEvent
 				if wantEvent == "" {
 					wantEvent = store.EventTokenExchangeDenied
 				}
-				e := requireOneEvent(t, eventsSince(f.db, events), wantEvent, store.OutcomeDenied, tc.wantReason)
+				e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), wantEvent, store.OutcomeDenied, tc.wantReason)
 				assert.Equal(t, clientID, e.ClientID)
-				assertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, e.Reason)
+				testkit.AssertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, e.Reason)
 			})
 		}
 	}
@@ -637,7 +632,7 @@ func TestExchange_SubjectTokenExpirySkew(t *testing.T) {
 			}
 			assert.Equal(t, http.StatusBadRequest, out.status)
 			assert.Equal(t, tokenexchange.CodeInvalidRequest, out.code)
-			assert.Equal(t, 0, countEvents(f.db, store.EventTokenExchanged))
+			assert.Equal(t, 0, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
 			assert.Contains(t, f.db.Events()[len(f.db.Events())-1].Reason, "expired")
 		})
 	}
@@ -658,8 +653,8 @@ func TestExchange_SubjectTokenReplayedOverHTTP(t *testing.T) {
 	assert.Equal(t, store.OutcomeDenied, e.Outcome)
 	assert.Equal(t, "bob", e.Subject)
 	assert.Equal(t, "alice", e.Impersonator)
-	assert.Equal(t, decodeJWT(t, st).str(t, "jti"), e.JTI, "the replayed subject token's jti")
-	assert.Equal(t, 1, countEvents(f.db, store.EventTokenExchanged))
+	assert.Equal(t, testkit.DecodeJWT(t, st).Str(t, "jti"), e.JTI, "the replayed subject token's jti")
+	assert.Equal(t, 1, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
 }
 
 func TestExchange_RefusedAttemptByAnotherClientDoesNotBurnToken(t *testing.T) {
@@ -764,8 +759,8 @@ func TestExchange_ProtocolRejections(t *testing.T) {
 			if tc.wantBasic {
 				assert.True(t, strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic"), "WWW-Authenticate: %q", w.Header().Get("WWW-Authenticate"))
 			}
-			assertNoLeak(t, w.Body.String(), st, id, secret)
-			assert.Empty(t, eventsSince(f.db, events), "refused before the exchange: no decision recorded")
+			testkit.AssertNoLeak(t, w.Body.String(), st, id, secret)
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), events), "refused before the exchange: no decision recorded")
 			assert.Zero(t, f.db.UsedLen(), "nothing consumed")
 
 			// The subject token survives the refused request.
@@ -799,9 +794,9 @@ func TestExchange_ClientRejections(t *testing.T) {
 				out := f.exchangeVia(t, via, tc.clientID, exchangeRequest(st, id))
 				assert.Equal(t, tc.wantCode, out.code)
 				assert.Nil(t, out.resp)
-				requireOneEvent(t, eventsSince(f.db, events), store.EventTokenExchangeDenied, store.OutcomeDenied, tc.wantReason)
+				testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), store.EventTokenExchangeDenied, store.OutcomeDenied, tc.wantReason)
 				assert.Zero(t, f.db.UsedLen())
-				assertNoLeak(t, out.body, st, id)
+				testkit.AssertNoLeak(t, out.body, st, id)
 			})
 		}
 	}
@@ -818,7 +813,7 @@ func TestExchange_NarrowerScopeAcceptedAndReflected(t *testing.T) {
 			out := f.exchangeVia(t, via, appID, req)
 			require.Equal(t, http.StatusOK, out.status, out.body)
 			assert.Equal(t, claims.Scope{scopeOrdersRead}, out.resp.Scope)
-			assert.Equal(t, scopeOrdersRead, decodeJWT(t, out.resp.AccessToken).str(t, "scope"))
+			assert.Equal(t, scopeOrdersRead, testkit.DecodeJWT(t, out.resp.AccessToken).Str(t, "scope"))
 		})
 	}
 }
@@ -831,7 +826,7 @@ func TestExchange_GrantRemovedSinceAuthorizeNarrowsScope(t *testing.T) {
 	out := f.exchangeVia(t, viaHTTP, appID, req)
 	require.Equal(t, http.StatusOK, out.status, out.body)
 	assert.Equal(t, claims.Scope{"openid"}, out.resp.Scope)
-	assert.Equal(t, "openid", decodeJWT(t, out.resp.AccessToken).str(t, "scope"))
+	assert.Equal(t, "openid", testkit.DecodeJWT(t, out.resp.AccessToken).Str(t, "scope"))
 }
 
 func TestExchange_AllowedAudienceAndResource(t *testing.T) {
@@ -879,8 +874,8 @@ func TestExchange_NestedActChainKept(t *testing.T) {
 			out := f.exchangeVia(t, via, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
 			require.Equal(t, http.StatusOK, out.status, out.body)
 
-			at := decodeJWT(t, out.resp.AccessToken)
-			assert.Equal(t, map[string]any{"sub": "alice", "act": map[string]any{"sub": "root-admin"}}, at.claims["act"])
+			at := testkit.DecodeJWT(t, out.resp.AccessToken)
+			assert.Equal(t, map[string]any{"sub": "alice", "act": map[string]any{"sub": "root-admin"}}, at.Claims["act"])
 			pr, err := f.verifier(t, appID).Verify(context.Background(), out.resp.AccessToken)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"alice", "root-admin"}, pr.Actor.Chain())
@@ -892,7 +887,7 @@ func TestExchange_DeepestAllowedActChainAccepted(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	p := bobParams()
-	p.Act = actChain(claims.DefaultMaxActDepth - 1)
+	p.Act = testkit.ActChain(claims.DefaultMaxActDepth - 1)
 	st, _, err := f.svc.Tokens().Mint(context.Background(), p)
 	require.NoError(t, err)
 	out := f.exchangeVia(t, viaDirect, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
@@ -902,7 +897,7 @@ func TestExchange_DeepestAllowedActChainAccepted(t *testing.T) {
 	assert.Equal(t, claims.DefaultMaxActDepth, pr.Actor.Depth())
 
 	// The issuer refuses to mint one deeper.
-	p.Act = actChain(claims.DefaultMaxActDepth)
+	p.Act = testkit.ActChain(claims.DefaultMaxActDepth)
 	_, _, err = f.svc.Tokens().Mint(context.Background(), p)
 	require.ErrorIs(t, err, claims.ErrActTooDeep)
 }
@@ -950,8 +945,8 @@ func TestExchange_ConcurrentUseOfOneSubjectToken(t *testing.T) {
 	}
 	assert.Equal(t, 1, ok, "exactly one exchange succeeds")
 	assert.Equal(t, n-1, refused, "every other one is invalid_request")
-	assert.Equal(t, 1, countEvents(f.db, store.EventTokenExchanged))
-	assert.Equal(t, n-1, countEvents(f.db, store.EventReplayDetected))
+	assert.Equal(t, 1, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
+	assert.Equal(t, n-1, testkit.CountEvents(f.db.Events(), store.EventReplayDetected))
 }
 
 func TestExchange_StoreFailures(t *testing.T) {
@@ -976,7 +971,7 @@ func TestExchange_StoreFailures(t *testing.T) {
 		},
 		{
 			name:       "audit sink down",
-			fail:       func(f *fixture) { f.auditor.fail.Store(true) },
+			fail:       func(f *fixture) { f.auditor.Fail.Store(true) },
 			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable,
 		},
 	}
@@ -994,10 +989,10 @@ func TestExchange_StoreFailures(t *testing.T) {
 				assert.Equal(t, tc.wantStatus, out.status)
 				assert.Equal(t, tc.wantCode, out.code)
 				assert.Nil(t, out.resp, "nothing issued")
-				assert.Zero(t, countEvents(f.db, store.EventTokenExchanged))
-				assertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, "redis", "10.0.0.7", "deadline")
+				assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
+				testkit.AssertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, "redis", "10.0.0.7", "deadline")
 				if tc.wantReason != "" {
-					requireOneEvent(t, eventsSince(f.db, events), store.EventTokenExchangeDenied, store.OutcomeFailed, tc.wantReason)
+					testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), store.EventTokenExchangeDenied, store.OutcomeFailed, tc.wantReason)
 				}
 			})
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -314,7 +315,7 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 					assert.Equal(t, denial.reason, denied.Reason)
 				}
 
-				events := eventsSince(f.db, n)
+				events := testkit.EventsSince(f.db.Events(), n)
 				var found bool
 				for _, e := range events {
 					assert.NotContains(t, []store.EventType{
@@ -376,7 +377,7 @@ func TestPolicyGate_SignInSessionAllowed(t *testing.T) {
 	got, err := f.svc.SignInSession(context.Background(), sessOtherLogin, noImpID)
 	require.NoError(t, err, "no impersonation: any client signs the user in as themselves")
 	assert.Nil(t, got)
-	assert.Empty(t, eventsSince(f.db, n))
+	assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 }
 
 // TestPolicyGate_SignInSessionUnknownClient: an unknown client is a
@@ -391,7 +392,7 @@ func TestPolicyGate_SignInSessionUnknownClient(t *testing.T) {
 	var denied *impersonation.DeniedError
 	require.ErrorAs(t, err, &denied)
 	assert.Equal(t, impersonation.ReasonUnknownClient, denied.Reason)
-	e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationDenied, store.OutcomeDenied, "session sign-in: policy: client_unknown")
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationDenied, store.OutcomeDenied, "session sign-in: policy: client_unknown")
 	assert.Equal(t, "no-such-client", e.ClientID)
 }
 

@@ -1,28 +1,24 @@
 package impersonation_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -79,51 +75,6 @@ var redirects = map[string]string{
 	noImpID: appRedirect, noGrantID: appRedirect,
 }
 
-// testClock is a mutable clock the tests advance instead of sleeping. Its
-// zone is not UTC, so that code that must report UTC is seen to convert.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2026, 3, 14, 10, 26, 53, 0, time.FixedZone("CET", 3600))}
-}
-
-// Now returns the current test time.
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// switchAuditor records to next until fail is set, then refuses every
-// event: a hand-written failing audit sink.
-type switchAuditor struct {
-	next store.Auditor
-	fail atomic.Bool
-}
-
-var _ store.Auditor = (*switchAuditor)(nil)
-
-// errAuditDown is what a failing audit sink says; it must never reach a
-// client.
-var errAuditDown = errors.New("audit sink: disk full on /var/log/actas-audit")
-
-func (a *switchAuditor) Record(ctx context.Context, e store.Event) error {
-	if a.fail.Load() {
-		return errAuditDown
-	}
-	return a.next.Record(ctx, e)
-}
-
 // switchOneTimeUse passes to next until an error is set, then fails every
 // Use with it: a hand-written failing one-time-use store.
 type switchOneTimeUse struct {
@@ -164,10 +115,10 @@ func (n *failingNotifier) Notify(context.Context, store.Notice) error {
 // fixture is one isolated service with its stores, token endpoint and
 // clock. Tests build their own, so they can run in parallel.
 type fixture struct {
-	clock   *testClock
+	clock   *testkit.Clock
 	db      *memory.Store
 	keys    *memory.KeySet
-	auditor *switchAuditor
+	auditor *testkit.SwitchAuditor
 	oneTime *switchOneTimeUse
 	svc     *impersonation.Service
 	handler http.Handler
@@ -202,7 +153,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	clock := newTestClock()
+	clock := testkit.NewClock()
 	db := memory.New(memory.WithClock(clock.Now))
 	seed(t, db)
 	keys, err := memory.GenerateKeySet(cfg.keyAlg, memory.WithKeyClock(clock.Now))
@@ -212,7 +163,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		clock:   clock,
 		db:      db,
 		keys:    keys,
-		auditor: &switchAuditor{next: db},
+		auditor: &testkit.SwitchAuditor{Next: db},
 		oneTime: &switchOneTimeUse{next: db},
 	}
 	svcOpts := append([]impersonation.Option{
@@ -435,153 +386,6 @@ func (f *fixture) exchangeVia(t testing.TB, via, clientID string, req *tokenexch
 	return exchangeOutcome{}
 }
 
-// internalMarkers are prefixes of internal error texts (package prefixes,
-// store messages, audit reasons) that must never reach a client.
-var internalMarkers = []string{
-	"subjecttoken:", "claims:", "jose:", "memory:", "impersonation:", "store:",
-	"policy:", "subject token:", "actor token:", "already used", "audit sink", "disk full",
-}
-
-// assertNoLeak checks that a response body holds none of the secrets
-// given nor any internal error text.
-func assertNoLeak(t testing.TB, body string, secretsInRequest ...string) {
-	t.Helper()
-	for _, s := range secretsInRequest {
-		if s != "" {
-			assert.NotContains(t, body, s, "response echoes request content")
-		}
-	}
-	for _, m := range internalMarkers {
-		assert.NotContains(t, body, m, "response leaks internal error text")
-	}
-}
-
-// eventsSince returns the audit events recorded after the first n.
-func eventsSince(db *memory.Store, n int) []store.Event {
-	ev := db.Events()
-	if n > len(ev) {
-		return nil
-	}
-	return ev[n:]
-}
-
-// countEvents counts the recorded events of type typ.
-func countEvents(db *memory.Store, typ store.EventType) int {
-	n := 0
-	for _, e := range db.Events() {
-		if e.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
-// requireOneEvent requires exactly one event in events and checks its
-// type, outcome and reason (reasonContains, when not empty, must be in it).
-func requireOneEvent(t testing.TB, events []store.Event, typ store.EventType, outcome, reasonContains string) store.Event {
-	t.Helper()
-	require.Len(t, events, 1, "events: %+v", events)
-	e := events[0]
-	assert.Equal(t, typ, e.Type)
-	assert.Equal(t, outcome, e.Outcome)
-	if reasonContains != "" {
-		assert.Contains(t, e.Reason, reasonContains)
-	}
-	assert.False(t, e.Time.IsZero(), "event time")
-	assert.Equal(t, time.UTC, e.Time.Location(), "event time is UTC")
-	return e
-}
-
-// decodedJWT is a JWT's header and claims, decoded without verification
-// (numbers kept as json.Number).
-type decodedJWT struct {
-	header map[string]any
-	claims map[string]any
-}
-
-// decodeJWT splits a compact JWS and decodes its header and payload.
-func decodeJWT(t testing.TB, tok string) decodedJWT {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	require.Len(t, parts, 3, "compact JWS")
-	dec := func(seg string) map[string]any {
-		raw, err := base64.RawURLEncoding.DecodeString(seg)
-		require.NoError(t, err)
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
-		var m map[string]any
-		require.NoError(t, d.Decode(&m))
-		return m
-	}
-	return decodedJWT{header: dec(parts[0]), claims: dec(parts[1])}
-}
-
-// num returns the integer claim k.
-func (d decodedJWT) num(t testing.TB, k string) int64 {
-	t.Helper()
-	n, ok := d.claims[k].(json.Number)
-	require.Truef(t, ok, "claim %s is a number: %#v", k, d.claims[k])
-	i, err := n.Int64()
-	require.NoError(t, err)
-	return i
-}
-
-// str returns the string claim k.
-func (d decodedJWT) str(t testing.TB, k string) string {
-	t.Helper()
-	s, ok := d.claims[k].(string)
-	require.Truef(t, ok, "claim %s is a string: %#v", k, d.claims[k])
-	return s
-}
-
-// claimNames returns the claim names, sorted.
-func (d decodedJWT) claimNames() []string {
-	out := make([]string, 0, len(d.claims))
-	for k := range d.claims {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// assertJTI checks that a jti is base64url of at least 128 bits.
-func assertJTI(t testing.TB, jti string) {
-	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(jti)
-	require.NoError(t, err, "jti is base64url")
-	assert.GreaterOrEqual(t, len(raw), 16, "jti has at least 128 bits")
-}
-
-// segment base64url-encodes v as JSON, as a JWS segment.
-func segment(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// signRaw builds a compact JWS with exactly the header and claims given,
-// signed by key with the algorithm of the key (not the header's, so that a
-// lying header can be built).
-func signRaw(t testing.TB, key store.PrivateKey, header map[string]any, claims any) string {
-	t.Helper()
-	input := segment(t, header) + "." + segment(t, claims)
-	return input + "." + sign(t, key, input)
-}
-
-// sign returns the base64url signature of a JWS signing input.
-func sign(t testing.TB, key store.PrivateKey, input string) string {
-	t.Helper()
-	signer, err := jws.NewSigner(jwa.SignatureAlgorithm(key.Algorithm))
-	require.NoError(t, err)
-	sig, err := signer.Sign([]byte(input), key.Key)
-	require.NoError(t, err)
-	return b64(sig)
-}
-
-// b64 is unpadded base64url.
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
 // signingKey returns the fixture's current private key.
 func (f *fixture) signingKey(t testing.TB) store.PrivateKey {
 	t.Helper()
@@ -590,24 +394,17 @@ func (f *fixture) signingKey(t testing.TB) store.PrivateKey {
 	return k
 }
 
-// verifier returns a Verifier on the fixture's keys and clock.
-func (f *fixture) verifier(t testing.TB, audience string, opts ...impersonation.VerifierOption) *impersonation.Verifier {
-	t.Helper()
-	v, err := impersonation.NewVerifier(testIssuer, audience, f.keys,
-		append([]impersonation.VerifierOption{impersonation.WithVerifierClock(f.clock.Now)}, opts...)...)
-	require.NoError(t, err)
-	return v
-}
-
 // clientApp is client app as the token endpoint hands it over once
 // authenticated.
 func clientApp() tokenexchange.Client {
 	return tokenexchange.Client{ID: appID, AuthMethod: tokenexchange.AuthMethodBasic}
 }
 
-// randomID is a fresh 128-bit base64url identifier.
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+// verifier returns a resource server's Verifier on the fixture's keys and
+// clock.
+func (f *fixture) verifier(t testing.TB, audience string, opts ...resource.Option) *resource.Verifier {
+	t.Helper()
+	v, err := resource.NewVerifier(testIssuer, audience, f.keys, append([]resource.Option{resource.WithClock(f.clock.Now)}, opts...)...)
+	require.NoError(t, err)
+	return v
 }

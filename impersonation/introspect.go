@@ -3,7 +3,10 @@ package impersonation
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -26,9 +29,9 @@ func WithRevocationStore(r store.Revocation) Option { return func(s *Service) { 
 // client, a subject token or an ID token, garbage) is inactive. A store
 // failure is temporarily_unavailable.
 func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, token, _ string) (*tokenexchange.Introspection, error) {
-	p, err := s.access.Verify(ctx, token)
+	p, err := s.verifyAccess(ctx, token)
 	switch {
-	case errors.Is(err, ErrInvalidToken):
+	case errors.Is(err, accesstoken.ErrInvalid):
 		s.recordInactive(ctx, client, nil, "introspection: inactive: "+err.Error())
 		return &tokenexchange.Introspection{Active: false}, nil
 	case err != nil:
@@ -42,13 +45,13 @@ func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, t
 		Scope:     p.Scope,
 		ClientID:  p.ClientID,
 		TokenType: tokenexchange.BearerTokenType,
-		Expiry:    p.Expiry.Unix(),
-		IssuedAt:  p.IssuedAt.Unix(),
+		Expiry:    p.Expiry.Time().Unix(),
+		IssuedAt:  p.IssuedAt.Time().Unix(),
 		Subject:   p.Subject,
 		Audience:  p.Audience,
 		Issuer:    s.issuer,
-		ID:        p.TokenID,
-		Act:       p.Actor,
+		ID:        p.ID,
+		Act:       p.Act,
 		OrgID:     p.OrgID,
 		OrgName:   p.OrgName,
 	}
@@ -61,7 +64,7 @@ func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, t
 // recordInactive records an introspection answered inactive, so that a
 // client probing with tokens that are not its own leaves a trace. p, when
 // known, names whose token it was.
-func (s *Service) recordInactive(ctx context.Context, client tokenexchange.Client, p *Principal, reason string) {
+func (s *Service) recordInactive(ctx context.Context, client tokenexchange.Client, p *accesstoken.Claims, reason string) {
 	ev := store.Event{
 		Type:     store.EventRequestRefused,
 		ClientID: client.ID,
@@ -69,9 +72,9 @@ func (s *Service) recordInactive(ctx context.Context, client tokenexchange.Clien
 		Reason:   reason,
 	}
 	if p != nil {
-		ev.Subject, ev.JTI, ev.Org = p.Subject, p.TokenID, p.OrgID
-		if p.Actor != nil {
-			ev.Impersonator = p.Actor.Subject
+		ev.Subject, ev.JTI, ev.Org = p.Subject, p.ID, p.OrgID
+		if p.Act != nil {
+			ev.Impersonator = p.Act.Subject
 		}
 	}
 	_ = s.record(ctx, ev)
@@ -95,13 +98,13 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	if s.revocation == nil {
 		return tokenexchange.ErrUnsupportedTokenType.WithDescription("revocation is not enabled")
 	}
-	p, err := s.access.Verify(ctx, token)
+	p, err := s.verifyAccess(ctx, token)
 	switch {
 	case err == nil:
 		return s.revokeAccessToken(ctx, client, p)
-	case errors.Is(err, ErrRevoked):
+	case errors.Is(err, accesstoken.ErrRevoked):
 		return nil // already revoked
-	case !errors.Is(err, ErrInvalidToken):
+	case !errors.Is(err, accesstoken.ErrInvalid):
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	if rc, err := s.parseRefresh(ctx, token); err == nil {
@@ -129,32 +132,54 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	return nil
 }
 
-func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Client, p *Principal) error {
+func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Client, p *accesstoken.Claims) error {
 	if p.ClientID != client.ID {
 		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
 	}
 	// Held until no verifier could accept the token any more, whatever skew
-	// it allows (at most subjecttoken.MaxSkew).
-	if err := s.revocation.Revoke(ctx, p.TokenID, p.Expiry.Add(subjecttoken.MaxSkew)); err != nil {
+	// it allows (at most claims.MaxSkew).
+	if err := s.revocation.Revoke(ctx, p.ID, p.Expiry.Time().Add(claims.MaxSkew)); err != nil {
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	if p.SessionID != "" {
 		// A token of an impersonation session: revoking it ends the
 		// session, and with it every token issued under it.
-		if err := s.revocation.Revoke(ctx, sessionRevocationKey(p.SessionID), p.Expiry.Add(MaxAccessTokenTTL+subjecttoken.MaxSkew)); err != nil {
+		if err := s.revocation.Revoke(ctx, accesstoken.SessionRevocationKey(p.SessionID), p.Expiry.Time().Add(accesstoken.MaxTTL+claims.MaxSkew)); err != nil {
 			return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 		}
 	}
 	ev := store.Event{
 		Type: store.EventTokenRevoked, ClientID: client.ID, Subject: p.Subject, Org: p.OrgID,
-		JTI: p.TokenID, Scopes: p.Scope, Outcome: store.OutcomeGranted,
+		JTI: p.ID, Scopes: p.Scope, Outcome: store.OutcomeGranted,
 	}
 	if p.Impersonated() {
-		ev.Type, ev.Impersonator = store.EventImpersonationEnded, p.Actor.Subject
+		ev.Type, ev.Impersonator = store.EventImpersonationEnded, p.Act.Subject
 	}
 	if err := s.record(ctx, ev); err != nil {
 		// The token is revoked; the client should know the record failed.
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	return nil
+}
+
+// verifyAccess verifies an access token of this issuer for any audience
+// (the callers check client_id) and, with a revocation store, that it is
+// not revoked. Refusals match accesstoken.ErrInvalid.
+func (s *Service) verifyAccess(ctx context.Context, token string) (*accesstoken.Claims, error) {
+	c, err := accesstoken.Verify(ctx, token, s.stores.Keys, accesstoken.Expect{
+		Issuer: s.issuer, Now: s.now(), Skew: s.skew, Algs: s.algs, MaxDepth: s.maxDepth,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.revocation != nil {
+		revoked, err := accesstoken.Revoked(ctx, s.revocation, c)
+		if err != nil {
+			return nil, fmt.Errorf("revocation: %w", err)
+		}
+		if revoked {
+			return nil, fmt.Errorf("%w: %w", accesstoken.ErrInvalid, accesstoken.ErrRevoked)
+		}
+	}
+	return c, nil
 }

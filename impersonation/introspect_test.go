@@ -16,7 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -237,7 +240,7 @@ func TestIntrospect_ActiveAccessToken(t *testing.T) {
 					change = func(*tokenexchange.Request) {}
 				}
 				at := f.exchangeWith(t, change)
-				tok := decodeJWT(t, at)
+				tok := testkit.DecodeJWT(t, at)
 				n := len(f.db.Events())
 
 				got := f.requireActive(t, via, appID, at)
@@ -250,16 +253,16 @@ func TestIntrospect_ActiveAccessToken(t *testing.T) {
 					"client_id":  appID,
 					"aud":        tc.wantAud,
 					"iss":        testIssuer,
-					"exp":        tok.claims["exp"],
-					"iat":        tok.claims["iat"],
-					"jti":        tok.str(t, "jti"),
+					"exp":        tok.Claims["exp"],
+					"iat":        tok.Claims["iat"],
+					"jti":        tok.Str(t, "jti"),
 					"token_type": "Bearer",
 					"org_id":     "acme-eu",
 					"org_name":   "ACME Europe",
 					"username":   "bob",
 				}, got)
-				assert.Equal(t, f.clock.Now().Unix(), tok.num(t, "iat"))
-				assert.Equal(t, f.clock.Now().Add(impersonation.DefaultAccessTokenTTL).Unix(), tok.num(t, "exp"))
+				assert.Equal(t, f.clock.Now().Unix(), tok.Num(t, "iat"))
+				assert.Equal(t, f.clock.Now().Add(impersonation.DefaultAccessTokenTTL).Unix(), tok.Num(t, "exp"))
 				assert.Len(t, f.db.Events(), n, "introspection is not audited")
 			})
 		}
@@ -282,7 +285,7 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 		}},
 		{name: "expired past exp plus skew", client: appID, token: func(t *testing.T, f *irFixture) string {
 			at := f.accessToken(t)
-			f.clock.Advance(impersonation.DefaultAccessTokenTTL + subjecttoken.DefaultSkew + time.Second)
+			f.clock.Advance(impersonation.DefaultAccessTokenTTL + claims.DefaultSkew + time.Second)
 			return at
 		}},
 		{name: "revoked", client: appID, token: func(t *testing.T, f *irFixture) string {
@@ -304,22 +307,22 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 			return id
 		}},
 		{name: "access token claims under typ JWT", client: appID, token: func(t *testing.T, f *irFixture) string {
-			tok := decodeJWT(t, f.accessToken(t))
+			tok := testkit.DecodeJWT(t, f.accessToken(t))
 			k := f.signingKey(t)
-			return signRaw(t, k, map[string]any{"alg": k.Algorithm, "kid": k.ID, "typ": "JWT"}, tok.claims)
+			return testkit.SignRaw(t, k, map[string]any{"alg": k.Algorithm, "kid": k.ID, "typ": "JWT"}, tok.Claims)
 		}},
 		{name: "access token of another issuer's key", client: appID, token: func(t *testing.T, _ *irFixture) string {
 			return newFixture(t).accessToken(t)
 		}},
 		{name: "alg none", client: appID, token: func(t *testing.T, f *irFixture) string {
-			tok := decodeJWT(t, f.accessToken(t))
-			return segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + segment(t, tok.claims) + "."
+			tok := testkit.DecodeJWT(t, f.accessToken(t))
+			return testkit.Segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + testkit.Segment(t, tok.Claims) + "."
 		}},
 		{name: "tampered payload", client: appID, token: func(t *testing.T, f *irFixture) string {
 			parts := strings.Split(f.accessToken(t), ".")
-			tok := decodeJWT(t, strings.Join(parts, "."))
-			tok.claims["sub"] = "dave"
-			return parts[0] + "." + segment(t, tok.claims) + "." + parts[2]
+			tok := testkit.DecodeJWT(t, strings.Join(parts, "."))
+			tok.Claims["sub"] = "dave"
+			return parts[0] + "." + testkit.Segment(t, tok.Claims) + "." + parts[2]
 		}},
 		{name: "garbage", client: appID, token: func(*testing.T, *irFixture) string { return "not-a-token" }},
 		{name: "three garbage segments", client: appID, token: func(*testing.T, *irFixture) string { return "a.b.c" }},
@@ -334,7 +337,7 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 				f.requireInactive(t, via, tc.client, token)
 				// An inactive answer is recorded, so probing leaves a trace;
 				// the record never holds the token.
-				e := requireOneEvent(t, eventsSince(f.db, n), store.EventRequestRefused, store.OutcomeDenied, "introspection: inactive")
+				e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventRequestRefused, store.OutcomeDenied, "introspection: inactive")
 				assert.Equal(t, tc.client, e.ClientID)
 				if len(token) > 4 {
 					assert.NotContains(t, e.Reason, token, "the record never holds the token")
@@ -347,7 +350,7 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 func TestIntrospect_ExpiryBoundary(t *testing.T) {
 	t.Parallel()
 	ttl := impersonation.DefaultAccessTokenTTL
-	skew := subjecttoken.DefaultSkew
+	skew := claims.DefaultSkew
 	tests := []struct {
 		name       string
 		advance    time.Duration
@@ -400,7 +403,7 @@ func TestIntrospect_RevocationStoreFailure(t *testing.T) {
 				out := f.introspect(t, via, appID, token)
 
 				require.Equal(t, tc.wantStatus, out.status, out.body)
-				assertNoLeak(t, out.body, "connection reset")
+				testkit.AssertNoLeak(t, out.body, "connection reset")
 				if tc.wantStatus == http.StatusOK {
 					assert.Equal(t, irInactive, out.body)
 					return
@@ -425,8 +428,8 @@ func TestRevoke_ImpersonatedAccessToken(t *testing.T) {
 			ctx := context.Background()
 			f := newIRFixture(t, true)
 			at := f.accessToken(t)
-			jti := decodeJWT(t, at).str(t, "jti")
-			rs := f.verifier(t, appID, impersonation.WithRevocation(f.db))
+			jti := testkit.DecodeJWT(t, at).Str(t, "jti")
+			rs := f.verifier(t, appID, resource.WithRevocation(f.db))
 			_, err := rs.Verify(ctx, at)
 			require.NoError(t, err)
 			n := len(f.db.Events())
@@ -434,7 +437,7 @@ func TestRevoke_ImpersonatedAccessToken(t *testing.T) {
 			out := f.revoke(t, via, appID, at)
 			require.Equal(t, http.StatusOK, out.status, out.body)
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationEnded, store.OutcomeGranted, "")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, "")
 			assert.Equal(t, store.Event{
 				Type:         store.EventImpersonationEnded,
 				Time:         f.clock.Now().UTC(),
@@ -450,8 +453,8 @@ func TestRevoke_ImpersonatedAccessToken(t *testing.T) {
 			f.requireInactive(t, viaDirect, appID, at)
 			f.requireInactive(t, viaHTTP, appID, at)
 			_, err = rs.Verify(ctx, at)
-			require.ErrorIs(t, err, impersonation.ErrRevoked)
-			require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+			require.ErrorIs(t, err, resource.ErrRevoked)
+			require.ErrorIs(t, err, resource.ErrInvalidToken)
 			_, err = f.verifier(t, appID).Verify(ctx, at)
 			require.NoError(t, err, "a verifier without the revocation store still accepts it")
 
@@ -462,13 +465,13 @@ func TestRevoke_ImpersonatedAccessToken(t *testing.T) {
 				require.Equal(t, http.StatusOK, out.status, out.body)
 			}
 			var ended []store.Event
-			for _, e := range eventsSince(f.db, n) {
+			for _, e := range testkit.EventsSince(f.db.Events(), n) {
 				if e.Type != store.EventRequestRefused { // the inactive introspections above
 					ended = append(ended, e)
 				}
 			}
 			assert.Len(t, ended, 1, "one impersonation.ended")
-			assert.Equal(t, 1, countEvents(f.db, store.EventImpersonationEnded))
+			assert.Equal(t, 1, testkit.CountEvents(f.db.Events(), store.EventImpersonationEnded))
 		})
 	}
 }
@@ -478,7 +481,7 @@ func TestRevoke_ImpersonatedAccessToken(t *testing.T) {
 func TestRevoke_HeldUntilTheTokenExpires(t *testing.T) {
 	t.Parallel()
 	ttl := impersonation.DefaultAccessTokenTTL
-	skew := subjecttoken.DefaultSkew
+	skew := claims.DefaultSkew
 	tests := []struct {
 		name    string
 		advance time.Duration
@@ -497,15 +500,15 @@ func TestRevoke_HeldUntilTheTokenExpires(t *testing.T) {
 
 			_, err := f.verifier(t, appID).Verify(context.Background(), at)
 			require.NoError(t, err, "not expired yet")
-			_, err = f.verifier(t, appID, impersonation.WithRevocation(f.db)).Verify(context.Background(), at)
-			require.ErrorIs(t, err, impersonation.ErrRevoked)
+			_, err = f.verifier(t, appID, resource.WithRevocation(f.db)).Verify(context.Background(), at)
+			require.ErrorIs(t, err, resource.ErrRevoked)
 			f.requireInactive(t, viaDirect, appID, at)
 		})
 	}
 }
 
 // TestRevoke_HeldForAResourceServerWithLargerSkew: a resource server may
-// build its Verifier with a skew up to subjecttoken.MaxSkew; a revoked
+// build its Verifier with a skew up to claims.MaxSkew; a revoked
 // token must not become valid again there once the service's own skew
 // has passed.
 func TestRevoke_HeldForAResourceServerWithLargerSkew(t *testing.T) {
@@ -513,11 +516,11 @@ func TestRevoke_HeldForAResourceServerWithLargerSkew(t *testing.T) {
 	f := newIRFixture(t, true)
 	at := f.accessToken(t)
 	require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), at, ""))
-	f.clock.Advance(impersonation.DefaultAccessTokenTTL + subjecttoken.DefaultSkew + time.Minute)
+	f.clock.Advance(impersonation.DefaultAccessTokenTTL + claims.DefaultSkew + time.Minute)
 
-	rs := f.verifier(t, appID, impersonation.WithVerifierSkew(subjecttoken.MaxSkew), impersonation.WithRevocation(f.db))
+	rs := f.verifier(t, appID, resource.WithSkew(claims.MaxSkew), resource.WithRevocation(f.db))
 	_, err := rs.Verify(context.Background(), at)
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken, "revoked, or expired: never accepted again")
+	require.ErrorIs(t, err, resource.ErrInvalidToken, "revoked, or expired: never accepted again")
 }
 
 // TestRFC7009_2_1_TokenOfAnotherClientRefused: "The authorization server
@@ -555,8 +558,8 @@ func TestRFC7009_2_1_TokenOfAnotherClientRefused(t *testing.T) {
 				if via == viaDirect {
 					require.ErrorIs(t, out.err, tokenexchange.ErrUnauthorizedClient)
 				}
-				assertNoLeak(t, out.body, token)
-				assert.Empty(t, eventsSince(f.db, n), "nothing revoked, nothing recorded")
+				testkit.AssertNoLeak(t, out.body, token)
+				assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "nothing revoked, nothing recorded")
 
 				if tc.subject {
 					resp, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
@@ -580,20 +583,20 @@ func TestRevoke_UnexchangedSubjectToken(t *testing.T) {
 			t.Parallel()
 			f := newIRFixture(t, true)
 			st, id := f.authorize(t, "alice", "bob")
-			tok := decodeJWT(t, st)
+			tok := testkit.DecodeJWT(t, st)
 			n := len(f.db.Events())
 
 			out := f.revoke(t, via, appID, st)
 			require.Equal(t, http.StatusOK, out.status, out.body)
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventTokenRevoked, store.OutcomeGranted, "")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenRevoked, store.OutcomeGranted, "")
 			assert.Equal(t, store.Event{
 				Type:         store.EventTokenRevoked,
 				Time:         f.clock.Now().UTC(),
 				ClientID:     appID,
 				Impersonator: "alice",
 				Subject:      "bob",
-				JTI:          tok.str(t, "jti"),
+				JTI:          tok.Str(t, "jti"),
 				Scopes:       []string{"openid", scopeOrdersRead},
 				Outcome:      store.OutcomeGranted,
 			}, e)
@@ -602,9 +605,9 @@ func TestRevoke_UnexchangedSubjectToken(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, ex.status, ex.body)
 			assert.Equal(t, tokenexchange.CodeInvalidRequest, ex.code)
 			assert.Nil(t, ex.resp)
-			r := requireOneEvent(t, eventsSince(f.db, n+1), store.EventReplayDetected, store.OutcomeDenied, "already used")
-			assert.Equal(t, tok.str(t, "jti"), r.JTI)
-			assert.Zero(t, countEvents(f.db, store.EventTokenExchanged), "nothing issued")
+			r := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n+1), store.EventReplayDetected, store.OutcomeDenied, "already used")
+			assert.Equal(t, tok.Str(t, "jti"), r.JTI)
+			assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged), "nothing issued")
 		})
 	}
 }
@@ -634,7 +637,7 @@ func TestRevoke_SubjectTokenRecordedOnce(t *testing.T) {
 			}
 			n := len(f.db.Events())
 			require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), st, ""))
-			assert.Empty(t, eventsSince(f.db, n))
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 		})
 	}
 }
@@ -656,12 +659,12 @@ func TestRFC7009_2_2_InvalidTokenAnswered200(t *testing.T) {
 		}},
 		{name: "expired access token", token: func(t *testing.T, f *irFixture) string {
 			at := f.accessToken(t)
-			f.clock.Advance(impersonation.DefaultAccessTokenTTL + subjecttoken.DefaultSkew + time.Second)
+			f.clock.Advance(impersonation.DefaultAccessTokenTTL + claims.DefaultSkew + time.Second)
 			return at
 		}},
 		{name: "expired subject token", token: func(t *testing.T, f *irFixture) string {
 			st, _ := f.authorize(t, "alice", "bob")
-			f.clock.Advance(subjecttoken.DefaultTTL + subjecttoken.DefaultSkew + time.Second)
+			f.clock.Advance(subjecttoken.DefaultTTL + claims.DefaultSkew + time.Second)
 			return st
 		}},
 		{name: "access token of another issuer's key", token: func(t *testing.T, _ *irFixture) string {
@@ -672,8 +675,8 @@ func TestRFC7009_2_2_InvalidTokenAnswered200(t *testing.T) {
 			return st
 		}},
 		{name: "alg none", token: func(t *testing.T, f *irFixture) string {
-			tok := decodeJWT(t, f.accessToken(t))
-			return segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + segment(t, tok.claims) + "."
+			tok := testkit.DecodeJWT(t, f.accessToken(t))
+			return testkit.Segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + testkit.Segment(t, tok.Claims) + "."
 		}},
 	}
 	for _, tc := range tests {
@@ -685,7 +688,7 @@ func TestRFC7009_2_2_InvalidTokenAnswered200(t *testing.T) {
 				n := len(f.db.Events())
 				out := f.revoke(t, via, appID, token)
 				require.Equal(t, http.StatusOK, out.status, out.body)
-				assert.Empty(t, eventsSince(f.db, n))
+				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 			})
 		}
 	}
@@ -720,7 +723,7 @@ func TestRevoke_WithoutRevocationStore(t *testing.T) {
 				if via == viaDirect {
 					require.ErrorIs(t, out.err, tokenexchange.ErrUnsupportedTokenType)
 				}
-				assert.Empty(t, eventsSince(f.db, n))
+				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 				switch tc.kind {
 				case "access":
 					f.requireActive(t, via, appID, token)
@@ -754,8 +757,8 @@ func TestRevoke_StoreFailures(t *testing.T) {
 			recover: func(f *irFixture) { f.rev.failRevoke.Store(false) },
 			leak:    "connection reset"},
 		{name: "audit sink fails",
-			fail:        func(f *irFixture) { f.auditor.fail.Store(true) },
-			recover:     func(f *irFixture) { f.auditor.fail.Store(false) },
+			fail:        func(f *irFixture) { f.auditor.Fail.Store(true) },
+			recover:     func(f *irFixture) { f.auditor.Fail.Store(false) },
 			wantRevoked: true},
 		{name: "one-time-use store fails for a subject token", subject: true,
 			fail:    func(f *irFixture) { f.oneTime.failWith(errors.New("one-time store: timeout")) },
@@ -782,8 +785,8 @@ func TestRevoke_StoreFailures(t *testing.T) {
 				if via == viaDirect {
 					require.ErrorIs(t, out.err, tokenexchange.ErrTemporarilyUnavailable)
 				}
-				assertNoLeak(t, out.body, token, tc.leak)
-				assert.Empty(t, eventsSince(f.db, n))
+				testkit.AssertNoLeak(t, out.body, token, tc.leak)
+				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 
 				tc.recover(f)
 				switch {
@@ -838,8 +841,8 @@ func TestIntrospectionAndRevocationEndpoints_ClientAuthentication(t *testing.T) 
 				out := irFromHTTP(t, w)
 				require.Equal(t, tc.wantStatus, out.status, out.body)
 				assert.Equal(t, tc.wantCode, out.code)
-				assertNoLeak(t, out.body, at)
-				assert.Empty(t, eventsSince(f.db, n))
+				testkit.AssertNoLeak(t, out.body, at)
+				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 				f.requireActive(t, viaDirect, appID, at)
 			})
 		}

@@ -3,6 +3,7 @@ package impersonation
 import (
 	"net/http"
 
+	"github.com/actas/actas/internal/wire"
 	"github.com/actas/actas/store"
 )
 
@@ -14,17 +15,17 @@ func JWKSHandler(keys store.KeySet) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
+			wire.WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
 			return
 		}
 		pub, err := keys.PublicKeys(r.Context())
 		if err != nil {
-			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+			wire.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 			return
 		}
 		body, err := store.MarshalJWKS(pub)
 		if err != nil {
-			writeJSONError(w, http.StatusInternalServerError, "server_error", "internal error")
+			wire.WriteError(w, http.StatusInternalServerError, "server_error", "internal error")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 )
 
@@ -72,7 +73,7 @@ func TestJWKSHandler_ServesKeysThatVerify(t *testing.T) {
 			assert.Equal(t, f.signingKey(t).ID, k.KeyID())
 			assert.Equal(t, tc.alg, k.Algorithm().String())
 			assert.Equal(t, "sig", k.KeyUsage())
-			assert.Equal(t, f.signingKey(t).ID, decodeJWT(t, at).header["kid"])
+			assert.Equal(t, f.signingKey(t).ID, testkit.DecodeJWT(t, at).Header["kid"])
 			assert.True(t, verifiesWith(set, at), "the published key verifies the access token")
 
 			other := newFixture(t, withKeyAlgorithm(tc.alg))
@@ -92,7 +93,7 @@ func TestJWKSHandler_RotationServesBothKeysUntilRetirement(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.keys.Rotate(next, f.clock.Now().Add(time.Hour)))
 	newToken := f.accessToken(t)
-	assert.Equal(t, next.ID, decodeJWT(t, newToken).header["kid"], "new tokens use the new key")
+	assert.Equal(t, next.ID, testkit.DecodeJWT(t, newToken).Header["kid"], "new tokens use the new key")
 
 	set := fetchJWKS(t, h)
 	assert.Equal(t, sortedIDs(old.ID, next.ID), kids(set))

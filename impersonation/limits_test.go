@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
@@ -21,12 +22,12 @@ func TestLimits_ClientLifetimesAreCapped(t *testing.T) {
 		c.AccessTokenTTL = 30 * 24 * time.Hour
 	})
 	st, id := f.authorize(t, "alice", "bob")
-	tok := decodeJWT(t, st)
-	assert.Equal(t, int64(subjecttoken.MaxTTL/time.Second), tok.num(t, "exp")-tok.num(t, "iat"))
+	tok := testkit.DecodeJWT(t, st)
+	assert.Equal(t, int64(subjecttoken.MaxTTL/time.Second), tok.Num(t, "exp")-tok.Num(t, "iat"))
 
 	resp, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
 	require.NoError(t, err)
 	assert.Equal(t, int64(impersonation.MaxAccessTokenTTL/time.Second), resp.ExpiresIn)
-	at := decodeJWT(t, resp.AccessToken)
-	assert.Equal(t, int64(impersonation.MaxAccessTokenTTL/time.Second), at.num(t, "exp")-at.num(t, "iat"))
+	at := testkit.DecodeJWT(t, resp.AccessToken)
+	assert.Equal(t, int64(impersonation.MaxAccessTokenTTL/time.Second), at.Num(t, "exp")-at.Num(t, "iat"))
 }

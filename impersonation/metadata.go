@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/actas/actas/internal/wire"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -87,7 +88,7 @@ func MetadataHandler(m Metadata) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
+			wire.WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -33,10 +35,10 @@ func TestAuthorize_PolicyAllows(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			st, _ := f.authorize(t, tc.impersonator, tc.subject)
-			tok := decodeJWT(t, st)
-			assert.Equal(t, tc.subject, tok.str(t, "sub"))
-			assert.Equal(t, map[string]any{"sub": tc.impersonator}, tok.claims["may_act"])
-			e := requireOneEvent(t, f.db.Events(), store.EventImpersonationStarted, store.OutcomeGranted, "")
+			tok := testkit.DecodeJWT(t, st)
+			assert.Equal(t, tc.subject, tok.Str(t, "sub"))
+			assert.Equal(t, map[string]any{"sub": tc.impersonator}, tok.Claims["may_act"])
+			e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationStarted, store.OutcomeGranted, "")
 			assert.Equal(t, tc.wantOrg, e.Org)
 
 			d, err := f.svc.Decide(context.Background(), appID, tc.impersonator, tc.subject)
@@ -118,7 +120,7 @@ func TestAuthorize_PolicyDenies(t *testing.T) {
 			require.ErrorAs(t, err, &denied)
 			assert.Equal(t, tc.wantReason, denied.Reason)
 
-			e := requireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
+			e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
 			assert.Equal(t, string(tc.wantReason), e.Reason)
 			assert.Equal(t, clientID, e.ClientID)
 			assert.Equal(t, tc.impersonator, e.Impersonator)
@@ -169,7 +171,7 @@ func TestNew_RejectsBadConfiguration(t *testing.T) {
 		{name: "empty issuer", iss: "", stores: func() impersonation.Stores { return full }},
 		{name: "nil scope rule", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithScopeRule(nil)}},
 		{name: "negative access TTL", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithAccessTokenTTL(-time.Second)}},
-		{name: "skew beyond the maximum", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithSkew(subjecttoken.MaxSkew + time.Second)}},
+		{name: "skew beyond the maximum", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithSkew(claims.MaxSkew + time.Second)}},
 		{name: "alg none", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithAlgorithms("none")}},
 		{name: "HS256", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithAlgorithms("HS256")}},
 		{name: "nil clock", iss: testIssuer, stores: func() impersonation.Stores { return full }, opts: []impersonation.Option{impersonation.WithClock(nil)}},

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
@@ -38,7 +39,7 @@ func TestAuthorize_StartLimitPerImpersonator(t *testing.T) {
 	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, se.Code)
 	assert.Contains(t, se.Description, "slow down")
 	assert.True(t, se.Redirectable(), "the client learns it, in its response mode")
-	e := requireOneEvent(t, eventsSince(f.db, before), store.EventImpersonationDenied, store.OutcomeDenied, "")
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), before), store.EventImpersonationDenied, store.OutcomeDenied, "")
 	assert.Equal(t, string(impersonation.ReasonRateLimited), e.Reason)
 	assert.Equal(t, "alice", e.Impersonator)
 
@@ -87,7 +88,7 @@ func TestAuthorize_StartLimitConfigurable(t *testing.T) {
 			var se *subjecttoken.Error
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, tc.wantCode, se.Code)
-			assertNoLeak(t, se.Description, "redis", "connection refused")
+			testkit.AssertNoLeak(t, se.Description, "redis", "connection refused")
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/tokenexchange"
 )
@@ -78,14 +79,14 @@ func TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent(t *testing.T) {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			require.GreaterOrEqual(t, w.Code, 400)
-			e := requireOneEvent(t, eventsSince(f.db, before), tc.wantType, store.OutcomeDenied, "")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), before), tc.wantType, store.OutcomeDenied, "")
 			assert.Equal(t, tc.wantReason, e.Reason)
 			assert.Equal(t, tc.wantClient, e.ClientID)
 			if tc.wantType == store.EventRequestRefused {
 				assert.Equal(t, r.Method, e.Method)
 				assert.Equal(t, "/token", e.Path)
 			}
-			assert.Len(t, eventsSince(f.db, before), 1, "recorded once")
+			assert.Len(t, testkit.EventsSince(f.db.Events(), before), 1, "recorded once")
 		})
 	}
 }

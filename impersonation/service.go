@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/internal/ratelimit"
 	"github.com/actas/actas/store"
@@ -17,19 +18,14 @@ import (
 	"github.com/actas/actas/tokenexchange"
 )
 
-// Defaults of a [Service].
+// Access token lifetimes of a [Service].
 const (
 	// DefaultAccessTokenTTL is the impersonated access token lifetime, as
 	// in the flow's reference document (3600 s).
-	DefaultAccessTokenTTL = time.Hour
-	// AuthorizedUserType is the aut claim of an access token issued to a
-	// user (as opposed to an application acting for itself).
-	AuthorizedUserType = "APPLICATION_USER"
-	// AccessTokenHeaderType is the typ of access tokens (RFC 9068 §2.1).
-	AccessTokenHeaderType = "at+jwt"
+	DefaultAccessTokenTTL = accesstoken.DefaultTTL
 	// MaxAccessTokenTTL caps an impersonated access token's lifetime,
 	// whatever the client or WithAccessTokenTTL asks.
-	MaxAccessTokenTTL = 24 * time.Hour
+	MaxAccessTokenTTL = accesstoken.MaxTTL
 )
 
 // Stores are what a [Service] reads and writes. Every field is required;
@@ -100,10 +96,7 @@ type Service struct {
 	accessTTL  time.Duration
 	idTTL      time.Duration
 	revocation store.Revocation
-	// access verifies the issuer's own access tokens for introspection and
-	// revocation: any audience, client_id checked by the caller.
-	access  *Verifier
-	secrets verifiedSecrets
+	secrets    verifiedSecrets
 
 	sessions      store.Sessions
 	maxSession    time.Duration
@@ -131,7 +124,7 @@ type Option func(*Service)
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
 // WithSkew sets the clock skew tolerated on exp, nbf and iat; default 30 s,
-// at most subjecttoken.MaxSkew.
+// at most claims.MaxSkew.
 func WithSkew(d time.Duration) Option { return func(s *Service) { s.skew = d } }
 
 // WithAlgorithms sets the signature algorithms accepted on presented
@@ -198,7 +191,7 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		issuer:    iss,
 		stores:    stores,
 		now:       time.Now,
-		skew:      subjecttoken.DefaultSkew,
+		skew:      claims.DefaultSkew,
 		algs:      slices.Clone(jose.DefaultAlgorithms),
 		maxDepth:  claims.DefaultMaxActDepth,
 		accessTTL: DefaultAccessTokenTTL,
@@ -258,17 +251,6 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
 	s.tokens = tokens
-	vopts := []VerifierOption{
-		WithVerifierClock(s.now), WithVerifierSkew(s.skew),
-		WithVerifierAlgorithms(s.algs...), WithVerifierMaxActDepth(s.maxDepth),
-	}
-	if s.revocation != nil {
-		vopts = append(vopts, WithRevocation(s.revocation))
-	}
-	if s.access, err = NewVerifier(iss, "any", stores.Keys, vopts...); err != nil {
-		return nil, fmt.Errorf("impersonation: %w", err)
-	}
-	s.access.anyAudience = true
 	if s.dummyHash, err = store.HashSecret(jose.NewID(), store.ClientSecretIterations); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
@@ -84,12 +85,6 @@ func WithReasonClaim() Option { return func(s *Service) { s.reasonClaim = true }
 // sessions; default DefaultRefreshTokenTTL.
 func WithRefreshTokenTTL(d time.Duration) Option { return func(s *Service) { s.refreshTTL = d } }
 
-// sessionRevocationKey is the revocation-store key that ends every token of
-// session id. A session's ID is the jti of the exchanged access token that
-// started it, so revoking that token, ending the session or revoking any
-// token issued under it are one and the same revocation.
-func sessionRevocationKey(id string) string { return id }
-
 // StartSession binds loginSession (an identifier of the impersonator's
 // login session at the host — not the session cookie itself: stores keep
 // it in clear) to the impersonation that accessToken, the access token
@@ -111,7 +106,7 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 	if !cleanText(reason) || len(reason) > subjecttoken.MaxReasonBytes {
 		return nil, errors.New("impersonation: the reason must be at most 512 bytes of printable text")
 	}
-	p, err := s.access.Verify(ctx, accessToken)
+	p, err := s.verifyAccess(ctx, accessToken)
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: start session: %w", err)
 	}
@@ -125,7 +120,7 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 		return nil, fmt.Errorf("%w: issued under an impersonation session", ErrNotImpersonated)
 	}
 	if old, err := s.sessions.SessionFor(ctx, loginSession); err == nil {
-		if old.ID == p.TokenID {
+		if old.ID == p.ID {
 			return old, nil // the same exchange: the session already runs
 		}
 		if err := s.endSession(ctx, old, "replaced by a new impersonation"); err != nil {
@@ -134,17 +129,17 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 	}
 	now := s.now().UTC()
 	sess := store.ImpersonationSession{
-		ID:               p.TokenID,
+		ID:               p.ID,
 		LoginSession:     loginSession,
-		Impersonator:     p.Actor.Subject,
+		Impersonator:     p.Act.Subject,
 		Subject:          p.Subject,
 		ClientID:         p.ClientID,
 		Org:              p.OrgID,
 		Reason:           reason,
 		Started:          now,
 		Expires:          now.Add(s.maxSession),
-		StartTokenID:     p.TokenID,
-		StartTokenExpiry: p.Expiry,
+		StartTokenID:     p.ID,
+		StartTokenExpiry: p.Expiry.Time(),
 	}
 	if err := s.sessions.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("impersonation: start session: %w", err)
@@ -176,7 +171,7 @@ func (s *Service) Session(ctx context.Context, loginSession, requestedSubject st
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: session: %w", err)
 	}
-	revoked, err := s.revocation.Revoked(ctx, sessionRevocationKey(sess.ID))
+	revoked, err := s.revocation.Revoked(ctx, accesstoken.SessionRevocationKey(sess.ID))
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: session: %w", err)
 	}
@@ -226,12 +221,12 @@ func (s *Service) EndSession(ctx context.Context, loginSession, reason string) e
 
 func (s *Service) endSession(ctx context.Context, sess *store.ImpersonationSession, reason string) error {
 	// Tokens issued under the session expire with it at the latest.
-	hold := sess.Expires.Add(subjecttoken.MaxSkew)
-	if start := sess.StartTokenExpiry.Add(subjecttoken.MaxSkew); start.After(hold) {
+	hold := sess.Expires.Add(claims.MaxSkew)
+	if start := sess.StartTokenExpiry.Add(claims.MaxSkew); start.After(hold) {
 		hold = start
 	}
 	// One key: the starting token's jti, which is the session's ID.
-	if err := s.revocation.Revoke(ctx, sessionRevocationKey(sess.ID), hold); err != nil {
+	if err := s.revocation.Revoke(ctx, accesstoken.SessionRevocationKey(sess.ID), hold); err != nil {
 		return fmt.Errorf("impersonation: end session: %w", err)
 	}
 	if sess.LoginSession != "" {
@@ -590,7 +585,7 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 		if !s.now().Before(sess.Expires) {
 			return nil, invalid.WithCause(ErrSessionEnded)
 		}
-		revoked, err := s.revocation.Revoked(ctx, sessionRevocationKey(rc.SessionID))
+		revoked, err := s.revocation.Revoked(ctx, accesstoken.SessionRevocationKey(rc.SessionID))
 		if err != nil {
 			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 		}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -173,9 +175,9 @@ func (f *fixture) isActive(t testing.TB, clientID, token string) bool {
 
 // verifyAt verifies token as a resource server for audience that checks
 // revocation in the fixture's store.
-func (f *fixture) verifyAt(t testing.TB, audience, token string) (*impersonation.Principal, error) {
+func (f *fixture) verifyAt(t testing.TB, audience, token string) (*resource.Principal, error) {
 	t.Helper()
-	return f.verifier(t, audience, impersonation.WithRevocation(f.db)).Verify(context.Background(), token)
+	return f.verifier(t, audience, resource.WithRevocation(f.db)).Verify(context.Background(), token)
 }
 
 // requireSessionGone requires that login is no impersonation session any
@@ -199,7 +201,7 @@ func (f *fixture) requireOwnTokens(t testing.TB, tok *impersonation.Tokens, clie
 	assert.Equal(t, "alice", p.Subject)
 	assert.Nil(t, p.Actor, "no act in the user's own access token")
 	assert.Empty(t, p.SessionID)
-	assert.NotContains(t, decodeJWT(t, tok.AccessToken).claims, impersonation.ClaimSessionID)
+	assert.NotContains(t, testkit.DecodeJWT(t, tok.AccessToken).Claims, impersonation.ClaimSessionID)
 	if tok.IDToken != "" {
 		id, err := f.svc.Tokens().VerifyIDToken(context.Background(), tok.IDToken, clientID)
 		require.NoError(t, err)
@@ -211,7 +213,7 @@ func (f *fixture) requireOwnTokens(t testing.TB, tok *impersonation.Tokens, clie
 
 // requireSessionTokens requires tokens issued under sess at clientID: sub
 // bob, act.sub alice, isid the session.
-func (f *fixture) requireSessionTokens(t testing.TB, tok *impersonation.Tokens, clientID string, sess *store.ImpersonationSession) *impersonation.Principal {
+func (f *fixture) requireSessionTokens(t testing.TB, tok *impersonation.Tokens, clientID string, sess *store.ImpersonationSession) *resource.Principal {
 	t.Helper()
 	require.NotNil(t, tok.Session)
 	assert.Equal(t, sess.ID, tok.Session.ID)
@@ -299,7 +301,7 @@ func TestStartSession_FromExchangedAccessToken(t *testing.T) {
 			require.NoError(t, err)
 			require.NotNil(t, sess)
 
-			assertJTI(t, sess.ID)
+			testkit.AssertJTI(t, sess.ID)
 			assert.Equal(t, sessLogin, sess.LoginSession)
 			assert.Equal(t, "alice", sess.Impersonator)
 			assert.Equal(t, "bob", sess.Subject)
@@ -309,11 +311,11 @@ func TestStartSession_FromExchangedAccessToken(t *testing.T) {
 			assert.WithinDuration(t, now, sess.Started, 0)
 			assert.Equal(t, time.UTC, sess.Started.Location(), "times are UTC")
 			assert.WithinDuration(t, now.Add(tc.wantLasts), sess.Expires, 0)
-			at := decodeJWT(t, exchanged)
-			assert.Equal(t, at.str(t, "jti"), sess.StartTokenID)
-			assert.Equal(t, at.num(t, "exp"), sess.StartTokenExpiry.Unix())
+			at := testkit.DecodeJWT(t, exchanged)
+			assert.Equal(t, at.Str(t, "jti"), sess.StartTokenID)
+			assert.Equal(t, at.Num(t, "exp"), sess.StartTokenExpiry.Unix())
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventSessionStarted, store.OutcomeGranted, "")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventSessionStarted, store.OutcomeGranted, "")
 			assert.Equal(t, tc.reason, e.Justification)
 			assert.Equal(t, "alice", e.Impersonator)
 			assert.Equal(t, "bob", e.Subject)
@@ -342,31 +344,31 @@ func TestStartSession_Refused(t *testing.T) {
 		{
 			name:    "garbage",
 			token:   func(*testing.T, *fixture) string { return "not.a.token" },
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name:    "empty token",
 			token:   func(*testing.T, *fixture) string { return "" },
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name: "access token of another issuer's keys",
 			token: func(t *testing.T, _ *fixture) string {
 				return newFixture(t).accessToken(t)
 			},
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name: "access token naming another issuer",
 			token: func(t *testing.T, f *fixture) string {
 				key := f.signingKey(t)
 				now := f.clock.Now().Unix()
-				return signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": "at+jwt"}, map[string]any{
+				return testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": "at+jwt"}, map[string]any{
 					"iss": "https://evil.example", "sub": "bob", "aud": appID, "client_id": appID, "azp": appID,
-					"act": map[string]any{"sub": "alice"}, "iat": now, "nbf": now, "exp": now + 600, "jti": randomID(),
+					"act": map[string]any{"sub": "alice"}, "iat": now, "nbf": now, "exp": now + 600, "jti": testkit.RandomID(),
 				})
 			},
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name: "subject token",
@@ -374,7 +376,7 @@ func TestStartSession_Refused(t *testing.T) {
 				st, _ := f.authorize(t, "alice", "bob")
 				return st
 			},
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name: "impersonator's ID token",
@@ -382,7 +384,7 @@ func TestStartSession_Refused(t *testing.T) {
 				_, id := f.authorize(t, "alice", "bob")
 				return id
 			},
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name: "expired exchange token",
@@ -391,7 +393,7 @@ func TestStartSession_Refused(t *testing.T) {
 				f.clock.Advance(time.Hour + time.Minute)
 				return tok
 			},
-			wantErr: impersonation.ErrInvalidToken,
+			wantErr: resource.ErrInvalidToken,
 		},
 		{
 			name: "revoked exchange token",
@@ -400,7 +402,7 @@ func TestStartSession_Refused(t *testing.T) {
 				require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), tok, ""))
 				return tok
 			},
-			wantErr: impersonation.ErrRevoked,
+			wantErr: resource.ErrRevoked,
 		},
 		{
 			name: "the user's own access token (not impersonated)",
@@ -475,7 +477,7 @@ func TestStartSession_Refused(t *testing.T) {
 				require.ErrorIs(t, err, tc.wantErr)
 			}
 			assert.Empty(t, sessionEventsOf(f.db, store.EventSessionStarted), "no session started")
-			assert.Empty(t, eventsSince(f.db, n), "a refused start records nothing")
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "a refused start records nothing")
 			f.requireSessionGone(t, sessLogin)
 			f.requireOwnTokens(t, f.issueTokens(t, app2ID, sessLogin), app2ID)
 		})
@@ -560,7 +562,7 @@ func TestStartSession_ReplacesPreviousSession(t *testing.T) {
 	second, secondExchange := f.startSession(t, "TICKET-4712")
 	assert.NotEqual(t, first.ID, second.ID)
 
-	events := eventsSince(f.db, n)
+	events := testkit.EventsSince(f.db.Events(), n)
 	ended := sessionEventsOf(f.db, store.EventImpersonationEnded)
 	require.Len(t, ended, 1, "events: %+v", events)
 	assert.Equal(t, first.ID, ended[0].JTI)
@@ -588,7 +590,7 @@ func TestStartSession_RefusesTokenIssuedUnderSession(t *testing.T) {
 	sess, _ := f.startSession(t, sessReason)
 	f.clock.Advance(50 * time.Minute)
 	under := f.issueTokens(t, appID, sessLogin)
-	require.Equal(t, sess.ID, decodeJWT(t, under.AccessToken).str(t, impersonation.ClaimSessionID))
+	require.Equal(t, sess.ID, testkit.DecodeJWT(t, under.AccessToken).Str(t, impersonation.ClaimSessionID))
 
 	again, err := f.svc.StartSession(context.Background(), sessOtherLogin, under.AccessToken, sessReason)
 	assert.Nil(t, again)
@@ -630,11 +632,11 @@ func TestIssueTokens_UnderSession(t *testing.T) {
 			assert.Empty(t, tok.RefreshToken, "refresh tokens are off by default")
 			assert.Equal(t, int64(59*60), tok.ExpiresIn, "the access token ends with the session")
 
-			at := decodeJWT(t, tok.AccessToken)
-			assert.Equal(t, "at+jwt", at.header["typ"])
-			assert.Equal(t, sess.ID, at.str(t, impersonation.ClaimSessionID))
-			assert.Equal(t, map[string]any{"sub": "alice"}, at.claims["act"])
-			assert.NotContains(t, at.claims, impersonation.ClaimReason)
+			at := testkit.DecodeJWT(t, tok.AccessToken)
+			assert.Equal(t, "at+jwt", at.Header["typ"])
+			assert.Equal(t, sess.ID, at.Str(t, impersonation.ClaimSessionID))
+			assert.Equal(t, map[string]any{"sub": "alice"}, at.Claims["act"])
+			assert.NotContains(t, at.Claims, impersonation.ClaimReason)
 
 			require.NotEmpty(t, tok.IDToken)
 			id, err := f.svc.Tokens().VerifyIDToken(context.Background(), tok.IDToken, tc.clientID)
@@ -647,7 +649,7 @@ func TestIssueTokens_UnderSession(t *testing.T) {
 			assert.Equal(t, in.AuthTime.Unix(), int64(id.AuthTime))
 			assert.LessOrEqual(t, int64(id.Expiry), sess.Expires.Unix(), "the ID token ends with the session at the latest")
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventSessionTokens, store.OutcomeGranted, "")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventSessionTokens, store.OutcomeGranted, "")
 			assert.Equal(t, tc.clientID, e.ClientID)
 			assert.Equal(t, "bob", e.Subject)
 			assert.Equal(t, "alice", e.Impersonator)
@@ -686,7 +688,7 @@ func TestIssueTokens_WithoutSession(t *testing.T) {
 			id, err := f.svc.Tokens().VerifyIDToken(context.Background(), tok.IDToken, app2ID)
 			require.NoError(t, err)
 			assert.Equal(t, testNonce, id.Nonce)
-			assert.Empty(t, eventsSince(f.db, n), "a user's own sign-in is no impersonation event")
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "a user's own sign-in is no impersonation event")
 		})
 	}
 }
@@ -726,18 +728,18 @@ func TestIssueTokens_ReasonClaim(t *testing.T) {
 			sess, exchanged := f.startSession(t, tc.reason)
 			tok := f.issueTokens(t, app2ID, sessLogin)
 
-			at := decodeJWT(t, tok.AccessToken)
+			at := testkit.DecodeJWT(t, tok.AccessToken)
 			if tc.wantClaim {
-				assert.Equal(t, tc.wantReason, at.str(t, impersonation.ClaimReason))
+				assert.Equal(t, tc.wantReason, at.Str(t, impersonation.ClaimReason))
 			} else {
-				assert.NotContains(t, at.claims, impersonation.ClaimReason)
+				assert.NotContains(t, at.Claims, impersonation.ClaimReason)
 			}
 			p := f.requireSessionTokens(t, tok, app2ID, sess)
 			assert.Equal(t, tc.wantReason, p.Reason)
 			assert.Equal(t, "impersonation_reason", impersonation.ClaimReason, "the documented claim name")
 
 			// The exchange's own access token predates the session.
-			assert.NotContains(t, decodeJWT(t, exchanged).claims, impersonation.ClaimReason)
+			assert.NotContains(t, testkit.DecodeJWT(t, exchanged).Claims, impersonation.ClaimReason)
 		})
 	}
 }
@@ -771,18 +773,18 @@ func TestIssueTokens_NeverOutliveTheSession(t *testing.T) {
 
 			tok := f.issueTokens(t, app2ID, sessLogin)
 			require.NotNil(t, tok.Session)
-			at := decodeJWT(t, tok.AccessToken)
-			exp := at.num(t, "exp")
+			at := testkit.DecodeJWT(t, tok.AccessToken)
+			exp := at.Num(t, "exp")
 			assert.Equal(t, now.Add(tc.wantTTL).Unix(), exp)
 			assert.LessOrEqual(t, exp, sess.Expires.Unix(), "access token exp never beyond the session's end")
 			assert.Equal(t, int64(tc.wantTTL/time.Second), tok.ExpiresIn)
 
-			id := decodeJWT(t, tok.IDToken)
-			assert.LessOrEqual(t, id.num(t, "exp"), sess.Expires.Unix(), "ID token exp never beyond the session's end")
+			id := testkit.DecodeJWT(t, tok.IDToken)
+			assert.LessOrEqual(t, id.Num(t, "exp"), sess.Expires.Unix(), "ID token exp never beyond the session's end")
 
 			require.NotEmpty(t, tok.RefreshToken)
-			rt := decodeJWT(t, tok.RefreshToken)
-			assert.Equal(t, sess.Expires.Unix(), rt.num(t, "exp"), "the refresh token ends with the session")
+			rt := testkit.DecodeJWT(t, tok.RefreshToken)
+			assert.Equal(t, sess.Expires.Unix(), rt.Num(t, "exp"), "the refresh token ends with the session")
 		})
 	}
 }
@@ -823,7 +825,7 @@ func TestSession_AuthorizeHook(t *testing.T) {
 			} else {
 				assert.Nil(t, got)
 			}
-			assert.Empty(t, eventsSince(f.db, n), "looking a session up records nothing")
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "looking a session up records nothing")
 
 			// Asking for someone else does not end the session.
 			again, err := f.svc.Session(context.Background(), sessLogin, "")
@@ -891,7 +893,7 @@ func TestSession_PolicyRecheckedMidSession(t *testing.T) {
 			require.NoError(t, err)
 			assert.Nil(t, got)
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationEnded, store.OutcomeGranted, "policy: ")
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, "policy: ")
 			assert.Contains(t, e.Reason, string(tc.wantReason))
 			assert.Equal(t, sess.ID, e.JTI)
 			assert.Equal(t, "alice", e.Impersonator)
@@ -940,9 +942,9 @@ func TestSession_EndsWithItsMaximumDuration(t *testing.T) {
 			f.requireSessionGone(t, sessLogin)
 			f.requireOwnTokens(t, f.issueTokens(t, app2ID, sessLogin), app2ID)
 
-			f.clock.Advance(subjecttoken.DefaultSkew + time.Second)
+			f.clock.Advance(claims.DefaultSkew + time.Second)
 			_, err = f.verifyAt(t, app2ID, last.AccessToken)
-			require.ErrorIs(t, err, impersonation.ErrInvalidToken, "the session's last token has expired with it")
+			require.ErrorIs(t, err, resource.ErrInvalidToken, "the session's last token has expired with it")
 		})
 	}
 }
@@ -957,16 +959,16 @@ func TestRefresh_UnderSession(t *testing.T) {
 	first := f.issueTokens(t, app2ID, sessLogin)
 	require.NotEmpty(t, first.RefreshToken, "a client with RefreshTokens gets a refresh token")
 
-	rt := decodeJWT(t, first.RefreshToken)
-	assert.Equal(t, impersonation.RefreshTokenHeaderType, rt.header["typ"])
-	assert.Equal(t, "refresh+jwt", rt.header["typ"])
-	assert.Equal(t, "bob", rt.str(t, "sub"))
-	assert.Equal(t, testIssuer, rt.str(t, "iss"))
-	assert.Equal(t, app2ID, rt.str(t, "client_id"))
-	assert.Equal(t, map[string]any{"sub": "alice"}, rt.claims["act"])
-	assert.Equal(t, sess.ID, rt.str(t, impersonation.ClaimSessionID))
-	assert.LessOrEqual(t, rt.num(t, "exp"), sess.Expires.Unix(), "refresh token exp ≤ session expiry")
-	assertJTI(t, rt.str(t, "jti"))
+	rt := testkit.DecodeJWT(t, first.RefreshToken)
+	assert.Equal(t, impersonation.RefreshTokenHeaderType, rt.Header["typ"])
+	assert.Equal(t, "refresh+jwt", rt.Header["typ"])
+	assert.Equal(t, "bob", rt.Str(t, "sub"))
+	assert.Equal(t, testIssuer, rt.Str(t, "iss"))
+	assert.Equal(t, app2ID, rt.Str(t, "client_id"))
+	assert.Equal(t, map[string]any{"sub": "alice"}, rt.Claims["act"])
+	assert.Equal(t, sess.ID, rt.Str(t, impersonation.ClaimSessionID))
+	assert.LessOrEqual(t, rt.Num(t, "exp"), sess.Expires.Unix(), "refresh token exp ≤ session expiry")
+	testkit.AssertJTI(t, rt.Str(t, "jti"))
 
 	f.clock.Advance(20 * time.Minute)
 	n := len(f.db.Events())
@@ -988,13 +990,13 @@ func TestRefresh_UnderSession(t *testing.T) {
 
 	require.NotEmpty(t, second.RefreshToken, "a new refresh token comes with the new tokens")
 	assert.NotEqual(t, first.RefreshToken, second.RefreshToken)
-	rt2 := decodeJWT(t, second.RefreshToken)
-	assert.NotEqual(t, rt.str(t, "jti"), rt2.str(t, "jti"))
-	assert.Equal(t, map[string]any{"sub": "alice"}, rt2.claims["act"])
-	assert.Equal(t, sess.ID, rt2.str(t, impersonation.ClaimSessionID))
-	assert.LessOrEqual(t, rt2.num(t, "exp"), sess.Expires.Unix())
+	rt2 := testkit.DecodeJWT(t, second.RefreshToken)
+	assert.NotEqual(t, rt.Str(t, "jti"), rt2.Str(t, "jti"))
+	assert.Equal(t, map[string]any{"sub": "alice"}, rt2.Claims["act"])
+	assert.Equal(t, sess.ID, rt2.Str(t, impersonation.ClaimSessionID))
+	assert.LessOrEqual(t, rt2.Num(t, "exp"), sess.Expires.Unix())
 
-	e := requireOneEvent(t, eventsSince(f.db, n), store.EventSessionTokens, store.OutcomeGranted, "")
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventSessionTokens, store.OutcomeGranted, "")
 	assert.Equal(t, "alice", e.Impersonator, "a refresh under impersonation is recorded with the impersonator")
 	assert.Equal(t, "bob", e.Subject)
 	assert.Equal(t, p.TokenID, e.JTI)
@@ -1027,10 +1029,10 @@ func TestRefresh_OwnTokens(t *testing.T) {
 			first := f.issueTokens(t, app2ID, sessOtherLogin)
 			f.requireOwnTokens(t, first, app2ID)
 			require.NotEmpty(t, first.RefreshToken)
-			rt := decodeJWT(t, first.RefreshToken)
-			assert.Equal(t, now.Add(tc.wantTTL).Unix(), rt.num(t, "exp"))
-			assert.NotContains(t, rt.claims, "act")
-			assert.NotContains(t, rt.claims, impersonation.ClaimSessionID)
+			rt := testkit.DecodeJWT(t, first.RefreshToken)
+			assert.Equal(t, now.Add(tc.wantTTL).Unix(), rt.Num(t, "exp"))
+			assert.NotContains(t, rt.Claims, "act")
+			assert.NotContains(t, rt.Claims, impersonation.ClaimSessionID)
 
 			f.clock.Advance(tc.wantTTL - time.Minute)
 			second := f.refreshOK(t, app2ID, first.RefreshToken, nil)
@@ -1131,7 +1133,7 @@ func TestRefresh_Refused(t *testing.T) {
 		{
 			name: "after the session's end and the skew",
 			setup: func(t *testing.T, f *fixture, first *impersonation.Tokens) given {
-				f.clock.Advance(time.Hour + subjecttoken.DefaultSkew + time.Second)
+				f.clock.Advance(time.Hour + claims.DefaultSkew + time.Second)
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
 			wantCode: tokenexchange.CodeInvalidGrant,
@@ -1195,10 +1197,10 @@ func TestRefresh_Refused(t *testing.T) {
 			setup: func(t *testing.T, _ *fixture, first *impersonation.Tokens) given {
 				other := newFixture(t)
 				key := other.signingKey(t)
-				c := decodeJWT(t, first.RefreshToken).claims
+				c := testkit.DecodeJWT(t, first.RefreshToken).Claims
 				delete(c, "act")
 				delete(c, impersonation.ClaimSessionID)
-				return given{clientID: app2ID, token: signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": "refresh+jwt"}, c)}
+				return given{clientID: app2ID, token: testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": "refresh+jwt"}, c)}
 			},
 			wantCode: tokenexchange.CodeInvalidGrant,
 		},
@@ -1206,7 +1208,7 @@ func TestRefresh_Refused(t *testing.T) {
 			name: "own refresh token expired",
 			setup: func(t *testing.T, f *fixture, _ *impersonation.Tokens) given {
 				own := f.issueTokens(t, app2ID, sessOtherLogin)
-				f.clock.Advance(impersonation.DefaultRefreshTokenTTL + subjecttoken.DefaultSkew + time.Second)
+				f.clock.Advance(impersonation.DefaultRefreshTokenTTL + claims.DefaultSkew + time.Second)
 				return given{clientID: app2ID, token: own.RefreshToken}
 			},
 			wantCode: tokenexchange.CodeInvalidGrant,
@@ -1225,7 +1227,7 @@ func TestRefresh_Refused(t *testing.T) {
 
 			te := f.refreshErr(t, g.clientID, g.token, g.scope)
 			assert.Equal(t, tc.wantCode, te.Code)
-			assertNoLeak(t, te.Code+" "+te.Description, g.token)
+			testkit.AssertNoLeak(t, te.Code+" "+te.Description, g.token)
 			assert.Len(t, sessionEventsOf(f.db, store.EventSessionTokens), n, "nothing issued, nothing recorded")
 		})
 	}
@@ -1247,8 +1249,8 @@ func TestRefresh_Scope(t *testing.T) {
 	p := f.requireSessionTokens(t, narrowed, app2ID, sess)
 	assert.Equal(t, claims.Scope{scopeOrdersRead}, p.Scope)
 	assert.Empty(t, narrowed.IDToken, "no openid, no ID token")
-	rt := decodeJWT(t, narrowed.RefreshToken)
-	assert.Equal(t, scopeOrdersRead, rt.str(t, "scope"), "the new refresh token carries the narrowed scope")
+	rt := testkit.DecodeJWT(t, narrowed.RefreshToken)
+	assert.Equal(t, scopeOrdersRead, rt.Str(t, "scope"), "the new refresh token carries the narrowed scope")
 
 	te = f.refreshErr(t, app2ID, narrowed.RefreshToken, claims.Scope{"openid"})
 	assert.Equal(t, tokenexchange.CodeInvalidScope, te.Code, "narrowed once, narrowed for good")
@@ -1263,14 +1265,14 @@ func TestRefresh_KeepsReason(t *testing.T) {
 	f.enableRefresh(t, app2ID)
 	f.startSession(t, sessReason)
 	first := f.issueTokens(t, app2ID, sessLogin)
-	require.Equal(t, sessReason, decodeJWT(t, first.AccessToken).str(t, impersonation.ClaimReason))
+	require.Equal(t, sessReason, testkit.DecodeJWT(t, first.AccessToken).Str(t, impersonation.ClaimReason))
 	n := len(f.db.Events())
 
 	second := f.refreshOK(t, app2ID, first.RefreshToken, nil)
 	p, err := f.verifyAt(t, app2ID, second.AccessToken)
 	require.NoError(t, err)
 	assert.Equal(t, sessReason, p.Reason, "the refreshed access token keeps impersonation_reason")
-	e := requireOneEvent(t, eventsSince(f.db, n), store.EventSessionTokens, store.OutcomeGranted, "")
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventSessionTokens, store.OutcomeGranted, "")
 	assert.Equal(t, sessReason, e.Justification, "the refresh's audit event carries the reason")
 }
 
@@ -1429,7 +1431,7 @@ func TestRefreshGrant_TokenEndpointRefusals(t *testing.T) {
 			assert.Equal(t, tc.wantStatus, w.Code, w.Body.String())
 			assert.Equal(t, tc.wantCode, body["error"])
 			assert.NotContains(t, body, "access_token")
-			assertNoLeak(t, w.Body.String(), first.RefreshToken, tc.secret)
+			testkit.AssertNoLeak(t, w.Body.String(), first.RefreshToken, tc.secret)
 		})
 	}
 }
@@ -1498,7 +1500,7 @@ func TestEndSession_RevokesEveryToken(t *testing.T) {
 
 			require.NoError(t, f.svc.EndSession(context.Background(), sessLogin, tc.reason))
 
-			e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationEnded, store.OutcomeGranted, tc.reason)
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, tc.reason)
 			assert.Equal(t, sess.ID, e.JTI)
 			assert.Equal(t, "alice", e.Impersonator)
 			assert.Equal(t, "bob", e.Subject)
@@ -1508,8 +1510,8 @@ func TestEndSession_RevokesEveryToken(t *testing.T) {
 			for _, tok := range all {
 				assert.False(t, f.isActive(t, tok.clientID, tok.token), "%s inactive at introspection", tok.name)
 				_, err := f.verifyAt(t, tok.clientID, tok.token)
-				require.ErrorIs(t, err, impersonation.ErrRevoked, tok.name)
-				require.ErrorIs(t, err, impersonation.ErrInvalidToken, tok.name)
+				require.ErrorIs(t, err, resource.ErrRevoked, tok.name)
+				require.ErrorIs(t, err, resource.ErrInvalidToken, tok.name)
 			}
 			assert.Equal(t, tokenexchange.CodeInvalidGrant, f.refreshErr(t, app2ID, refreshed.RefreshToken, nil).Code)
 
@@ -1547,7 +1549,7 @@ func TestEndSession_NoSessionIsNoError(t *testing.T) {
 			tc.setup(t, f)
 			n := len(f.db.Events())
 			require.NoError(t, f.svc.EndSession(context.Background(), tc.login, "logout"))
-			assert.Empty(t, eventsSince(f.db, n))
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 		})
 	}
 }
@@ -1567,7 +1569,7 @@ func TestRevoke_SessionTokenEndsSession(t *testing.T) {
 
 	require.NoError(t, f.svc.Revoke(context.Background(), sessClient(app2ID), app2Tok.AccessToken, ""))
 
-	e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationEnded, store.OutcomeGranted, "")
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, "")
 	assert.Equal(t, "alice", e.Impersonator)
 	assert.Equal(t, "bob", e.Subject)
 	assert.Equal(t, app2ID, e.ClientID)
@@ -1575,7 +1577,7 @@ func TestRevoke_SessionTokenEndsSession(t *testing.T) {
 	assert.False(t, f.isActive(t, app2ID, app2Tok.AccessToken))
 	assert.False(t, f.isActive(t, appID, appTok.AccessToken), "another token of the session is inactive too")
 	_, err := f.verifyAt(t, appID, appTok.AccessToken)
-	require.ErrorIs(t, err, impersonation.ErrRevoked)
+	require.ErrorIs(t, err, resource.ErrRevoked)
 
 	got, err := f.svc.Session(context.Background(), sessLogin, "")
 	require.NoError(t, err)
@@ -1601,7 +1603,7 @@ func TestRevoke_SessionTokenRevokesStartingToken(t *testing.T) {
 
 	assert.False(t, f.isActive(t, appID, exchanged), "the exchange token of an ended session is still active")
 	_, err = f.verifyAt(t, appID, exchanged)
-	require.ErrorIs(t, err, impersonation.ErrRevoked)
+	require.ErrorIs(t, err, resource.ErrRevoked)
 }
 
 // TestRevoke_ExchangeTokenEndsSession: revoking the exchange token that
@@ -1618,7 +1620,7 @@ func TestRevoke_ExchangeTokenEndsSession(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, got)
 
-	e := requireOneEvent(t, eventsSince(f.db, n), store.EventImpersonationEnded, store.OutcomeGranted, "revoked")
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, "revoked")
 	assert.Equal(t, sess.ID, e.JTI)
 	assert.Equal(t, sessReason, e.Justification)
 	f.requireSessionGone(t, sessLogin)
@@ -1641,7 +1643,7 @@ func TestRevoke_ExchangeTokenRevokesSessionTokensAtOnce(t *testing.T) {
 
 	assert.False(t, f.isActive(t, app2ID, app2Tok.AccessToken))
 	_, err := f.verifyAt(t, app2ID, app2Tok.AccessToken)
-	require.ErrorIs(t, err, impersonation.ErrRevoked)
+	require.ErrorIs(t, err, resource.ErrRevoked)
 }
 
 // TestExchange_RefusesActorTokenIssuedUnderSession: an ID token issued
@@ -1701,8 +1703,8 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 				assert.Equal(t, http.StatusBadRequest, out.status)
 				assert.Equal(t, tokenexchange.CodeInvalidRequest, out.code)
 				assert.Contains(t, out.description, "actor_token")
-				assertNoLeak(t, out.body, under.IDToken, st)
-				e := requireOneEvent(t, eventsSince(f.db, n), store.EventTokenExchangeDenied, store.OutcomeDenied, "act")
+				testkit.AssertNoLeak(t, out.body, under.IDToken, st)
+				e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenExchangeDenied, store.OutcomeDenied, "act")
 				assert.Equal(t, "gina", e.Subject)
 			})
 		}

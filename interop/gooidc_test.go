@@ -173,7 +173,7 @@ func TestGoOIDCTokenConfusion(t *testing.T) {
 		typ, _ := joseHeader(t, tokens.SubjectToken)
 		assert.Equal(t, "subject+jwt", typ)
 		tok, err := g.idTokens.Verify(context.Background(), tokens.SubjectToken)
-		require.NoError(t, err, "go-oidc started checking typ: update this test and the README")
+		require.NoError(t, err, "go-oidc started checking typ: update this test and docs/interop.md")
 		assert.Equal(t, "bob", tok.Subject)
 		assert.Empty(t, tok.Nonce, "the subject token has no nonce, so the nonce comparison refuses it")
 		assert.NotEqual(t, tokens.Nonce, tok.Nonce)

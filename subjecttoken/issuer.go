@@ -26,9 +26,6 @@ const (
 const (
 	DefaultTTL        = 180 * time.Second
 	DefaultIDTokenTTL = 300 * time.Second
-	DefaultSkew       = 30 * time.Second
-	// MaxSkew is the largest clock skew an Issuer accepts.
-	MaxSkew = 5 * time.Minute
 	// MaxTTL caps a subject token's lifetime, whatever the client asks:
 	// it is a bearer credential for someone else's account.
 	MaxTTL = 10 * time.Minute
@@ -128,7 +125,7 @@ type Option func(*config)
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithSkew sets the clock skew tolerated on exp, nbf and iat; default
-// DefaultSkew, at most MaxSkew.
+// claims.DefaultSkew, at most claims.MaxSkew.
 func WithSkew(d time.Duration) Option { return func(c *config) { c.skew = d } }
 
 // WithAlgorithms sets the algorithms accepted when verifying; default
@@ -149,7 +146,7 @@ func NewVerifier(iss string, keys store.KeySet, opts ...Option) (*Verifier, erro
 		keys:   keys,
 		config: config{
 			now:      time.Now,
-			skew:     DefaultSkew,
+			skew:     claims.DefaultSkew,
 			algs:     slices.Clone(jose.DefaultAlgorithms),
 			maxDepth: claims.DefaultMaxActDepth,
 		},
@@ -164,8 +161,8 @@ func NewVerifier(iss string, keys store.KeySet, opts ...Option) (*Verifier, erro
 		return nil, errors.New("subjecttoken: keys are nil")
 	case v.now == nil:
 		return nil, errors.New("subjecttoken: clock is nil")
-	case v.skew < 0 || v.skew > MaxSkew:
-		return nil, fmt.Errorf("subjecttoken: skew must be between 0 and %s", MaxSkew)
+	case v.skew < 0 || v.skew > claims.MaxSkew:
+		return nil, fmt.Errorf("subjecttoken: skew must be between 0 and %s", claims.MaxSkew)
 	case len(v.algs) == 0:
 		return nil, errors.New("subjecttoken: no algorithm allowed")
 	case v.maxDepth < 1:

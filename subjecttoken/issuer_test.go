@@ -264,7 +264,7 @@ func TestNewIssuerValidates(t *testing.T) {
 		{name: "empty issuer", keys: ks},
 		{name: "nil keys", iss: testIssuer},
 		{name: "negative skew", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithSkew(-time.Second)}},
-		{name: "skew above the cap", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithSkew(subjecttoken.MaxSkew + time.Second)}},
+		{name: "skew above the cap", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithSkew(claims.MaxSkew + time.Second)}},
 		{name: "HS256 allowed", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithAlgorithms("HS256")}},
 		{name: "none allowed", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithAlgorithms("none")}},
 		{name: "empty allowlist", iss: testIssuer, keys: ks, opts: []subjecttoken.Option{subjecttoken.WithAlgorithms()}},

@@ -7,13 +7,13 @@
 //     and client_id.
 //   - POST /api/password stands for an operation only the account holder
 //     may perform: it is refused with 403 and a JSON explanation to
-//     impersonated callers (impersonation.ForbidImpersonation) and answered
+//     impersonated callers (resource.ForbidImpersonation) and answered
 //     204 otherwise. The demo changes no password.
 //
-// Every route sits behind impersonation.Middleware: a request without a
+// Every route sits behind resource.Middleware: a request without a
 // valid bearer token gets an RFC 6750 401, and every state-changing
 // request made under impersonation is recorded with the given Auditor
-// before it runs (impersonation.WithRequestAudit).
+// before it runs (resource.WithRequestAudit).
 //
 // The reference server (examples/server) mounts Handler at /api/;
 // examples/api/cmd/api runs it alone against a remote issuer's JWKS.
@@ -24,7 +24,7 @@ import (
 	"net/http"
 
 	"github.com/actas/actas/claims"
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 )
 
@@ -43,19 +43,19 @@ type Me struct {
 }
 
 // Handler returns the API: GET /api/me and POST /api/password, each behind
-// impersonation.Middleware with v, recording impersonated state-changing
+// resource.Middleware with v, recording impersonated state-changing
 // requests to audit. audit may be nil to record nothing. Other paths are
 // 404 and other methods 405, after the token check.
-func Handler(v *impersonation.Verifier, audit store.Auditor) http.Handler {
-	var opts []impersonation.MiddlewareOption
+func Handler(v *resource.Verifier, audit store.Auditor) http.Handler {
+	var opts []resource.MiddlewareOption
 	if audit != nil {
-		opts = append(opts, impersonation.WithRequestAudit(audit))
+		opts = append(opts, resource.WithRequestAudit(audit))
 	}
-	protect := impersonation.Middleware(v, opts...)
+	protect := resource.Middleware(v, opts...)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/me", protect(http.HandlerFunc(me)))
-	mux.Handle("POST /api/password", protect(impersonation.ForbidImpersonation(http.HandlerFunc(changePassword))))
+	mux.Handle("POST /api/password", protect(resource.ForbidImpersonation(http.HandlerFunc(changePassword))))
 	// Unknown paths and methods are only answered to authenticated
 	// callers, so that the API's shape is not probed anonymously.
 	mux.Handle("/api/", protect(http.NotFoundHandler()))
@@ -65,7 +65,7 @@ func Handler(v *impersonation.Verifier, audit store.Auditor) http.Handler {
 }
 
 func me(w http.ResponseWriter, r *http.Request) {
-	p, ok := impersonation.PrincipalFrom(r.Context())
+	p, ok := resource.PrincipalFrom(r.Context())
 	if !ok { // Middleware always sets it; be safe anyway.
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/actas/actas/examples/api"
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/stretchr/testify/assert"
@@ -28,7 +28,7 @@ func newFixture(t *testing.T) *fixture {
 	ks, key := testKeys(t)
 	db := memory.New()
 	now := time.Now()
-	v, err := impersonation.NewVerifier(testIssuer, testAudience, ks, impersonation.WithRevocation(db))
+	v, err := resource.NewVerifier(testIssuer, testAudience, ks, resource.WithRevocation(db))
 	require.NoError(t, err)
 	return &fixture{key: key, db: db, handler: api.Handler(v, db), now: now}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/actas/actas/examples/api"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -64,7 +65,7 @@ type relyingParty struct {
 	scope       string
 	// jwks reads the issuer's published keys; ids verifies ID tokens
 	// with them.
-	jwks *impersonation.RemoteKeySet
+	jwks *resource.RemoteKeySet
 	ids  *subjecttoken.Verifier
 	// problem says why the app cannot run with the loaded data; empty
 	// when it can.
@@ -95,7 +96,7 @@ func newRelyingParty(s *server, secure bool, clientID, path, cookie string) (rel
 		rp.problem = fmt.Sprintf("client %q does not register the redirect URI %s", clientID, rp.callbackURL)
 	}
 	var err error
-	rp.jwks, err = impersonation.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, impersonation.WithRemoteClock(s.now))
+	rp.jwks, err = resource.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, resource.WithClock(s.now))
 	if err == nil {
 		rp.ids, err = subjecttoken.NewVerifier(s.issuer, rp.jwks, subjecttoken.WithClock(s.now))
 	}

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
@@ -42,7 +42,7 @@ import (
 type demoApp2 struct {
 	relyingParty
 	// access verifies the app's own access tokens.
-	access *impersonation.Verifier
+	access *resource.Verifier
 	// path is where the app is mounted (/app2, /app3); brand its name.
 	path, brand string
 }
@@ -61,7 +61,7 @@ func newCodeFlowApp(s *server, secure bool, clientID, path, brand string) *demoA
 	}
 	a.scope = scopeOf(c, []string{"openid"}, func(sc string) bool { return sc == subjecttoken.ScopeImpersonate })
 	var err error
-	if a.access, err = impersonation.NewVerifier(s.issuer, a.clientID, a.jwks, impersonation.WithVerifierClock(s.now)); err != nil && a.problem == "" {
+	if a.access, err = resource.NewVerifier(s.issuer, a.clientID, a.jwks, resource.WithClock(s.now)); err != nil && a.problem == "" {
 		a.problem = "cannot verify tokens: " + err.Error()
 	}
 	return a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/actas/actas/examples/api"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/tokenexchange"
@@ -267,8 +268,8 @@ func (s *server) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := impersonation.NewVerifier(s.issuer, s.apiAudience, s.keys,
-		impersonation.WithRevocation(s.stores.revoked), impersonation.WithVerifierClock(s.now))
+	verifier, err := resource.NewVerifier(s.issuer, s.apiAudience, s.keys,
+		resource.WithRevocation(s.stores.revoked), resource.WithClock(s.now))
 	if err != nil {
 		return nil, err
 	}

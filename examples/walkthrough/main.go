@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -88,14 +89,14 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := impersonation.NewVerifier(issuer, clientID, keys)
+	verifier, err := resource.NewVerifier(issuer, clientID, keys)
 	if err != nil {
 		return err
 	}
 	mux.Handle("GET /oauth2/authorize", authorizeHandler(svc, db))
 	mux.Handle("POST /oauth2/token", token)
 	mux.Handle("GET /oauth2/jwks", impersonation.JWKSHandler(keys))
-	mux.Handle("GET /api/whoami", impersonation.Middleware(verifier)(whoami(db)))
+	mux.Handle("GET /api/whoami", resource.Middleware(verifier)(whoami(db)))
 
 	hc := &http.Client{
 		Timeout:       10 * time.Second,
@@ -311,7 +312,7 @@ func authorize(ctx context.Context, hc *http.Client, u, user string) (url.Values
 // impersonation, who is acting.
 func whoami(users store.Users) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pr, _ := impersonation.PrincipalFrom(r.Context())
+		pr, _ := resource.PrincipalFrom(r.Context())
 		name := func(id string) string {
 			if u, err := users.User(r.Context(), id); err == nil {
 				return u.Username

@@ -358,3 +358,15 @@ func (s *dupScanner) str() (raw []byte, escaped bool, err error) {
 func decodeStrict(data []byte, v any) error {
 	return json.Unmarshal(data, v)
 }
+
+// IsRefusal tells a token that [Verify] refuses (malformed, algorithm,
+// key, signature, typ, crit) from a failure of the key store, after which
+// the token may still be fine.
+func IsRefusal(err error) bool {
+	for _, e := range []error{ErrMalformed, ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrTokenType, ErrCritical} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

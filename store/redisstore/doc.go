@@ -24,7 +24,7 @@
 //	impersonation.WithRevocationStore(rs)      // Service option
 //	impersonation.WithStartLimit(rs, 10, time.Minute)
 //	impersonation.WithSessions(rs, time.Hour)  // Service option
-//	impersonation.WithRevocation(rs)           // VerifierOption, on resource servers
+//	resource.WithRevocation(rs)           // VerifierOption, on resource servers
 //
 // One-time use takes a single SET NX; revocation a small script; a
 // revocation check a single EXISTS; a rate-limit count a small script;

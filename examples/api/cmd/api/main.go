@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/actas/actas/examples/api"
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 )
 
@@ -85,11 +85,11 @@ func run(ctx context.Context, addr, issuer, audience string, stderr io.Writer) e
 // logger.
 func newHandler(issuer, audience string, logger *slog.Logger) (http.Handler, error) {
 	hc := &http.Client{Timeout: 10 * time.Second}
-	keys, err := impersonation.NewRemoteKeySet(issuer+"/oauth2/jwks", hc)
+	keys, err := resource.NewRemoteKeySet(issuer+"/oauth2/jwks", hc)
 	if err != nil {
 		return nil, err
 	}
-	v, err := impersonation.NewVerifier(issuer, audience, keys)
+	v, err := resource.NewVerifier(issuer, audience, keys)
 	if err != nil {
 		return nil, err
 	}

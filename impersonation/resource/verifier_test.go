@@ -1,4 +1,4 @@
-package impersonation_test
+package resource_test
 
 import (
 	"context"
@@ -11,34 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/claims"
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
-	"github.com/actas/actas/subjecttoken"
 )
-
-// accessClaims are the claims of a genuine-looking access token for alice
-// acting as bob, for tokens built by hand.
-func (f *fixture) accessClaims() map[string]any {
-	now := f.clock.Now().Unix()
-	return map[string]any{
-		"iss": testIssuer, "sub": "bob", "aud": appID, "azp": appID, "client_id": appID,
-		"scope": "openid orders:read", "act": map[string]any{"sub": "alice"},
-		"aut": impersonation.AuthorizedUserType, "org_id": "acme-eu", "org_name": "ACME Europe",
-		"iat": now, "nbf": now, "exp": now + 3600, "jti": randomID(),
-	}
-}
-
-// atHeader is the header of an access token signed by key.
-func atHeader(key store.PrivateKey) map[string]any {
-	return map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": impersonation.AccessTokenHeaderType}
-}
 
 func TestVerifier_AcceptsAccessToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	at := f.accessToken(t)
-	jwt := decodeJWT(t, at)
+	jwt := testkit.DecodeJWT(t, at)
 
 	p, err := f.verifier(t, appID).Verify(context.Background(), at)
 	require.NoError(t, err)
@@ -52,7 +35,7 @@ func TestVerifier_AcceptsAccessToken(t *testing.T) {
 	assert.Equal(t, claims.Audience{appID}, p.Audience)
 	assert.Equal(t, "acme-eu", p.OrgID)
 	assert.Equal(t, "ACME Europe", p.OrgName)
-	assert.Equal(t, jwt.str(t, "jti"), p.TokenID)
+	assert.Equal(t, jwt.Str(t, "jti"), p.TokenID)
 	assert.Equal(t, f.clock.Now().Add(time.Hour).Unix(), p.Expiry.Unix())
 }
 
@@ -86,68 +69,68 @@ func TestVerifier_Rejects(t *testing.T) {
 		{name: "signed by an unknown key", token: func(t testing.TB, f *fixture) string {
 			other, err := store.GenerateKey(store.ES256)
 			require.NoError(t, err)
-			return signRaw(t, other, atHeader(other), f.accessClaims())
+			return testkit.SignRaw(t, other, atHeader(other), f.accessClaims())
 		}},
 		{name: "unknown key claiming the issuer's kid", token: func(t testing.TB, f *fixture) string {
 			other, err := store.GenerateKey(store.ES256)
 			require.NoError(t, err)
-			return signRaw(t, other, atHeader(f.signingKey(t)), f.accessClaims())
+			return testkit.SignRaw(t, other, atHeader(f.signingKey(t)), f.accessClaims())
 		}},
 		{name: "alg none", token: func(t testing.TB, f *fixture) string {
 			hdr := map[string]any{"alg": "none", "kid": f.signingKey(t).ID, "typ": "at+jwt"}
-			return segment(t, hdr) + "." + segment(t, f.accessClaims()) + ".c2ln"
+			return testkit.Segment(t, hdr) + "." + testkit.Segment(t, f.accessClaims()) + ".c2ln"
 		}},
 		{name: "header alg differs from the key's alg", token: func(t testing.TB, f *fixture) string {
 			key := f.signingKey(t)
 			hdr := atHeader(key)
 			hdr["alg"] = store.RS256
-			return signRaw(t, key, hdr, f.accessClaims())
+			return testkit.SignRaw(t, key, hdr, f.accessClaims())
 		}},
 		{name: "header typ missing", token: func(t testing.TB, f *fixture) string {
 			key := f.signingKey(t)
-			return signRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID}, f.accessClaims())
+			return testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID}, f.accessClaims())
 		}},
 		{name: "crit header", token: func(t testing.TB, f *fixture) string {
 			key := f.signingKey(t)
 			hdr := atHeader(key)
 			hdr["crit"] = []string{"exp"}
-			return signRaw(t, key, hdr, f.accessClaims())
+			return testkit.SignRaw(t, key, hdr, f.accessClaims())
 		}},
 		{name: "payload tampered", token: func(t testing.TB, f *fixture) string {
 			parts := strings.Split(f.accessToken(t), ".")
 			c := f.accessClaims()
 			c["scope"] = "openid orders:read orders:write"
-			return parts[0] + "." + segment(t, c) + "." + parts[2]
+			return parts[0] + "." + testkit.Segment(t, c) + "." + parts[2]
 		}},
 		{name: "client_id missing", token: func(t testing.TB, f *fixture) string {
 			c := f.accessClaims()
 			delete(c, "client_id")
-			return signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 		}},
 		{name: "jti missing", token: func(t testing.TB, f *fixture) string {
 			c := f.accessClaims()
 			delete(c, "jti")
-			return signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 		}},
 		{name: "exp missing", token: func(t testing.TB, f *fixture) string {
 			c := f.accessClaims()
 			delete(c, "exp")
-			return signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 		}},
 		{name: "not yet valid", token: func(t testing.TB, f *fixture) string {
 			c := f.accessClaims()
 			c["nbf"] = f.clock.Now().Add(2 * time.Minute).Unix()
-			return signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 		}},
 		{name: "act chain too deep", token: func(t testing.TB, f *fixture) string {
 			c := f.accessClaims()
-			c["act"] = actChain(claims.DefaultMaxActDepth + 1)
-			return signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+			c["act"] = testkit.ActChain(claims.DefaultMaxActDepth + 1)
+			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 		}},
 		{name: "act without sub", token: func(t testing.TB, f *fixture) string {
 			c := f.accessClaims()
 			c["act"] = map[string]any{"act": map[string]any{"sub": "alice"}}
-			return signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 		}},
 		{name: "trailing data after the claims", token: func(t testing.TB, f *fixture) string {
 			key := f.signingKey(t)
@@ -168,10 +151,10 @@ func TestVerifier_Rejects(t *testing.T) {
 				aud = tc.audience
 			}
 			tok := tc.token(t, f)
-			v, err := impersonation.NewVerifier(iss, aud, f.keys, impersonation.WithVerifierClock(f.clock.Now))
+			v, err := resource.NewVerifier(iss, aud, f.keys, resource.WithClock(f.clock.Now))
 			require.NoError(t, err)
 			p, err := v.Verify(context.Background(), tok)
-			require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+			require.ErrorIs(t, err, resource.ErrInvalidToken)
 			assert.Nil(t, p)
 			assert.NotContains(t, err.Error(), tok, "the error never holds the token")
 		})
@@ -181,22 +164,22 @@ func TestVerifier_Rejects(t *testing.T) {
 // signRawPayload signs payload bytes as they are.
 func signRawPayload(t testing.TB, key store.PrivateKey, header map[string]any, payload []byte) string {
 	t.Helper()
-	input := segment(t, header) + "." + b64(payload)
-	return input + "." + sign(t, key, input)
+	input := testkit.Segment(t, header) + "." + testkit.B64(payload)
+	return input + "." + testkit.Sign(t, key, input)
 }
 
 func TestVerifier_RevokedToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	at := f.accessToken(t)
-	v := f.verifier(t, appID, impersonation.WithRevocation(f.db))
+	v := f.verifier(t, appID, resource.WithRevocation(f.db))
 	p, err := v.Verify(context.Background(), at)
 	require.NoError(t, err)
 
 	require.NoError(t, f.db.Revoke(context.Background(), p.TokenID, p.Expiry))
 	p2, err := v.Verify(context.Background(), at)
-	require.ErrorIs(t, err, impersonation.ErrRevoked)
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+	require.ErrorIs(t, err, resource.ErrRevoked)
+	require.ErrorIs(t, err, resource.ErrInvalidToken)
 	assert.Nil(t, p2)
 
 	// Another token of the same flow is unaffected.
@@ -219,10 +202,10 @@ func (failingRevocation) Revoked(context.Context, string) (bool, error) {
 func TestVerifier_RevocationStoreFailureIsNotInvalidToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	v := f.verifier(t, appID, impersonation.WithRevocation(failingRevocation{}))
+	v := f.verifier(t, appID, resource.WithRevocation(failingRevocation{}))
 	p, err := v.Verify(context.Background(), f.accessToken(t))
 	require.ErrorIs(t, err, errRevocationDown)
-	assert.NotErrorIs(t, err, impersonation.ErrInvalidToken, "the token may be fine and the store down")
+	assert.NotErrorIs(t, err, resource.ErrInvalidToken, "the token may be fine and the store down")
 	assert.Nil(t, p)
 }
 
@@ -239,7 +222,7 @@ func TestVerifier_RetiredKeyVerifiesUntilRetireAt(t *testing.T) {
 	require.NoError(t, err, "the retired key verifies until retireAt")
 	f.clock.Advance(time.Hour)
 	_, err = v.Verify(context.Background(), at)
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+	require.ErrorIs(t, err, resource.ErrInvalidToken)
 }
 
 func TestNewVerifier_RejectsBadConfiguration(t *testing.T) {
@@ -250,23 +233,23 @@ func TestNewVerifier_RejectsBadConfiguration(t *testing.T) {
 		name     string
 		iss, aud string
 		keys     store.KeySet
-		opts     []impersonation.VerifierOption
+		opts     []resource.Option
 	}{
 		{name: "empty issuer", aud: appID, keys: keys},
 		{name: "empty audience", iss: testIssuer, keys: keys},
 		{name: "nil keys", iss: testIssuer, aud: appID},
-		{name: "nil clock", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierClock(nil)}},
-		{name: "negative skew", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierSkew(-time.Second)}},
-		{name: "skew beyond the maximum", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierSkew(subjecttoken.MaxSkew + time.Second)}},
-		{name: "act depth zero", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierMaxActDepth(0)}},
-		{name: "no algorithm", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierAlgorithms()}},
-		{name: "alg none", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierAlgorithms("none")}},
-		{name: "HS256", iss: testIssuer, aud: appID, keys: keys, opts: []impersonation.VerifierOption{impersonation.WithVerifierAlgorithms("HS256")}},
+		{name: "nil clock", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithClock(nil)}},
+		{name: "negative skew", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithSkew(-time.Second)}},
+		{name: "skew beyond the maximum", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithSkew(claims.MaxSkew + time.Second)}},
+		{name: "act depth zero", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithMaxActDepth(0)}},
+		{name: "no algorithm", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithAlgorithms()}},
+		{name: "alg none", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithAlgorithms("none")}},
+		{name: "HS256", iss: testIssuer, aud: appID, keys: keys, opts: []resource.Option{resource.WithAlgorithms("HS256")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v, err := impersonation.NewVerifier(tc.iss, tc.aud, tc.keys, tc.opts...)
+			v, err := resource.NewVerifier(tc.iss, tc.aud, tc.keys, tc.opts...)
 			require.Error(t, err)
 			assert.Nil(t, v)
 		})
@@ -277,7 +260,7 @@ func TestVerifier_AlgorithmAllowList(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	at := f.accessToken(t) // ES256
-	v := f.verifier(t, appID, impersonation.WithVerifierAlgorithms(store.RS256))
+	v := f.verifier(t, appID, resource.WithAlgorithms(store.RS256))
 	_, err := v.Verify(context.Background(), at)
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+	require.ErrorIs(t, err, resource.ErrInvalidToken)
 }

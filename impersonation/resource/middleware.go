@@ -1,13 +1,13 @@
-package impersonation
+package resource
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/actas/actas/internal/wire"
 	"github.com/actas/actas/store"
 )
 
@@ -85,7 +85,7 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 				m.challenge(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid")
 				return
 			case err != nil:
-				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+				wire.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 				return
 			}
 			if m.audit != nil && p.Impersonated() && stateChanging(r.Method) {
@@ -103,7 +103,7 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 					Path:         r.URL.Path,
 				})
 				if err != nil {
-					writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+					wire.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 					return
 				}
 			}
@@ -127,7 +127,7 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 			for _, s := range scopes {
 				if !p.Scope.Contains(s) {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope=`+strconv.Quote(strings.Join(scopes, " ")))
-					writeJSONError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope")
+					wire.WriteError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope")
 					return
 				}
 			}
@@ -148,7 +148,7 @@ func ForbidImpersonation(next http.Handler) http.Handler {
 		case !ok:
 			m.challenge(w, http.StatusUnauthorized, "", "")
 		case p.Impersonated():
-			writeJSONError(w, http.StatusForbidden, "access_denied", "not allowed while impersonating")
+			wire.WriteError(w, http.StatusForbidden, "access_denied", "not allowed while impersonating")
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -168,14 +168,7 @@ func (m *middleware) challenge(w http.ResponseWriter, status int, code, desc str
 		w.WriteHeader(status)
 		return
 	}
-	writeJSONError(w, status, code, desc)
-}
-
-func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	wire.WriteError(w, status, code, desc)
 }
 
 func bearerToken(r *http.Request) (string, bool) {

@@ -1,4 +1,4 @@
-package impersonation_test
+package resource_test
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 )
 
@@ -38,13 +40,13 @@ func newJWKSServer(t testing.TB, h http.Handler) *jwksServer {
 
 // remoteVerifier is a resource server's Verifier reading the issuer's JWKS
 // from srv, on the fixture's clock.
-func (f *fixture) remoteVerifier(t testing.TB, srv *jwksServer) (*impersonation.Verifier, *impersonation.RemoteKeySet) {
+func (f *fixture) remoteVerifier(t testing.TB, srv *jwksServer) (*resource.Verifier, *resource.RemoteKeySet) {
 	t.Helper()
 	hc := srv.Client()
 	hc.Timeout = 5 * time.Second
-	rks, err := impersonation.NewRemoteKeySet(srv.URL+"/jwks", hc, impersonation.WithRemoteClock(f.clock.Now))
+	rks, err := resource.NewRemoteKeySet(srv.URL+"/jwks", hc, resource.WithClock(f.clock.Now))
 	require.NoError(t, err)
-	v, err := impersonation.NewVerifier(testIssuer, appID, rks, impersonation.WithVerifierClock(f.clock.Now))
+	v, err := resource.NewVerifier(testIssuer, appID, rks, resource.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	return v, rks
 }
@@ -78,22 +80,22 @@ func TestRemoteKeySet_UnknownKidDoesNotRefetchWithinMinRefresh(t *testing.T) {
 	forged := func() string {
 		other, err := store.GenerateKey(store.ES256)
 		require.NoError(t, err)
-		return signRaw(t, other, atHeader(other), f.accessClaims())
+		return testkit.SignRaw(t, other, atHeader(other), f.accessClaims())
 	}
 	for range 5 {
 		_, err = v.Verify(context.Background(), forged())
-		require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+		require.ErrorIs(t, err, resource.ErrInvalidToken)
 	}
 	assert.Equal(t, int32(1), srv.requests.Load(), "forged kids do not hammer the issuer")
 
-	f.clock.Advance(impersonation.DefaultMinRefresh - time.Second)
+	f.clock.Advance(resource.DefaultMinRefresh - time.Second)
 	_, err = v.Verify(context.Background(), forged())
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+	require.ErrorIs(t, err, resource.ErrInvalidToken)
 	assert.Equal(t, int32(1), srv.requests.Load())
 
 	f.clock.Advance(time.Second)
 	_, err = v.Verify(context.Background(), forged())
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+	require.ErrorIs(t, err, resource.ErrInvalidToken)
 	assert.Equal(t, int32(2), srv.requests.Load(), "one refetch once the interval has passed")
 }
 
@@ -113,10 +115,10 @@ func TestRemoteKeySet_PicksUpRotatedKeyAfterMinRefresh(t *testing.T) {
 
 	// Within the interval the new kid is unknown and not fetched.
 	_, err = v.Verify(context.Background(), newToken)
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+	require.ErrorIs(t, err, resource.ErrInvalidToken)
 	assert.Equal(t, int32(1), srv.requests.Load())
 
-	f.clock.Advance(impersonation.DefaultMinRefresh)
+	f.clock.Advance(resource.DefaultMinRefresh)
 	_, err = v.Verify(context.Background(), newToken)
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), oldToken)
@@ -194,8 +196,8 @@ func TestRemoteKeySet_IgnoresUnusableKeys(t *testing.T) {
 			srv := newJWKSServer(t, staticJSON(body))
 			v, rks := f.remoteVerifier(t, srv)
 
-			_, err = v.Verify(context.Background(), signRaw(t, bad, atHeader(bad), f.accessClaims()))
-			require.ErrorIs(t, err, impersonation.ErrInvalidToken)
+			_, err = v.Verify(context.Background(), testkit.SignRaw(t, bad, atHeader(bad), f.accessClaims()))
+			require.ErrorIs(t, err, resource.ErrInvalidToken)
 			_, err = v.Verify(context.Background(), f.accessToken(t))
 			require.NoError(t, err, "the usable key beside it still works")
 
@@ -227,7 +229,7 @@ func TestRemoteKeySet_FetchFailureIsNotInvalidToken(t *testing.T) {
 			http.Error(w, "boom", http.StatusInternalServerError)
 		})},
 		{name: "not JSON", handler: staticJSON([]byte("<html>maintenance</html>"))},
-		{name: "larger than MaxJWKSBytes", handler: staticJSON([]byte(`{"keys":[],"pad":"` + strings.Repeat("a", impersonation.MaxJWKSBytes) + `"}`))},
+		{name: "larger than MaxJWKSBytes", handler: staticJSON([]byte(`{"keys":[],"pad":"` + strings.Repeat("a", resource.MaxJWKSBytes) + `"}`))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,13 +240,13 @@ func TestRemoteKeySet_FetchFailureIsNotInvalidToken(t *testing.T) {
 			p, err := v.Verify(context.Background(), f.accessToken(t))
 			require.Error(t, err)
 			assert.Nil(t, p)
-			assert.NotErrorIs(t, err, impersonation.ErrInvalidToken, "the key source failed, not the token")
+			assert.NotErrorIs(t, err, resource.ErrInvalidToken, "the key source failed, not the token")
 
 			// Through the middleware, once the interval allows a refetch
 			// that fails again, that is a 503, not a 401.
-			f.clock.Advance(impersonation.DefaultMinRefresh)
+			f.clock.Advance(resource.DefaultMinRefresh)
 			next := &recordingHandler{}
-			w := call(impersonation.Middleware(v)(next), http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
+			w := call(resource.Middleware(v)(next), http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
 			assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 			assert.Zero(t, next.calls.Load())
 		})
@@ -269,7 +271,7 @@ func TestRemoteKeySet_FailedFetchDoesNotMakeValidTokensInvalid(t *testing.T) {
 
 	_, err := v.Verify(context.Background(), at)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, impersonation.ErrInvalidToken, "first failure is reported as a key source failure")
+	require.NotErrorIs(t, err, resource.ErrInvalidToken, "first failure is reported as a key source failure")
 
 	// The issuer is back a moment later: within the min-refresh interval
 	// the key set does not refetch, and keeps reporting the failure rather
@@ -278,10 +280,10 @@ func TestRemoteKeySet_FailedFetchDoesNotMakeValidTokensInvalid(t *testing.T) {
 	f.clock.Advance(time.Second)
 	_, err = v.Verify(context.Background(), at)
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, impersonation.ErrInvalidToken, "still a key source failure, not an invalid token")
+	assert.NotErrorIs(t, err, resource.ErrInvalidToken, "still a key source failure, not an invalid token")
 
 	// After the interval it fetches again; the token is as valid as before.
-	f.clock.Advance(impersonation.DefaultMinRefresh)
+	f.clock.Advance(resource.DefaultMinRefresh)
 	_, err = v.Verify(context.Background(), at)
 	assert.NoError(t, err)
 }
@@ -300,7 +302,7 @@ func TestNewRemoteKeySet_RejectsBadConfiguration(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r, err := impersonation.NewRemoteKeySet(tc.url, tc.hc)
+			r, err := resource.NewRemoteKeySet(tc.url, tc.hc)
 			require.Error(t, err)
 			assert.Nil(t, r)
 		})
@@ -328,13 +330,13 @@ func TestRemoteKeySet_KeyRemovedByIssuerStopsVerifyingAfterMaxAge(t *testing.T) 
 	require.NoError(t, err)
 
 	empty.Store(true)
-	f.clock.Advance(impersonation.DefaultMaxAge - time.Second)
+	f.clock.Advance(resource.DefaultMaxAge - time.Second)
 	_, err = v.Verify(context.Background(), at)
 	require.NoError(t, err, "still within the max age: cached")
 	assert.Equal(t, int32(1), srv.requests.Load())
 
 	f.clock.Advance(time.Second)
 	_, err = v.Verify(context.Background(), at)
-	require.ErrorIs(t, err, impersonation.ErrInvalidToken, "the issuer no longer publishes the key")
+	require.ErrorIs(t, err, resource.ErrInvalidToken, "the issuer no longer publishes the key")
 	assert.Equal(t, int32(2), srv.requests.Load())
 }

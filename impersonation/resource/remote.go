@@ -1,4 +1,4 @@
-package impersonation
+package resource
 
 import (
 	"context"
@@ -50,39 +50,20 @@ type RemoteKeySet struct {
 
 var _ store.KeySet = (*RemoteKeySet)(nil)
 
-// RemoteOption configures a [RemoteKeySet].
-type RemoteOption func(*RemoteKeySet)
-
-// WithRemoteClock sets the time source; default time.Now.
-func WithRemoteClock(now func() time.Time) RemoteOption {
-	return func(r *RemoteKeySet) { r.now = now }
-}
-
-// WithMinRefresh sets the least time between fetches; default DefaultMinRefresh.
-func WithMinRefresh(d time.Duration) RemoteOption {
-	return func(r *RemoteKeySet) { r.minRefresh = d }
-}
-
-// WithMaxAge sets how long fetched keys are used before a refetch;
-// default DefaultMaxAge.
-func WithMaxAge(d time.Duration) RemoteOption {
-	return func(r *RemoteKeySet) { r.maxAge = d }
-}
-
 // NewRemoteKeySet returns a key set reading jwksURL with hc, which must
-// have a timeout.
-func NewRemoteKeySet(jwksURL string, hc *http.Client, opts ...RemoteOption) (*RemoteKeySet, error) {
+// have a timeout. It takes WithClock, WithMinRefresh and WithMaxAge.
+func NewRemoteKeySet(jwksURL string, hc *http.Client, opts ...Option) (*RemoteKeySet, error) {
+	o := options{now: time.Now, minRefresh: DefaultMinRefresh, maxAge: DefaultMaxAge}
+	if err := o.apply("NewRemoteKeySet", []string{"WithClock", "WithMinRefresh", "WithMaxAge"}, opts); err != nil {
+		return nil, err
+	}
 	if jwksURL == "" || hc == nil {
-		return nil, errors.New("impersonation: remote key set needs a URL and an HTTP client")
+		return nil, errors.New("resource: remote key set needs a URL and an HTTP client")
 	}
-	r := &RemoteKeySet{url: jwksURL, hc: hc, now: time.Now, minRefresh: DefaultMinRefresh, maxAge: DefaultMaxAge}
-	for _, o := range opts {
-		o(r)
+	if o.now == nil || o.minRefresh < 0 || o.maxAge <= 0 {
+		return nil, errors.New("resource: remote key set needs a clock, a non-negative min refresh and a positive max age")
 	}
-	if r.now == nil || r.minRefresh < 0 || r.maxAge <= 0 {
-		return nil, errors.New("impersonation: remote key set needs a clock, a non-negative min refresh and a positive max age")
-	}
-	return r, nil
+	return &RemoteKeySet{url: jwksURL, hc: hc, now: o.now, minRefresh: o.minRefresh, maxAge: o.maxAge}, nil
 }
 
 // PublicKey implements store.KeySet. A kid not in the cache, or a cache
@@ -112,7 +93,7 @@ func (r *RemoteKeySet) PublicKey(ctx context.Context, kid string) (store.PublicK
 	} else if r.lastErr != nil {
 		return store.PublicKey{}, r.lastErr
 	}
-	return store.PublicKey{}, fmt.Errorf("impersonation: jwks: %w", store.ErrNotFound)
+	return store.PublicKey{}, fmt.Errorf("resource: jwks: %w", store.ErrNotFound)
 }
 
 // PublicKeys implements store.KeySet, fetching the set if it was never
@@ -153,27 +134,27 @@ func (r *RemoteKeySet) fetch(ctx context.Context, now time.Time) error {
 func (r *RemoteKeySet) get(ctx context.Context) (map[string]store.PublicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("resource: jwks: %w", err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("resource: jwks: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("impersonation: jwks: HTTP status %d", resp.StatusCode)
+		return nil, fmt.Errorf("resource: jwks: HTTP status %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("resource: jwks: %w", err)
 	}
 	if len(body) > MaxJWKSBytes {
-		return nil, errors.New("impersonation: jwks: document too large")
+		return nil, errors.New("resource: jwks: document too large")
 	}
 	set, err := jwk.Parse(body)
 	if err != nil {
-		return nil, fmt.Errorf("impersonation: jwks: %w", err)
+		return nil, fmt.Errorf("resource: jwks: %w", err)
 	}
 	keys := make(map[string]store.PublicKey, set.Len())
 	for i := range set.Len() {

@@ -1,4 +1,4 @@
-package impersonation_test
+package resource_test
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/claims"
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 )
@@ -22,12 +23,12 @@ import (
 // recordingHandler remembers whether it ran and the Principal it saw.
 type recordingHandler struct {
 	calls     atomic.Int32
-	principal atomic.Pointer[impersonation.Principal]
+	principal atomic.Pointer[resource.Principal]
 }
 
 func (h *recordingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.calls.Add(1)
-	if p, ok := impersonation.PrincipalFrom(r.Context()); ok {
+	if p, ok := resource.PrincipalFrom(r.Context()); ok {
 		h.principal.Store(p)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -57,14 +58,14 @@ func TestMiddleware_BearerChallenges(t *testing.T) {
 	tests := []struct {
 		name          string
 		authorization func(t testing.TB, f *fixture) []string
-		opts          []impersonation.MiddlewareOption
+		opts          []resource.MiddlewareOption
 		wantStatus    int
 		wantChallenge string // exact WWW-Authenticate, or prefix when wantError
 		wantError     string
 	}{
 		{name: "no token", authorization: func(testing.TB, *fixture) []string { return nil },
 			wantStatus: 401, wantChallenge: `Bearer realm="api"`},
-		{name: "no token, custom realm", opts: []impersonation.MiddlewareOption{impersonation.WithRealm("orders")},
+		{name: "no token, custom realm", opts: []resource.MiddlewareOption{resource.WithRealm("orders")},
 			authorization: func(testing.TB, *fixture) []string { return nil },
 			wantStatus:    401, wantChallenge: `Bearer realm="orders"`},
 		{name: "Basic credentials are no bearer token", authorization: func(testing.TB, *fixture) []string { return []string{"Basic YWxpY2U6c2VjcmV0"} },
@@ -77,7 +78,7 @@ func TestMiddleware_BearerChallenges(t *testing.T) {
 		}, wantStatus: 401, wantChallenge: `Bearer realm="api"`},
 		{name: "invalid token", authorization: func(testing.TB, *fixture) []string { return []string{"Bearer not-a-token"} },
 			wantStatus: 401, wantChallenge: `Bearer realm="api", error="invalid_token"`, wantError: "invalid_token"},
-		{name: "invalid token, custom realm", opts: []impersonation.MiddlewareOption{impersonation.WithRealm("orders")},
+		{name: "invalid token, custom realm", opts: []resource.MiddlewareOption{resource.WithRealm("orders")},
 			authorization: func(testing.TB, *fixture) []string { return []string{"Bearer not-a-token"} },
 			wantStatus:    401, wantChallenge: `Bearer realm="orders", error="invalid_token"`, wantError: "invalid_token"},
 		{name: "subject token as bearer", authorization: func(t testing.TB, f *fixture) []string {
@@ -98,7 +99,7 @@ func TestMiddleware_BearerChallenges(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			next := &recordingHandler{}
-			h := impersonation.Middleware(f.verifier(t, appID), tc.opts...)(next)
+			h := resource.Middleware(f.verifier(t, appID), tc.opts...)(next)
 			w := call(h, http.MethodGet, "/orders", tc.authorization(t, f)...)
 
 			assert.Equal(t, tc.wantStatus, w.Code)
@@ -129,7 +130,7 @@ func TestMiddleware_KeyOrRevocationStoreFailureIs503(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	next := &recordingHandler{}
-	h := impersonation.Middleware(f.verifier(t, appID, impersonation.WithRevocation(failingRevocation{})))(next)
+	h := resource.Middleware(f.verifier(t, appID, resource.WithRevocation(failingRevocation{})))(next)
 	w := call(h, http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Equal(t, "temporarily_unavailable", jsonError(t, w))
@@ -141,9 +142,9 @@ func TestMiddleware_RevokedTokenIs401(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	at := f.accessToken(t)
-	require.NoError(t, f.db.Revoke(context.Background(), decodeJWT(t, at).str(t, "jti"), f.clock.Now().Add(2*time.Hour)))
+	require.NoError(t, f.db.Revoke(context.Background(), testkit.DecodeJWT(t, at).Str(t, "jti"), f.clock.Now().Add(2*time.Hour)))
 	next := &recordingHandler{}
-	h := impersonation.Middleware(f.verifier(t, appID, impersonation.WithRevocation(f.db)))(next)
+	h := resource.Middleware(f.verifier(t, appID, resource.WithRevocation(f.db)))(next)
 	w := call(h, http.MethodGet, "/orders", "Bearer "+at)
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
@@ -167,7 +168,7 @@ func TestRequireScope(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			next := &recordingHandler{}
-			h := impersonation.Middleware(f.verifier(t, appID))(impersonation.RequireScope(tc.scopes...)(next))
+			h := resource.Middleware(f.verifier(t, appID))(resource.RequireScope(tc.scopes...)(next))
 			w := call(h, http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
 			assert.Equal(t, tc.wantStatus, w.Code)
 			if tc.wantStatus == http.StatusForbidden {
@@ -186,7 +187,7 @@ func TestRequireScope(t *testing.T) {
 func TestRequireScope_WithoutPrincipalIs401(t *testing.T) {
 	t.Parallel()
 	next := &recordingHandler{}
-	w := call(impersonation.RequireScope(scopeOrdersRead)(next), http.MethodGet, "/orders")
+	w := call(resource.RequireScope(scopeOrdersRead)(next), http.MethodGet, "/orders")
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Equal(t, `Bearer realm="api"`, w.Header().Get("WWW-Authenticate"))
 	assert.Zero(t, next.calls.Load())
@@ -196,12 +197,12 @@ func TestForbidImpersonation(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
-		principal  *impersonation.Principal
+		principal  *resource.Principal
 		wantStatus int
 	}{
-		{name: "impersonated caller refused", principal: &impersonation.Principal{Subject: "bob", Actor: &claims.Actor{Subject: "alice"}, ClientID: appID}, wantStatus: http.StatusForbidden},
-		{name: "nested impersonation refused", principal: &impersonation.Principal{Subject: "bob", Actor: &claims.Actor{Subject: "alice", Act: &claims.Actor{Subject: "root"}}}, wantStatus: http.StatusForbidden},
-		{name: "account holder passes", principal: &impersonation.Principal{Subject: "bob", ClientID: appID}, wantStatus: http.StatusNoContent},
+		{name: "impersonated caller refused", principal: &resource.Principal{Subject: "bob", Actor: &claims.Actor{Subject: "alice"}, ClientID: appID}, wantStatus: http.StatusForbidden},
+		{name: "nested impersonation refused", principal: &resource.Principal{Subject: "bob", Actor: &claims.Actor{Subject: "alice", Act: &claims.Actor{Subject: "root"}}}, wantStatus: http.StatusForbidden},
+		{name: "account holder passes", principal: &resource.Principal{Subject: "bob", ClientID: appID}, wantStatus: http.StatusNoContent},
 		{name: "no principal is 401", principal: nil, wantStatus: http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
@@ -210,10 +211,10 @@ func TestForbidImpersonation(t *testing.T) {
 			next := &recordingHandler{}
 			r := httptest.NewRequest(http.MethodPost, "/account/password", nil)
 			if tc.principal != nil {
-				r = r.WithContext(impersonation.WithPrincipal(r.Context(), tc.principal))
+				r = r.WithContext(resource.WithPrincipal(r.Context(), tc.principal))
 			}
 			w := httptest.NewRecorder()
-			impersonation.ForbidImpersonation(next).ServeHTTP(w, r)
+			resource.ForbidImpersonation(next).ServeHTTP(w, r)
 			assert.Equal(t, tc.wantStatus, w.Code)
 			if tc.wantStatus == http.StatusNoContent {
 				assert.Equal(t, int32(1), next.calls.Load())
@@ -231,7 +232,7 @@ func TestForbidImpersonation_BehindMiddleware(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	next := &recordingHandler{}
-	h := impersonation.Middleware(f.verifier(t, appID))(impersonation.ForbidImpersonation(next))
+	h := resource.Middleware(f.verifier(t, appID))(resource.ForbidImpersonation(next))
 	w := call(h, http.MethodPost, "/account/password", "Bearer "+f.accessToken(t))
 	assert.Equal(t, http.StatusForbidden, w.Code)
 	assert.Zero(t, next.calls.Load())
@@ -262,11 +263,11 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 			if tc.impersonal {
 				c := f.accessClaims()
 				delete(c, "act")
-				at = signRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+				at = testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
 			}
 			audit := memory.New()
 			next := &recordingHandler{}
-			h := impersonation.Middleware(f.verifier(t, appID), impersonation.WithRequestAudit(audit))(next)
+			h := resource.Middleware(f.verifier(t, appID), resource.WithRequestAudit(audit))(next)
 			w := call(h, tc.method, "/orders/42?x=1", "Bearer "+at)
 			assert.Equal(t, http.StatusNoContent, w.Code)
 			assert.Equal(t, int32(1), next.calls.Load())
@@ -275,7 +276,7 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 				assert.Empty(t, audit.Events())
 				return
 			}
-			e := requireOneEvent(t, audit.Events(), store.EventImpersonatedRequest, store.OutcomeAttempted, "")
+			e := testkit.RequireOneEvent(t, audit.Events(), store.EventImpersonatedRequest, store.OutcomeAttempted, "")
 			assert.Equal(t, tc.method, e.Method)
 			assert.Equal(t, "/orders/42", e.Path)
 			assert.Equal(t, "bob", e.Subject)
@@ -283,7 +284,7 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 			assert.Equal(t, appID, e.ClientID)
 			assert.Equal(t, "acme-eu", e.Org)
 			assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
-			assert.Equal(t, decodeJWT(t, at).str(t, "jti"), e.JTI)
+			assert.Equal(t, testkit.DecodeJWT(t, at).Str(t, "jti"), e.JTI)
 			assert.Equal(t, f.clock.Now().UTC(), e.Time)
 		})
 	}
@@ -292,16 +293,16 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 func TestMiddleware_RequestAuditFailureRefusesRequest(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	failing := &switchAuditor{next: f.db}
-	failing.fail.Store(true)
+	failing := &testkit.SwitchAuditor{Next: f.db}
+	failing.Fail.Store(true)
 	next := &recordingHandler{}
-	h := impersonation.Middleware(f.verifier(t, appID), impersonation.WithRequestAudit(failing))(next)
+	h := resource.Middleware(f.verifier(t, appID), resource.WithRequestAudit(failing))(next)
 
 	w := call(h, http.MethodPost, "/orders", "Bearer "+f.accessToken(t))
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Equal(t, "temporarily_unavailable", jsonError(t, w))
 	assert.Zero(t, next.calls.Load(), "nothing changes under impersonation without a trace")
-	assertNoLeak(t, w.Body.String())
+	testkit.AssertNoLeak(t, w.Body.String())
 
 	// Reads need no trace and still pass.
 	w = call(h, http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
