@@ -439,7 +439,7 @@ func checkRedirectURI(uri string) string {
 }
 
 // Demo data: what the server serves without -data. The passwords and
-// secrets are fixed so that the README's curl session works as written;
+// secrets are fixed so that the curl session of docs/reference-server.md works as written;
 // they are printed at start and must never be used anywhere else.
 const (
 	demoAppClientID  = "demo-app"

@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Postgres, "postgres", "", "PostgreSQL URL (postgres://user@host:port/db) for clients, users, organisations, roles (the data is loaded into it) and the audit log, shared by every instance (default: memory)")
 	fs.StringVar(&cfg.PostgresSchema, "postgres-schema", "", "PostgreSQL schema of the tables (default actas)")
 	fs.Var(startLimitFlag{&cfg}, "start-limit", fmt.Sprintf(
-		"impersonations one impersonator may start per window, as `N/DURATION` (N 0 to %d, DURATION %s to %s, such as 30/1m); 0 turns the limit off, see the README for the risk (default %d/%s)",
+		"impersonations one impersonator may start per window, as `N/DURATION` (N 0 to %d, DURATION %s to %s, such as 30/1m); 0 turns the limit off, see docs/limits.md for the risk (default %d/%s)",
 		maxStartLimit, short(minStartWindow), short(maxStartWindow), impersonation.DefaultStartLimit, short(impersonation.DefaultStartWindow)))
 	if err := fs.Parse(args); err != nil {
 		return config{}, err

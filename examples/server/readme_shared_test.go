@@ -14,10 +14,14 @@ import (
 	"github.com/actas/actas/store"
 )
 
-// The README's "Running several instances" replay, between these markers,
-// is a bash block that must work as written against two fresh instances
-// of one issuer on one Redis and one PostgreSQL.
+// The replay of docs/several-instances.md ("Running several instances",
+// moved there from the README), between these markers, is a bash block that
+// must work as written against two fresh instances of one issuer on one
+// Redis and one PostgreSQL.
 const (
+	// severalInstancesDoc is the page that holds the replay, from the
+	// repository's root.
+	severalInstancesDoc   = "docs/several-instances.md"
 	severalInstancesStart = "<!-- several-instances:start -->"
 	severalInstancesEnd   = "<!-- several-instances:end -->"
 	// The block's first two lines set the URLs of the two instances (the
@@ -27,12 +31,13 @@ const (
 	severalInstancesIssuer2 = "ISSUER2=${ISSUER2:-http://127.0.0.1:8081}"
 )
 
-// TestReadmeSeveralInstances runs the README's replay with bash against
-// two instances started as main starts them (run), on free ports, with
-// the issuer of the first, the same keys and a Redis prefix and a
-// PostgreSQL schema of their own: alice signs in and gets a subject token
-// at instance 1, the same exchange goes to both at once, and exactly one
-// answers 200 with an access token, the other 400 invalid_request.
+// TestReadmeSeveralInstances runs the replay of docs/several-instances.md
+// (once the README's) with bash against two instances started as main
+// starts them (run), on free ports, with the issuer of the first, the same
+// keys and a Redis prefix and a PostgreSQL schema of their own: alice signs
+// in and gets a subject token at instance 1, the same exchange goes to both
+// at once, and exactly one answers 200 with an access token, the other 400
+// invalid_request.
 func TestReadmeSeveralInstances(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -41,7 +46,7 @@ func TestReadmeSeveralInstances(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	script := readmeBashBlock(t, severalInstancesStart, severalInstancesEnd)
+	script := docBashBlock(t, severalInstancesDoc, severalInstancesStart, severalInstancesEnd)
 	lines := strings.SplitN(script, "\n", 3)
 	require.True(t, strings.HasPrefix(lines[0], severalInstancesIssuer) && strings.HasPrefix(lines[1], severalInstancesIssuer2),
 		"the replay must start with %s and %s so that it runs as written and under this test", severalInstancesIssuer, severalInstancesIssuer2)
@@ -87,8 +92,8 @@ func TestReadmeSeveralInstances(t *testing.T) {
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	output := string(out)
-	require.NoError(t, err, "the README's replay failed:\n%s", output)
-	t.Logf("the README's replay printed:\n%s", output)
+	require.NoError(t, err, "the replay of %s failed:\n%s", severalInstancesDoc, output)
+	t.Logf("the replay of %s printed:\n%s", severalInstancesDoc, output)
 
 	assert.Contains(t, output, "POST /login: 303\n")
 	answers := map[string]int{}

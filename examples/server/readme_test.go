@@ -16,9 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The README's curl session, between these markers, is a bash block that
-// must work as written against a fresh server.
+// The curl session of docs/reference-server.md (the flow's two steps, moved
+// there from the README), between these markers, is a bash block that must
+// work as written against a fresh server.
 const (
+	// curlSessionDoc is the page that holds the curl session, from the
+	// repository's root.
+	curlSessionDoc   = "docs/reference-server.md"
 	curlSessionStart = "<!-- curl-session:start -->"
 	curlSessionEnd   = "<!-- curl-session:end -->"
 	// curlSessionIssuer is the block's first line: the default issuer, which
@@ -26,36 +30,38 @@ const (
 	curlSessionIssuer = "ISSUER=${ISSUER:-http://127.0.0.1:8080}"
 )
 
-// readmeCurlSession returns the bash block of README.md between the
-// curl-session markers.
-func readmeCurlSession(t *testing.T) string {
+// curlSessionBlock returns the bash block of docs/reference-server.md
+// between the curl-session markers.
+func curlSessionBlock(t *testing.T) string {
 	t.Helper()
-	return readmeBashBlock(t, curlSessionStart, curlSessionEnd)
+	return docBashBlock(t, curlSessionDoc, curlSessionStart, curlSessionEnd)
 }
 
-// readmeBashBlock returns the bash block of README.md between the start
-// and end markers.
-func readmeBashBlock(t *testing.T, start, end string) string {
+// docBashBlock returns the bash block between the start and end markers of
+// doc, a Markdown page named by its slash-separated path from the
+// repository's root (such as docs/reference-server.md).
+func docBashBlock(t *testing.T, doc, start, end string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(doc)))
+	require.NoError(t, err, "reading %s, the page that holds the block between %s and %s", doc, start, end)
 	_, rest, ok := strings.Cut(string(raw), start)
-	require.True(t, ok, "README.md has no %s marker", start)
+	require.True(t, ok, "%s has no %s marker", doc, start)
 	section, _, ok := strings.Cut(rest, end)
-	require.True(t, ok, "README.md has no %s marker after %s", end, start)
+	require.True(t, ok, "%s has no %s marker after %s", doc, end, start)
 	section = strings.TrimSpace(section)
 	body, ok := strings.CutPrefix(section, "```bash\n")
-	require.True(t, ok, "the block is not a ```bash block right after %s", start)
+	require.True(t, ok, "%s: the block is not a ```bash block right after %s", doc, start)
 	body, ok = strings.CutSuffix(body, "\n```")
-	require.True(t, ok, "the bash block does not end right before %s", end)
+	require.True(t, ok, "%s: the bash block does not end right before %s", doc, end)
 	return body + "\n"
 }
 
-// TestReadmeCurlSession runs the README's curl session with bash against
-// a fresh server (the demo data, as `go run ./examples/server` serves it)
-// on a free port, and checks what it prints: the login, the token
-// exchange's access token response, the API's answer, the introspection
-// of the active token, its revocation and the API's 401 afterwards.
+// TestReadmeCurlSession runs the curl session of docs/reference-server.md
+// (once the README's) with bash against a fresh server (the demo data, as
+// `go run ./examples/server` serves it) on a free port, and checks what it
+// prints: the login, the token exchange's access token response, the API's
+// answer, the introspection of the active token, its revocation and the
+// API's 401 afterwards.
 func TestReadmeCurlSession(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -64,7 +70,7 @@ func TestReadmeCurlSession(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	script := readmeCurlSession(t)
+	script := curlSessionBlock(t)
 	require.True(t, strings.HasPrefix(script, curlSessionIssuer+"\n"),
 		"the curl session must start with %s so that it runs as written and under this test", curlSessionIssuer)
 	require.Equal(t, 1, strings.Count(script, "127.0.0.1:8080"),
@@ -89,8 +95,8 @@ func TestReadmeCurlSession(t *testing.T) {
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	output := string(out)
-	require.NoError(t, err, "the README's curl session failed:\n%s\nserver log:\n%s", output, stderr.String())
-	t.Logf("the README's curl session printed:\n%s", output)
+	require.NoError(t, err, "the curl session of %s failed:\n%s\nserver log:\n%s", curlSessionDoc, output, stderr.String())
+	t.Logf("the curl session of %s printed:\n%s", curlSessionDoc, output)
 
 	lines := strings.Split(strings.TrimRight(output, "\n"), "\n")
 	for k, l := range lines {
