@@ -686,21 +686,13 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 // Grant implements tokenexchange.GrantHandler for the refresh_token grant
 // (RFC 6749 §6), for mounting on the token endpoint with
 // tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc).
-func (s *Service) Grant(ctx context.Context, client tokenexchange.Client, form map[string][]string) (*tokenexchange.Response, error) {
-	rt := first(form["refresh_token"])
-	if rt == "" {
+func (s *Service) Grant(ctx context.Context, client tokenexchange.Client, req *tokenexchange.GrantRequest) (*tokenexchange.Response, error) {
+	if req.RefreshToken == "" {
 		return nil, tokenexchange.ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
-	t, err := s.Refresh(ctx, client, rt, claims.ParseScope(first(form["scope"])))
+	t, err := s.Refresh(ctx, client, req.RefreshToken, req.Scope)
 	if err != nil {
 		return nil, err
 	}
 	return t.Response(), nil
-}
-
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
 }

@@ -27,7 +27,7 @@ type fakeGrant struct {
 	mu     sync.Mutex
 	calls  int
 	client Client
-	form   map[string][]string
+	req    *GrantRequest
 }
 
 var _ GrantHandler = (*fakeGrant)(nil)
@@ -44,18 +44,18 @@ func newFakeGrant() *fakeGrant {
 	}}
 }
 
-func (g *fakeGrant) Grant(_ context.Context, client Client, form map[string][]string) (*Response, error) {
+func (g *fakeGrant) Grant(_ context.Context, client Client, req *GrantRequest) (*Response, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++
-	g.client, g.form = client, form
+	g.client, g.req = client, req
 	return g.resp, g.err
 }
 
-func (g *fakeGrant) called() (int, Client, map[string][]string) {
+func (g *fakeGrant) called() (int, Client, *GrantRequest) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.calls, g.client, g.form
+	return g.calls, g.client, g.req
 }
 
 // refreshBody is a refresh_token grant body followed by extra, a raw
@@ -136,11 +136,14 @@ func TestWithGrant_ServesGrantType(t *testing.T) {
 			h.ServeHTTP(rec, tc.spec.build())
 
 			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
-			calls, client, form := g.called()
+			calls, client, req := g.called()
 			require.Equal(t, 1, calls)
 			assert.Equal(t, tc.wantClient, client)
-			assert.Equal(t, []string{GrantTypeRefreshToken}, form["grant_type"])
-			assert.Equal(t, []string{testRefreshToken}, form["refresh_token"])
+			require.NotNil(t, req)
+			assert.Equal(t, GrantTypeRefreshToken, req.GrantType)
+			assert.Equal(t, testRefreshToken, req.RefreshToken, "the typed field")
+			assert.Equal(t, []string{GrantTypeRefreshToken}, req.Form["grant_type"])
+			assert.Equal(t, []string{testRefreshToken}, req.Form["refresh_token"])
 			exCalls, _, _ := ex.called()
 			assert.Zero(t, exCalls, "the Exchanger is not called for another grant")
 			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
@@ -352,4 +355,34 @@ func TestWithGrant_HandlerErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWithGrant_OnlyTheTokenEndpoint: the introspection and revocation
+// constructors refuse WithGrant instead of ignoring it.
+func TestWithGrant_OnlyTheTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	auth := newFakeAuth()
+	opt := WithGrant(GrantTypeRefreshToken, newFakeGrant())
+	in, err := NewIntrospectionHandler(auth, &fakeIntrospector{}, opt)
+	require.Error(t, err)
+	assert.Nil(t, in)
+	rv, err := NewRevocationHandler(auth, &fakeRevoker{}, opt)
+	require.Error(t, err)
+	assert.Nil(t, rv)
+}
+
+// TestGrantRequest_TypedFields: the authorization-code parameters and the
+// scope reach a grant handler decoded.
+func TestGrantRequest_TypedFields(t *testing.T) {
+	t.Parallel()
+	req := grantRequest(url.Values{
+		"grant_type": {GrantTypeAuthorizationCode}, "code": {"c-1"}, "redirect_uri": {"https://app.example/cb"},
+		"code_verifier": {"v-1"}, "scope": {"openid orders:read"},
+	})
+	assert.Equal(t, GrantTypeAuthorizationCode, req.GrantType)
+	assert.Equal(t, "c-1", req.Code)
+	assert.Equal(t, "https://app.example/cb", req.RedirectURI)
+	assert.Equal(t, "v-1", req.CodeVerifier)
+	assert.Equal(t, claims.Scope{"openid", "orders:read"}, req.Scope)
+	assert.Empty(t, req.RefreshToken)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+
+	"github.com/actas/actas/claims"
 )
 
 // Client authentication methods, named as in the OAuth Token Endpoint
@@ -68,11 +71,40 @@ const (
 )
 
 // GrantHandler serves one more grant type at the token endpoint (see
-// [WithGrant]): it gets the authenticated client and the request's
-// parameters, already checked for repetition, and returns the response or
-// an error, as an [Exchanger] does.
+// [WithGrant]): it gets the authenticated client and the request, already
+// checked for repetition, and returns the response or an error, as an
+// [Exchanger] does.
 type GrantHandler interface {
-	Grant(ctx context.Context, client Client, form map[string][]string) (*Response, error)
+	Grant(ctx context.Context, client Client, req *GrantRequest) (*Response, error)
+}
+
+// GrantRequest is a token request of a grant type served through
+// [WithGrant]: the parameters of RFC 6749 §4.1.3, §6 and RFC 7636 §4.5
+// decoded, empty when absent; none of them repeated.
+type GrantRequest struct {
+	GrantType string
+	// Scope is the scope parameter (RFC 6749 §3.3).
+	Scope claims.Scope
+	// RefreshToken is the refresh_token of the refresh grant (RFC 6749 §6).
+	RefreshToken string
+	// Code, RedirectURI and CodeVerifier are the authorization-code
+	// grant's (RFC 6749 §4.1.3, RFC 7636 §4.5).
+	Code, RedirectURI, CodeVerifier string
+	// Form holds every parameter of the request, for grants that need
+	// others.
+	Form url.Values
+}
+
+func grantRequest(form url.Values) *GrantRequest {
+	return &GrantRequest{
+		GrantType:    form.Get(paramGrantType),
+		Scope:        claims.ParseScope(form.Get("scope")),
+		RefreshToken: form.Get("refresh_token"),
+		Code:         form.Get("code"),
+		RedirectURI:  form.Get("redirect_uri"),
+		CodeVerifier: form.Get("code_verifier"),
+		Form:         form,
+	}
 }
 
 // WithGrant makes [NewHandler]'s token endpoint serve grantType with h, so
@@ -80,8 +112,8 @@ type GrantHandler interface {
 // authorization-code and refresh-token grants of the host. The request
 // goes through the same checks (POST, form, cap, one client
 // authentication); parameters other than resource and audience may not
-// repeat. Token exchange itself cannot be replaced. Only [NewHandler] uses
-// it; the introspection and revocation endpoints ignore it.
+// repeat. Token exchange itself cannot be replaced. Only [NewHandler]
+// takes it: the introspection and revocation constructors refuse it.
 func WithGrant(grantType string, h GrantHandler) Option {
 	return func(c *handlerConfig) {
 		if c.grants == nil {
@@ -138,7 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if g, ok := h.pipe.grants[form.Get(paramGrantType)]; ok {
-		resp, err := g.Grant(r.Context(), client, form)
+		resp, err := g.Grant(r.Context(), client, grantRequest(form))
 		if err == nil {
 			err = resp.checkGrant()
 		}

@@ -112,6 +112,9 @@ func NewIntrospectionHandler(auth ClientAuthenticator, in Introspector, opts ...
 	if err != nil {
 		return nil, err
 	}
+	if len(pipe.grants) > 0 {
+		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
+	}
 	return &IntrospectionHandler{pipe: pipe, in: in}, nil
 }
 

@@ -94,6 +94,9 @@ func NewRevocationHandler(auth ClientAuthenticator, rv Revoker, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
+	if len(pipe.grants) > 0 {
+		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
+	}
 	return &RevocationHandler{pipe: pipe, rv: rv}, nil
 }
 

@@ -489,9 +489,9 @@ type codeGrant struct{ s *server }
 var _ tokenexchange.GrantHandler = codeGrant{}
 
 // Grant implements tokenexchange.GrantHandler.
-func (g codeGrant) Grant(ctx context.Context, client tokenexchange.Client, form map[string][]string) (*tokenexchange.Response, error) {
+func (g codeGrant) Grant(ctx context.Context, client tokenexchange.Client, req *tokenexchange.GrantRequest) (*tokenexchange.Response, error) {
 	invalid := tokenexchange.ErrInvalidGrant
-	code := firstValue(form["code"])
+	code := req.Code
 	if code == "" {
 		return nil, tokenexchange.ErrInvalidRequest.WithDescription("code is required")
 	}
@@ -502,11 +502,11 @@ func (g codeGrant) Grant(ctx context.Context, client tokenexchange.Client, form 
 		}
 		return nil, invalid.WithDescription("the code is invalid, expired or used")
 	}
-	verifier := firstValue(form["code_verifier"])
+	verifier := req.CodeVerifier
 	switch {
 	case a.ClientID != client.ID:
 		return nil, invalid.WithDescription("the code was issued to another client")
-	case firstValue(form["redirect_uri"]) != a.RedirectURI:
+	case req.RedirectURI != a.RedirectURI:
 		return nil, invalid.WithDescription("redirect_uri does not match the authorization request")
 	case !validVerifier(verifier):
 		return nil, invalid.WithDescription("code_verifier is missing or malformed")
@@ -574,11 +574,4 @@ func (s *server) revokeAll(ctx context.Context, clientID string, tokens []string
 			s.logger.Error("revoke", "client_id", clientID, "err", err)
 		}
 	}
-}
-
-func firstValue(v []string) string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
 }
