@@ -166,12 +166,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		impersonation.WithNotifier(db),
 		impersonation.WithRevocationStore(db),
 		impersonation.WithStartLimit(db, cfg.startLimit, time.Minute),
-		impersonation.WithSessions(db, 0),
+		impersonation.WithSessions(db, db, impersonation.SessionConfig{}),
 	)
 	require.NoError(t, err)
 
 	observe := tokenexchange.WithErrorObserver(svc.RecordRefusal)
-	tokenH, err := tokenexchange.NewHandler(svc, svc, observe, tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc))
+	tokenH, err := tokenexchange.NewHandler(svc, svc, observe, tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc.Sessions()))
 	require.NoError(t, err)
 	introH, err := tokenexchange.NewIntrospectionHandler(svc, svc, observe)
 	require.NoError(t, err)

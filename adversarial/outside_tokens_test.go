@@ -64,7 +64,7 @@ func TestOutsideTokens_RefreshTokenIssuedAt(t *testing.T) {
 				rt := e.signClaims(t, impersonation.RefreshTokenHeaderType, changed(e.refreshClaims(), ic.change(e)))
 
 				// The library names the check...
-				tok, err := e.svc.Refresh(context.Background(), tokenexchange.Client{ID: appID, AuthMethod: tokenexchange.AuthMethodBasic}, rt, nil)
+				tok, err := e.svc.Sessions().Refresh(context.Background(), tokenexchange.Client{ID: appID, AuthMethod: tokenexchange.AuthMethodBasic}, rt, nil)
 				assert.Nil(t, tok, "nothing issued with an error")
 				require.ErrorIs(t, err, tokenexchange.ErrInvalidGrant)
 				require.ErrorIs(t, err, claims.ErrIssuedAt)

@@ -25,7 +25,7 @@ const gateLogin = "login-of-alice"
 // startSession runs the exchange over HTTP and binds gateLogin to it.
 func (e *env) startSession(t testing.TB) *store.ImpersonationSession {
 	t.Helper()
-	sess, err := e.svc.StartSession(context.Background(), gateLogin, e.accessToken(t), "ticket 1")
+	sess, err := e.svc.Sessions().Start(context.Background(), gateLogin, e.accessToken(t), "ticket 1")
 	require.NoError(t, err)
 	return sess
 }
@@ -43,7 +43,7 @@ var gateDenials = map[string]func(t testing.TB, e *env){
 // signInUnderSession is alice's code-flow sign-in at app2 through the
 // session, as a host's token endpoint calls it.
 func (e *env) signInUnderSession() (*impersonation.Tokens, error) {
-	return e.svc.IssueTokens(context.Background(), impersonation.SignIn{
+	return e.svc.Sessions().Issue(context.Background(), impersonation.SignIn{
 		LoginSession: gateLogin, User: "alice", ClientID: app2ID,
 		Scope: claims.Scope{"openid", scopeRead, scopeWrite},
 	})
@@ -59,7 +59,7 @@ func TestSessionGate(t *testing.T) {
 					e.startSession(t)
 					deny(t, e)
 					mark := len(e.db.Events())
-					sess, err := e.svc.SignInSession(context.Background(), gateLogin, app2ID)
+					sess, err := e.svc.Sessions().SignIn(context.Background(), gateLogin, app2ID)
 					require.ErrorIs(t, err, impersonation.ErrNotPermitted, "the sign-in must be refused, not the user's nor the impersonator's own")
 					assert.NotNil(t, sess)
 					assertGateRecorded(t, e, mark, "session sign-in: policy: ")

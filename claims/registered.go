@@ -41,7 +41,7 @@ const (
 // tokens ([github.com/actas/actas/impersonation.MaxAccessTokenTTL], 24
 // hours) and refresh tokens
 // ([github.com/actas/actas/impersonation.DefaultRefreshTokenTTL], 8 hours,
-// or what the host sets with WithRefreshTokenTTL, which must stay below
+// or what the host sets in SessionConfig.RefreshTokenTTL, which must stay below
 // this bound; under an impersonation session, at most the session). One
 // year leaves room for any sensible configuration: the bound says
 // "plausible", it is not a lifetime cap.

@@ -29,10 +29,10 @@
 //
 // To impersonate in applications that know nothing of subject tokens, the
 // host binds the impersonator's login session to the impersonation after
-// the exchange ([Service.StartSession]), asks [Service.SignInSession] at
+// the exchange ([Sessions.Start]), asks [Sessions.SignIn] at
 // every sign-in whether the login session is impersonating and whether the
 // policy allows that for the client signing in, and issues the sign-in's
-// tokens with [Service.IssueTokens]: for the impersonated user, with act
+// tokens with [Sessions.Issue]: for the impersonated user, with act
 // and isid.
 //
 // The rule: every token issued under an impersonation session passes the
@@ -45,9 +45,9 @@
 // nor the impersonator's own, and the session stays for the clients that
 // allow it. The scope is what the sign-in asked for, narrowed to what the
 // user holds for that client.
-// [Service.EndSession], the session's maximum duration, a policy refusal
+// [Sessions.End], the session's maximum duration, a policy refusal
 // or revoking any of its tokens end it and revoke every token issued under
-// it. Refresh tokens ([Service.Refresh], [Service.Grant]) are off unless
+// it. Refresh tokens ([Sessions.Refresh], [Sessions.Grant]) are off unless
 // a client enables them, keep act and die with the session.
 //
 // # Resource servers

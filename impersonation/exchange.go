@@ -217,7 +217,7 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	}
 	if p.session != nil {
 		at.SessionID = p.session.ID
-		if s.reasonClaim {
+		if s.sessions != nil && s.sessions.reasonClaim {
 			at.Reason = p.session.Reason
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -140,7 +141,7 @@ func gateRefreshToken(t *testing.T, f *fixture) string {
 var gateEntries = []gateEntry{
 	{
 		name:    "authorize (subject token)",
-		methods: []string{"Authorize"},
+		methods: []string{"Service.Authorize"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			req := f.parseAuthorize(t, authorizeValues(gateClient, "bob"))
 			return func(t *testing.T) gateOutcome {
@@ -157,7 +158,7 @@ var gateEntries = []gateEntry{
 	},
 	{
 		name:    "authorize endpoint (AuthorizeHandler)",
-		methods: []string{"AuthorizeHandler"},
+		methods: []string{"Service.AuthorizeHandler"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()})
 			return func(t *testing.T) gateOutcome {
@@ -184,7 +185,7 @@ var gateEntries = []gateEntry{
 	},
 	{
 		name:    "token exchange (Service.Exchange)",
-		methods: []string{"Exchange"},
+		methods: []string{"Service.Exchange"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			st, id := f.authorizeFor(t, gateClient, "alice", "bob")
 			return func(t *testing.T) gateOutcome {
@@ -202,7 +203,7 @@ var gateEntries = []gateEntry{
 	},
 	{
 		name:    "token exchange (token endpoint)",
-		methods: []string{"Exchange"},
+		methods: []string{"Service.Exchange"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			st, id := f.authorizeFor(t, gateClient, "alice", "bob")
 			return func(t *testing.T) gateOutcome {
@@ -215,11 +216,11 @@ var gateEntries = []gateEntry{
 	},
 	{
 		name:    "session sign-in, authorize step (SignInSession)",
-		methods: []string{"SignInSession"},
+		methods: []string{"Sessions.SignIn"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			f.startSession(t, sessReason)
 			return func(t *testing.T) gateOutcome {
-				sess, err := f.svc.SignInSession(context.Background(), sessLogin, gateClient)
+				sess, err := f.svc.Sessions().SignIn(context.Background(), sessLogin, gateClient)
 				require.NotNil(t, sess, "the host learns whom the session impersonates, to say so")
 				return gateOutcome{err: err}
 			}
@@ -230,11 +231,11 @@ var gateEntries = []gateEntry{
 	},
 	{
 		name:    "session sign-in, token step (IssueTokens)",
-		methods: []string{"IssueTokens"},
+		methods: []string{"Sessions.Issue"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			f.startSession(t, sessReason)
 			return func(t *testing.T) gateOutcome {
-				tok, err := f.svc.IssueTokens(context.Background(), f.sessSignIn(gateClient, sessLogin))
+				tok, err := f.svc.Sessions().Issue(context.Background(), f.sessSignIn(gateClient, sessLogin))
 				out := gateOutcome{err: err}
 				if tok != nil {
 					out.issued = append(out.issued, tok.AccessToken, tok.IDToken, tok.RefreshToken)
@@ -247,12 +248,12 @@ var gateEntries = []gateEntry{
 		session:      true,
 	},
 	{
-		name:    "refresh under a session (Service.Refresh)",
-		methods: []string{"Refresh"},
+		name:    "refresh under a session (Sessions.Refresh)",
+		methods: []string{"Sessions.Refresh"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			first := gateRefreshToken(t, f)
 			return func(t *testing.T) gateOutcome {
-				tok, err := f.svc.Refresh(context.Background(), sessClient(gateClient), first, nil)
+				tok, err := f.svc.Sessions().Refresh(context.Background(), sessClient(gateClient), first, nil)
 				out := gateOutcome{code: wireCode(err), err: err}
 				if tok != nil {
 					out.issued = append(out.issued, tok.AccessToken, tok.IDToken, tok.RefreshToken)
@@ -267,7 +268,7 @@ var gateEntries = []gateEntry{
 	},
 	{
 		name:    "refresh under a session (token endpoint, refresh_token grant)",
-		methods: []string{"Grant"},
+		methods: []string{"Sessions.Grant"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			first := gateRefreshToken(t, f)
 			return func(t *testing.T) gateOutcome {
@@ -335,7 +336,7 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 				assert.Truef(t, found, "no %s event for client %s among %+v", entry.event, gateClient, events)
 
 				if entry.session {
-					sess, err := f.svc.Session(context.Background(), sessLogin, "")
+					sess, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 					require.NoError(t, err)
 					require.NotNil(t, sess, "a refusal for one client does not end the session")
 					f.requireSessionTokens(t, f.issueTokens(t, appID, sessLogin), appID, sess)
@@ -370,11 +371,11 @@ func TestPolicyGate_SignInSessionAllowed(t *testing.T) {
 	sess, _ := f.startSession(t, sessReason)
 	n := len(f.db.Events())
 	for _, id := range []string{appID, gateClient} {
-		got, err := f.svc.SignInSession(context.Background(), sessLogin, id)
+		got, err := f.svc.Sessions().SignIn(context.Background(), sessLogin, id)
 		require.NoError(t, err, id)
 		assert.Equal(t, sess, got, id)
 	}
-	got, err := f.svc.SignInSession(context.Background(), sessOtherLogin, noImpID)
+	got, err := f.svc.Sessions().SignIn(context.Background(), sessOtherLogin, noImpID)
 	require.NoError(t, err, "no impersonation: any client signs the user in as themselves")
 	assert.Nil(t, got)
 	assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
@@ -387,7 +388,7 @@ func TestPolicyGate_SignInSessionUnknownClient(t *testing.T) {
 	f := newSessionFixture(t)
 	f.startSession(t, sessReason)
 	n := len(f.db.Events())
-	sess, err := f.svc.SignInSession(context.Background(), sessLogin, "no-such-client")
+	sess, err := f.svc.Sessions().SignIn(context.Background(), sessLogin, "no-such-client")
 	require.NotNil(t, sess)
 	var denied *impersonation.DeniedError
 	require.ErrorAs(t, err, &denied)
@@ -396,24 +397,26 @@ func TestPolicyGate_SignInSessionUnknownClient(t *testing.T) {
 	assert.Equal(t, "no-such-client", e.ClientID)
 }
 
-// gateExempt are the exported Service methods that issue no token for
-// another user, each with why. A new method must be added here or, if it
-// issues, to gateEntries: TestPolicyGate_EveryMethodClassified fails until
-// it is.
+// gateExempt are the exported methods of Service and Sessions that issue
+// no token for another user, each with why. A new method must be added
+// here or, if it issues, to gateEntries: TestPolicyGate_EveryMethodClassified
+// fails until it is.
 var gateExempt = map[string]string{
-	"AuthenticateClient": "checks a client secret",
-	"Decide":             "is the gate itself",
-	"EndSession":         "ends a session and revokes its tokens",
-	"Introspect":         "describes a token already issued",
-	"RecordRefusal":      "records a refusal",
-	"Revoke":             "revokes a token",
-	"Session":            "looks a session up for display and for the impersonation response types, whose issuing Authorize gates",
-	"StartSession":       "binds a login session to an access token the exchange gate issued; it mints nothing",
-	"Tokens":             "exposes the subject and ID token minter without any policy (the redesign removes it; never issue with it)",
+	"Service.AuthenticateClient": "checks a client secret",
+	"Service.Decide":             "is the gate itself",
+	"Service.Introspect":         "describes a token already issued",
+	"Service.RecordRefusal":      "records a refusal",
+	"Service.Revoke":             "revokes a token",
+	"Service.Sessions":           "returns the sessions, whose issuing methods are classified here too",
+	"Service.Tokens":             "exposes the subject and ID token minter without any policy (the redesign removes it; never issue with it)",
+	"Sessions.Active":            "looks a session up for display and for the impersonation response types, whose issuing Authorize gates",
+	"Sessions.End":               "ends a session and revokes its tokens",
+	"Sessions.Start":             "binds a login session to an access token the exchange gate issued; it mints nothing",
 }
 
 // TestPolicyGate_EveryMethodClassified: every exported method of Service
-// either issues and has a gate case, or is listed as exempt with a reason.
+// and Sessions either issues and has a gate case, or is listed as exempt
+// with a reason.
 func TestPolicyGate_EveryMethodClassified(t *testing.T) {
 	t.Parallel()
 	covered := map[string]bool{}
@@ -422,16 +425,24 @@ func TestPolicyGate_EveryMethodClassified(t *testing.T) {
 			covered[m] = true
 		}
 	}
-	typ := reflect.TypeFor[*impersonation.Service]()
-	for i := range typ.NumMethod() {
-		name := typ.Method(i).Name
-		_, exempt := gateExempt[name]
-		assert.Truef(t, covered[name] != exempt,
-			"Service.%s must be either an issuing entry point with a case in gateEntries or exempt with a reason in gateExempt (covered %t, exempt %t)",
-			name, covered[name], exempt)
+	types := map[string]reflect.Type{
+		"Service":  reflect.TypeFor[*impersonation.Service](),
+		"Sessions": reflect.TypeFor[*impersonation.Sessions](),
+	}
+	for tname, typ := range types {
+		for i := range typ.NumMethod() {
+			name := tname + "." + typ.Method(i).Name
+			_, exempt := gateExempt[name]
+			assert.Truef(t, covered[name] != exempt,
+				"%s must be either an issuing entry point with a case in gateEntries or exempt with a reason in gateExempt (covered %t, exempt %t)",
+				name, covered[name], exempt)
+		}
 	}
 	for name := range covered {
-		_, ok := typ.MethodByName(name)
-		assert.Truef(t, ok, "gateEntries names Service.%s, which does not exist", name)
+		tname, method, _ := strings.Cut(name, ".")
+		typ, ok := types[tname]
+		require.Truef(t, ok, "gateEntries names %s, of a type the test does not know", name)
+		_, ok = typ.MethodByName(method)
+		assert.Truef(t, ok, "gateEntries names %s, which does not exist", name)
 	}
 }

@@ -98,11 +98,12 @@ type Service struct {
 	revocation store.Revocation
 	secrets    verifiedSecrets
 
-	sessions      store.Sessions
-	maxSession    time.Duration
-	requireReason bool
-	reasonClaim   bool
-	refreshTTL    time.Duration
+	// sessions are nil unless WithSessions; the three fields after it
+	// are what WithSessions gave, for New to build them.
+	sessions          *Sessions
+	sessionStore      store.Sessions
+	sessionRevocation store.Revocation
+	sessionConfig     *SessionConfig
 
 	limiter     store.RateLimiter
 	startLimit  int
@@ -200,7 +201,6 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 
 		startLimit:  DefaultStartLimit,
 		startWindow: DefaultStartWindow,
-		refreshTTL:  DefaultRefreshTokenTTL,
 	}
 	for _, o := range opts {
 		o(s)
@@ -213,17 +213,6 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, errors.New("impersonation: scope rule is nil")
 	case s.accessTTL <= 0 || s.idTTL <= 0:
 		return nil, errors.New("impersonation: token lifetimes must be positive")
-	}
-	if s.sessions != nil && s.maxSession == 0 {
-		s.maxSession = DefaultSessionMaxDuration
-	}
-	if s.maxSession < 0 || s.refreshTTL <= 0 {
-		return nil, errors.New("impersonation: session and refresh lifetimes must be positive")
-	}
-	if s.maxSession > claims.MaxTokenAge || s.refreshTTL > claims.MaxTokenAge {
-		// Every verifier refuses an iat older than MaxTokenAge: such a
-		// token would be refused before it expired.
-		return nil, fmt.Errorf("impersonation: session and refresh lifetimes must be at most %v (claims.MaxTokenAge)", claims.MaxTokenAge)
 	}
 	if s.startLimit > 0 && s.startWindow <= 0 {
 		return nil, errors.New("impersonation: start limit window must be positive")
@@ -240,6 +229,14 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	if s.protected == nil {
 		s.protected = s.holdsImpersonation
 	}
+	if s.sessionConfig != nil {
+		ss, err := newSessions(s, s.sessionStore, s.sessionRevocation, *s.sessionConfig)
+		if err != nil {
+			return nil, err
+		}
+		s.sessions = ss
+	}
+	s.sessionStore, s.sessionRevocation, s.sessionConfig = nil, nil, nil
 	tokens, err := subjecttoken.NewIssuer(iss, stores.Keys,
 		subjecttoken.WithClock(s.now),
 		subjecttoken.WithSkew(s.skew),

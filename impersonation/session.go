@@ -16,20 +16,20 @@ import (
 
 // Impersonation sessions: after a successful exchange the impersonator's
 // login session at the identity server becomes bound to the impersonated
-// user ([Service.StartSession]); while it lasts, ordinary OpenID Connect
+// user ([Sessions.Start]); while it lasts, ordinary OpenID Connect
 // sign-ins through it yield tokens for that user with act naming the
-// impersonator ([Service.IssueTokens]), in every application for which the
+// impersonator ([Sessions.Issue]), in every application for which the
 // whole policy passes (impersonation on for it, the impersonator holding the
 // impersonation role for it, the user impersonable), which needs no change;
-// any other application's sign-in is refused ([Service.SignInSession]).
+// any other application's sign-in is refused ([Sessions.SignIn]).
 // Every token issued under it carries the session's ID in isid, so
-// that ending it ([Service.EndSession], an impersonator's logout, revoking
+// that ending it ([Sessions.End], an impersonator's logout, revoking
 // one of its tokens, its maximum duration) revokes them all.
 
 // Session defaults and claim names.
 const (
 	// DefaultSessionMaxDuration is how long an impersonation session lasts
-	// at most, unless WithSessions says otherwise.
+	// at most, unless SessionConfig says otherwise.
 	DefaultSessionMaxDuration = time.Hour
 	// DefaultRefreshTokenTTL is a refresh token's lifetime outside an
 	// impersonation session; inside one it ends with the session.
@@ -39,8 +39,8 @@ const (
 	RefreshTokenHeaderType = "refresh+jwt"
 	// ClaimSessionID names the impersonation session in tokens.
 	ClaimSessionID = "isid"
-	// ClaimReason carries the impersonator's reason in tokens, when the
-	// Service is built WithReasonClaim.
+	// ClaimReason carries the impersonator's reason in tokens, when
+	// SessionConfig.ReasonClaim is set.
 	ClaimReason = "impersonation_reason"
 )
 
@@ -50,8 +50,6 @@ var ErrSessionEnded = errors.New("impersonation: the impersonation session has e
 
 // Session errors.
 var (
-	// ErrNoSessions: the Service was built without WithSessions.
-	ErrNoSessions = errors.New("impersonation: impersonation sessions are not enabled")
 	// ErrNotImpersonated: StartSession got a token that is not an
 	// impersonated access token of this issuer.
 	ErrNotImpersonated = errors.New("impersonation: not an impersonated access token")
@@ -62,45 +60,96 @@ var (
 	ErrOtherSubject = errors.New("impersonation: this session impersonates another user; end it first")
 )
 
-// WithSessions enables impersonation sessions over st (store/memory's
-// Store, or a shared store when several instances serve one issuer), each
-// lasting at most maxDuration (DefaultSessionMaxDuration when zero).
-func WithSessions(st store.Sessions, maxDuration time.Duration) Option {
+// SessionConfig configures impersonation sessions ([WithSessions]). The
+// zero value is the defaults.
+type SessionConfig struct {
+	// MaxDuration is how long a session lasts at most; zero means
+	// DefaultSessionMaxDuration, at most claims.MaxTokenAge.
+	MaxDuration time.Duration
+	// RefreshTokenTTL is a refresh token's lifetime outside an
+	// impersonation session (inside one it ends with the session); zero
+	// means DefaultRefreshTokenTTL, at most claims.MaxTokenAge.
+	RefreshTokenTTL time.Duration
+	// ReasonRequired makes a reason mandatory to start a session.
+	ReasonRequired bool
+	// ReasonClaim puts the session's reason into the tokens issued under
+	// it, as the claim impersonation_reason (ClaimReason), so that resource
+	// servers can show or log it.
+	ReasonClaim bool
+}
+
+// WithSessions enables impersonation sessions ([Service.Sessions]) over
+// st, ending them through rev (store/memory's Store for both, or shared
+// stores when several instances serve one issuer). rev is also the
+// Service's revocation store ([WithRevocationStore]); both are required.
+func WithSessions(st store.Sessions, rev store.Revocation, cfg SessionConfig) Option {
 	return func(s *Service) {
-		s.sessions = st
-		s.maxSession = maxDuration
+		s.sessionStore, s.sessionRevocation, s.sessionConfig = st, rev, &cfg
 	}
 }
 
-// WithReasonRequired makes a reason mandatory to start an impersonation
-// session.
-func WithReasonRequired() Option { return func(s *Service) { s.requireReason = true } }
+// Sessions are the impersonation sessions of a [Service]: starting one
+// after an exchange ([Sessions.Start]), the sign-ins through it
+// ([Sessions.SignIn], [Sessions.Issue]), refresh ([Sessions.Refresh],
+// [Sessions.Grant]) and its end ([Sessions.End]). Get them from
+// [Service.Sessions]. They are safe for concurrent use.
+type Sessions struct {
+	svc           *Service
+	store         store.Sessions
+	maxDuration   time.Duration
+	refreshTTL    time.Duration
+	requireReason bool
+	reasonClaim   bool
+}
 
-// WithReasonClaim puts the session's reason into the tokens issued under
-// it, as the claim impersonation_reason (ClaimReason), so that resource
-// servers can show or log it.
-func WithReasonClaim() Option { return func(s *Service) { s.reasonClaim = true } }
+var _ tokenexchange.GrantHandler = (*Sessions)(nil)
 
-// WithRefreshTokenTTL sets the refresh token lifetime outside impersonation
-// sessions; default DefaultRefreshTokenTTL.
-func WithRefreshTokenTTL(d time.Duration) Option { return func(s *Service) { s.refreshTTL = d } }
+// newSessions checks cfg and builds the sessions of svc.
+func newSessions(svc *Service, st store.Sessions, rev store.Revocation, cfg SessionConfig) (*Sessions, error) {
+	switch {
+	case st == nil || rev == nil:
+		return nil, errors.New("impersonation: WithSessions needs a sessions store and a revocation store")
+	case svc.revocation != nil && svc.revocation != rev:
+		return nil, errors.New("impersonation: WithSessions and WithRevocationStore name different revocation stores")
+	}
+	ss := &Sessions{svc: svc, store: st, maxDuration: cfg.MaxDuration, refreshTTL: cfg.RefreshTokenTTL,
+		requireReason: cfg.ReasonRequired, reasonClaim: cfg.ReasonClaim}
+	if ss.maxDuration == 0 {
+		ss.maxDuration = DefaultSessionMaxDuration
+	}
+	if ss.refreshTTL == 0 {
+		ss.refreshTTL = DefaultRefreshTokenTTL
+	}
+	if ss.maxDuration < 0 || ss.refreshTTL < 0 {
+		return nil, errors.New("impersonation: session and refresh lifetimes must be positive")
+	}
+	if ss.maxDuration > claims.MaxTokenAge || ss.refreshTTL > claims.MaxTokenAge {
+		// Every verifier refuses an iat older than MaxTokenAge: such a
+		// token would be refused before it expired.
+		return nil, fmt.Errorf("impersonation: session and refresh lifetimes must be at most %v (claims.MaxTokenAge)", claims.MaxTokenAge)
+	}
+	svc.revocation = rev
+	return ss, nil
+}
+
+// Sessions returns the impersonation sessions, nil unless the Service was
+// built [WithSessions].
+func (s *Service) Sessions() *Sessions { return s.sessions }
 
 // StartSession binds loginSession (an identifier of the impersonator's
 // login session at the host — not the session cookie itself: stores keep
 // it in clear) to the impersonation that accessToken, the access token
 // just obtained by token exchange, carries. reason is the impersonator's
-// stated reason (required WithReasonRequired; at most
+// stated reason (required with SessionConfig.ReasonRequired; at most
 // subjecttoken.MaxReasonBytes of printable text). The session lasts the
 // configured maximum duration; a previous session of the login session is
 // ended first.
-func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, reason string) (*store.ImpersonationSession, error) {
-	if s.sessions == nil || s.revocation == nil {
-		return nil, ErrNoSessions
-	}
+func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason string) (*store.ImpersonationSession, error) {
+	s := ss.svc
 	if loginSession == "" {
-		return nil, errors.New("impersonation: StartSession needs a login session")
+		return nil, errors.New("impersonation: Start needs a login session")
 	}
-	if s.requireReason && reason == "" {
+	if ss.requireReason && reason == "" {
 		return nil, ErrReasonRequired
 	}
 	if !cleanText(reason) || len(reason) > subjecttoken.MaxReasonBytes {
@@ -119,11 +168,11 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 		// without a new exchange.
 		return nil, fmt.Errorf("%w: issued under an impersonation session", ErrNotImpersonated)
 	}
-	if old, err := s.sessions.SessionFor(ctx, loginSession); err == nil {
+	if old, err := ss.store.SessionFor(ctx, loginSession); err == nil {
 		if old.ID == p.ID {
 			return old, nil // the same exchange: the session already runs
 		}
-		if err := s.endSession(ctx, old, "replaced by a new impersonation"); err != nil {
+		if err := ss.end(ctx, old, "replaced by a new impersonation"); err != nil {
 			return nil, err
 		}
 	}
@@ -137,21 +186,21 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 		Org:              p.OrgID,
 		Reason:           reason,
 		Started:          now,
-		Expires:          now.Add(s.maxSession),
+		Expires:          now.Add(ss.maxDuration),
 		StartTokenID:     p.ID,
 		StartTokenExpiry: p.Expiry.Time(),
 	}
-	if err := s.sessions.PutSession(ctx, sess); err != nil {
+	if err := ss.store.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("impersonation: start session: %w", err)
 	}
 	if err := s.record(ctx, sessionEvent(store.EventSessionStarted, &sess, store.OutcomeGranted, "")); err != nil {
-		_ = s.sessions.DeleteSession(ctx, loginSession)
+		_ = ss.store.DeleteSession(ctx, loginSession)
 		return nil, err
 	}
 	return &sess, nil
 }
 
-// Session is the hook an authorize endpoint calls for a signed-in user:
+// Active is the hook an authorize endpoint calls for a signed-in user:
 // is this login session impersonating, and whom? It returns nil, nil when
 // it is not. The policy is checked again on every call (the impersonator
 // must still hold the role for the session's client, the user must still
@@ -160,11 +209,12 @@ func (s *Service) StartSession(ctx context.Context, loginSession, accessToken, r
 // saying why) and the login falls back to the impersonator's own. A
 // requestedSubject other than the session's subject (a new impersonation
 // inside this one) is refused with ErrOtherSubject; empty means any.
-func (s *Service) Session(ctx context.Context, loginSession, requestedSubject string) (*store.ImpersonationSession, error) {
-	if s.sessions == nil {
+func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject string) (*store.ImpersonationSession, error) {
+	s := ss.svc
+	if ss.store == nil {
 		return nil, nil
 	}
-	sess, err := s.sessions.SessionFor(ctx, loginSession)
+	sess, err := ss.store.SessionFor(ctx, loginSession)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -178,7 +228,7 @@ func (s *Service) Session(ctx context.Context, loginSession, requestedSubject st
 	if revoked {
 		// Ended elsewhere: one of its tokens, or the exchanged token that
 		// started it, was revoked.
-		if err := s.sessions.DeleteSession(ctx, loginSession); err != nil {
+		if err := ss.store.DeleteSession(ctx, loginSession); err != nil {
 			return nil, fmt.Errorf("impersonation: session: %w", err)
 		}
 		_ = s.record(ctx, sessionEvent(store.EventImpersonationEnded, sess, store.OutcomeGranted,
@@ -190,7 +240,7 @@ func (s *Service) Session(ctx context.Context, loginSession, requestedSubject st
 		if !errors.As(err, &denied) {
 			return nil, err
 		}
-		if err := s.endSession(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
+		if err := ss.end(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
 			return nil, err
 		}
 		return nil, nil
@@ -205,21 +255,22 @@ func (s *Service) Session(ctx context.Context, loginSession, requestedSubject st
 // issued under it, and the access token that started it, are revoked and
 // an audit event records reason. The host calls it for an explicit "End
 // impersonation" and on the impersonator's logout. No session is no error.
-func (s *Service) EndSession(ctx context.Context, loginSession, reason string) error {
-	if s.sessions == nil {
+func (ss *Sessions) End(ctx context.Context, loginSession, reason string) error {
+	if ss.store == nil {
 		return nil
 	}
-	sess, err := s.sessions.SessionFor(ctx, loginSession)
+	sess, err := ss.store.SessionFor(ctx, loginSession)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("impersonation: end session: %w", err)
 	}
-	return s.endSession(ctx, sess, reason)
+	return ss.end(ctx, sess, reason)
 }
 
-func (s *Service) endSession(ctx context.Context, sess *store.ImpersonationSession, reason string) error {
+func (ss *Sessions) end(ctx context.Context, sess *store.ImpersonationSession, reason string) error {
+	s := ss.svc
 	// Tokens issued under the session expire with it at the latest.
 	hold := sess.Expires.Add(claims.MaxSkew)
 	if start := sess.StartTokenExpiry.Add(claims.MaxSkew); start.After(hold) {
@@ -230,7 +281,7 @@ func (s *Service) endSession(ctx context.Context, sess *store.ImpersonationSessi
 		return fmt.Errorf("impersonation: end session: %w", err)
 	}
 	if sess.LoginSession != "" {
-		if err := s.sessions.DeleteSession(ctx, sess.LoginSession); err != nil {
+		if err := ss.store.DeleteSession(ctx, sess.LoginSession); err != nil {
 			return fmt.Errorf("impersonation: end session: %w", err)
 		}
 	}
@@ -291,7 +342,7 @@ type SignIn struct {
 // of client clientID through loginSession. It answers:
 //
 //   - nil, nil: the login session is not impersonating (or its
-//     impersonation just ended, see [Service.Session]): the sign-in is the
+//     impersonation just ended, see [Sessions.Active]): the sign-in is the
 //     user's own.
 //   - the session, nil: the whole policy passes for clientID (the client is
 //     enabled and has impersonation on, the impersonator holds the
@@ -310,9 +361,10 @@ type SignIn struct {
 // The policy is checked for the client that receives the tokens, not only
 // for the client the impersonation started through: a role for one
 // application never becomes the user's rights in another.
-// [Service.IssueTokens] and [Service.Refresh] apply the same gate again.
-func (s *Service) SignInSession(ctx context.Context, loginSession, clientID string) (*store.ImpersonationSession, error) {
-	sess, err := s.Session(ctx, loginSession, "")
+// [Sessions.Issue] and [Sessions.Refresh] apply the same gate again.
+func (ss *Sessions) SignIn(ctx context.Context, loginSession, clientID string) (*store.ImpersonationSession, error) {
+	s := ss.svc
+	sess, err := ss.Active(ctx, loginSession, "")
 	if err != nil || sess == nil {
 		return nil, err
 	}
@@ -323,10 +375,10 @@ func (s *Service) SignInSession(ctx context.Context, loginSession, clientID stri
 		if !errors.As(err, &denied) {
 			return nil, err
 		}
-		s.recordSessionDenial(ctx, untrusted(clientID), sess, gateSignIn, denied)
+		ss.recordDenial(ctx, untrusted(clientID), sess, gateSignIn, denied)
 		return sess, err
 	}
-	if _, err := s.sessionGate(ctx, c, sess, gateSignIn); err != nil {
+	if _, err := ss.gate(ctx, c, sess, gateSignIn); err != nil {
 		var denied *DeniedError
 		if errors.As(err, &denied) {
 			return sess, err
@@ -348,18 +400,20 @@ const (
 // returned as the *DeniedError. Every path that issues tokens under an
 // impersonation session passes here: [Service.issue] takes the Decision
 // it returns.
-func (s *Service) sessionGate(ctx context.Context, c *store.Client, sess *store.ImpersonationSession, what string) (*Decision, error) {
+func (ss *Sessions) gate(ctx context.Context, c *store.Client, sess *store.ImpersonationSession, what string) (*Decision, error) {
+	s := ss.svc
 	d, err := s.decide(ctx, c, sess.Impersonator, sess.Subject)
 	var denied *DeniedError
 	if errors.As(err, &denied) {
-		s.recordSessionDenial(ctx, c.ID, sess, what, denied)
+		ss.recordDenial(ctx, c.ID, sess, what, denied)
 	}
 	return d, err
 }
 
 // recordSessionDenial records a session gate refusal; the request is
 // refused whether or not this is recorded.
-func (s *Service) recordSessionDenial(ctx context.Context, clientID string, sess *store.ImpersonationSession, what string, denied *DeniedError) {
+func (ss *Sessions) recordDenial(ctx context.Context, clientID string, sess *store.ImpersonationSession, what string, denied *DeniedError) {
+	s := ss.svc
 	ev := sessionEvent(store.EventImpersonationDenied, sess, store.OutcomeDenied, what+": policy: "+string(denied.Reason))
 	ev.ClientID = clientID
 	_ = s.record(ctx, ev)
@@ -368,7 +422,7 @@ func (s *Service) recordSessionDenial(ctx context.Context, clientID string, sess
 // IssueTokens issues the tokens of an authorization-code sign-in. When the
 // login session is an impersonation session, they are for the impersonated
 // user, and only when the policy allows the impersonation for the client
-// that signs in (as [Service.SignInSession] decides): sub is that user,
+// that signs in (as [Sessions.SignIn] decides): sub is that user,
 // act.sub the impersonator, isid the session, scope what the user holds for
 // this client (and the client may ask for), and they expire with the
 // session. When the policy refuses it for this client, IssueTokens returns
@@ -376,7 +430,8 @@ func (s *Service) recordSessionDenial(ctx context.Context, clientID string, sess
 // impersonator's own tokens. Without an impersonation session they are the
 // signed-in user's own. A refresh token comes only for clients that enable
 // RefreshTokens.
-func (s *Service) IssueTokens(ctx context.Context, in SignIn) (*Tokens, error) {
+func (ss *Sessions) Issue(ctx context.Context, in SignIn) (*Tokens, error) {
+	s := ss.svc
 	c, err := s.stores.Clients.Client(ctx, in.ClientID)
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: issue tokens: %w", err)
@@ -384,26 +439,26 @@ func (s *Service) IssueTokens(ctx context.Context, in SignIn) (*Tokens, error) {
 	if c.Disabled {
 		return nil, deny(ReasonClientDisabled)
 	}
-	sess, err := s.Session(ctx, in.LoginSession, "")
+	sess, err := ss.Active(ctx, in.LoginSession, "")
 	if err != nil {
 		return nil, err
 	}
 	if sess != nil && sess.Expires.Sub(s.now()) < time.Second {
 		// Less than the one-second resolution of exp is left: the session
 		// is over, and the sign-in is the user's own.
-		if err := s.endSession(ctx, sess, "expired"); err != nil {
+		if err := ss.end(ctx, sess, "expired"); err != nil {
 			return nil, err
 		}
 		sess = nil
 	}
 	if sess == nil {
-		return s.issue(ctx, c, nil, nil, in.User, in.Scope, in.Nonce, in.AuthTime)
+		return ss.issue(ctx, c, nil, nil, in.User, in.Scope, in.Nonce, in.AuthTime)
 	}
-	d, err := s.sessionGate(ctx, c, sess, gateSignIn)
+	d, err := ss.gate(ctx, c, sess, gateSignIn)
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, c, d, sess, in.User, in.Scope, in.Nonce, in.AuthTime)
+	return ss.issue(ctx, c, d, sess, in.User, in.Scope, in.Nonce, in.AuthTime)
 }
 
 // errNoDecision: tokens under an impersonation session were about to be
@@ -416,7 +471,8 @@ var errNoDecision = errors.New("impersonation: session tokens need the policy de
 // [Service.sessionGate] for c and sess: the tokens are for d.Subject with
 // act d.Impersonator; user is then ignored. Without one they are user's
 // own.
-func (s *Service) issue(ctx context.Context, c *store.Client, d *Decision, sess *store.ImpersonationSession, user string, requested claims.Scope, nonce string, authTime time.Time) (*Tokens, error) {
+func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, sess *store.ImpersonationSession, user string, requested claims.Scope, nonce string, authTime time.Time) (*Tokens, error) {
+	s := ss.svc
 	var (
 		u   *store.User
 		org *store.Organization
@@ -472,7 +528,7 @@ func (s *Service) issue(ctx context.Context, c *store.Client, d *Decision, sess 
 		}
 	}
 	if c.RefreshTokens {
-		if t.RefreshToken, err = s.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
+		if t.RefreshToken, err = ss.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
 			return nil, err
 		}
 	}
@@ -515,9 +571,10 @@ type refreshSession struct {
 	Reason   string             `json:"reason,omitempty"`
 }
 
-func (s *Service) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, error) {
+func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, error) {
+	s := ss.svc
 	now := s.now()
-	exp := now.Add(s.refreshTTL)
+	exp := now.Add(ss.refreshTTL)
 	rc := refreshClaims{
 		Registered: claims.Registered{
 			Issuer: s.issuer, Subject: subject, Audience: claims.Audience{s.issuer},
@@ -551,7 +608,8 @@ func (s *Service) mintRefreshToken(ctx context.Context, c *store.Client, subject
 // by expiry or because the policy no longer allows it) is refused. Errors
 // are *tokenexchange.Error values (invalid_grant for a bad, used, expired
 // or foreign refresh token).
-func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
+func (ss *Sessions) Refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
+	s := ss.svc
 	invalid := tokenexchange.ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or used")
 	rc, err := s.parseRefresh(ctx, refreshToken)
 	switch {
@@ -575,8 +633,8 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 		return nil, invalid.WithCause(errors.New("refresh token with act but no impersonation session"))
 	}
 	if rc.SessionID != "" {
-		if s.revocation == nil || s.sessions == nil || rc.Act == nil || rc.Session == nil {
-			return nil, invalid.WithCause(ErrNoSessions)
+		if rc.Act == nil || rc.Session == nil {
+			return nil, invalid.WithCause(errors.New("refresh token of a session without act or session"))
 		}
 		sess = &store.ImpersonationSession{
 			ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
@@ -599,14 +657,14 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 			if !errors.As(err, &denied) {
 				return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 			}
-			if err := s.endSession(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
+			if err := ss.end(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
 				return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 			}
 			return nil, invalid.WithCause(err)
 		}
 		// And the gate for the client that receives the new tokens, before
 		// the refresh token is used up.
-		if d, err = s.sessionGate(ctx, c, sess, gateRefresh); err != nil {
+		if d, err = ss.gate(ctx, c, sess, gateRefresh); err != nil {
 			var denied *DeniedError
 			if errors.As(err, &denied) {
 				return nil, invalid.WithCause(err)
@@ -624,7 +682,7 @@ func (s *Service) Refresh(ctx context.Context, client tokenexchange.Client, refr
 	if len(requested) > 0 {
 		scope = requested
 	}
-	t, err := s.issue(ctx, c, d, sess, rc.Subject, scope, "", rc.AuthTime.Time())
+	t, err := ss.issue(ctx, c, d, sess, rc.Subject, scope, "", rc.AuthTime.Time())
 	if err != nil {
 		var denied *DeniedError
 		if errors.As(err, &denied) || errors.Is(err, ErrSessionEnded) {
@@ -667,12 +725,12 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	ev := store.Event{Type: store.EventTokenRevoked, ClientID: client.ID, Subject: rc.Subject, JTI: rc.ID, Scopes: rc.Scope, Outcome: store.OutcomeGranted}
-	if rc.SessionID != "" && rc.Act != nil && rc.Session != nil {
+	if rc.SessionID != "" && rc.Act != nil && rc.Session != nil && s.sessions != nil {
 		sess := &store.ImpersonationSession{
 			ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
 			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
 		}
-		if err := s.endSession(ctx, sess, "a refresh token of the session was revoked"); err != nil {
+		if err := s.sessions.end(ctx, sess, "a refresh token of the session was revoked"); err != nil {
 			return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 		}
 		return nil
@@ -685,12 +743,12 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 
 // Grant implements tokenexchange.GrantHandler for the refresh_token grant
 // (RFC 6749 §6), for mounting on the token endpoint with
-// tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc).
-func (s *Service) Grant(ctx context.Context, client tokenexchange.Client, req *tokenexchange.GrantRequest) (*tokenexchange.Response, error) {
+// tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc.Sessions()).
+func (ss *Sessions) Grant(ctx context.Context, client tokenexchange.Client, req *tokenexchange.GrantRequest) (*tokenexchange.Response, error) {
 	if req.RefreshToken == "" {
 		return nil, tokenexchange.ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
-	t, err := s.Refresh(ctx, client, req.RefreshToken, req.Scope)
+	t, err := ss.Refresh(ctx, client, req.RefreshToken, req.Scope)
 	if err != nil {
 		return nil, err
 	}

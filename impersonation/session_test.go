@@ -43,18 +43,44 @@ const (
 // sessScope is what the sign-ins of these tests ask for.
 var sessScope = claims.Scope{"openid", scopeOrdersRead, scopeOrdersWrite}
 
-// sessOption is a service option that may need the fixture's stores.
-type sessOption func(f *fixture) impersonation.Option
-
-// sessMax sets the sessions' maximum duration (WithSessions on the
-// fixture's store).
-func sessMax(d time.Duration) sessOption {
-	return func(f *fixture) impersonation.Option { return impersonation.WithSessions(f.db, d) }
+// sessSetup is what newSessionFixture builds the service with.
+type sessSetup struct {
+	cfg  impersonation.SessionConfig
+	opts []impersonation.Option
 }
+
+// sessOption changes the setup of newSessionFixture.
+type sessOption func(c *sessSetup)
+
+// sessMax sets the sessions' maximum duration.
+func sessMax(d time.Duration) sessOption {
+	return func(c *sessSetup) { c.cfg.MaxDuration = d }
+}
+
+// sessRefreshTTL sets the refresh token lifetime.
+func sessRefreshTTL(d time.Duration) sessOption {
+	return func(c *sessSetup) { c.cfg.RefreshTokenTTL = d }
+}
+
+// sessReasonRequired makes a reason mandatory.
+func sessReasonRequired(c *sessSetup) { c.cfg.ReasonRequired = true }
+
+// sessReasonClaim puts the reason into the tokens.
+func sessReasonClaim(c *sessSetup) { c.cfg.ReasonClaim = true }
 
 // sessWith adds a plain service option.
 func sessWith(o impersonation.Option) sessOption {
-	return func(*fixture) impersonation.Option { return o }
+	return func(c *sessSetup) { c.opts = append(c.opts, o) }
+}
+
+// sessionsOf is WithSessions on the fixture's store, configured by opts
+// (service options among them are ignored).
+func sessionsOf(f *fixture, opts ...sessOption) impersonation.Option {
+	var c sessSetup
+	for _, o := range opts {
+		o(&c)
+	}
+	return impersonation.WithSessions(f.db, f.db, c.cfg)
 }
 
 // sessStores are the fixture's stores, as newFixture hands them over.
@@ -65,8 +91,8 @@ func (f *fixture) sessStores() impersonation.Stores {
 }
 
 // newSessionFixture is newFixture with a service that has impersonation
-// sessions in the fixture's store (WithSessions(db, 0), revocation there
-// too), the fixture's clock, auditor and notifier, opts after those, and a
+// sessions in the fixture's store (WithSessions(db, db, cfg): sessions and
+// revocation there, cfg from opts), the fixture's clock, auditor and notifier, opts after those, and a
 // token endpoint that also serves the refresh_token grant. alice holds
 // the impersonation role for app2 too, so that the session signs in there
 // (the policy gate passes for app2), and orders:write for app2 (the admin
@@ -79,16 +105,18 @@ func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 		impersonation.WithClock(f.clock.Now),
 		impersonation.WithAuditor(f.auditor),
 		impersonation.WithNotifier(f.db),
-		impersonation.WithSessions(f.db, 0),
+		sessionsOf(f, opts...),
 		impersonation.WithRevocationStore(f.db),
 	}
+	var setup sessSetup
 	for _, o := range opts {
-		svcOpts = append(svcOpts, o(f))
+		o(&setup)
 	}
+	svcOpts = append(svcOpts, setup.opts...)
 	svc, err := impersonation.New(testIssuer, f.sessStores(), svcOpts...)
 	require.NoError(t, err)
 	f.svc = svc
-	f.handler, err = tokenexchange.NewHandler(svc, svc, tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc))
+	f.handler, err = tokenexchange.NewHandler(svc, svc, tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc.Sessions()))
 	require.NoError(t, err)
 	require.NoError(t, f.db.PutRole(memory.Role{
 		Name: roleAdmin, ClientID: app2ID, Scopes: []string{scopeOrdersWrite}, Users: []string{"alice"},
@@ -103,7 +131,7 @@ func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 func (f *fixture) startSession(t testing.TB, reason string) (*store.ImpersonationSession, string) {
 	t.Helper()
 	exchanged := f.accessToken(t)
-	sess, err := f.svc.StartSession(context.Background(), sessLogin, exchanged, reason)
+	sess, err := f.svc.Sessions().Start(context.Background(), sessLogin, exchanged, reason)
 	require.NoError(t, err)
 	require.NotNil(t, sess)
 	return sess, exchanged
@@ -125,7 +153,7 @@ func (f *fixture) sessSignIn(clientID, login string) impersonation.SignIn {
 // issueTokens runs sessSignIn(clientID, login) and requires success.
 func (f *fixture) issueTokens(t testing.TB, clientID, login string) *impersonation.Tokens {
 	t.Helper()
-	tok, err := f.svc.IssueTokens(context.Background(), f.sessSignIn(clientID, login))
+	tok, err := f.svc.Sessions().Issue(context.Background(), f.sessSignIn(clientID, login))
 	require.NoError(t, err)
 	require.NotNil(t, tok)
 	require.NotEmpty(t, tok.AccessToken)
@@ -147,7 +175,7 @@ func sessClient(clientID string) tokenexchange.Client {
 // refreshErr runs Refresh, requires it to fail, and returns the wire error.
 func (f *fixture) refreshErr(t testing.TB, clientID, refreshToken string, scope claims.Scope) *tokenexchange.Error {
 	t.Helper()
-	tok, err := f.svc.Refresh(context.Background(), sessClient(clientID), refreshToken, scope)
+	tok, err := f.svc.Sessions().Refresh(context.Background(), sessClient(clientID), refreshToken, scope)
 	require.Error(t, err)
 	assert.Nil(t, tok, "nothing is issued with an error")
 	var te *tokenexchange.Error
@@ -158,7 +186,7 @@ func (f *fixture) refreshErr(t testing.TB, clientID, refreshToken string, scope 
 // refreshOK runs Refresh and requires success.
 func (f *fixture) refreshOK(t testing.TB, clientID, refreshToken string, scope claims.Scope) *impersonation.Tokens {
 	t.Helper()
-	tok, err := f.svc.Refresh(context.Background(), sessClient(clientID), refreshToken, scope)
+	tok, err := f.svc.Sessions().Refresh(context.Background(), sessClient(clientID), refreshToken, scope)
 	require.NoError(t, err)
 	require.NotNil(t, tok)
 	return tok
@@ -184,7 +212,7 @@ func (f *fixture) verifyAt(t testing.TB, audience, token string) (*resource.Prin
 // more, in the store and for the authorize hook.
 func (f *fixture) requireSessionGone(t testing.TB, login string) {
 	t.Helper()
-	got, err := f.svc.Session(context.Background(), login, "")
+	got, err := f.svc.Sessions().Active(context.Background(), login, "")
 	require.NoError(t, err)
 	assert.Nil(t, got)
 	_, err = f.db.SessionFor(context.Background(), login)
@@ -241,21 +269,30 @@ func sessionEventsOf(db *memory.Store, typ store.EventType) []store.Event {
 
 func TestNew_SessionOptions(t *testing.T) {
 	t.Parallel()
+	other := memory.New()
 	tests := []struct {
 		name    string
-		opt     sessOption
+		opt     func(f *fixture) impersonation.Option
 		wantErr bool
 	}{
-		{name: "sessions of the default duration", opt: sessMax(0)},
-		{name: "sessions of 15 minutes", opt: sessMax(15 * time.Minute)},
-		{name: "negative session duration", opt: sessMax(-time.Minute), wantErr: true},
-		{name: "refresh TTL of 2 hours", opt: sessWith(impersonation.WithRefreshTokenTTL(2 * time.Hour))},
-		{name: "zero refresh TTL", opt: sessWith(impersonation.WithRefreshTokenTTL(0)), wantErr: true},
-		{name: "negative refresh TTL", opt: sessWith(impersonation.WithRefreshTokenTTL(-time.Hour)), wantErr: true},
-		{name: "sessions of MaxTokenAge", opt: sessMax(claims.MaxTokenAge)},
-		{name: "sessions longer than MaxTokenAge", opt: sessMax(claims.MaxTokenAge + time.Second), wantErr: true},
-		{name: "refresh TTL of MaxTokenAge", opt: sessWith(impersonation.WithRefreshTokenTTL(claims.MaxTokenAge))},
-		{name: "refresh TTL longer than MaxTokenAge", opt: sessWith(impersonation.WithRefreshTokenTTL(claims.MaxTokenAge + time.Second)), wantErr: true},
+		{name: "sessions of the default duration", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessMax(0)) }},
+		{name: "sessions of 15 minutes", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessMax(15*time.Minute)) }},
+		{name: "negative session duration", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessMax(-time.Minute)) }, wantErr: true},
+		{name: "refresh TTL of 2 hours", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessRefreshTTL(2*time.Hour)) }},
+		{name: "zero refresh TTL is the default", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessRefreshTTL(0)) }},
+		{name: "negative refresh TTL", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessRefreshTTL(-time.Hour)) }, wantErr: true},
+		{name: "sessions of MaxTokenAge", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessMax(claims.MaxTokenAge)) }},
+		{name: "sessions longer than MaxTokenAge", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessMax(claims.MaxTokenAge+time.Second)) }, wantErr: true},
+		{name: "refresh TTL of MaxTokenAge", opt: func(f *fixture) impersonation.Option { return sessionsOf(f, sessRefreshTTL(claims.MaxTokenAge)) }},
+		{name: "refresh TTL longer than MaxTokenAge", opt: func(f *fixture) impersonation.Option {
+			return sessionsOf(f, sessRefreshTTL(claims.MaxTokenAge+time.Second))
+		}, wantErr: true},
+		{name: "no sessions store", opt: func(f *fixture) impersonation.Option {
+			return impersonation.WithSessions(nil, f.db, impersonation.SessionConfig{})
+		}, wantErr: true},
+		{name: "no revocation store", opt: func(f *fixture) impersonation.Option {
+			return impersonation.WithSessions(f.db, nil, impersonation.SessionConfig{})
+		}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,9 +305,17 @@ func TestNew_SessionOptions(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.NotNil(t, svc)
+			require.NotNil(t, svc)
+			assert.NotNil(t, svc.Sessions())
 		})
 	}
+	t.Run("two different revocation stores", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		svc, err := impersonation.New(testIssuer, f.sessStores(), impersonation.WithRevocationStore(other), sessionsOf(f))
+		require.Error(t, err)
+		assert.Nil(t, svc)
+	})
 }
 
 func TestStartSession_FromExchangedAccessToken(t *testing.T) {
@@ -284,7 +329,7 @@ func TestStartSession_FromExchangedAccessToken(t *testing.T) {
 		{name: "default maximum duration", reason: sessReason, wantLasts: impersonation.DefaultSessionMaxDuration},
 		{name: "configured maximum duration", opts: []sessOption{sessMax(15 * time.Minute)}, reason: sessReason, wantLasts: 15 * time.Minute},
 		{name: "no reason when none is required", wantLasts: time.Hour},
-		{name: "reason required and given", opts: []sessOption{sessWith(impersonation.WithReasonRequired())}, reason: sessReason, wantLasts: time.Hour},
+		{name: "reason required and given", opts: []sessOption{sessReasonRequired}, reason: sessReason, wantLasts: time.Hour},
 		{name: "printable non-ASCII reason", reason: "Ticket №42 — naïve client, 日本語", wantLasts: time.Hour},
 		{name: "256-byte reason", reason: strings.Repeat("r", 256), wantLasts: time.Hour},
 	}
@@ -297,7 +342,7 @@ func TestStartSession_FromExchangedAccessToken(t *testing.T) {
 			now := f.clock.Now()
 			n := len(f.db.Events())
 
-			sess, err := f.svc.StartSession(context.Background(), sessLogin, exchanged, tc.reason)
+			sess, err := f.svc.Sessions().Start(context.Background(), sessLogin, exchanged, tc.reason)
 			require.NoError(t, err)
 			require.NotNil(t, sess)
 
@@ -323,7 +368,7 @@ func TestStartSession_FromExchangedAccessToken(t *testing.T) {
 			assert.Equal(t, "acme-eu", e.Org)
 			assert.Equal(t, sess.ID, e.JTI)
 
-			got, err := f.svc.Session(context.Background(), sessLogin, "")
+			got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 			require.NoError(t, err)
 			assert.Equal(t, sess, got, "the authorize hook sees the session")
 		})
@@ -413,7 +458,7 @@ func TestStartSession_Refused(t *testing.T) {
 		},
 		{
 			name:    "empty reason when required",
-			opts:    []sessOption{sessWith(impersonation.WithReasonRequired())},
+			opts:    []sessOption{sessReasonRequired},
 			token:   func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 			wantErr: impersonation.ErrReasonRequired,
 		},
@@ -470,7 +515,7 @@ func TestStartSession_Refused(t *testing.T) {
 			}
 			n := len(f.db.Events())
 
-			sess, err := f.svc.StartSession(context.Background(), login, tok, tc.reason)
+			sess, err := f.svc.Sessions().Start(context.Background(), login, tok, tc.reason)
 			require.Error(t, err)
 			assert.Nil(t, sess)
 			if tc.wantErr != nil {
@@ -502,7 +547,7 @@ func TestStartSession_ReasonUpTo512Bytes(t *testing.T) {
 			t.Parallel()
 			f := newSessionFixture(t)
 			exchanged := f.accessToken(t)
-			sess, err := f.svc.StartSession(context.Background(), sessLogin, exchanged, tc.reason)
+			sess, err := f.svc.Sessions().Start(context.Background(), sessLogin, exchanged, tc.reason)
 			require.NoError(t, err)
 			require.NotNil(t, sess)
 			assert.Equal(t, tc.reason, sess.Reason)
@@ -510,40 +555,24 @@ func TestStartSession_ReasonUpTo512Bytes(t *testing.T) {
 	}
 }
 
-// TestStartSession_WithoutSessions: ErrNoSessions without WithSessions, or
-// without a revocation store to end sessions with.
+// TestStartSession_WithoutSessions: without WithSessions the Service has
+// no sessions; a session without a store to end it with cannot be built
+// (TestNew_SessionOptions).
 func TestStartSession_WithoutSessions(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		opts func(f *fixture) []impersonation.Option
-	}{
-		{name: "no WithSessions", opts: func(f *fixture) []impersonation.Option {
+	for name, opts := range map[string]func(f *fixture) []impersonation.Option{
+		"no WithSessions": func(f *fixture) []impersonation.Option {
 			return []impersonation.Option{impersonation.WithRevocationStore(f.db)}
-		}},
-		{name: "no options at all", opts: func(*fixture) []impersonation.Option { return nil }},
-		{name: "WithSessions without a revocation store", opts: func(f *fixture) []impersonation.Option {
-			return []impersonation.Option{impersonation.WithSessions(f.db, 0)}
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		},
+		"no options at all": func(*fixture) []impersonation.Option { return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			svc, err := impersonation.New(testIssuer, f.sessStores(),
-				append([]impersonation.Option{impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.auditor)}, tc.opts(f)...)...)
+				append([]impersonation.Option{impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.auditor)}, opts(f)...)...)
 			require.NoError(t, err)
-			f.svc = svc
-			exchanged := f.accessToken(t)
-
-			sess, err := f.svc.StartSession(context.Background(), sessLogin, exchanged, sessReason)
-			require.ErrorIs(t, err, impersonation.ErrNoSessions)
-			assert.Nil(t, sess)
-
-			got, err := f.svc.Session(context.Background(), sessLogin, "")
-			require.NoError(t, err)
-			assert.Nil(t, got)
-			require.NoError(t, f.svc.EndSession(context.Background(), sessLogin, "logout"))
+			assert.Nil(t, svc.Sessions())
 		})
 	}
 }
@@ -573,7 +602,7 @@ func TestStartSession_ReplacesPreviousSession(t *testing.T) {
 	assert.False(t, f.isActive(t, app2ID, firstTok.AccessToken), "tokens of the replaced session are revoked")
 	assert.False(t, f.isActive(t, appID, firstExchange), "the exchange token of the replaced session is revoked")
 	assert.True(t, f.isActive(t, appID, secondExchange))
-	got, err := f.svc.Session(context.Background(), sessLogin, "")
+	got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 	require.NoError(t, err)
 	require.NotNil(t, got)
 	assert.Equal(t, second.ID, got.ID)
@@ -592,7 +621,7 @@ func TestStartSession_RefusesTokenIssuedUnderSession(t *testing.T) {
 	under := f.issueTokens(t, appID, sessLogin)
 	require.Equal(t, sess.ID, testkit.DecodeJWT(t, under.AccessToken).Str(t, impersonation.ClaimSessionID))
 
-	again, err := f.svc.StartSession(context.Background(), sessOtherLogin, under.AccessToken, sessReason)
+	again, err := f.svc.Sessions().Start(context.Background(), sessOtherLogin, under.AccessToken, sessReason)
 	assert.Nil(t, again)
 	require.ErrorIs(t, err, impersonation.ErrNotImpersonated)
 }
@@ -620,7 +649,7 @@ func TestIssueTokens_UnderSession(t *testing.T) {
 			in := f.sessSignIn(tc.clientID, sessLogin)
 			n := len(f.db.Events())
 
-			tok, err := f.svc.IssueTokens(context.Background(), in)
+			tok, err := f.svc.Sessions().Issue(context.Background(), in)
 			require.NoError(t, err)
 			p := f.requireSessionTokens(t, tok, tc.clientID, sess)
 			assert.Equal(t, tc.wantScope, p.Scope, "requested ∩ bob's grants for the client")
@@ -693,19 +722,6 @@ func TestIssueTokens_WithoutSession(t *testing.T) {
 	}
 }
 
-// TestIssueTokens_WithoutSessionsEnabled: a Service without WithSessions
-// issues the user's own tokens.
-func TestIssueTokens_WithoutSessionsEnabled(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	tok := f.issueTokens(t, app2ID, sessLogin)
-	assert.Nil(t, tok.Session)
-	p, err := f.verifier(t, app2ID).Verify(context.Background(), tok.AccessToken)
-	require.NoError(t, err)
-	assert.Equal(t, "alice", p.Subject)
-	assert.Nil(t, p.Actor)
-}
-
 // TestIssueTokens_ReasonClaim: WithReasonClaim carries the session's reason
 // as impersonation_reason in the access token; without it, never.
 func TestIssueTokens_ReasonClaim(t *testing.T) {
@@ -717,8 +733,8 @@ func TestIssueTokens_ReasonClaim(t *testing.T) {
 		wantClaim  bool
 		wantReason string
 	}{
-		{name: "WithReasonClaim", opts: []sessOption{sessWith(impersonation.WithReasonClaim())}, reason: sessReason, wantClaim: true, wantReason: sessReason},
-		{name: "WithReasonClaim, no reason given", opts: []sessOption{sessWith(impersonation.WithReasonClaim())}},
+		{name: "WithReasonClaim", opts: []sessOption{sessReasonClaim}, reason: sessReason, wantClaim: true, wantReason: sessReason},
+		{name: "WithReasonClaim, no reason given", opts: []sessOption{sessReasonClaim}},
 		{name: "without WithReasonClaim", reason: sessReason},
 	}
 	for _, tc := range tests {
@@ -814,7 +830,7 @@ func TestSession_AuthorizeHook(t *testing.T) {
 			sess, _ := f.startSession(t, sessReason)
 			n := len(f.db.Events())
 
-			got, err := f.svc.Session(context.Background(), tc.login, tc.requested)
+			got, err := f.svc.Sessions().Active(context.Background(), tc.login, tc.requested)
 			if tc.wantErr != nil {
 				require.ErrorIs(t, err, tc.wantErr)
 			} else {
@@ -828,7 +844,7 @@ func TestSession_AuthorizeHook(t *testing.T) {
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "looking a session up records nothing")
 
 			// Asking for someone else does not end the session.
-			again, err := f.svc.Session(context.Background(), sessLogin, "")
+			again, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 			require.NoError(t, err)
 			assert.Equal(t, sess, again)
 		})
@@ -889,7 +905,7 @@ func TestSession_PolicyRecheckedMidSession(t *testing.T) {
 			tc.change(t, f)
 			n := len(f.db.Events())
 
-			got, err := f.svc.Session(context.Background(), sessLogin, "")
+			got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 			require.NoError(t, err)
 			assert.Nil(t, got)
 
@@ -931,7 +947,7 @@ func TestSession_EndsWithItsMaximumDuration(t *testing.T) {
 			sess, _ := f.startSession(t, sessReason)
 
 			f.clock.Advance(tc.max - time.Second)
-			got, err := f.svc.Session(context.Background(), sessLogin, "")
+			got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 			require.NoError(t, err)
 			require.NotNil(t, got, "a second before the end")
 			last := f.issueTokens(t, app2ID, sessLogin)
@@ -1018,7 +1034,7 @@ func TestRefresh_OwnTokens(t *testing.T) {
 		wantTTL time.Duration
 	}{
 		{name: "default refresh TTL", wantTTL: impersonation.DefaultRefreshTokenTTL},
-		{name: "WithRefreshTokenTTL", opts: []sessOption{sessWith(impersonation.WithRefreshTokenTTL(2 * time.Hour))}, wantTTL: 2 * time.Hour},
+		{name: "WithRefreshTokenTTL", opts: []sessOption{sessRefreshTTL(2 * time.Hour)}, wantTTL: 2 * time.Hour},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1098,7 +1114,7 @@ func TestRefresh_Refused(t *testing.T) {
 		{
 			name: "after EndSession",
 			setup: func(t *testing.T, f *fixture, first *impersonation.Tokens) given {
-				require.NoError(t, f.svc.EndSession(context.Background(), sessLogin, "End impersonation"))
+				require.NoError(t, f.svc.Sessions().End(context.Background(), sessLogin, "End impersonation"))
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
 			wantCode: tokenexchange.CodeInvalidGrant,
@@ -1123,7 +1139,7 @@ func TestRefresh_Refused(t *testing.T) {
 			name: "after the policy ended the session",
 			setup: func(t *testing.T, f *fixture, first *impersonation.Tokens) given {
 				require.NoError(t, f.db.Unassign(appID, roleImpersonator, "alice"))
-				got, err := f.svc.Session(context.Background(), sessLogin, "")
+				got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 				require.NoError(t, err)
 				require.Nil(t, got)
 				return given{clientID: app2ID, token: first.RefreshToken}
@@ -1261,7 +1277,7 @@ func TestRefresh_Scope(t *testing.T) {
 // refresh carries it too ("carried into every audit event").
 func TestRefresh_KeepsReason(t *testing.T) {
 	t.Parallel()
-	f := newSessionFixture(t, sessWith(impersonation.WithReasonClaim()))
+	f := newSessionFixture(t, sessReasonClaim)
 	f.enableRefresh(t, app2ID)
 	f.startSession(t, sessReason)
 	first := f.issueTokens(t, app2ID, sessLogin)
@@ -1288,7 +1304,7 @@ func TestRefresh_PolicyRechecked(t *testing.T) {
 	first := f.issueTokens(t, app2ID, sessLogin)
 	require.NoError(t, f.db.Unassign(appID, roleImpersonator, "alice"))
 
-	tok, err := f.svc.Refresh(context.Background(), sessClient(app2ID), first.RefreshToken, nil)
+	tok, err := f.svc.Sessions().Refresh(context.Background(), sessClient(app2ID), first.RefreshToken, nil)
 	require.Error(t, err, "impersonated tokens were issued after the impersonator lost the role")
 	assert.Nil(t, tok)
 	var te *tokenexchange.Error
@@ -1322,7 +1338,7 @@ func (f *fixture) sessPost(t testing.TB, clientID, secret string, form url.Value
 }
 
 // TestRefreshGrant_TokenEndpoint: the refresh_token grant on the token
-// endpoint, tokenexchange.WithGrant(GrantTypeRefreshToken, svc), next to
+// endpoint, tokenexchange.WithGrant(GrantTypeRefreshToken, svc.Sessions()), next to
 // token exchange.
 func TestRefreshGrant_TokenEndpoint(t *testing.T) {
 	t.Parallel()
@@ -1454,7 +1470,7 @@ func TestRefreshGrant_WrongMethod(t *testing.T) {
 func TestWithGrant_CannotReplaceTokenExchange(t *testing.T) {
 	t.Parallel()
 	f := newSessionFixture(t)
-	h, err := tokenexchange.NewHandler(f.svc, f.svc, tokenexchange.WithGrant(tokenexchange.GrantType, f.svc))
+	h, err := tokenexchange.NewHandler(f.svc, f.svc, tokenexchange.WithGrant(tokenexchange.GrantType, f.svc.Sessions()))
 	require.Error(t, err)
 	assert.Nil(t, h)
 }
@@ -1498,7 +1514,7 @@ func TestEndSession_RevokesEveryToken(t *testing.T) {
 			}
 			n := len(f.db.Events())
 
-			require.NoError(t, f.svc.EndSession(context.Background(), sessLogin, tc.reason))
+			require.NoError(t, f.svc.Sessions().End(context.Background(), sessLogin, tc.reason))
 
 			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, tc.reason)
 			assert.Equal(t, sess.ID, e.JTI)
@@ -1534,7 +1550,7 @@ func TestEndSession_NoSessionIsNoError(t *testing.T) {
 		{name: "another login session impersonates", setup: func(t *testing.T, f *fixture) { f.startSession(t, sessReason) }, login: sessOtherLogin},
 		{name: "already ended", setup: func(t *testing.T, f *fixture) {
 			f.startSession(t, sessReason)
-			require.NoError(t, f.svc.EndSession(context.Background(), sessLogin, "logout"))
+			require.NoError(t, f.svc.Sessions().End(context.Background(), sessLogin, "logout"))
 		}, login: sessLogin},
 		{name: "expired", setup: func(t *testing.T, f *fixture) {
 			f.startSession(t, sessReason)
@@ -1548,7 +1564,7 @@ func TestEndSession_NoSessionIsNoError(t *testing.T) {
 			f := newSessionFixture(t)
 			tc.setup(t, f)
 			n := len(f.db.Events())
-			require.NoError(t, f.svc.EndSession(context.Background(), tc.login, "logout"))
+			require.NoError(t, f.svc.Sessions().End(context.Background(), tc.login, "logout"))
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 		})
 	}
@@ -1579,7 +1595,7 @@ func TestRevoke_SessionTokenEndsSession(t *testing.T) {
 	_, err := f.verifyAt(t, appID, appTok.AccessToken)
 	require.ErrorIs(t, err, resource.ErrRevoked)
 
-	got, err := f.svc.Session(context.Background(), sessLogin, "")
+	got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 	require.NoError(t, err)
 	assert.Nil(t, got)
 	_, err = f.db.SessionFor(context.Background(), sessLogin)
@@ -1597,7 +1613,7 @@ func TestRevoke_SessionTokenRevokesStartingToken(t *testing.T) {
 	app2Tok := f.issueTokens(t, app2ID, sessLogin)
 
 	require.NoError(t, f.svc.Revoke(context.Background(), sessClient(app2ID), app2Tok.AccessToken, ""))
-	got, err := f.svc.Session(context.Background(), sessLogin, "")
+	got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 	require.NoError(t, err)
 	require.Nil(t, got)
 
@@ -1616,7 +1632,7 @@ func TestRevoke_ExchangeTokenEndsSession(t *testing.T) {
 	require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), exchanged, ""))
 	n := len(f.db.Events())
 
-	got, err := f.svc.Session(context.Background(), sessLogin, "")
+	got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 	require.NoError(t, err)
 	assert.Nil(t, got)
 
@@ -1720,7 +1736,7 @@ func TestVerifier_PrincipalSessionIDAndReason(t *testing.T) {
 		opts       []sessOption
 		wantReason string
 	}{
-		{name: "WithReasonClaim", opts: []sessOption{sessWith(impersonation.WithReasonClaim())}, wantReason: sessReason},
+		{name: "WithReasonClaim", opts: []sessOption{sessReasonClaim}, wantReason: sessReason},
 		{name: "without WithReasonClaim"},
 	}
 	for _, tc := range tests {
@@ -1789,7 +1805,7 @@ func TestRefresh_ConcurrentUseOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := f.svc.Refresh(context.Background(), sessClient(app2ID), first.RefreshToken, nil)
+			_, err := f.svc.Sessions().Refresh(context.Background(), sessClient(app2ID), first.RefreshToken, nil)
 			errs <- err
 		}()
 	}
@@ -1847,7 +1863,7 @@ func TestIssueTokens_LastSecondOfSession(t *testing.T) {
 	sess, _ := f.startSession(t, sessReason)
 	f.clock.Advance(sess.Expires.Sub(f.clock.Now()) - 500*time.Millisecond)
 
-	tok, err := f.svc.IssueTokens(context.Background(), f.sessSignIn(app2ID, sessLogin))
+	tok, err := f.svc.Sessions().Issue(context.Background(), f.sessSignIn(app2ID, sessLogin))
 	require.NoError(t, err)
 	require.NotNil(t, tok)
 	_, err = f.verifyAt(t, app2ID, tok.AccessToken)
@@ -1861,16 +1877,16 @@ func TestStartSession_AgainWithSameExchangeToken(t *testing.T) {
 	t.Parallel()
 	f := newSessionFixture(t)
 	exchanged := f.accessToken(t)
-	_, err := f.svc.StartSession(context.Background(), sessLogin, exchanged, sessReason)
+	_, err := f.svc.Sessions().Start(context.Background(), sessLogin, exchanged, sessReason)
 	require.NoError(t, err)
 
-	again, err := f.svc.StartSession(context.Background(), sessLogin, exchanged, sessReason)
+	again, err := f.svc.Sessions().Start(context.Background(), sessLogin, exchanged, sessReason)
 	if err != nil {
 		assert.Nil(t, again)
 		return
 	}
 	require.NotNil(t, again)
-	got, err := f.svc.Session(context.Background(), sessLogin, "")
+	got, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
 	require.NoError(t, err)
 	require.NotNil(t, got, "StartSession returned a session that the next authorize call ends")
 	assert.Equal(t, again.ID, got.ID)

@@ -41,10 +41,10 @@ import (
 // After a successful exchange the callback, which runs in the browser
 // that is signed in at the identity server (its session cookie comes
 // along, path /), asks it to turn that login session into an
-// impersonation session (Service.StartSession, with the reason the
+// impersonation session (Sessions.Start, with the reason the
 // console asked for): from then on every ordinary sign-in through it, in
 // demo app 2 or any other client, is bob's with act alice. End
-// impersonation ends that session (Service.EndSession) before revoking
+// impersonation ends that session (Sessions.End) before revoking
 // the token.
 type demoApp struct {
 	relyingParty
@@ -383,7 +383,7 @@ func (s *server) startImpersonationSession(r *http.Request, impersonator, access
 		return "", nil, "No impersonation session: this browser is not signed in at the identity server as the impersonator, so other apps will not sign in as the user."
 	}
 	login := loginSessionID(idp)
-	sess, err := s.svc.StartSession(r.Context(), login, accessToken, reason)
+	sess, err := s.svc.Sessions().Start(r.Context(), login, accessToken, reason)
 	switch {
 	case errors.Is(err, impersonation.ErrReasonRequired):
 		return "", nil, "No impersonation session: it needs a reason (the console asks for one), so other apps will not sign in as the user."
@@ -401,11 +401,11 @@ func (s *server) endImpersonationSession(ctx context.Context, login, id, reason 
 	if login == "" {
 		return nil
 	}
-	active, err := s.svc.Session(ctx, login, "")
+	active, err := s.svc.Sessions().Active(ctx, login, "")
 	if err != nil || active == nil || active.ID != id {
 		return err
 	}
-	return s.svc.EndSession(ctx, login, reason)
+	return s.svc.Sessions().End(ctx, login, reason)
 }
 
 func describeRetrieveError(err error) string {

@@ -32,7 +32,7 @@ import (
 // response_type=code is the host's own OpenID Connect authorization-code
 // flow with PKCE (RFC 7636, S256 only, required of every client): the
 // code is redeemed at the token endpoint (codeGrant), where the library
-// issues the tokens (Service.IssueTokens) — the impersonated user's, with
+// issues the tokens (Sessions.Issue) — the impersonated user's, with
 // act, when the login session is an impersonation session.
 
 // Authorization-code flow constants.
@@ -97,7 +97,7 @@ func readAuthorizeParams(r *http.Request) (url.Values, bool) {
 }
 
 // impersonationAuthorize refuses, inside an impersonation session, an
-// impersonation of another user (Service.Session answers
+// impersonation of another user (Sessions.Active answers
 // ErrOtherSubject): invalid_request to the client, with a description
 // that says what to do, and an impersonation.denied audit event. Anything
 // else, and requests of signed-out users or that do not parse, go to lib.
@@ -113,7 +113,7 @@ func (s *server) impersonationAuthorize(w http.ResponseWriter, r *http.Request, 
 		lib.ServeHTTP(w, r) // refused there, and recorded
 		return
 	}
-	active, err := s.svc.Session(ctx, loginSessionID(sess), req.RequestedSubject)
+	active, err := s.svc.Sessions().Active(ctx, loginSessionID(sess), req.RequestedSubject)
 	switch {
 	case errors.Is(err, impersonation.ErrOtherSubject):
 		other := sessionSubject(active)
@@ -283,7 +283,7 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 	// the impersonator holds no impersonation role for it) the sign-in is
 	// refused and recorded, and the session stays: it gets neither the
 	// user's tokens nor the impersonator's own.
-	active, err := s.svc.SignInSession(ctx, login, c.ID)
+	active, err := s.svc.Sessions().SignIn(ctx, login, c.ID)
 	if errors.Is(err, impersonation.ErrNotPermitted) {
 		fail(subjecttoken.CodeAccessDenied, fmt.Sprintf(
 			"you are impersonating %s, and this application does not allow impersonation: end the impersonation to sign in as yourself",
@@ -515,14 +515,14 @@ func (g codeGrant) Grant(ctx context.Context, client tokenexchange.Client, req *
 	}
 	// The impersonation the code was issued in must still be the one of
 	// the login session: a sign-in does not change identity on the way.
-	active, err := g.s.svc.Session(ctx, a.LoginSession, "")
+	active, err := g.s.svc.Sessions().Active(ctx, a.LoginSession, "")
 	if err != nil {
 		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 	}
 	if activeID := sessionID(active); activeID != a.SessionID {
 		return nil, invalid.WithDescription("the impersonation changed since the authorization request: sign in again")
 	}
-	t, err := g.s.svc.IssueTokens(ctx, impersonation.SignIn{
+	t, err := g.s.svc.Sessions().Issue(ctx, impersonation.SignIn{
 		LoginSession: a.LoginSession, User: a.User, ClientID: a.ClientID,
 		Scope: a.Scope, Nonce: a.Nonce, AuthTime: a.AuthTime,
 	})

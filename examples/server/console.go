@@ -90,7 +90,7 @@ func (s *server) renderConsole(w http.ResponseWriter, r *http.Request, sess sess
 	}
 	// The library's hook, as at every authorize request: it re-checks the
 	// policy, and a session it no longer allows ends here.
-	active, err := s.svc.Session(r.Context(), loginSessionID(sess), "")
+	active, err := s.svc.Sessions().Active(r.Context(), loginSessionID(sess), "")
 	switch {
 	case err != nil:
 		s.logger.Error("console: impersonation session", "err", err)
@@ -180,7 +180,7 @@ func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
 		s.renderConsole(w, r, sess, http.StatusForbidden, "You may not impersonate this user.")
 		return
 	}
-	switch active, err := s.svc.Session(r.Context(), loginSessionID(sess), subject); {
+	switch active, err := s.svc.Sessions().Active(r.Context(), loginSessionID(sess), subject); {
 	case errors.Is(err, impersonation.ErrOtherSubject):
 		// The authorize endpoint would refuse it too.
 		s.renderConsole(w, r, sess, http.StatusConflict, fmt.Sprintf(
@@ -223,7 +223,7 @@ func (s *server) endImpersonation(w http.ResponseWriter, r *http.Request) {
 		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
 		return
 	}
-	if err := s.svc.EndSession(r.Context(), loginSessionID(sess), "ended in the console"); err != nil {
+	if err := s.svc.Sessions().End(r.Context(), loginSessionID(sess), "ended in the console"); err != nil {
 		s.logger.Error("console: end the impersonation session", "err", err)
 		s.renderConsole(w, r, sess, http.StatusServiceUnavailable, "The impersonation could not be ended. Try again in a moment.")
 		return

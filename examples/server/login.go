@@ -86,7 +86,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if old, ok := s.signedIn(r); ok {
 		// The previous login session of this browser ends here: so does
 		// its impersonation, if any.
-		if err := s.svc.EndSession(r.Context(), loginSessionID(old), "signed in again"); err != nil {
+		if err := s.svc.Sessions().End(r.Context(), loginSessionID(old), "signed in again"); err != nil {
 			s.logger.Error("login: end the impersonation session", "err", err)
 		}
 	}
@@ -136,7 +136,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess.UserID != "" {
-		if err := s.svc.EndSession(r.Context(), loginSessionID(sess), "logout"); err != nil {
+		if err := s.svc.Sessions().End(r.Context(), loginSessionID(sess), "logout"); err != nil {
 			s.logger.Error("logout: end the impersonation session", "err", err)
 			message(w, s.logger, http.StatusServiceUnavailable, pageData{}, messageBody{
 				Heading: "Not signed out", IsError: true, Link: "/console", LinkText: "Back to the console",

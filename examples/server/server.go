@@ -192,9 +192,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 		// Impersonation sessions (Redis with -redis, else memory), each
 		// started with the reason the console asks for, which the tokens
 		// issued under it carry as impersonation_reason.
-		impersonation.WithSessions(st.sessions, 0),
-		impersonation.WithReasonRequired(),
-		impersonation.WithReasonClaim(),
+		impersonation.WithSessions(st.sessions, st.revoked, impersonation.SessionConfig{ReasonRequired: true, ReasonClaim: true}),
 	)
 	if err != nil {
 		return nil, nil, err
@@ -255,7 +253,7 @@ func (s *server) routes() (http.Handler, error) {
 	// refresh-token grants of ordinary OpenID Connect sign-ins.
 	token, err := tokenexchange.NewHandler(s.svc, s.svc, observe,
 		tokenexchange.WithGrant(tokenexchange.GrantTypeAuthorizationCode, codeGrant{s}),
-		tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, s.svc),
+		tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, s.svc.Sessions()),
 	)
 	if err != nil {
 		return nil, err

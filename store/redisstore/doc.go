@@ -23,8 +23,8 @@
 //	stores.OneTimeUse = rs                     // impersonation.Stores
 //	impersonation.WithRevocationStore(rs)      // Service option
 //	impersonation.WithStartLimit(rs, 10, time.Minute)
-//	impersonation.WithSessions(rs, time.Hour)  // Service option
-//	resource.WithRevocation(rs)           // VerifierOption, on resource servers
+//	impersonation.WithSessions(rs, rs, impersonation.SessionConfig{MaxDuration: time.Hour})
+//	resource.WithRevocation(rs)                // resource.Option, on resource servers
 //
 // One-time use takes a single SET NX; revocation a small script; a
 // revocation check a single EXISTS; a rate-limit count a small script;
