@@ -133,16 +133,16 @@ func withStartLimit(n int) envOption { return func(c *envConfig) { c.startLimit 
 // user named by the X-Test-User header or the test_session cookie.
 type testLogin struct{ now func() time.Time }
 
-func (l testLogin) Authenticate(w http.ResponseWriter, r *http.Request) (string, time.Time, bool) {
+func (l testLogin) Authenticate(w http.ResponseWriter, r *http.Request) (impersonation.Login, bool) {
 	user := r.Header.Get(userHeader)
 	if c, err := r.Cookie("test_session"); user == "" && err == nil {
 		user = c.Value
 	}
 	if user == "" {
 		http.Error(w, "login required", http.StatusUnauthorized)
-		return "", time.Time{}, false
+		return impersonation.Login{}, false
 	}
-	return user, l.now(), true
+	return impersonation.Login{UserID: user, AuthTime: l.now()}, true
 }
 
 // newEnv seeds the world into a fresh memory store, builds the service and

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
@@ -29,7 +30,7 @@ func (e *env) genuineDirect(t testing.TB, clientID, impersonator, subject string
 	ctx := context.Background()
 	req, _, err := subjecttoken.ParseAuthorizeValues(ctx, authorizeValues(clientID, subject), e.db)
 	require.NoError(t, err)
-	resp, err := e.svc.Authorize(ctx, req, impersonator, e.clock.Now())
+	resp, err := e.svc.Authorize(ctx, req, impersonation.Login{UserID: impersonator, AuthTime: e.clock.Now()})
 	require.NoError(t, err)
 	return resp.SubjectToken, resp.IDToken
 }

@@ -153,7 +153,7 @@ func seed(tb testing.TB, db *memory.Store) {
 // sides share. zitadel's side accepts the same tokens.
 func (w *world) mintTokens(tb testing.TB, as string) (subjectToken, idToken string) {
 	tb.Helper()
-	resp, err := w.svc.Authorize(context.Background(), w.authReq, as, time.Now())
+	resp, err := w.svc.Authorize(context.Background(), w.authReq, impersonation.Login{UserID: as, AuthTime: time.Now()})
 	require.NoError(tb, err)
 	return resp.SubjectToken, resp.IDToken
 }

@@ -3,24 +3,36 @@ package impersonation
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
 
 // Authorize decides an impersonation authorize request for the
-// impersonator the host has authenticated (authTime is when; zero omits
-// auth_time) and, when granted, mints the subject token and, if asked, the
-// impersonator's ID token, records an audit event and notifies the
-// impersonated user.
+// impersonator the host has authenticated (login) and, when granted, mints
+// the subject token and, if asked, the impersonator's ID token, records an
+// audit event and notifies the impersonated user.
+//
+// Inside an impersonation session (login.Session names one), a request for
+// another user than the session's is refused with invalid_request and a
+// description that says to end the running impersonation first: one user
+// per impersonation session.
 //
 // A refusal comes back as a *subjecttoken.Error bound to req, so
 // subjecttoken.WriteAuthorizeError redirects it to the client: access_denied
 // for a policy refusal (the rule is in the audit event, not the response),
 // server_error or temporarily_unavailable for a store failure.
-func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequest, impersonatorID string, authTime time.Time) (*subjecttoken.AuthorizeResponse, error) {
-	ev := store.Event{
+func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequest, login Login) (*subjecttoken.AuthorizeResponse, error) {
+	if err := s.oneSubjectPerSession(ctx, req, login); err != nil {
+		return nil, err
+	}
+	return s.authorize(ctx, req, login)
+}
+
+// deniedEvent is the impersonation.denied event of a refused authorize
+// request, without its reason.
+func deniedEvent(req *subjecttoken.AuthorizeRequest, impersonatorID string) store.Event {
+	return store.Event{
 		Type:          store.EventImpersonationDenied,
 		ClientID:      req.ClientID,
 		Impersonator:  impersonatorID,
@@ -29,6 +41,12 @@ func (s *Service) Authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		Outcome:       store.OutcomeDenied,
 		Justification: req.Reason,
 	}
+}
+
+// authorize is Authorize after the one-subject rule.
+func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequest, login Login) (*subjecttoken.AuthorizeResponse, error) {
+	impersonatorID, authTime := login.UserID, login.AuthTime
+	ev := deniedEvent(req, impersonatorID)
 	if s.startLimit > 0 {
 		ok, err := s.limiter.Allow(ctx, "impersonation-start:"+impersonatorID, s.startLimit, s.startWindow)
 		if err != nil {
@@ -136,4 +154,30 @@ func displayName(u *store.User) string {
 		return u.Username
 	}
 	return u.ID
+}
+
+// oneSubjectPerSession refuses, inside the impersonation session of
+// login, an impersonation of another user than the session's: the refusal
+// is recorded and returned bound to req. Without sessions, or a login
+// session, there is nothing to check.
+func (s *Service) oneSubjectPerSession(ctx context.Context, req *subjecttoken.AuthorizeRequest, login Login) error {
+	if login.Session == "" || s.sessions == nil {
+		return nil
+	}
+	ev := deniedEvent(req, login.UserID)
+	active, err := s.sessions.Active(ctx, login.Session, req.RequestedSubject)
+	switch {
+	case errors.Is(err, ErrOtherSubject):
+		ev.Reason = "another impersonation session is active (" + active.Subject + ")"
+		_ = s.record(ctx, ev)
+		name := active.Subject
+		if u, err := s.stores.Users.User(ctx, active.Subject); err == nil && u.Username != "" {
+			name = u.Username
+		}
+		return req.Redirect(subjecttoken.ErrInvalidRequest.WithDescription(
+			"you are impersonating " + name + " in this session: end that impersonation before impersonating another user"))
+	case err != nil:
+		return s.authorizeFailed(ctx, req, ev, err)
+	}
+	return nil
 }

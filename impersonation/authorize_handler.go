@@ -10,12 +10,24 @@ import (
 	"github.com/actas/actas/subjecttoken"
 )
 
+// Login is a signed-in user as the host's login knows them.
+type Login struct {
+	// UserID is the user's ID in the store.
+	UserID string
+	// AuthTime is when they authenticated; zero omits auth_time.
+	AuthTime time.Time
+	// Session identifies their login session at the host (a stable ID,
+	// not the session cookie itself: stores keep it in clear), as given to
+	// Sessions.Start. Empty when the host runs no impersonation sessions.
+	Session string
+}
+
 // Authenticator is the host's login as the authorize endpoint sees it.
 type Authenticator interface {
-	// Authenticate returns the signed-in user's ID and when they
-	// authenticated. When nobody is signed in it writes a response itself
-	// (a login page, a redirect to one) and returns ok false.
-	Authenticate(w http.ResponseWriter, r *http.Request) (userID string, authTime time.Time, ok bool)
+	// Authenticate returns the signed-in user. When nobody is signed in
+	// it writes a response itself (a login page, a redirect to one) and
+	// returns ok false.
+	Authenticate(w http.ResponseWriter, r *http.Request) (login Login, ok bool)
 }
 
 // Consent is the outcome of a [ConsentFunc].
@@ -77,12 +89,18 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		subjecttoken.WriteAuthorizeError(w, err)
 		return
 	}
-	user, authTime, ok := h.authn.Authenticate(w, r)
+	login, ok := h.authn.Authenticate(w, r)
 	if !ok {
 		return
 	}
+	// One user per impersonation session, before anything is asked of the
+	// impersonator.
+	if err := h.svc.oneSubjectPerSession(ctx, req, login); err != nil {
+		subjecttoken.WriteAuthorizeError(w, err)
+		return
+	}
 	if h.consent != nil {
-		d, err := h.svc.Decide(ctx, req.ClientID, user, req.RequestedSubject)
+		d, err := h.svc.Decide(ctx, req.ClientID, login.UserID, req.RequestedSubject)
 		if err == nil {
 			switch h.consent(w, r, req, d) {
 			case ConsentPending:
@@ -97,7 +115,7 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A refused decision falls through: Authorize refuses it again
 		// and records why.
 	}
-	resp, err := h.svc.Authorize(ctx, req, user, authTime)
+	resp, err := h.svc.authorize(ctx, req, login)
 	if err != nil {
 		subjecttoken.WriteAuthorizeError(w, err)
 		return

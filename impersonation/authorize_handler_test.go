@@ -37,20 +37,21 @@ const ahReason = "SUP-4711: customer cannot see order history"
 type ahAuthenticator struct {
 	user     string
 	authTime time.Time
+	session  string
 	calls    atomic.Int32
 }
 
 var _ impersonation.Authenticator = (*ahAuthenticator)(nil)
 
-func (a *ahAuthenticator) Authenticate(w http.ResponseWriter, _ *http.Request) (string, time.Time, bool) {
+func (a *ahAuthenticator) Authenticate(w http.ResponseWriter, _ *http.Request) (impersonation.Login, bool) {
 	a.calls.Add(1)
 	if a.user == "" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = io.WriteString(w, ahLoginPage)
-		return "", time.Time{}, false
+		return impersonation.Login{}, false
 	}
-	return a.user, a.authTime, true
+	return impersonation.Login{UserID: a.user, AuthTime: a.authTime, Session: a.session}, true
 }
 
 // ahConsent is a hand-written ConsentFunc answering outcome; for

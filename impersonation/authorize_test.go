@@ -107,7 +107,7 @@ func TestAuthorize_IssuesTokensInEveryResponseTypeAndMode(t *testing.T) {
 			req := f.parseAuthorize(t, v)
 			require.Equal(t, tc.wantMode, req.ResponseMode)
 
-			resp, err := f.svc.Authorize(context.Background(), req, "alice", f.clock.Now())
+			resp, err := f.svc.Authorize(context.Background(), req, impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 			require.NoError(t, err)
 			require.NotNil(t, resp)
 			assert.NotEmpty(t, resp.SubjectToken)
@@ -235,7 +235,7 @@ func TestAuthorize_GrantedScopeIsRequestedIntersectSubjectGrants(t *testing.T) {
 				func(context.Context, *store.Client, *store.User) (bool, error) { return false, nil })))
 			v := authorizeValues(appID, tc.subject)
 			v.Set("scope", tc.scope)
-			resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, v), "alice", f.clock.Now())
+			resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, v), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 			require.NoError(t, err)
 			tok := testkit.DecodeJWT(t, resp.SubjectToken)
 			assert.Equal(t, tc.want, tok.Str(t, "scope"))
@@ -297,7 +297,7 @@ func TestAuthorize_IDTokenForImpersonator(t *testing.T) {
 			if tc.authTime >= 0 {
 				authTime = now.Add(-tc.authTime)
 			}
-			resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, v), "alice", authTime)
+			resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, v), impersonation.Login{UserID: "alice", AuthTime: authTime})
 			require.NoError(t, err)
 			require.NotEmpty(t, resp.IDToken)
 
@@ -361,7 +361,7 @@ func TestAuthorize_NotifiesSubjectOncePerStart(t *testing.T) {
 	assert.Equal(t, start.Add(time.Minute).UTC(), f.db.Notices()[1].Time)
 
 	// A refused start notifies nobody.
-	_, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "dave")), "alice", f.clock.Now())
+	_, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "dave")), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 	require.Error(t, err)
 	assert.Len(t, f.db.Notices(), 2)
 }
@@ -392,7 +392,7 @@ func TestAuthorize_AuditFailureIssuesNothing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.auditor.Fail.Store(true)
-	resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), "alice", f.clock.Now())
+	resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 	assert.Nil(t, resp, "nothing is issued that was not recorded")
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
@@ -412,7 +412,7 @@ func TestAuthorize_ProtectedPredicateFailureIsTemporarilyUnavailable(t *testing.
 	boom := errors.New("ldap: connection reset")
 	f := newFixture(t, withServiceOptions(impersonation.WithProtected(
 		func(context.Context, *store.Client, *store.User) (bool, error) { return false, boom })))
-	resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), "alice", f.clock.Now())
+	resp, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 	assert.Nil(t, resp)
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
@@ -437,7 +437,7 @@ func authorizeEndpoint(f *fixture) http.Handler {
 			subjecttoken.WriteAuthorizeError(w, err)
 			return
 		}
-		resp, err := f.svc.Authorize(r.Context(), req, r.Header.Get("X-Test-User"), f.clock.Now())
+		resp, err := f.svc.Authorize(r.Context(), req, impersonation.Login{UserID: r.Header.Get("X-Test-User"), AuthTime: f.clock.Now()})
 		if err != nil {
 			subjecttoken.WriteAuthorizeError(w, err)
 			return

@@ -224,7 +224,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := f.svc.Authorize(ctx, req, "alice", now); err != nil {
+		if _, err := f.svc.Authorize(ctx, req, impersonation.Login{UserID: "alice", AuthTime: now}); err != nil {
 			b.Fatal(err)
 		}
 	}

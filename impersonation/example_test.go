@@ -76,7 +76,7 @@ func (e *example) authorize(ctx context.Context, impersonator, subject string) (
 	if err != nil {
 		return nil, err
 	}
-	return e.svc.Authorize(ctx, req, impersonator, e.now())
+	return e.svc.Authorize(ctx, req, impersonation.Login{UserID: impersonator, AuthTime: e.now()})
 }
 
 // accessToken runs the whole flow, alice acting as bob.

@@ -145,7 +145,7 @@ var gateEntries = []gateEntry{
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
 			req := f.parseAuthorize(t, authorizeValues(gateClient, "bob"))
 			return func(t *testing.T) gateOutcome {
-				resp, err := f.svc.Authorize(context.Background(), req, "alice", f.clock.Now())
+				resp, err := f.svc.Authorize(context.Background(), req, impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 				out := gateOutcome{code: wireCode(err), err: err}
 				if resp != nil {
 					out.issued = append(out.issued, resp.SubjectToken, resp.IDToken)

@@ -280,7 +280,7 @@ func (f *fixture) parseAuthorize(t testing.TB, v url.Values) *subjecttoken.Autho
 func (f *fixture) authorizeFor(t testing.TB, clientID, impersonator, subject string) (subjectToken, idToken string) {
 	t.Helper()
 	req := f.parseAuthorize(t, authorizeValues(clientID, subject))
-	resp, err := f.svc.Authorize(context.Background(), req, impersonator, f.clock.Now())
+	resp, err := f.svc.Authorize(context.Background(), req, impersonation.Login{UserID: impersonator, AuthTime: f.clock.Now()})
 	require.NoError(t, err)
 	require.NotEmpty(t, resp.SubjectToken)
 	require.NotEmpty(t, resp.IDToken)

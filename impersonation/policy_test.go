@@ -109,7 +109,7 @@ func TestAuthorize_PolicyDenies(t *testing.T) {
 			}
 			req := f.parseAuthorize(t, authorizeValues(clientID, tc.subject))
 
-			resp, err := f.svc.Authorize(context.Background(), req, tc.impersonator, f.clock.Now())
+			resp, err := f.svc.Authorize(context.Background(), req, impersonation.Login{UserID: tc.impersonator, AuthTime: f.clock.Now()})
 			assert.Nil(t, resp, "nothing issued")
 			var se *subjecttoken.Error
 			require.ErrorAs(t, err, &se)

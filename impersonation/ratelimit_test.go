@@ -26,7 +26,7 @@ func TestAuthorize_StartLimitPerImpersonator(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	start := func(impersonator, subject string) error {
-		_, err := f.svc.Authorize(ctx, f.parseAuthorize(t, authorizeValues(appID, subject)), impersonator, f.clock.Now())
+		_, err := f.svc.Authorize(ctx, f.parseAuthorize(t, authorizeValues(appID, subject)), impersonation.Login{UserID: impersonator, AuthTime: f.clock.Now()})
 		return err
 	}
 	for i := range impersonation.DefaultStartLimit {
@@ -77,13 +77,13 @@ func TestAuthorize_StartLimitConfigurable(t *testing.T) {
 			}, impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.db), tc.opt(f))
 			require.NoError(t, err)
 			for i := range tc.allowed {
-				_, err := svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), "alice", f.clock.Now())
+				_, err := svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 				require.NoError(t, err, "start %d", i+1)
 			}
 			if tc.wantCode == "" {
 				return
 			}
-			resp, err := svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), "alice", f.clock.Now())
+			resp, err := svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "bob")), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 			assert.Nil(t, resp, "nothing issued")
 			var se *subjecttoken.Error
 			require.ErrorAs(t, err, &se)

@@ -27,8 +27,8 @@ import (
 
 // The authorize endpoint serves two flows. The impersonation response
 // types ("subject_token", "id_token subject_token") go to the library's
-// handler, after one check of the host's: inside an impersonation
-// session, a request for another user is refused (one user per session).
+// handler, which also refuses, inside an impersonation session, a request
+// for another user (one user per session).
 // response_type=code is the host's own OpenID Connect authorization-code
 // flow with PKCE (RFC 7636, S256 only, required of every client): the
 // code is redeemed at the token endpoint (codeGrant), where the library
@@ -65,7 +65,7 @@ func (s *server) authorizeEndpoint(lib http.Handler) http.Handler {
 		case v.Get("response_type") == responseTypeCode:
 			s.codeAuthorize(w, r, v)
 		default:
-			s.impersonationAuthorize(w, r, v, lib)
+			lib.ServeHTTP(w, r)
 		}
 	})
 }
@@ -94,45 +94,6 @@ func readAuthorizeParams(r *http.Request) (url.Values, bool) {
 		return v, err == nil
 	}
 	return nil, false
-}
-
-// impersonationAuthorize refuses, inside an impersonation session, an
-// impersonation of another user (Sessions.Active answers
-// ErrOtherSubject): invalid_request to the client, with a description
-// that says what to do, and an impersonation.denied audit event. Anything
-// else, and requests of signed-out users or that do not parse, go to lib.
-func (s *server) impersonationAuthorize(w http.ResponseWriter, r *http.Request, v url.Values, lib http.Handler) {
-	ctx := r.Context()
-	sess, signedIn := s.signedIn(r)
-	if !signedIn {
-		lib.ServeHTTP(w, r)
-		return
-	}
-	req, _, err := subjecttoken.ParseAuthorizeValues(ctx, v, s.stores.clients)
-	if err != nil {
-		lib.ServeHTTP(w, r) // refused there, and recorded
-		return
-	}
-	active, err := s.svc.Sessions().Active(ctx, loginSessionID(sess), req.RequestedSubject)
-	switch {
-	case errors.Is(err, impersonation.ErrOtherSubject):
-		other := sessionSubject(active)
-		desc := fmt.Sprintf("you are impersonating %s in this session: end that impersonation before impersonating another user",
-			s.dir.username(other))
-		_ = s.auditor.Record(ctx, store.Event{
-			Time: s.now().UTC(), Type: store.EventImpersonationDenied, ClientID: req.ClientID,
-			Impersonator: sess.UserID, Subject: req.RequestedSubject, Scopes: req.Scope, Outcome: store.OutcomeDenied,
-			Reason:        "another impersonation session is active (" + other + ")",
-			Justification: req.Reason,
-		})
-		subjecttoken.WriteAuthorizeError(w, req.Redirect(subjecttoken.ErrInvalidRequest.WithDescription(desc)))
-		return
-	case err != nil:
-		s.logger.Error("authorize: impersonation session", "err", err)
-		subjecttoken.WriteAuthorizeError(w, req.Redirect(subjecttoken.ErrTemporarilyUnavailable.WithDescription("the impersonation session cannot be checked right now")))
-		return
-	}
-	lib.ServeHTTP(w, r)
 }
 
 // codeRequest is where a code flow answers: the validated redirect URI,
@@ -269,12 +230,11 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 	if r.Method == http.MethodPost {
 		r.PostForm = v // the login page's return target repeats the request
 	}
-	user, authTime, ok := authenticator{s}.Authenticate(w, r)
+	signIn, ok := authenticator{s}.Authenticate(w, r)
 	if !ok {
 		return
 	}
-	sess, _ := s.signedIn(r)
-	login := loginSessionID(sess)
+	login := signIn.Session
 	// The library's authorize hook: is this login session impersonating,
 	// and does the policy allow that for this client? It re-checks the
 	// policy for the session's own client, and ends the session (with an
@@ -297,7 +257,7 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 	}
 	grant := authCode{
 		ClientID: c.ID, RedirectURI: cr.redirectURI, Scope: scope, Nonce: nonce, Challenge: challenge,
-		LoginSession: login, User: user, AuthTime: authTime,
+		LoginSession: login, User: signIn.UserID, AuthTime: signIn.AuthTime,
 	}
 	if active != nil {
 		grant.SessionID = active.ID

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/store"
@@ -167,12 +166,12 @@ var _ impersonation.Authenticator = authenticator{}
 
 // Authenticate implements impersonation.Authenticator: the signed-in
 // user, or the login page, which comes back to this authorize request.
-func (a authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (string, time.Time, bool) {
+func (a authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (impersonation.Login, bool) {
 	if sess, ok := a.s.signedIn(r); ok {
-		return sess.UserID, sess.AuthTime, true
+		return impersonation.Login{UserID: sess.UserID, AuthTime: sess.AuthTime, Session: loginSessionID(sess)}, true
 	}
 	a.s.showLogin(w, r, http.StatusOK, loginBody{ReturnTo: authorizeReturn(r)})
-	return "", time.Time{}, false
+	return impersonation.Login{}, false
 }
 
 // authorizeReturn is the URL that repeats the authorize request r as a

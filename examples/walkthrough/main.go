@@ -273,7 +273,7 @@ func authorizeHandler(svc *impersonation.Service, clients store.Clients) http.Ha
 			return
 		}
 		user := r.Header.Get(userHeader)
-		resp, err := svc.Authorize(r.Context(), req, user, time.Now())
+		resp, err := svc.Authorize(r.Context(), req, impersonation.Login{UserID: user, AuthTime: time.Now()})
 		if err != nil {
 			subjecttoken.WriteAuthorizeError(w, err)
 			return
