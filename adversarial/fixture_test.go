@@ -170,12 +170,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	)
 	require.NoError(t, err)
 
-	observe := tokenexchange.WithErrorObserver(svc.RecordRefusal)
-	tokenH, err := tokenexchange.NewHandler(svc, svc, observe, tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc.Sessions()))
-	require.NoError(t, err)
-	introH, err := tokenexchange.NewIntrospectionHandler(svc, svc, observe)
-	require.NoError(t, err)
-	revokeH, err := tokenexchange.NewRevocationHandler(svc, svc, observe)
+	endpoints, err := svc.Handlers(context.Background(), testLogin{now: c.Now})
 	require.NoError(t, err)
 	verifier, err := resource.NewVerifier(issuer, apiAudience, keys,
 		resource.WithClock(c.Now), resource.WithRevocation(db))
@@ -187,11 +182,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	// method checks (405 with an OAuth error and an audit event) are what
 	// the suite exercises; a host mounting "POST /oauth2/token" gets the
 	// mux's bare 405 instead.
-	mux.Handle("/oauth2/token", tokenH)
-	mux.Handle("/oauth2/introspect", introH)
-	mux.Handle("/oauth2/revoke", revokeH)
-	mux.Handle("/oauth2/authorize", svc.AuthorizeHandler(testLogin{now: c.Now}))
-	mux.Handle("GET /oauth2/jwks", impersonation.JWKSHandler(keys))
+	mux.Handle("/oauth2/token", endpoints.Token)
+	mux.Handle("/oauth2/introspect", endpoints.Introspection)
+	mux.Handle("/oauth2/revoke", endpoints.Revocation)
+	mux.Handle("/oauth2/authorize", endpoints.Authorize)
+	mux.Handle("GET /oauth2/jwks", endpoints.JWKS)
 	mux.Handle("GET /api/me", api(http.HandlerFunc(me)))
 	mux.Handle("POST /api/orders", api(http.HandlerFunc(placeOrder)))
 	mux.Handle("POST /api/password", api(resource.ForbidImpersonation(http.HandlerFunc(changePassword))))

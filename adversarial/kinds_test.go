@@ -19,7 +19,7 @@ func exchangeDenied(code string, reason string) refusal {
 }
 
 // requestRefused is a refusal an endpoint decided before the Service and
-// recorded, through RecordRefusal, as request.refused.
+// recorded, by the endpoints of Service.Handlers, as request.refused.
 func requestRefused(status int, code, reason string) refusal {
 	return refusal{status: status, code: code, event: store.EventRequestRefused, reasonPrefix: code, reason: reason}
 }

@@ -51,36 +51,20 @@ const (
 // fields are in r.PostForm.
 type ConsentFunc func(w http.ResponseWriter, r *http.Request, req *subjecttoken.AuthorizeRequest, d *Decision) Consent
 
-// AuthorizeOption configures [Service.AuthorizeHandler].
-type AuthorizeOption func(*authorizeHandler)
-
-// WithConsent asks for consent before issuing; without it the handler
-// issues as soon as the policy permits.
-func WithConsent(f ConsentFunc) AuthorizeOption {
-	return func(h *authorizeHandler) { h.consent = f }
-}
-
 type authorizeHandler struct {
 	svc     *Service
 	authn   Authenticator
 	consent ConsentFunc
 }
 
-// AuthorizeHandler is an impersonation authorize endpoint (GET and POST):
-// it parses and validates the request (subjecttoken.ParseAuthorizeRequest;
-// unknown clients and unregistered redirect URIs are shown, never
-// redirected to), authenticates the impersonator through authn, asks for
-// consent if configured, then calls [Service.Authorize] and writes the
+// ServeHTTP is the impersonation authorize endpoint (GET and POST) of
+// [Service.Handlers]: it parses and validates the request
+// (subjecttoken.ParseAuthorizeRequest; unknown clients and unregistered
+// redirect URIs are shown, never redirected to), authenticates the
+// impersonator, refuses another user inside an impersonation session, asks
+// for consent if configured, then calls [Service.Authorize] and writes the
 // response in the request's response mode. Refusals are redirected to the
 // client as RFC 6749 §4.2.2.1 errors and recorded in the audit log.
-func (s *Service) AuthorizeHandler(authn Authenticator, opts ...AuthorizeOption) http.Handler {
-	h := &authorizeHandler{svc: s, authn: authn}
-	for _, o := range opts {
-		o(h)
-	}
-	return h
-}
-
 func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	req, _, err := subjecttoken.ParseAuthorizeRequest(ctx, r, h.svc.stores.Clients)

@@ -135,12 +135,12 @@ func ahAssertIssued(t testing.TB, f *fixture, w *httptest.ResponseRecorder, impe
 	require.NotEmpty(t, st, "subject_token in the fragment")
 	require.NotEmpty(t, id, "id_token in the fragment")
 
-	sc, err := f.svc.Tokens().Verify(context.Background(), st, appID)
+	sc, err := f.tokens(t).Verify(context.Background(), st, appID)
 	require.NoError(t, err)
 	assert.Equal(t, subject, sc.Subject)
 	require.NotNil(t, sc.MayAct)
 	assert.Equal(t, impersonator, sc.MayAct.Subject)
-	ic, err := f.svc.Tokens().VerifyIDToken(context.Background(), id, appID)
+	ic, err := f.tokens(t).VerifyIDToken(context.Background(), id, appID)
 	require.NoError(t, err)
 	assert.Equal(t, impersonator, ic.Subject)
 	assert.Equal(t, testNonce, ic.Nonce)
@@ -237,7 +237,7 @@ func TestAuthorizeHandler(t *testing.T) {
 				authTime := f.clock.Now().Add(-5 * time.Minute)
 				authn := &ahAuthenticator{user: tc.user, authTime: authTime}
 				consent := &ahConsent{outcome: tc.consent}
-				var opts []impersonation.AuthorizeOption
+				var opts []impersonation.HandlerOption
 				if tc.withConsent {
 					opts = append(opts, impersonation.WithConsent(consent.ask))
 				}
@@ -246,7 +246,7 @@ func TestAuthorizeHandler(t *testing.T) {
 					tc.mutate(v)
 				}
 
-				w := ahServe(f.svc.AuthorizeHandler(authn, opts...), method, v)
+				w := ahServe(authorizeHandlerOf(t, f.svc, authn, opts...), method, v)
 
 				assert.Equal(t, tc.wantAuthn, authn.calls.Load(), "authenticator calls")
 				calls, _, _ := consent.seen()
@@ -307,7 +307,7 @@ func TestAuthorizeHandler_ConsentDeniedEvent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	consent := &ahConsent{outcome: impersonation.ConsentDenied}
-	h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
+	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
 
 	w := ahServe(h, http.MethodGet, ahValues("bob"))
 
@@ -336,7 +336,7 @@ func TestAuthorizeHandler_ConsentSeesRequestAndDecision(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	consent := &ahConsent{outcome: impersonation.ConsentPending}
-	h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
+	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
 
 	w := ahServe(h, http.MethodGet, ahValues("bob"))
 	require.Equal(t, http.StatusOK, w.Code)
@@ -384,7 +384,7 @@ func TestAuthorizeHandler_PostedConsent(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			authTime := f.clock.Now()
-			h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: authTime}, impersonation.WithConsent(ahPostedConsent))
+			h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: authTime}, impersonation.WithConsent(ahPostedConsent))
 			v := ahValues("bob")
 			if tc.field != "" {
 				v.Set("consent", tc.field)
@@ -424,7 +424,7 @@ func TestAuthorizeHandler_IssuedTokensExchange(t *testing.T) {
 	f := newFixture(t)
 	consent := &ahConsent{outcome: impersonation.ConsentGranted}
 	authTime := f.clock.Now()
-	h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: authTime}, impersonation.WithConsent(consent.ask))
+	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: authTime}, impersonation.WithConsent(consent.ask))
 	w := ahServe(h, http.MethodGet, ahValues("bob"))
 	st, id := ahAssertIssued(t, f, w, "alice", "bob", authTime, f.db.Events())
 
@@ -475,7 +475,7 @@ func TestAuthorizeHandler_MalformedHTTPRequests(t *testing.T) {
 			authn := &ahAuthenticator{user: "alice", authTime: f.clock.Now()}
 			consent := &ahConsent{outcome: impersonation.ConsentGranted}
 			w := httptest.NewRecorder()
-			f.svc.AuthorizeHandler(authn, impersonation.WithConsent(consent.ask)).ServeHTTP(w, tc.request())
+			authorizeHandlerOf(t, f.svc, authn, impersonation.WithConsent(consent.ask)).ServeHTTP(w, tc.request())
 
 			assert.Equal(t, http.StatusBadRequest, w.Code)
 			assert.Equal(t, tc.wantBody, w.Body.String())
@@ -520,7 +520,7 @@ func TestAuthorizeHandler_Justification(t *testing.T) {
 			if tc.reason != "" {
 				v.Set("impersonation_reason", tc.reason)
 			}
-			w := ahServe(f.svc.AuthorizeHandler(authn), http.MethodGet, v)
+			w := ahServe(authorizeHandlerOf(t, f.svc, authn), http.MethodGet, v)
 
 			if tc.wantError {
 				got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
@@ -548,7 +548,7 @@ func TestAuthorizeHandler_UnknownConsentFailsClosed(t *testing.T) {
 	bogus := func(http.ResponseWriter, *http.Request, *subjecttoken.AuthorizeRequest, *impersonation.Decision) impersonation.Consent {
 		return impersonation.Consent(42)
 	}
-	w := ahServe(f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(bogus)),
+	w := ahServe(authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(bogus)),
 		http.MethodGet, ahValues("bob"))
 	assert.NotContains(t, w.Header().Get("Location"), "subject_token=")
 	assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventImpersonationStarted), "nothing issued")
@@ -574,7 +574,7 @@ func TestAuthorizeHandler_StoreFailureWithConsent(t *testing.T) {
 	}, impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.db))
 	require.NoError(t, err)
 	consent := &ahConsent{outcome: impersonation.ConsentGranted}
-	w := ahServe(svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask)),
+	w := ahServe(authorizeHandlerOf(t, svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask)),
 		http.MethodGet, ahValues("bob"))
 
 	calls, _, _ := consent.seen()

@@ -298,14 +298,14 @@ func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error)
 }
 
 // recordedError marks an error whose refusal the Service has recorded, so
-// that [Service.RecordRefusal] does not record it twice.
+// that recordRefusal does not record it twice.
 type recordedError struct{ err error }
 
 func (e *recordedError) Error() string { return e.err.Error() }
 func (e *recordedError) Unwrap() error { return e.err }
 
-// RecordRefusal is a hook for tokenexchange.WithErrorObserver on the
-// token, introspection and revocation endpoints: it records a
+// recordRefusal is the tokenexchange.WithErrorObserver of the
+// token, introspection and revocation endpoints of Handlers: it records a
 // store.EventRequestRefused for every request the endpoint refused before
 // the Service decided anything (wrong method or content type, oversized
 // body, repeated parameter, failed client authentication, ...), so that
@@ -313,7 +313,7 @@ func (e *recordedError) Unwrap() error { return e.err }
 // already and skipped. The reason is the wire error code and its fixed
 // description; the cause goes to the record only when it is not the
 // client's input.
-func (s *Service) RecordRefusal(r *http.Request, clientID string, err error) {
+func (s *Service) recordRefusal(r *http.Request, clientID string, err error) {
 	var done *recordedError
 	if errors.As(err, &done) {
 		return

@@ -123,7 +123,7 @@ func TestExchange_AccessTokenTTL(t *testing.T) {
 // mintIDToken mints an ID token of the fixture's issuer.
 func (f *fixture) mintIDToken(t testing.TB, subject, clientID string) string {
 	t.Helper()
-	tok, _, err := f.svc.Tokens().MintIDToken(context.Background(), subjecttoken.IDTokenParams{
+	tok, _, err := f.tokens(t).MintIDToken(context.Background(), subjecttoken.IDTokenParams{
 		Subject: subject, ClientID: clientID, Nonce: testNonce,
 	})
 	require.NoError(t, err)
@@ -869,7 +869,7 @@ func TestExchange_NestedActChainKept(t *testing.T) {
 			f := newFixture(t)
 			p := bobParams()
 			p.Act = &claims.Actor{Subject: "root-admin"}
-			st, _, err := f.svc.Tokens().Mint(context.Background(), p)
+			st, _, err := f.tokens(t).Mint(context.Background(), p)
 			require.NoError(t, err)
 			out := f.exchangeVia(t, via, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
 			require.Equal(t, http.StatusOK, out.status, out.body)
@@ -888,7 +888,7 @@ func TestExchange_DeepestAllowedActChainAccepted(t *testing.T) {
 	f := newFixture(t)
 	p := bobParams()
 	p.Act = testkit.ActChain(claims.DefaultMaxActDepth - 1)
-	st, _, err := f.svc.Tokens().Mint(context.Background(), p)
+	st, _, err := f.tokens(t).Mint(context.Background(), p)
 	require.NoError(t, err)
 	out := f.exchangeVia(t, viaDirect, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
 	require.Equal(t, http.StatusOK, out.status)
@@ -898,7 +898,7 @@ func TestExchange_DeepestAllowedActChainAccepted(t *testing.T) {
 
 	// The issuer refuses to mint one deeper.
 	p.Act = testkit.ActChain(claims.DefaultMaxActDepth)
-	_, _, err = f.svc.Tokens().Mint(context.Background(), p)
+	_, _, err = f.tokens(t).Mint(context.Background(), p)
 	require.ErrorIs(t, err, claims.ErrActTooDeep)
 }
 

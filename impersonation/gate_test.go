@@ -157,10 +157,10 @@ var gateEntries = []gateEntry{
 		event: store.EventImpersonationDenied,
 	},
 	{
-		name:    "authorize endpoint (AuthorizeHandler)",
-		methods: []string{"Service.AuthorizeHandler"},
+		name:    "authorize endpoint (Handlers)",
+		methods: []string{"Service.Handlers"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
-			h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now()})
+			h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()})
 			return func(t *testing.T) gateOutcome {
 				w := ahServe(h, http.MethodGet, authorizeValues(gateClient, "bob"))
 				require.Equal(t, http.StatusFound, w.Code, "refusals go back to the client: %s", w.Body)
@@ -405,10 +405,8 @@ var gateExempt = map[string]string{
 	"Service.AuthenticateClient": "checks a client secret",
 	"Service.Decide":             "is the gate itself",
 	"Service.Introspect":         "describes a token already issued",
-	"Service.RecordRefusal":      "records a refusal",
 	"Service.Revoke":             "revokes a token",
 	"Service.Sessions":           "returns the sessions, whose issuing methods are classified here too",
-	"Service.Tokens":             "exposes the subject and ID token minter without any policy (the redesign removes it; never issue with it)",
 	"Sessions.Active":            "looks a session up for display and for the impersonation response types, whose issuing Authorize gates",
 	"Sessions.End":               "ends a session and revokes its tokens",
 	"Sessions.Start":             "binds a login session to an access token the exchange gate issued; it mints nothing",

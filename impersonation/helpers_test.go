@@ -408,3 +408,22 @@ func (f *fixture) verifier(t testing.TB, audience string, opts ...resource.Optio
 	require.NoError(t, err)
 	return v
 }
+
+// authorizeHandlerOf is the authorize endpoint of svc's Handlers, with
+// login and opts.
+func authorizeHandlerOf(t testing.TB, svc *impersonation.Service, login impersonation.Authenticator, opts ...impersonation.HandlerOption) http.Handler {
+	t.Helper()
+	e, err := svc.Handlers(context.Background(), login, opts...)
+	require.NoError(t, err)
+	return e.Authorize
+}
+
+// tokens is a subject token and ID token issuer on the fixture's keys and
+// clock, configured as the service's own: for tokens the tests mint or
+// read by hand, past the policy.
+func (f *fixture) tokens(t testing.TB) *subjecttoken.Issuer {
+	t.Helper()
+	i, err := subjecttoken.NewIssuer(testIssuer, f.keys, subjecttoken.WithClock(f.clock.Now))
+	require.NoError(t, err)
+	return i
+}

@@ -66,7 +66,7 @@ func TestAuthorizeHandler_OneSubjectPerSession(t *testing.T) {
 	f := newSessionFixture(t)
 	f.startSession(t, sessReason)
 	consent := &ahConsent{outcome: impersonation.ConsentGranted}
-	h := f.svc.AuthorizeHandler(&ahAuthenticator{user: "alice", authTime: f.clock.Now(), session: sessLogin}, impersonation.WithConsent(consent.ask))
+	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now(), session: sessLogin}, impersonation.WithConsent(consent.ask))
 	n := len(f.db.Events())
 
 	w := ahServe(h, http.MethodGet, authorizeValues(appID, "carol"))

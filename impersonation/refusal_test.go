@@ -1,6 +1,7 @@
 package impersonation_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,11 +12,10 @@ import (
 
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/tokenexchange"
 )
 
-// TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent: with
-// Service.RecordRefusal as the endpoint's error observer, refusals the
+// TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent: at the token
+// endpoint of Service.Handlers, refusals the
 // endpoint makes on its own are recorded as request.refused, and refusals
 // the Service decided are recorded once, by the Service.
 func TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent(t *testing.T) {
@@ -72,8 +72,9 @@ func TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			h, err := tokenexchange.NewHandler(f.svc, f.svc, tokenexchange.WithErrorObserver(f.svc.RecordRefusal))
+			endpoints, err := f.svc.Handlers(context.Background(), &ahAuthenticator{})
 			require.NoError(t, err)
+			h := endpoints.Token
 			r := tc.request(f)
 			before := len(f.db.Events())
 			w := httptest.NewRecorder()

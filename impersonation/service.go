@@ -254,9 +254,6 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// Tokens returns the subject token and ID token issuer the service uses.
-func (s *Service) Tokens() *subjecttoken.Issuer { return s.tokens }
-
 // holdsImpersonation is the default ProtectedFunc.
 func (s *Service) holdsImpersonation(ctx context.Context, client *store.Client, subject *store.User) (bool, error) {
 	granted, err := s.stores.Grants.GrantedScopes(ctx, client.ID, subject.ID)

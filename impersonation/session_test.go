@@ -231,7 +231,7 @@ func (f *fixture) requireOwnTokens(t testing.TB, tok *impersonation.Tokens, clie
 	assert.Empty(t, p.SessionID)
 	assert.NotContains(t, testkit.DecodeJWT(t, tok.AccessToken).Claims, impersonation.ClaimSessionID)
 	if tok.IDToken != "" {
-		id, err := f.svc.Tokens().VerifyIDToken(context.Background(), tok.IDToken, clientID)
+		id, err := f.tokens(t).VerifyIDToken(context.Background(), tok.IDToken, clientID)
 		require.NoError(t, err)
 		assert.Equal(t, "alice", id.Subject)
 		assert.Nil(t, id.Act)
@@ -668,7 +668,7 @@ func TestIssueTokens_UnderSession(t *testing.T) {
 			assert.NotContains(t, at.Claims, impersonation.ClaimReason)
 
 			require.NotEmpty(t, tok.IDToken)
-			id, err := f.svc.Tokens().VerifyIDToken(context.Background(), tok.IDToken, tc.clientID)
+			id, err := f.tokens(t).VerifyIDToken(context.Background(), tok.IDToken, tc.clientID)
 			require.NoError(t, err)
 			assert.Equal(t, "bob", id.Subject)
 			assert.Equal(t, &claims.Actor{Subject: "alice"}, id.Act)
@@ -714,7 +714,7 @@ func TestIssueTokens_WithoutSession(t *testing.T) {
 			assert.Equal(t, claims.Scope{"openid", scopeOrdersWrite}, tok.Scope, "alice's own grants for app2")
 			assert.Equal(t, int64(3600), tok.ExpiresIn)
 			require.NotEmpty(t, tok.IDToken)
-			id, err := f.svc.Tokens().VerifyIDToken(context.Background(), tok.IDToken, app2ID)
+			id, err := f.tokens(t).VerifyIDToken(context.Background(), tok.IDToken, app2ID)
 			require.NoError(t, err)
 			assert.Equal(t, testNonce, id.Nonce)
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "a user's own sign-in is no impersonation event")
@@ -997,7 +997,7 @@ func TestRefresh_UnderSession(t *testing.T) {
 	assert.LessOrEqual(t, p.Expiry.Unix(), sess.Expires.Unix())
 
 	require.NotEmpty(t, second.IDToken)
-	id, err := f.svc.Tokens().VerifyIDToken(context.Background(), second.IDToken, app2ID)
+	id, err := f.tokens(t).VerifyIDToken(context.Background(), second.IDToken, app2ID)
 	require.NoError(t, err)
 	assert.Equal(t, "bob", id.Subject)
 	assert.Equal(t, &claims.Actor{Subject: "alice"}, id.Act, "the refresh keeps act")
@@ -1363,7 +1363,7 @@ func TestRefreshGrant_TokenEndpoint(t *testing.T) {
 		require.NotEmpty(t, body[k], k)
 	}
 	f.requireSessionTokens(t, &impersonation.Tokens{AccessToken: body["access_token"].(string), Session: sess}, app2ID, sess)
-	id, err := f.svc.Tokens().VerifyIDToken(context.Background(), body["id_token"].(string), app2ID)
+	id, err := f.tokens(t).VerifyIDToken(context.Background(), body["id_token"].(string), app2ID)
 	require.NoError(t, err)
 	assert.Equal(t, &claims.Actor{Subject: "alice"}, id.Act)
 	assert.NotEqual(t, first.RefreshToken, body["refresh_token"])
@@ -1680,7 +1680,7 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 		{
 			name: "bob's own ID token (control)",
 			actorToken: func(t *testing.T, f *fixture, _ string) string {
-				tok, _, err := f.svc.Tokens().MintIDToken(context.Background(), subjecttoken.IDTokenParams{Subject: "bob", ClientID: appID})
+				tok, _, err := f.tokens(t).MintIDToken(context.Background(), subjecttoken.IDTokenParams{Subject: "bob", ClientID: appID})
 				require.NoError(t, err)
 				return tok
 			},
@@ -1694,7 +1694,7 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 				f := newSessionFixture(t)
 				sess, _ := f.startSession(t, sessReason)
 				under := f.issueTokens(t, appID, sessLogin)
-				id, err := f.svc.Tokens().VerifyIDToken(context.Background(), under.IDToken, appID)
+				id, err := f.tokens(t).VerifyIDToken(context.Background(), under.IDToken, appID)
 				require.NoError(t, err)
 				require.Equal(t, "bob", id.Subject)
 				require.Equal(t, &claims.Actor{Subject: "alice"}, id.Act)
@@ -1705,7 +1705,7 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 				require.NoError(t, f.db.PutUser(store.User{ID: "gina", Username: "gina", Org: "acme-eu"}))
 				require.NoError(t, f.db.Assign(appID, roleImpersonator, "bob"))
 				require.NoError(t, f.db.Assign(appID, roleCustomer, "gina"))
-				st, _, err := f.svc.Tokens().Mint(context.Background(), subjecttoken.Params{
+				st, _, err := f.tokens(t).Mint(context.Background(), subjecttoken.Params{
 					Subject: "gina", ClientID: appID, Scope: claims.Scope{"openid", scopeOrdersRead}, Actor: "bob",
 				})
 				require.NoError(t, err)

@@ -244,25 +244,15 @@ func checkIssuer(iss string) error {
 // without a method so that they answer other methods themselves (405 with
 // Allow, as JSON).
 func (s *server) routes() (http.Handler, error) {
-	metadata, err := impersonation.MetadataHandler(s.metadata())
-	if err != nil {
-		return nil, err
-	}
-	observe := tokenexchange.WithErrorObserver(s.observeRefusal)
-	// One token endpoint: token exchange, and the authorization-code and
-	// refresh-token grants of ordinary OpenID Connect sign-ins.
-	token, err := tokenexchange.NewHandler(s.svc, s.svc, observe,
-		tokenexchange.WithGrant(tokenexchange.GrantTypeAuthorizationCode, codeGrant{s}),
-		tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, s.svc.Sessions()),
+	// One call for the library's endpoints, every refusal already
+	// recorded: one token endpoint for token exchange, the refresh grant
+	// of impersonation sessions and the host's authorization-code grant.
+	lib, err := s.svc.Handlers(context.Background(), authenticator{s},
+		impersonation.WithConsent(s.consent),
+		impersonation.WithGrant(tokenexchange.GrantTypeAuthorizationCode, codeGrant{s}),
+		impersonation.WithMetadata(s.metadata()),
+		impersonation.WithRefusalObserver(s.logRefusal),
 	)
-	if err != nil {
-		return nil, err
-	}
-	introspect, err := tokenexchange.NewIntrospectionHandler(s.svc, s.svc, observe)
-	if err != nil {
-		return nil, err
-	}
-	revoke, err := tokenexchange.NewRevocationHandler(s.svc, s.svc, observe)
 	if err != nil {
 		return nil, err
 	}
@@ -273,13 +263,12 @@ func (s *server) routes() (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/.well-known/openid-configuration", metadata)
-	mux.Handle("/.well-known/oauth-authorization-server", metadata)
-	mux.Handle("/oauth2/authorize", s.authorizeEndpoint(s.svc.AuthorizeHandler(authenticator{s}, impersonation.WithConsent(s.consent))))
-	mux.Handle("/oauth2/token", token)
-	mux.Handle("/oauth2/jwks", impersonation.JWKSHandler(s.keys))
-	mux.Handle("/oauth2/introspect", introspect)
-	mux.Handle("/oauth2/revoke", revoke)
+	// The authorize endpoint also serves the host's code flow; the rest
+	// mount where the metadata says.
+	lib.Authorize = s.authorizeEndpoint(lib.Authorize)
+	if err := lib.Mount(mux); err != nil {
+		return nil, err
+	}
 
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /static/style.css", serveStyle)
@@ -344,12 +333,10 @@ func (s *server) algorithms() []string {
 	return algs
 }
 
-// observeRefusal records refused token, introspection and revocation
-// requests in the audit log (Service.RecordRefusal skips those the Service
-// recorded itself) and logs their code: never the error text nor the
-// request.
-func (s *server) observeRefusal(r *http.Request, clientID string, err error) {
-	s.svc.RecordRefusal(r, clientID, err)
+// logRefusal logs the code of refused token, introspection and
+// revocation requests (the library has recorded them in the audit log):
+// never the error text nor the request.
+func (s *server) logRefusal(r *http.Request, clientID string, err error) {
 	code := tokenexchange.CodeServerError
 	var te *tokenexchange.Error
 	if errors.As(err, &te) {

@@ -85,17 +85,17 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	token, err := tokenexchange.NewHandler(svc, svc)
+	endpoints, err := svc.Handlers(ctx, headerLogin{})
 	if err != nil {
+		return err
+	}
+	if err := endpoints.Mount(mux); err != nil {
 		return err
 	}
 	verifier, err := resource.NewVerifier(issuer, clientID, keys)
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET /oauth2/authorize", authorizeHandler(svc, db))
-	mux.Handle("POST /oauth2/token", token)
-	mux.Handle("GET /oauth2/jwks", impersonation.JWKSHandler(keys))
 	mux.Handle("GET /api/whoami", resource.Middleware(verifier)(whoami(db)))
 
 	hc := &http.Client{
@@ -263,23 +263,17 @@ func authorizeURL(issuer, subject, state, nonce string) string {
 	return issuer + "/oauth2/authorize?" + q.Encode()
 }
 
-// authorizeHandler is the host's authorize endpoint: parse, authenticate
-// (here: the walkthrough header), decide, respond.
-func authorizeHandler(svc *impersonation.Service, clients store.Clients) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _, err := subjecttoken.ParseAuthorizeRequest(r.Context(), r, clients)
-		if err != nil {
-			subjecttoken.WriteAuthorizeError(w, err)
-			return
-		}
-		user := r.Header.Get(userHeader)
-		resp, err := svc.Authorize(r.Context(), req, impersonation.Login{UserID: user, AuthTime: time.Now()})
-		if err != nil {
-			subjecttoken.WriteAuthorizeError(w, err)
-			return
-		}
-		subjecttoken.WriteAuthorizeResponse(w, req, resp)
-	})
+// headerLogin is the host's login, here: the user the walkthrough header
+// names.
+type headerLogin struct{}
+
+func (headerLogin) Authenticate(w http.ResponseWriter, r *http.Request) (impersonation.Login, bool) {
+	user := r.Header.Get(userHeader)
+	if user == "" {
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+		return impersonation.Login{}, false
+	}
+	return impersonation.Login{UserID: user, AuthTime: time.Now()}, true
 }
 
 // authorize performs the authorize request as user and returns the
