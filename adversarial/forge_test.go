@@ -16,9 +16,9 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/subjecttoken"
 )
 
 // Forging tools: tokens are assembled by hand (base64url header and
@@ -29,8 +29,8 @@ var b64 = base64.RawURLEncoding
 
 // Header types of the flow's three tokens.
 const (
-	typSubject = subjecttoken.HeaderType        // subject+jwt
-	typID      = subjecttoken.IDTokenHeaderType // JWT
+	typSubject = authorizetoken.HeaderType        // subject+jwt
+	typID      = authorizetoken.IDTokenHeaderType // JWT
 	typAccess  = "at+jwt"
 )
 

@@ -20,8 +20,8 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
 
@@ -53,8 +53,8 @@ import (
 
 // Header types, as actas mints them.
 const (
-	typSubjectToken = subjecttoken.HeaderType        // subject+jwt
-	typIDToken      = subjecttoken.IDTokenHeaderType // JWT
+	typSubjectToken = authorizetoken.HeaderType        // subject+jwt
+	typIDToken      = authorizetoken.IDTokenHeaderType // JWT
 )
 
 // subjectClaimsKey is the one key of the claims map VerifyExchangeSubjectToken
@@ -214,7 +214,7 @@ func (z zitadelClient) AuthMethod() oidc.AuthMethod          { return oidc.AuthM
 func (z zitadelClient) ResponseTypes() []oidc.ResponseType   { return nil }
 func (z zitadelClient) LoginURL(string) string               { return "" }
 func (z zitadelClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
-func (z zitadelClient) IDTokenLifetime() time.Duration       { return subjecttoken.DefaultIDTokenTTL }
+func (z zitadelClient) IDTokenLifetime() time.Duration       { return authorizetoken.DefaultIDTokenTTL }
 func (z zitadelClient) DevMode() bool                        { return false }
 func (z zitadelClient) IsScopeAllowed(scope string) bool     { return slices.Contains(z.c.Scopes, scope) }
 func (z zitadelClient) IDTokenUserinfoClaimsAssertion() bool { return false }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
-	"github.com/actas/actas/subjecttoken"
+	"github.com/actas/actas/internal/authorizetoken"
 )
 
 // TestMaxTokenAgeExceedsEveryLifetime: no token the library mints with its
@@ -17,8 +17,8 @@ import (
 func TestMaxTokenAgeExceedsEveryLifetime(t *testing.T) {
 	t.Parallel()
 	for name, lifetime := range map[string]time.Duration{
-		"subject token (subjecttoken.MaxTTL)":                             subjecttoken.MaxTTL,
-		"ID token (subjecttoken.MaxIDTokenTTL)":                           subjecttoken.MaxIDTokenTTL,
+		"subject token (authorizetoken.MaxTTL)":                           authorizetoken.MaxTTL,
+		"ID token (authorizetoken.MaxIDTokenTTL)":                         authorizetoken.MaxIDTokenTTL,
 		"access token (impersonation.MaxAccessTokenTTL)":                  impersonation.MaxAccessTokenTTL,
 		"refresh token (impersonation.DefaultRefreshTokenTTL)":            impersonation.DefaultRefreshTokenTTL,
 		"impersonation session (impersonation.DefaultSessionMaxDuration)": impersonation.DefaultSessionMaxDuration,

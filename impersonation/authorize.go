@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 )
@@ -74,7 +75,7 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
-	tok, c, err := s.tokens.Mint(ctx, subjecttoken.Params{
+	tok, c, err := s.tokens.Mint(ctx, authorizetoken.Params{
 		Subject:  d.Subject.ID,
 		ClientID: d.Client.ID,
 		Scope:    scope,
@@ -86,7 +87,7 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 	}
 	resp := &subjecttoken.AuthorizeResponse{SubjectToken: tok}
 	if req.IDToken {
-		resp.IDToken, _, err = s.tokens.MintIDToken(ctx, subjecttoken.IDTokenParams{
+		resp.IDToken, _, err = s.tokens.MintIDToken(ctx, authorizetoken.IDTokenParams{
 			Subject:  d.Impersonator.ID,
 			ClientID: d.Client.ID,
 			Nonce:    req.Nonce,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
@@ -162,7 +163,7 @@ func TestAuthorize_SubjectTokenHasExactlyTheSeedClaims(t *testing.T) {
 	st, _ := f.authorize(t, "alice", "bob")
 
 	tok := testkit.DecodeJWT(t, st)
-	assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": subjecttoken.HeaderType},
+	assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": authorizetoken.HeaderType},
 		tok.Header, "header is alg, kid and typ subject+jwt, nothing else")
 	assert.Equal(t, []string{"aud", "azp", "client_id", "exp", "iat", "iss", "jti", "may_act", "nbf", "scope", "sub"},
 		tok.ClaimNames())
@@ -261,7 +262,7 @@ func TestAuthorize_CustomScopeRuleReplacesDefault(t *testing.T) {
 	assert.Equal(t, claims.ParseScope(fullScope), seen.Requested)
 }
 
-// sHash is s_hash computed here, independently of subjecttoken.StateHash:
+// sHash is s_hash computed here, independently of authorizetoken.StateHash:
 // the left half of the SHA-256 of the state, base64url without padding.
 func sHash(state string) string {
 	sum := sha256.Sum256([]byte(state))
@@ -302,7 +303,7 @@ func TestAuthorize_IDTokenForImpersonator(t *testing.T) {
 			require.NotEmpty(t, resp.IDToken)
 
 			id := testkit.DecodeJWT(t, resp.IDToken)
-			assert.Equal(t, subjecttoken.IDTokenHeaderType, id.Header["typ"])
+			assert.Equal(t, authorizetoken.IDTokenHeaderType, id.Header["typ"])
 			assert.Equal(t, f.signingKey(t).ID, id.Header["kid"])
 			assert.Equal(t, testIssuer, id.Str(t, "iss"))
 			assert.Equal(t, "alice", id.Str(t, "sub"), "the ID token is the impersonator's")
@@ -310,7 +311,7 @@ func TestAuthorize_IDTokenForImpersonator(t *testing.T) {
 			assert.Equal(t, appID, id.Str(t, "azp"))
 			assert.Equal(t, testNonce, id.Str(t, "nonce"))
 			assert.Equal(t, now.Unix(), id.Num(t, "iat"))
-			assert.Equal(t, int64(subjecttoken.DefaultIDTokenTTL/time.Second), id.Num(t, "exp")-id.Num(t, "iat"))
+			assert.Equal(t, int64(authorizetoken.DefaultIDTokenTTL/time.Second), id.Num(t, "exp")-id.Num(t, "iat"))
 			testkit.AssertJTI(t, id.Str(t, "jti"))
 			if tc.wantSHash {
 				assert.Equal(t, sHash(tc.state), id.Str(t, "s_hash"))

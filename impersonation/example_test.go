@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -26,7 +27,7 @@ func ExampleService_Authorize() {
 	}
 	// What the client sees in the subject token (any verifier of the
 	// issuer's keys reads it).
-	v, err := subjecttoken.NewVerifier(testkit.ExampleIssuer, e.Keys, subjecttoken.WithClock(e.Now))
+	v, err := authorizetoken.NewVerifier(testkit.ExampleIssuer, e.Keys, authorizetoken.WithClock(e.Now))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -24,6 +24,7 @@ import (
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
@@ -123,7 +124,7 @@ func TestExchange_AccessTokenTTL(t *testing.T) {
 // mintIDToken mints an ID token of the fixture's issuer.
 func (f *fixture) mintIDToken(t testing.TB, subject, clientID string) string {
 	t.Helper()
-	tok, _, err := f.tokens(t).MintIDToken(context.Background(), subjecttoken.IDTokenParams{
+	tok, _, err := f.tokens(t).MintIDToken(context.Background(), authorizetoken.IDTokenParams{
 		Subject: subject, ClientID: clientID, Nonce: testNonce,
 	})
 	require.NoError(t, err)
@@ -143,15 +144,15 @@ func (f *fixture) subjectClaims() map[string]any {
 
 // otherIssuer is a subject token issuer sharing nothing or only some of
 // the fixture's configuration.
-func otherIssuer(t testing.TB, iss string, keys store.Keys, opts ...subjecttoken.Option) *subjecttoken.Issuer {
+func otherIssuer(t testing.TB, iss string, keys store.Keys, opts ...authorizetoken.Option) *authorizetoken.Issuer {
 	t.Helper()
-	i, err := subjecttoken.NewIssuer(iss, keys, opts...)
+	i, err := authorizetoken.NewIssuer(iss, keys, opts...)
 	require.NoError(t, err)
 	return i
 }
 
-func bobParams() subjecttoken.Params {
-	return subjecttoken.Params{Subject: "bob", ClientID: appID, Scope: claims.Scope{"openid", scopeOrdersRead}, Actor: "alice"}
+func bobParams() authorizetoken.Params {
+	return authorizetoken.Params{Subject: "bob", ClientID: appID, Scope: claims.Scope{"openid", scopeOrdersRead}, Actor: "alice"}
 }
 
 // publicJWK returns the JWK of key's public half as a JSON object.
@@ -266,7 +267,7 @@ func rejectCases() []rejectCase {
 			name: "alg none with an empty signature",
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
-				hdr := map[string]any{"alg": "none", "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
+				hdr := map[string]any{"alg": "none", "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
 				return appID, exchangeRequest(testkit.Segment(t, hdr)+"."+testkit.Segment(t, f.subjectClaims())+".", id)
 			},
 			wantCode: invalid, wantReason: "subject token",
@@ -275,7 +276,7 @@ func rejectCases() []rejectCase {
 			name: "alg none with a signature",
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
-				hdr := map[string]any{"alg": "none", "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
+				hdr := map[string]any{"alg": "none", "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
 				return appID, exchangeRequest(testkit.Segment(t, hdr)+"."+testkit.Segment(t, f.subjectClaims())+".c2lnbmF0dXJl", id)
 			},
 			wantCode: invalid, wantReason: "algorithm not allowed",
@@ -288,7 +289,7 @@ func rejectCases() []rejectCase {
 				der, err := x509.MarshalPKIXPublicKey(key.Key.Public())
 				require.NoError(t, err)
 				secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-				input := testkit.Segment(t, map[string]any{"alg": "HS256", "typ": subjecttoken.HeaderType, "kid": key.ID}) + "." + testkit.Segment(t, f.subjectClaims())
+				input := testkit.Segment(t, map[string]any{"alg": "HS256", "typ": authorizetoken.HeaderType, "kid": key.ID}) + "." + testkit.Segment(t, f.subjectClaims())
 				mac := hmac.New(sha256.New, secret)
 				mac.Write([]byte(input))
 				return appID, exchangeRequest(input+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), id)
@@ -301,7 +302,7 @@ func rejectCases() []rejectCase {
 				_, id := flow(t, f)
 				otherKeys, err := memory.GenerateKeySet(store.ES256)
 				require.NoError(t, err)
-				forged, _, err := otherIssuer(t, testIssuer, otherKeys, subjecttoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
+				forged, _, err := otherIssuer(t, testIssuer, otherKeys, authorizetoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
 				require.NoError(t, err)
 				return appID, exchangeRequest(forged, id)
 			},
@@ -313,7 +314,7 @@ func rejectCases() []rejectCase {
 				_, id := flow(t, f)
 				other, err := store.GenerateKey(store.ES256)
 				require.NoError(t, err)
-				hdr := map[string]any{"alg": store.ES256, "typ": subjecttoken.HeaderType, "kid": f.signingKey(t).ID}
+				hdr := map[string]any{"alg": store.ES256, "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
 				return appID, exchangeRequest(testkit.SignRaw(t, other, hdr, f.subjectClaims()), id)
 			},
 			wantCode: invalid, wantReason: "invalid signature",
@@ -325,7 +326,7 @@ func rejectCases() []rejectCase {
 				other, err := store.GenerateKey(store.ES256)
 				require.NoError(t, err)
 				hdr := map[string]any{
-					"alg": store.ES256, "typ": subjecttoken.HeaderType, "kid": other.ID,
+					"alg": store.ES256, "typ": authorizetoken.HeaderType, "kid": other.ID,
 					"jwk": publicJWK(t, other), "jku": "https://evil.example/jwks", "x5u": "https://evil.example/cert",
 				}
 				return appID, exchangeRequest(testkit.SignRaw(t, other, hdr, f.subjectClaims()), id)
@@ -347,7 +348,7 @@ func rejectCases() []rejectCase {
 			name: "subject token of another issuer on the same keys",
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
-				forged, _, err := otherIssuer(t, "https://evil.example", f.keys, subjecttoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
+				forged, _, err := otherIssuer(t, "https://evil.example", f.keys, authorizetoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
 				require.NoError(t, err)
 				return appID, exchangeRequest(forged, id)
 			},
@@ -358,7 +359,7 @@ func rejectCases() []rejectCase {
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
 				later := func() time.Time { return f.clock.Now().Add(2 * time.Minute) }
-				forged, _, err := otherIssuer(t, testIssuer, f.keys, subjecttoken.WithClock(later)).Mint(context.Background(), bobParams())
+				forged, _, err := otherIssuer(t, testIssuer, f.keys, authorizetoken.WithClock(later)).Mint(context.Background(), bobParams())
 				require.NoError(t, err)
 				return appID, exchangeRequest(forged, id)
 			},
@@ -411,7 +412,7 @@ func rejectCases() []rejectCase {
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				f.updateClient(t, appID, func(c *store.Client) { c.SubjectTokenTTL = 10 * time.Minute })
 				req := exchangeRequest(flow(t, f))
-				f.clock.Advance(subjecttoken.DefaultIDTokenTTL + 31*time.Second)
+				f.clock.Advance(authorizetoken.DefaultIDTokenTTL + 31*time.Second)
 				return appID, req
 			},
 			wantCode: invalid, wantReason: "actor token",
@@ -420,8 +421,8 @@ func rejectCases() []rejectCase {
 			name: "actor token of another issuer on the same keys",
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				st, _ := flow(t, f)
-				id, _, err := otherIssuer(t, "https://evil.example", f.keys, subjecttoken.WithClock(f.clock.Now)).MintIDToken(context.Background(),
-					subjecttoken.IDTokenParams{Subject: "alice", ClientID: appID})
+				id, _, err := otherIssuer(t, "https://evil.example", f.keys, authorizetoken.WithClock(f.clock.Now)).MintIDToken(context.Background(),
+					authorizetoken.IDTokenParams{Subject: "alice", ClientID: appID})
 				require.NoError(t, err)
 				return appID, exchangeRequest(st, id)
 			},
@@ -434,7 +435,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				c["may_act"] = map[string]any{"sub": "alice", "iss": "https://other-idp.example"}
 				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "may_act.iss",
 		},
@@ -445,7 +446,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				delete(c, "may_act")
 				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "may_act.sub missing",
 		},
@@ -456,7 +457,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				c["client_id"], c["azp"] = app2ID, app2ID
 				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "client_id or azp",
 		},
@@ -467,7 +468,7 @@ func rejectCases() []rejectCase {
 				c := f.subjectClaims()
 				delete(c, "jti")
 				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": subjecttoken.HeaderType}, c), id)
+				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
 			},
 			wantCode: invalid, wantReason: "jti",
 		},
@@ -550,7 +551,7 @@ func rejectCases() []rejectCase {
 			name: "act chain too deep",
 			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 				_, id := flow(t, f)
-				deep := otherIssuer(t, testIssuer, f.keys, subjecttoken.WithClock(f.clock.Now), subjecttoken.WithMaxActDepth(10))
+				deep := otherIssuer(t, testIssuer, f.keys, authorizetoken.WithClock(f.clock.Now), authorizetoken.WithMaxActDepth(10))
 				p := bobParams()
 				p.Act = testkit.ActChain(claims.DefaultMaxActDepth) // with alice on top: one too many
 				forged, _, err := deep.Mint(context.Background(), p)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
@@ -421,9 +422,9 @@ func authorizeHandlerOf(t testing.TB, svc *impersonation.Service, login imperson
 // tokens is a subject token and ID token issuer on the fixture's keys and
 // clock, configured as the service's own: for tokens the tests mint or
 // read by hand, past the policy.
-func (f *fixture) tokens(t testing.TB) *subjecttoken.Issuer {
+func (f *fixture) tokens(t testing.TB) *authorizetoken.Issuer {
 	t.Helper()
-	i, err := subjecttoken.NewIssuer(testIssuer, f.keys, subjecttoken.WithClock(f.clock.Now))
+	i, err := authorizetoken.NewIssuer(testIssuer, f.keys, authorizetoken.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	return i
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
 
@@ -112,7 +112,7 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	}
 	st, err := s.tokens.Verify(ctx, token, client.ID)
 	switch {
-	case errors.Is(err, subjecttoken.ErrAudience), errors.Is(err, subjecttoken.ErrClientMismatch):
+	case errors.Is(err, authorizetoken.ErrAudience), errors.Is(err, authorizetoken.ErrClientMismatch):
 		// Signed by this issuer for another client (the signature, typ and
 		// iss are checked before the audience).
 		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")

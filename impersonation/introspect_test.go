@@ -19,9 +19,9 @@ import (
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
 
@@ -664,7 +664,7 @@ func TestRFC7009_2_2_InvalidTokenAnswered200(t *testing.T) {
 		}},
 		{name: "expired subject token", token: func(t *testing.T, f *irFixture) string {
 			st, _ := f.authorize(t, "alice", "bob")
-			f.clock.Advance(subjecttoken.DefaultTTL + claims.DefaultSkew + time.Second)
+			f.clock.Advance(authorizetoken.DefaultTTL + claims.DefaultSkew + time.Second)
 			return st
 		}},
 		{name: "access token of another issuer's key", token: func(t *testing.T, _ *irFixture) string {

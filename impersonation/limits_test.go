@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/subjecttoken"
 )
 
 func TestLimits_ClientLifetimesAreCapped(t *testing.T) {
@@ -23,7 +23,7 @@ func TestLimits_ClientLifetimesAreCapped(t *testing.T) {
 	})
 	st, id := f.authorize(t, "alice", "bob")
 	tok := testkit.DecodeJWT(t, st)
-	assert.Equal(t, int64(subjecttoken.MaxTTL/time.Second), tok.Num(t, "exp")-tok.Num(t, "iat"))
+	assert.Equal(t, int64(authorizetoken.MaxTTL/time.Second), tok.Num(t, "exp")-tok.Num(t, "iat"))
 
 	resp, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
 	require.NoError(t, err)

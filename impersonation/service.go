@@ -11,6 +11,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/internal/ratelimit"
 	"github.com/actas/actas/store"
@@ -83,7 +84,7 @@ func DefaultScopeRule(_ context.Context, in ScopeInput) (claims.Scope, error) {
 type Service struct {
 	issuer     string
 	stores     Stores
-	tokens     *subjecttoken.Issuer
+	tokens     *authorizetoken.Issuer
 	now        func() time.Time
 	skew       time.Duration
 	algs       []string
@@ -182,7 +183,7 @@ func WithStartLimit(limiter store.RateLimiter, n int, per time.Duration) Option 
 func WithAccessTokenTTL(d time.Duration) Option { return func(s *Service) { s.accessTTL = d } }
 
 // WithIDTokenTTL sets the lifetime of the impersonator's ID token; default
-// subjecttoken.DefaultIDTokenTTL.
+// authorizetoken.DefaultIDTokenTTL.
 func WithIDTokenTTL(d time.Duration) Option { return func(s *Service) { s.idTTL = d } }
 
 // New returns a Service for the issuer identifier iss: the exact iss of
@@ -196,7 +197,7 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		algs:      slices.Clone(jose.DefaultAlgorithms),
 		maxDepth:  claims.DefaultMaxActDepth,
 		accessTTL: DefaultAccessTokenTTL,
-		idTTL:     subjecttoken.DefaultIDTokenTTL,
+		idTTL:     authorizetoken.DefaultIDTokenTTL,
 		scopeRule: DefaultScopeRule,
 
 		startLimit:  DefaultStartLimit,
@@ -237,12 +238,12 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		s.sessions = ss
 	}
 	s.sessionStore, s.sessionRevocation, s.sessionConfig = nil, nil, nil
-	tokens, err := subjecttoken.NewIssuer(iss, stores.Keys,
-		subjecttoken.WithClock(s.now),
-		subjecttoken.WithSkew(s.skew),
-		subjecttoken.WithAlgorithms(s.algs...),
+	tokens, err := authorizetoken.NewIssuer(iss, stores.Keys,
+		authorizetoken.WithClock(s.now),
+		authorizetoken.WithSkew(s.skew),
+		authorizetoken.WithAlgorithms(s.algs...),
 		// A subject token's act chain gains the impersonator on exchange.
-		subjecttoken.WithMaxActDepth(s.maxDepth),
+		authorizetoken.WithMaxActDepth(s.maxDepth),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
@@ -517,7 +518,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	}
 	t := &Tokens{AccessToken: tok, ExpiresIn: int64(ttl / time.Second), Scope: scope, Session: sess}
 	if scope.Contains("openid") {
-		idp := subjecttoken.IDTokenParams{
+		idp := authorizetoken.IDTokenParams{
 			Subject: u.ID, ClientID: c.ID, Nonce: nonce, AuthTime: authTime, TTL: min(s.idTTL, ttl), Act: act,
 		}
 		if sess != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
@@ -1680,7 +1681,7 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 		{
 			name: "bob's own ID token (control)",
 			actorToken: func(t *testing.T, f *fixture, _ string) string {
-				tok, _, err := f.tokens(t).MintIDToken(context.Background(), subjecttoken.IDTokenParams{Subject: "bob", ClientID: appID})
+				tok, _, err := f.tokens(t).MintIDToken(context.Background(), authorizetoken.IDTokenParams{Subject: "bob", ClientID: appID})
 				require.NoError(t, err)
 				return tok
 			},
@@ -1705,7 +1706,7 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 				require.NoError(t, f.db.PutUser(store.User{ID: "gina", Username: "gina", Org: "acme-eu"}))
 				require.NoError(t, f.db.Assign(appID, roleImpersonator, "bob"))
 				require.NoError(t, f.db.Assign(appID, roleCustomer, "gina"))
-				st, _, err := f.tokens(t).Mint(context.Background(), subjecttoken.Params{
+				st, _, err := f.tokens(t).Mint(context.Background(), authorizetoken.Params{
 					Subject: "gina", ClientID: appID, Scope: claims.Scope{"openid", scopeOrdersRead}, Actor: "bob",
 				})
 				require.NoError(t, err)

@@ -952,3 +952,18 @@ func TestParseAuthorizeRequest_ImpersonationReason(t *testing.T) {
 		})
 	}
 }
+
+func TestParseAuthorizeValues_TooManyScopes(t *testing.T) {
+	t.Parallel()
+	v := authzValues()
+	scopes := []string{subjecttoken.ScopeImpersonate}
+	for i := range claims.MaxScopeTokens {
+		scopes = append(scopes, fmt.Sprintf("s%d", i))
+	}
+	v.Set("scope", strings.Join(scopes, " "))
+	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+	var e *subjecttoken.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, subjecttoken.CodeInvalidScope, e.Code)
+	assert.True(t, e.Redirectable())
+}

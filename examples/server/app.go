@@ -66,7 +66,7 @@ type relyingParty struct {
 	// jwks reads the issuer's published keys; ids verifies ID tokens
 	// with them.
 	jwks *resource.RemoteKeySet
-	ids  *subjecttoken.Verifier
+	ids  idTokenVerifier
 	// problem says why the app cannot run with the loaded data; empty
 	// when it can.
 	problem  string
@@ -97,9 +97,7 @@ func newRelyingParty(s *server, secure bool, clientID, path, cookie string) (rel
 	}
 	var err error
 	rp.jwks, err = resource.NewRemoteKeySet(s.issuer+"/oauth2/jwks", s.cfg.HTTPClient, resource.WithClock(s.now))
-	if err == nil {
-		rp.ids, err = subjecttoken.NewVerifier(s.issuer, rp.jwks, subjecttoken.WithClock(s.now))
-	}
+	rp.ids = idTokenVerifier{issuer: s.issuer, keys: rp.jwks, now: s.now}
 	if err != nil && rp.problem == "" {
 		rp.problem = "cannot verify tokens: " + err.Error()
 	}
@@ -335,7 +333,7 @@ func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 	// Verify the ID token (signature with the issuer's JWKS, issuer,
 	// audience, expiry) and its nonce before using anything from it: the
 	// nonce ties it to the impersonation this browser started.
-	claims, err := a.ids.VerifyIDToken(ctx, idToken, a.clientID)
+	claims, err := a.ids.verify(ctx, idToken, a.clientID)
 	if err != nil || subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(p.Nonce)) != 1 {
 		a.message(w, http.StatusBadRequest, "Bad request", "The ID token is invalid or was not issued for the impersonation started in this browser.")
 		return

@@ -163,7 +163,7 @@ func (a *demoApp2) callback(w http.ResponseWriter, r *http.Request) {
 		a.message(w, http.StatusBadGateway, "Sign-in failed", describeRetrieveError(err))
 		return
 	}
-	id, err := a.ids.VerifyIDToken(ctx, tr.IDToken, a.clientID)
+	id, err := a.ids.verify(ctx, tr.IDToken, a.clientID)
 	if err != nil || subtle.ConstantTimeCompare([]byte(id.Nonce), []byte(p.Nonce)) != 1 {
 		a.message(w, http.StatusBadGateway, "Sign-in failed", "The ID token is invalid or was not issued for the sign-in started in this browser.")
 		return
@@ -289,7 +289,7 @@ func (a *demoApp2) doRefresh(ctx context.Context, sess session) (session, error)
 		return sess, err
 	}
 	if tr.IDToken != "" {
-		id, err := a.ids.VerifyIDToken(ctx, tr.IDToken, a.clientID)
+		id, err := a.ids.verify(ctx, tr.IDToken, a.clientID)
 		if err != nil || id.Subject != sess.Subject {
 			return sess, errRefreshRefused
 		}

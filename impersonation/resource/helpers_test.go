@@ -8,10 +8,10 @@ import (
 
 	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
-	"github.com/actas/actas/subjecttoken"
 )
 
 const (
@@ -86,12 +86,12 @@ func flow(t testing.TB, f *fixture) (subjectToken, idToken string) {
 	t.Helper()
 	key := f.signingKey(t)
 	now := f.clock.Now().Unix()
-	st := testkit.SignRaw(t, key, testkit.Header(key, subjecttoken.HeaderType), map[string]any{
+	st := testkit.SignRaw(t, key, testkit.Header(key, authorizetoken.HeaderType), map[string]any{
 		"iss": testIssuer, "sub": "bob", "aud": appID, "azp": appID, "client_id": appID,
 		"may_act": map[string]any{"sub": "alice"}, "scope": "openid orders:read",
 		"iat": now, "nbf": now, "exp": now + 180, "jti": testkit.RandomID(),
 	})
-	id := testkit.SignRaw(t, key, testkit.Header(key, subjecttoken.IDTokenHeaderType), map[string]any{
+	id := testkit.SignRaw(t, key, testkit.Header(key, authorizetoken.IDTokenHeaderType), map[string]any{
 		"iss": testIssuer, "sub": "alice", "aud": appID, "azp": appID, "nonce": "n-1",
 		"iat": now, "auth_time": now, "exp": now + 300, "jti": testkit.RandomID(),
 	})

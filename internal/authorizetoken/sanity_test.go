@@ -1,4 +1,4 @@
-package subjecttoken_test
+package authorizetoken_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
-	"github.com/actas/actas/subjecttoken"
 )
 
 // Issue 11, F4 and F5: tokens signed with the issuer's own key that the
@@ -24,7 +24,7 @@ import (
 // sanityIssuer is an issuer on a fixed clock, its time, and a signer of
 // exactly the header given (":KID" standing for the issuer's kid; empty:
 // the issuer's own subject token header) over claims c, with its key.
-func sanityIssuer(t *testing.T) (*subjecttoken.Issuer, time.Time, func(header string, c any) string) {
+func sanityIssuer(t *testing.T) (*authorizetoken.Issuer, time.Time, func(header string, c any) string) {
 	t.Helper()
 	iss, clk, ks := newTestIssuer(t)
 	key, err := ks.SigningKey(context.Background())
@@ -102,7 +102,7 @@ func TestVerifySubjectToken_IssuedAtOutOfRange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := iss.Verify(context.Background(), sign("", changedClaims(subjectClaimsAt(now), tc.change)), "app")
-			require.ErrorIs(t, err, subjecttoken.ErrIssuedAt)
+			require.ErrorIs(t, err, authorizetoken.ErrIssuedAt)
 			assert.ErrorIs(t, err, claims.ErrIssuedAt)
 			assert.Nil(t, c)
 		})
@@ -117,7 +117,7 @@ func TestVerifyIDToken_IssuedAtOutOfRange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := iss.VerifyIDToken(context.Background(), sign(header, changedClaims(idClaimsAt(now), tc.change)), "app")
-			require.ErrorIs(t, err, subjecttoken.ErrIssuedAt)
+			require.ErrorIs(t, err, authorizetoken.ErrIssuedAt)
 			assert.Nil(t, c)
 		})
 	}
@@ -135,11 +135,11 @@ func TestVerifySubjectToken_AudienceIsExactlyTheClient(t *testing.T) {
 	}{
 		{name: "a string", aud: "app"},
 		{name: "a one-element array", aud: []string{"app"}},
-		{name: "the client and another", aud: []string{"app", "app2"}, want: subjecttoken.ErrAudienceNotExact},
-		{name: "another and the client", aud: []string{"https://api.example", "app"}, want: subjecttoken.ErrAudienceNotExact},
-		{name: "the client twice", aud: []string{"app", "app"}, want: subjecttoken.ErrAudienceNotExact},
-		{name: "another client only", aud: []string{"app2"}, want: subjecttoken.ErrAudience},
-		{name: "an empty array", aud: []string{}, want: subjecttoken.ErrAudience},
+		{name: "the client and another", aud: []string{"app", "app2"}, want: authorizetoken.ErrAudienceNotExact},
+		{name: "another and the client", aud: []string{"https://api.example", "app"}, want: authorizetoken.ErrAudienceNotExact},
+		{name: "the client twice", aud: []string{"app", "app"}, want: authorizetoken.ErrAudienceNotExact},
+		{name: "another client only", aud: []string{"app2"}, want: authorizetoken.ErrAudience},
+		{name: "an empty array", aud: []string{}, want: authorizetoken.ErrAudience},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,7 +176,7 @@ func TestVerifyIDToken_SeveralAudiences(t *testing.T) {
 	_, err := iss.VerifyIDToken(context.Background(), several("app"), "app")
 	require.NoError(t, err, "other audiences beside the client, azp the client")
 	_, err = iss.VerifyIDToken(context.Background(), several("https://api.example"), "app")
-	require.ErrorIs(t, err, subjecttoken.ErrClientMismatch, "azp another party")
+	require.ErrorIs(t, err, authorizetoken.ErrClientMismatch, "azp another party")
 }
 
 // TestVerify_DuplicateHeaderMembers: the issuer's key under a header that
@@ -207,7 +207,7 @@ func TestVerify_DuplicateHeaderMembers(t *testing.T) {
 			} else {
 				_, err = iss.Verify(context.Background(), sign(tc.header, subjectClaimsAt(now)), "app")
 			}
-			require.ErrorIs(t, err, subjecttoken.ErrMalformed)
+			require.ErrorIs(t, err, authorizetoken.ErrMalformed)
 			require.ErrorIs(t, err, jose.ErrDuplicateMember)
 		})
 	}

@@ -1,4 +1,4 @@
-package subjecttoken_test
+package authorizetoken_test
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/actas/actas/claims"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
-	"github.com/actas/actas/subjecttoken"
 )
 
 // ExampleIssuer_Mint mints a subject token for bob that alice may act on,
@@ -21,11 +21,11 @@ func ExampleIssuer_Mint() {
 		panic(err)
 	}
 	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
-	iss, err := subjecttoken.NewIssuer("https://idp.example", keys, subjecttoken.WithClock(now))
+	iss, err := authorizetoken.NewIssuer("https://idp.example", keys, authorizetoken.WithClock(now))
 	if err != nil {
 		panic(err)
 	}
-	token, _, err := iss.Mint(ctx, subjecttoken.Params{
+	token, _, err := iss.Mint(ctx, authorizetoken.Params{
 		Subject: "bob", ClientID: "app", Actor: "alice", Scope: claims.Scope{"openid", "orders:read"},
 	})
 	if err != nil {

@@ -1,4 +1,14 @@
-package subjecttoken
+// Package authorizetoken is the one place of the two token kinds of the
+// authorize step: the subject token (typ subject+jwt: sub the user,
+// may_act.sub the impersonator) and the impersonator's ID token (typ JWT,
+// the actor token of the exchange). Each has its typ, claims, lifetime
+// default and cap here, and is minted and verified here only. It is
+// internal: nothing outside the library can mint a subject token past the
+// policy gate.
+//
+// Its errors keep the prefix "subjecttoken:" they have always had in audit
+// reasons, which operators search for.
+package authorizetoken
 
 import (
 	"context"
