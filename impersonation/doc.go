@@ -9,7 +9,7 @@
 // [Service.Authorize], which applies the policy ([Service.Decide]) and mints
 // the subject token (sub = the user, may_act.sub = the impersonator) and the
 // impersonator's ID token. The client then posts both to the token
-// endpoint, a tokenexchange.Handler whose Exchanger is the [Service]:
+// endpoint (tokenexchange.NewHandler), whose Exchanger is the [Service]:
 // [Service.Exchange] verifies both tokens, checks the policy again, narrows
 // scope and audience, consumes the subject token (one use only) and mints an
 // RFC 9068 access token with sub = the user and act.sub = the impersonator.
@@ -55,7 +55,7 @@
 // What an API needs lives in the package of its own
 // [github.com/actas/actas/impersonation/resource], which imports nothing of
 // this package: its Verifier checks the access tokens, its Middleware puts
-// the Principal in the request context. [JWKSHandler] publishes the keys
+// the Principal in the request context. The JWKS endpoint of [Service.Handlers] publishes the keys
 // it verifies with.
 //
 // # What it deliberately does not do

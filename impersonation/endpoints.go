@@ -111,7 +111,7 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 		tokenOpts = append(tokenOpts, tokenexchange.WithGrant(gt, h))
 		grantTypes = append(grantTypes, gt)
 	}
-	e := &Endpoints{Authorize: &authorizeHandler{svc: s, authn: login, consent: cfg.consent}, JWKS: JWKSHandler(s.stores.Keys)}
+	e := &Endpoints{Authorize: &authorizeHandler{svc: s, authn: login, consent: cfg.consent}, JWKS: jwksHandler(s.stores.Keys)}
 	var err error
 	if e.Token, err = tokenexchange.NewHandler(s, s, tokenOpts...); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
@@ -136,7 +136,7 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 			e.metadata.ClaimsSupported = append(e.metadata.ClaimsSupported, ClaimSessionID, ClaimReason)
 		}
 	}
-	if e.Metadata, err = MetadataHandler(e.metadata); err != nil {
+	if e.Metadata, err = metadataHandler(e.metadata); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
 	return e, nil

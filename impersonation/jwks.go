@@ -7,11 +7,11 @@ import (
 	"github.com/actas/actas/store"
 )
 
-// JWKSHandler serves the public keys of keys as a JWK Set (RFC 7517 §5):
+// jwksHandler serves the public keys of keys as a JWK Set (RFC 7517 §5):
 // what the jwks_uri of the discovery document points at. After a rotation
 // it keeps serving retired keys until they stop verifying. It answers GET
 // and HEAD, 405 otherwise.
-func JWKSHandler(keys store.KeySet) http.Handler {
+func jwksHandler(keys store.KeySet) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

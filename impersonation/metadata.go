@@ -76,11 +76,11 @@ func DefaultMetadata(iss, alg string) Metadata {
 	}
 }
 
-// MetadataHandler serves m as JSON, for both
+// metadataHandler serves m as JSON, for both
 // /.well-known/openid-configuration and
 // /.well-known/oauth-authorization-server (RFC 8414 §3). It answers GET and
 // HEAD, 405 otherwise. The document is encoded once, here.
-func MetadataHandler(m Metadata) (http.Handler, error) {
+func metadataHandler(m Metadata) (http.Handler, error) {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, err

@@ -5,8 +5,8 @@
 // the wire: the token type identifiers, the token request and response, the
 // introspection response, the error model of RFC 6749 §5.2
 // (https://www.rfc-editor.org/rfc/rfc6749#section-5.2), client
-// authentication, the three endpoints ([Handler], [IntrospectionHandler],
-// [RevocationHandler]) and their clients ([Exchange], [Introspect],
+// authentication, the three endpoints ([NewHandler], [NewIntrospectionHandler],
+// [NewRevocationHandler]) and their clients ([Exchange], [Introspect],
 // [Revoke]).
 //
 // # When to use it
@@ -17,12 +17,12 @@
 // [ClientAuthenticator], then makes one typed call with the authenticated
 // [Client]:
 //
-//   - [Handler] hands a [Request] to an [Exchanger], which decides and
+//   - the token endpoint hands a [Request] to an [Exchanger], which decides and
 //     returns a [Response] or an error;
-//   - [IntrospectionHandler] hands the token and token_type_hint to an
+//   - the introspection endpoint hands the token and token_type_hint to an
 //     [Introspector], which returns an [Introspection] ({"active":false}
 //     for any token the client may not learn about) or an error;
-//   - [RevocationHandler] hands the token and token_type_hint to a
+//   - the revocation endpoint hands the token and token_type_hint to a
 //     [Revoker], which returns nil (also for an invalid or unknown token,
 //     RFC 7009 §2.2) or an error.
 //

@@ -21,9 +21,9 @@ const (
 	AuthMethodPost = "client_secret_post"
 )
 
-// Client is the client an endpoint authenticated, as the [Handler] hands it
-// to the [Exchanger], the [IntrospectionHandler] to the [Introspector] and
-// the [RevocationHandler] to the [Revoker].
+// Client is the client an endpoint authenticated, as the token endpoint ([NewHandler]) hands it
+// to the [Exchanger], the introspection endpoint to the [Introspector] and
+// the revocation endpoint to the [Revoker].
 type Client struct {
 	// ID is the authenticated client_id.
 	ID string
@@ -123,23 +123,25 @@ func WithGrant(grantType string, h GrantHandler) Option {
 	}
 }
 
-// Handler is the token endpoint for token exchange (RFC 8693 §2,
-// https://www.rfc-editor.org/rfc/rfc8693#section-2), an [http.Handler] to
-// mount on the host's mux for POST. It parses and validates the request,
-// authenticates the client, calls the [Exchanger] and writes the response or
-// the error; the package documentation lists the checks in order. Create it
-// with [NewHandler]. A Handler is safe for concurrent use.
-type Handler struct {
+// tokenHandler is the endpoint NewHandler returns.
+type tokenHandler struct {
 	pipe pipeline
 	ex   Exchanger
 }
 
-var _ http.Handler = (*Handler)(nil)
+var _ http.Handler = (*tokenHandler)(nil)
 
 // NewHandler returns the token endpoint that authenticates clients with auth
 // and performs exchanges with ex. It returns an error if auth or ex is nil
 // or an option is invalid.
-func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (*Handler, error) {
+//
+// The endpoint is the token endpoint for token exchange (RFC 8693 §2,
+// https://www.rfc-editor.org/rfc/rfc8693#section-2), an [http.Handler] to
+// mount on the host's mux for POST. It parses and validates the request,
+// authenticates the client, calls the [Exchanger] and writes the response or
+// the error; the package documentation lists the checks in order. The
+// handler is safe for concurrent use.
+func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (http.Handler, error) {
 	if auth == nil {
 		return nil, errNilAuthenticator
 	}
@@ -158,11 +160,11 @@ func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (*Handle
 			return nil, errors.New("tokenexchange: WithGrant needs a grant type other than token exchange and a handler")
 		}
 	}
-	return &Handler{pipe: pipe, ex: ex}, nil
+	return &tokenHandler{pipe: pipe, ex: ex}, nil
 }
 
 // ServeHTTP handles one token request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// accept enforces POST (RFC 6749 §3.2, RFC 8693 §2.1), the form, the
 	// body cap and client authentication, and refuses on its own.
 	client, form, ok := h.pipe.accept(w, r)

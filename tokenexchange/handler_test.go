@@ -159,7 +159,7 @@ func basicSpec(extra string) reqSpec {
 	return reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: validBody(extra)}
 }
 
-func newTestHandler(t testing.TB, auth ClientAuthenticator, ex Exchanger, opts ...Option) *Handler {
+func newTestHandler(t testing.TB, auth ClientAuthenticator, ex Exchanger, opts ...Option) http.Handler {
 	t.Helper()
 	h, err := NewHandler(auth, ex, opts...)
 	require.NoError(t, err)

@@ -16,7 +16,7 @@ import (
 // it holds one value and as an array otherwise, and Act as the nested act
 // claim of RFC 8693 §4.1.
 //
-// The [IntrospectionHandler] sends an inactive Introspection as
+// The introspection endpoint sends an inactive Introspection as
 // {"active":false} alone, whatever its other fields hold, and [Introspect]
 // returns it that way: RFC 7662 §2.2 says the server SHOULD NOT disclose
 // anything more about an inactive token.
@@ -79,7 +79,20 @@ type Introspector interface {
 // inactiveBody is the only body sent for an inactive token.
 const inactiveBody = `{"active":false}`
 
-// IntrospectionHandler is the token introspection endpoint (RFC 7662 §2,
+// introspectionHandler is the endpoint NewIntrospectionHandler returns.
+type introspectionHandler struct {
+	pipe pipeline
+	in   Introspector
+}
+
+var _ http.Handler = (*introspectionHandler)(nil)
+
+// NewIntrospectionHandler returns the introspection endpoint that
+// authenticates clients with auth and answers with in. It takes the same
+// options as [NewHandler]. It returns an error if auth or in is nil or an
+// option is invalid.
+//
+// The endpoint is the token introspection endpoint (RFC 7662 §2,
 // https://www.rfc-editor.org/rfc/rfc7662#section-2), an [http.Handler] to
 // mount on the host's mux for POST. It runs the checks of the token
 // endpoint (see the package documentation) up to and including client
@@ -88,20 +101,8 @@ const inactiveBody = `{"active":false}`
 // is passed through as is. It calls the [Introspector] and writes its
 // answer as 200 JSON with Cache-Control: no-store and Pragma: no-cache, or
 // the error. An inactive or nil answer is written as {"active":false} alone
-// (RFC 7662 §2.2). Create it with [NewIntrospectionHandler]. An
-// IntrospectionHandler is safe for concurrent use.
-type IntrospectionHandler struct {
-	pipe pipeline
-	in   Introspector
-}
-
-var _ http.Handler = (*IntrospectionHandler)(nil)
-
-// NewIntrospectionHandler returns the introspection endpoint that
-// authenticates clients with auth and answers with in. It takes the same
-// options as [NewHandler]. It returns an error if auth or in is nil or an
-// option is invalid.
-func NewIntrospectionHandler(auth ClientAuthenticator, in Introspector, opts ...Option) (*IntrospectionHandler, error) {
+// (RFC 7662 §2.2). The handler is safe for concurrent use.
+func NewIntrospectionHandler(auth ClientAuthenticator, in Introspector, opts ...Option) (http.Handler, error) {
 	if auth == nil {
 		return nil, errNilAuthenticator
 	}
@@ -115,11 +116,11 @@ func NewIntrospectionHandler(auth ClientAuthenticator, in Introspector, opts ...
 	if len(pipe.grants) > 0 {
 		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
 	}
-	return &IntrospectionHandler{pipe: pipe, in: in}, nil
+	return &introspectionHandler{pipe: pipe, in: in}, nil
 }
 
 // ServeHTTP handles one introspection request.
-func (h *IntrospectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client, form, ok := h.pipe.accept(w, r)
 	if !ok {
 		return

@@ -86,7 +86,7 @@ func fullIntrospection() *Introspection {
 	}
 }
 
-func newTestIntrospectionHandler(t testing.TB, auth ClientAuthenticator, in Introspector, opts ...Option) *IntrospectionHandler {
+func newTestIntrospectionHandler(t testing.TB, auth ClientAuthenticator, in Introspector, opts ...Option) http.Handler {
 	t.Helper()
 	h, err := NewIntrospectionHandler(auth, in, opts...)
 	require.NoError(t, err)

@@ -24,7 +24,7 @@ const (
 // https://www.rfc-editor.org/rfc/rfc8693#section-2.2.1), plain data with the
 // JSON names of the RFC.
 //
-// AccessToken, IssuedTokenType and TokenType are required; the [Handler]
+// AccessToken, IssuedTokenType and TokenType are required; the token endpoint ([NewHandler])
 // answers server_error rather than send a response without them. A zero
 // ExpiresIn, a nil Scope and an empty RefreshToken are left out of the JSON.
 type Response struct {

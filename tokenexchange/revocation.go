@@ -62,7 +62,20 @@ type Revoker interface {
 	Revoke(ctx context.Context, client Client, token, tokenTypeHint string) error
 }
 
-// RevocationHandler is the token revocation endpoint (RFC 7009 §2,
+// revocationHandler is the endpoint NewRevocationHandler returns.
+type revocationHandler struct {
+	pipe pipeline
+	rv   Revoker
+}
+
+var _ http.Handler = (*revocationHandler)(nil)
+
+// NewRevocationHandler returns the revocation endpoint that authenticates
+// clients with auth and revokes with rv. It takes the same options as
+// [NewHandler]. It returns an error if auth or rv is nil or an option is
+// invalid.
+//
+// The endpoint is the token revocation endpoint (RFC 7009 §2,
 // https://www.rfc-editor.org/rfc/rfc7009#section-2), an [http.Handler] to
 // mount on the host's mux for POST. It runs the checks of the token
 // endpoint (see the package documentation) up to and including client
@@ -70,20 +83,8 @@ type Revoker interface {
 // and token_type_hint, if sent, is passed through as is. It calls the
 // [Revoker] and answers 200 with an empty body and Cache-Control: no-store
 // when the Revoker returns nil, or writes the error. It does not set
-// Retry-After on a 503. Create it with [NewRevocationHandler]. A
-// RevocationHandler is safe for concurrent use.
-type RevocationHandler struct {
-	pipe pipeline
-	rv   Revoker
-}
-
-var _ http.Handler = (*RevocationHandler)(nil)
-
-// NewRevocationHandler returns the revocation endpoint that authenticates
-// clients with auth and revokes with rv. It takes the same options as
-// [NewHandler]. It returns an error if auth or rv is nil or an option is
-// invalid.
-func NewRevocationHandler(auth ClientAuthenticator, rv Revoker, opts ...Option) (*RevocationHandler, error) {
+// Retry-After on a 503. The handler is safe for concurrent use.
+func NewRevocationHandler(auth ClientAuthenticator, rv Revoker, opts ...Option) (http.Handler, error) {
 	if auth == nil {
 		return nil, errNilAuthenticator
 	}
@@ -97,11 +98,11 @@ func NewRevocationHandler(auth ClientAuthenticator, rv Revoker, opts ...Option) 
 	if len(pipe.grants) > 0 {
 		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
 	}
-	return &RevocationHandler{pipe: pipe, rv: rv}, nil
+	return &revocationHandler{pipe: pipe, rv: rv}, nil
 }
 
 // ServeHTTP handles one revocation request.
-func (h *RevocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client, form, ok := h.pipe.accept(w, r)
 	if !ok {
 		return

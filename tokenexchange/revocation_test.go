@@ -44,7 +44,7 @@ func (f *fakeRevoker) called() (calls int, client Client, token, hint string) {
 	return f.calls, f.client, f.token, f.hint
 }
 
-func newTestRevocationHandler(t testing.TB, auth ClientAuthenticator, rv Revoker, opts ...Option) *RevocationHandler {
+func newTestRevocationHandler(t testing.TB, auth ClientAuthenticator, rv Revoker, opts ...Option) http.Handler {
 	t.Helper()
 	h, err := NewRevocationHandler(auth, rv, opts...)
 	require.NoError(t, err)

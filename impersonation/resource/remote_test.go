@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
@@ -54,7 +53,7 @@ func (f *fixture) remoteVerifier(t testing.TB, srv *jwksServer) (*resource.Verif
 func TestRemoteKeySet_VerifierVerifiesAccessToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := newJWKSServer(t, impersonation.JWKSHandler(f.keys))
+	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
 	v, _ := f.remoteVerifier(t, srv)
 
 	p, err := v.Verify(context.Background(), f.accessToken(t))
@@ -71,7 +70,7 @@ func TestRemoteKeySet_VerifierVerifiesAccessToken(t *testing.T) {
 func TestRemoteKeySet_UnknownKidDoesNotRefetchWithinMinRefresh(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := newJWKSServer(t, impersonation.JWKSHandler(f.keys))
+	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
 	v, _ := f.remoteVerifier(t, srv)
 	_, err := v.Verify(context.Background(), f.accessToken(t))
 	require.NoError(t, err)
@@ -102,7 +101,7 @@ func TestRemoteKeySet_UnknownKidDoesNotRefetchWithinMinRefresh(t *testing.T) {
 func TestRemoteKeySet_PicksUpRotatedKeyAfterMinRefresh(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := newJWKSServer(t, impersonation.JWKSHandler(f.keys))
+	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
 	v, _ := f.remoteVerifier(t, srv)
 	oldToken := f.accessToken(t)
 	_, err := v.Verify(context.Background(), oldToken)
@@ -258,7 +257,7 @@ func TestRemoteKeySet_FailedFetchDoesNotMakeValidTokensInvalid(t *testing.T) {
 	f := newFixture(t)
 	var down atomic.Bool
 	down.Store(true)
-	jwks := impersonation.JWKSHandler(f.keys)
+	jwks := testkit.JWKSHandler(f.keys)
 	srv := newJWKSServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
@@ -322,7 +321,7 @@ func TestRemoteKeySet_KeyRemovedByIssuerStopsVerifyingAfterMaxAge(t *testing.T) 
 			_, _ = w.Write([]byte(`{"keys":[]}`))
 			return
 		}
-		impersonation.JWKSHandler(f.keys).ServeHTTP(w, r)
+		testkit.JWKSHandler(f.keys).ServeHTTP(w, r)
 	}))
 	v, _ := f.remoteVerifier(t, srv)
 	at := f.accessToken(t)

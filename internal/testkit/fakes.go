@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,4 +90,23 @@ func RequireOneEvent(t testing.TB, events []store.Event, typ store.EventType, ou
 	assert.False(t, e.Time.IsZero(), "event time")
 	assert.Equal(t, time.UTC, e.Time.Location(), "event time is UTC")
 	return e
+}
+
+// JWKSHandler serves the public keys of keys as a JWK Set, as the issuer's
+// JWKS endpoint does.
+func JWKSHandler(keys store.KeySet) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pub, err := keys.PublicKeys(r.Context())
+		if err != nil {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		body, err := store.MarshalJWKS(pub)
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
 }

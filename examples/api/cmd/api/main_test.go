@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actas/actas/impersonation"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/stretchr/testify/assert"
@@ -28,7 +28,7 @@ func TestRemoteJWKS(t *testing.T) {
 	ks, err := memory.NewKeySet(key)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	mux.Handle("GET /oauth2/jwks", impersonation.JWKSHandler(ks))
+	mux.Handle("GET /oauth2/jwks", testkit.JWKSHandler(ks))
 	issuer := httptest.NewServer(mux)
 	t.Cleanup(issuer.Close)
 
