@@ -14,6 +14,7 @@ import (
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/internal/refreshtoken"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/tokenexchange"
 )
@@ -61,7 +62,7 @@ func TestOutsideTokens_RefreshTokenIssuedAt(t *testing.T) {
 			name: "refresh_token_" + ic.name,
 			check: func(t *testing.T, e *env) {
 				e.updateClient(t, appID, func(c *store.Client) { c.RefreshTokens = true })
-				rt := e.signClaims(t, impersonation.RefreshTokenHeaderType, changed(e.refreshClaims(), ic.change(e)))
+				rt := e.signClaims(t, refreshtoken.HeaderType, changed(e.refreshClaims(), ic.change(e)))
 
 				// The library names the check...
 				tok, err := e.svc.Sessions().Refresh(context.Background(), tokenexchange.Client{ID: appID, AuthMethod: tokenexchange.AuthMethodBasic}, rt, nil)
@@ -108,7 +109,7 @@ func TestOutsideTokens_Controls(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		e.updateClient(t, appID, func(c *store.Client) { c.RefreshTokens = true })
-		ok(t, e.token(t, appID, refreshForm(e.signClaims(t, impersonation.RefreshTokenHeaderType, e.refreshClaims()))))
+		ok(t, e.token(t, appID, refreshForm(e.signClaims(t, refreshtoken.HeaderType, e.refreshClaims()))))
 	})
 	t.Run("subject_token_aud_as_a_one_element_array", func(t *testing.T) {
 		t.Parallel()

@@ -10,6 +10,7 @@ import (
 	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/internal/refreshtoken"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -34,10 +35,7 @@ const (
 	DefaultSessionMaxDuration = time.Hour
 	// DefaultRefreshTokenTTL is a refresh token's lifetime outside an
 	// impersonation session; inside one it ends with the session.
-	DefaultRefreshTokenTTL = 8 * time.Hour
-	// RefreshTokenHeaderType is the typ of refresh tokens: never accepted
-	// as any other kind of token.
-	RefreshTokenHeaderType = "refresh+jwt"
+	DefaultRefreshTokenTTL = refreshtoken.DefaultTTL
 	// ClaimSessionID names the impersonation session in tokens.
 	ClaimSessionID = "isid"
 	// ClaimReason carries the impersonator's reason in tokens, when
@@ -551,32 +549,11 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	return t, nil
 }
 
-// refreshClaims are the claims of a refresh token: a JWT of this issuer,
-// typ refresh+jwt, for one client.
-type refreshClaims struct {
-	claims.Registered
-	ClientID  string             `json:"client_id"`
-	Scope     claims.Scope       `json:"scope"`
-	Act       *claims.Actor      `json:"act,omitempty"`
-	SessionID string             `json:"isid,omitempty"`
-	AuthTime  claims.NumericDate `json:"auth_time,omitempty"`
-	// Session is what a refresh needs of the impersonation session: the
-	// client where the policy is checked, its end and its reason.
-	Session *refreshSession `json:"isess,omitempty"`
-}
-
-type refreshSession struct {
-	ClientID string             `json:"client_id"`
-	Org      string             `json:"org,omitempty"`
-	Expires  claims.NumericDate `json:"exp"`
-	Reason   string             `json:"reason,omitempty"`
-}
-
 func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, error) {
 	s := ss.svc
 	now := s.now()
 	exp := now.Add(ss.refreshTTL)
-	rc := refreshClaims{
+	rc := refreshtoken.Claims{
 		Registered: claims.Registered{
 			Issuer: s.issuer, Subject: subject, Audience: claims.Audience{s.issuer},
 			IssuedAt: claims.NewNumericDate(now), Expiry: claims.NewNumericDate(exp), ID: jose.NewID(),
@@ -589,7 +566,7 @@ func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subje
 			rc.Expiry = claims.NewNumericDate(sess.Expires)
 		}
 		rc.SessionID = sess.ID
-		rc.Session = &refreshSession{
+		rc.Session = &refreshtoken.Session{
 			ClientID: sess.ClientID, Org: sess.Org, Expires: claims.NewNumericDate(sess.Expires), Reason: sess.Reason,
 		}
 	}
@@ -600,7 +577,7 @@ func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subje
 	if err != nil {
 		return "", err
 	}
-	return jose.Sign(key, RefreshTokenHeaderType, rc)
+	return refreshtoken.Mint(key, &rc)
 }
 
 // Refresh redeems a refresh token of client (used once: a new refresh
@@ -694,28 +671,15 @@ func (ss *Sessions) Refresh(ctx context.Context, client tokenexchange.Client, re
 	return t, nil
 }
 
-// parseRefresh verifies a refresh token of this issuer: signature, typ
-// refresh+jwt, iss, aud (the issuer itself), times, jti.
-func (s *Service) parseRefresh(ctx context.Context, token string) (*refreshClaims, error) {
-	_, payload, err := jose.Verify(ctx, token, s.stores.Keys, s.algs, RefreshTokenHeaderType)
-	if err != nil {
-		return nil, err
-	}
-	var rc refreshClaims
-	if err := jose.DecodeClaims(payload, &rc); err != nil {
-		return nil, err
-	}
-	err = rc.Registered.Validate(claims.Expectations{Issuer: s.issuer, Audience: s.issuer, Now: s.now(), Skew: s.skew, RequireID: true})
-	if err != nil {
-		return nil, err
-	}
-	return &rc, nil
+// parseRefresh verifies a refresh token of this issuer.
+func (s *Service) parseRefresh(ctx context.Context, token string) (*refreshtoken.Claims, error) {
+	return refreshtoken.Verify(ctx, token, s.stores.Keys, refreshtoken.Expect{Issuer: s.issuer, Now: s.now(), Skew: s.skew, Algs: s.algs})
 }
 
 // revokeRefreshToken consumes a refresh token of client (RFC 7009 §2.1:
 // refresh tokens must be revocable); one of an impersonation session ends
 // the session with every token issued under it.
-func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.Client, rc *refreshClaims) error {
+func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.Client, rc *refreshtoken.Claims) error {
 	if rc.ClientID != client.ID {
 		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
 	}

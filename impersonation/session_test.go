@@ -18,6 +18,7 @@ import (
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
 	"github.com/actas/actas/internal/authorizetoken"
+	"github.com/actas/actas/internal/refreshtoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
@@ -977,7 +978,7 @@ func TestRefresh_UnderSession(t *testing.T) {
 	require.NotEmpty(t, first.RefreshToken, "a client with RefreshTokens gets a refresh token")
 
 	rt := testkit.DecodeJWT(t, first.RefreshToken)
-	assert.Equal(t, impersonation.RefreshTokenHeaderType, rt.Header["typ"])
+	assert.Equal(t, refreshtoken.HeaderType, rt.Header["typ"])
 	assert.Equal(t, "refresh+jwt", rt.Header["typ"])
 	assert.Equal(t, "bob", rt.Str(t, "sub"))
 	assert.Equal(t, testIssuer, rt.Str(t, "iss"))
