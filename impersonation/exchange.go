@@ -14,6 +14,7 @@ import (
 	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
+	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
 
@@ -350,8 +351,17 @@ func refusalEvent(r *http.Request, code, description string, err error) store.Ev
 		ev.Reason += ": " + description
 	}
 	if code == tokenexchange.CodeServerError || code == tokenexchange.CodeTemporarilyUnavailable {
+		// A server-side failure: the record gets what failed, the
+		// client only the code and description.
 		ev.Outcome = store.OutcomeFailed
-		ev.Reason += ": " + err.Error()
+		cause := errors.Unwrap(err)
+		for cause != nil && wireCodeOf(cause) != "" {
+			cause = errors.Unwrap(cause)
+		}
+		if cause == nil {
+			cause = err
+		}
+		ev.Reason += ": " + cause.Error()
 	}
 	return ev
 }
@@ -411,4 +421,16 @@ func (v *verifiedSecrets) verify(hash, secret string) bool {
 	v.m[hash] = sum
 	v.mu.Unlock()
 	return true
+}
+
+// wireCodeOf is the OAuth code of a wire error of either model, "" for
+// any other error.
+func wireCodeOf(err error) string {
+	switch e := err.(type) {
+	case *tokenexchange.Error:
+		return e.Code
+	case *subjecttoken.Error:
+		return e.Code
+	}
+	return ""
 }

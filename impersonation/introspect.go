@@ -95,8 +95,33 @@ func (s *Service) recordInactive(ctx context.Context, client tokenexchange.Clien
 // Without [WithRevocationStore] every revocation is refused with
 // unsupported_token_type.
 func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token, _ string) error {
+	return revokeWire(s.revoke(ctx, client, token))
+}
+
+// The refusals of a revocation, which revokeWire maps to the wire; any
+// other error is a server-side failure.
+var (
+	errRevocationOff = errors.New("revocation is not enabled")
+	errNotTheClients = errors.New("the token was not issued to this client")
+)
+
+// revokeWire is the one mapping of revocation refusals to RFC 7009 §2.2.1.
+func revokeWire(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errRevocationOff):
+		return tokenexchange.ErrUnsupportedTokenType.WithDescription(errRevocationOff.Error())
+	case errors.Is(err, errNotTheClients):
+		return tokenexchange.ErrUnauthorizedClient.WithDescription(errNotTheClients.Error())
+	}
+	return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+}
+
+// revoke is Revoke with domain errors.
+func (s *Service) revoke(ctx context.Context, client tokenexchange.Client, token string) error {
 	if s.revocation == nil {
-		return tokenexchange.ErrUnsupportedTokenType.WithDescription("revocation is not enabled")
+		return errRevocationOff
 	}
 	p, err := s.verifyAccess(ctx, token)
 	switch {
@@ -105,7 +130,7 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	case errors.Is(err, accesstoken.ErrRevoked):
 		return nil // already revoked
 	case !errors.Is(err, accesstoken.ErrInvalid):
-		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return err
 	}
 	if rc, err := s.parseRefresh(ctx, token); err == nil {
 		return s.revokeRefreshToken(ctx, client, rc)
@@ -115,7 +140,7 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	case errors.Is(err, authorizetoken.ErrAudience), errors.Is(err, authorizetoken.ErrClientMismatch):
 		// Signed by this issuer for another client (the signature, typ and
 		// iss are checked before the audience).
-		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
+		return errNotTheClients
 	case err != nil:
 		return nil
 	}
@@ -123,7 +148,7 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 	case errors.Is(err, store.ErrAlreadyUsed):
 		return nil // already exchanged or revoked: nothing happens, nothing to record
 	case err != nil:
-		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return err
 	}
 	_ = s.record(ctx, store.Event{
 		Type: store.EventTokenRevoked, ClientID: client.ID, Impersonator: st.MayAct.Subject,
@@ -134,18 +159,18 @@ func (s *Service) Revoke(ctx context.Context, client tokenexchange.Client, token
 
 func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Client, p *accesstoken.Claims) error {
 	if p.ClientID != client.ID {
-		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
+		return errNotTheClients
 	}
 	// Held until no verifier could accept the token any more, whatever skew
 	// it allows (at most claims.MaxSkew).
 	if err := s.revocation.Revoke(ctx, p.ID, p.Expiry.Time().Add(claims.MaxSkew)); err != nil {
-		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return err
 	}
 	if p.SessionID != "" {
 		// A token of an impersonation session: revoking it ends the
 		// session, and with it every token issued under it.
 		if err := s.revocation.Revoke(ctx, accesstoken.SessionRevocationKey(p.SessionID), p.Expiry.Time().Add(accesstoken.MaxTTL+claims.MaxSkew)); err != nil {
-			return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+			return err
 		}
 	}
 	ev := store.Event{
@@ -157,7 +182,7 @@ func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Cl
 	}
 	if err := s.record(ctx, ev); err != nil {
 		// The token is revoked; the client should know the record failed.
-		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return err
 	}
 	return nil
 }

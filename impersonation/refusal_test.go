@@ -2,16 +2,20 @@ package impersonation_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
+	"github.com/actas/actas/tokenexchange"
 )
 
 // TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent: at the token
@@ -90,4 +94,40 @@ func TestRecordRefusal_EveryTokenEndpointRefusalLeavesOneEvent(t *testing.T) {
 			assert.Len(t, testkit.EventsSince(f.db.Events(), before), 1, "recorded once")
 		})
 	}
+}
+
+// failingClients is a client store that is down.
+type failingClients struct{}
+
+var errClientsDown = errors.New("clients: ldap timeout after 5s")
+
+func (failingClients) Client(context.Context, string) (*store.Client, error) {
+	return nil, errClientsDown
+}
+
+// TestRecordRefusal_ServerFailureRecordsTheCause: a refusal for a
+// server-side failure (the client store down) answers
+// temporarily_unavailable without the cause, and records the cause with
+// outcome failed.
+func TestRecordRefusal_ServerFailureRecordsTheCause(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	svc, err := impersonation.New(testIssuer, impersonation.Stores{
+		Clients: failingClients{}, Users: f.db, Organizations: f.db, Grants: f.db, OneTimeUse: f.db, Keys: f.keys,
+	}, impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.db))
+	require.NoError(t, err)
+	endpoints, err := svc.Handlers(context.Background(), &ahAuthenticator{})
+	require.NoError(t, err)
+	form := url.Values{"grant_type": {tokenexchange.GrantType}, "client_id": {appID}, "client_secret": {appSecret}}
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	endpoints.Token.ServeHTTP(w, r)
+
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.NotContains(t, w.Body.String(), "ldap", "the cause stays out of the response")
+	testkit.AssertNoLeak(t, w.Body.String(), appSecret)
+	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventRequestRefused, store.OutcomeFailed, "temporarily_unavailable")
+	assert.Contains(t, e.Reason, errClientsDown.Error(), "the record says what failed")
+	assert.Equal(t, 1, strings.Count(e.Reason, "temporarily_unavailable"), "the code once: %s", e.Reason)
 }

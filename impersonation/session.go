@@ -585,22 +585,54 @@ func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subje
 // keep act and isid, and a refresh after the session ended (explicitly,
 // by expiry or because the policy no longer allows it) is refused. Errors
 // are *tokenexchange.Error values (invalid_grant for a bad, used, expired
-// or foreign refresh token).
+// or foreign refresh token), mapped in one place, refreshWire.
 func (ss *Sessions) Refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
+	t, err := ss.refresh(ctx, client, refreshToken, requested)
+	if err != nil {
+		return nil, refreshWire(err)
+	}
+	return t, nil
+}
+
+// The refusals of a refresh, which refreshWire maps to the wire; any
+// other error is a server-side failure.
+var (
+	errRefreshInvalid = errors.New("the refresh token is invalid, expired or used")
+	errRefreshScope   = errors.New("scope exceeds the refresh token's scope")
+	errRefreshClient  = errors.New("the client may not use refresh tokens")
+)
+
+// invalidRefresh is errRefreshInvalid because of cause.
+func invalidRefresh(cause error) error { return fmt.Errorf("%w: %w", errRefreshInvalid, cause) }
+
+// refreshWire is the one mapping of refresh refusals to RFC 6749 §5.2.
+func refreshWire(err error) error {
+	switch {
+	case errors.Is(err, errRefreshInvalid):
+		return tokenexchange.ErrInvalidGrant.WithDescription(errRefreshInvalid.Error()).WithCause(err)
+	case errors.Is(err, errRefreshScope):
+		return tokenexchange.ErrInvalidScope.WithDescription(errRefreshScope.Error())
+	case errors.Is(err, errRefreshClient):
+		return tokenexchange.ErrUnauthorizedClient.WithDescription(errRefreshClient.Error())
+	}
+	return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+}
+
+// refresh is Refresh with domain errors.
+func (ss *Sessions) refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
 	s := ss.svc
-	invalid := tokenexchange.ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or used")
 	rc, err := s.parseRefresh(ctx, refreshToken)
 	switch {
 	case err != nil:
-		return nil, invalid.WithCause(err)
+		return nil, invalidRefresh(err)
 	case rc.ClientID != client.ID:
-		return nil, invalid.WithCause(errors.New("refresh token of another client"))
+		return nil, invalidRefresh(errors.New("refresh token of another client"))
 	case len(requested) > 0 && !requested.SubsetOf(rc.Scope):
-		return nil, tokenexchange.ErrInvalidScope.WithDescription("scope exceeds the refresh token's scope")
+		return nil, errRefreshScope
 	}
 	c, err := s.stores.Clients.Client(ctx, client.ID)
 	if err != nil || c.Disabled || !c.RefreshTokens {
-		return nil, tokenexchange.ErrUnauthorizedClient.WithDescription("the client may not use refresh tokens")
+		return nil, errRefreshClient
 	}
 	var (
 		sess *store.ImpersonationSession
@@ -608,53 +640,53 @@ func (ss *Sessions) Refresh(ctx context.Context, client tokenexchange.Client, re
 	)
 	if rc.SessionID == "" && rc.Act != nil {
 		// This issuer puts act into refresh tokens only under a session.
-		return nil, invalid.WithCause(errors.New("refresh token with act but no impersonation session"))
+		return nil, invalidRefresh(errors.New("refresh token with act but no impersonation session"))
 	}
 	if rc.SessionID != "" {
 		if rc.Act == nil || rc.Session == nil {
-			return nil, invalid.WithCause(errors.New("refresh token of a session without act or session"))
+			return nil, invalidRefresh(errors.New("refresh token of a session without act or session"))
 		}
 		sess = &store.ImpersonationSession{
 			ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
 			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
 		}
 		if !s.now().Before(sess.Expires) {
-			return nil, invalid.WithCause(ErrSessionEnded)
+			return nil, invalidRefresh(ErrSessionEnded)
 		}
 		revoked, err := s.revocation.Revoked(ctx, accesstoken.SessionRevocationKey(rc.SessionID))
 		if err != nil {
-			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+			return nil, err
 		}
 		if revoked {
-			return nil, invalid.WithCause(ErrSessionEnded)
+			return nil, invalidRefresh(ErrSessionEnded)
 		}
 		// The policy holds for every token issued under the session, as
 		// at every sign-in through it.
 		if _, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject); err != nil {
 			var denied *DeniedError
 			if !errors.As(err, &denied) {
-				return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+				return nil, err
 			}
 			if err := ss.end(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
-				return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+				return nil, err
 			}
-			return nil, invalid.WithCause(err)
+			return nil, invalidRefresh(err)
 		}
 		// And the gate for the client that receives the new tokens, before
 		// the refresh token is used up.
 		if d, err = ss.gate(ctx, c, sess, gateRefresh); err != nil {
 			var denied *DeniedError
 			if errors.As(err, &denied) {
-				return nil, invalid.WithCause(err)
+				return nil, invalidRefresh(err)
 			}
-			return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+			return nil, err
 		}
 	}
 	if err := s.stores.OneTimeUse.Use(ctx, "refresh:"+rc.ID, rc.Expiry.Time().Add(s.skew+holdMargin)); err != nil {
 		if errors.Is(err, store.ErrAlreadyUsed) {
-			return nil, invalid.WithCause(err)
+			return nil, invalidRefresh(err)
 		}
-		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return nil, err
 	}
 	scope := rc.Scope
 	if len(requested) > 0 {
@@ -664,9 +696,9 @@ func (ss *Sessions) Refresh(ctx context.Context, client tokenexchange.Client, re
 	if err != nil {
 		var denied *DeniedError
 		if errors.As(err, &denied) || errors.Is(err, ErrSessionEnded) {
-			return nil, invalid.WithCause(err)
+			return nil, invalidRefresh(err)
 		}
-		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return nil, err
 	}
 	return t, nil
 }
@@ -681,13 +713,13 @@ func (s *Service) parseRefresh(ctx context.Context, token string) (*refreshtoken
 // the session with every token issued under it.
 func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.Client, rc *refreshtoken.Claims) error {
 	if rc.ClientID != client.ID {
-		return tokenexchange.ErrUnauthorizedClient.WithDescription("the token was not issued to this client")
+		return errNotTheClients
 	}
 	switch err := s.stores.OneTimeUse.Use(ctx, "refresh:"+rc.ID, rc.Expiry.Time().Add(s.skew+holdMargin)); {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		return nil
 	case err != nil:
-		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return err
 	}
 	ev := store.Event{Type: store.EventTokenRevoked, ClientID: client.ID, Subject: rc.Subject, JTI: rc.ID, Scopes: rc.Scope, Outcome: store.OutcomeGranted}
 	if rc.SessionID != "" && rc.Act != nil && rc.Session != nil && s.sessions != nil {
@@ -696,12 +728,12 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
 		}
 		if err := s.sessions.end(ctx, sess, "a refresh token of the session was revoked"); err != nil {
-			return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+			return err
 		}
 		return nil
 	}
 	if err := s.record(ctx, ev); err != nil {
-		return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
+		return err
 	}
 	return nil
 }

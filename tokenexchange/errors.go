@@ -101,14 +101,22 @@ type Error struct {
 	cause error
 }
 
-// Error returns "tokenexchange: <code>: <description>", or
-// "tokenexchange: <code>" when there is no description. The cause is not
-// included; reach it with [errors.Unwrap].
+// Error returns "tokenexchange: <code>[: <description>][: <cause>]", as
+// subjecttoken.Error does: the cause is part of the message (for logs and
+// audit records), never of the response, which carries only the code,
+// description and URI.
 func (e *Error) Error() string {
-	if e.Description == "" {
-		return "tokenexchange: " + e.Code
+	if e == nil {
+		return "tokenexchange: <nil>"
 	}
-	return "tokenexchange: " + e.Code + ": " + e.Description
+	msg := "tokenexchange: " + e.Code
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	if e.cause != nil {
+		msg += ": " + e.cause.Error()
+	}
+	return msg
 }
 
 // Is reports whether target is an [*Error] with the same Code, so that

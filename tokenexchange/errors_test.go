@@ -32,7 +32,9 @@ func TestErrorError(t *testing.T) {
 	}{
 		{name: "code only", err: ErrInvalidGrant, want: "tokenexchange: invalid_grant"},
 		{name: "with description", err: ErrInvalidScope.WithDescription("too wide"), want: "tokenexchange: invalid_scope: too wide"},
-		{name: "cause not included", err: ErrServerError.WithCause(errors.New("db down")), want: "tokenexchange: server_error"},
+		{name: "cause included, as subjecttoken.Error does", err: ErrServerError.WithCause(errors.New("db down")), want: "tokenexchange: server_error: db down"},
+		{name: "description and cause", err: ErrServerError.WithDescription("try later").WithCause(errors.New("db down")), want: "tokenexchange: server_error: try later: db down"},
+		{name: "nil", err: nil, want: "tokenexchange: <nil>"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
