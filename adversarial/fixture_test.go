@@ -19,6 +19,7 @@ import (
 
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -90,27 +91,9 @@ var secretHashes = sync.OnceValue(func() map[string]string {
 	return out
 })
 
-// clock is the injected time source; tests advance it, never sleep.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one complete, isolated issuer with its resource API.
 type env struct {
-	clock *clock
+	clock *testkit.Clock
 	db    *memory.Store
 	keys  *memory.KeySet
 	svc   *impersonation.Service
@@ -153,7 +136,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &clock{now: time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC)}
+	c := testkit.NewClockAt(time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC))
 	db := memory.New(memory.WithClock(c.Now))
 	seed(t, db)
 	keys, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(c.Now))

@@ -188,20 +188,16 @@ func rejectCases() []rejectCase {
 	return []rejectCase{
 		{
 			name: "wrong subject_token_type",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.SubjectTokenType = tokenexchange.TokenTypeAccessToken
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "subject_token_type unsupported",
 		},
 		{
 			name: "wrong actor_token_type",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.ActorTokenType = tokenexchange.TokenTypeJWT
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "actor_token_type unsupported",
 		},
 		{
@@ -216,11 +212,9 @@ func rejectCases() []rejectCase {
 		},
 		{
 			name: "requested_token_type refresh token",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.RequestedTokenType = tokenexchange.TokenTypeRefreshToken
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "requested_token_type unsupported",
 		},
 		{
@@ -430,91 +424,65 @@ func rejectCases() []rejectCase {
 		},
 		{
 			name: "may_act.iss is not the actor token's issuer",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				c := f.subjectClaims()
+			prepare: forgedSubject(func(c map[string]any) {
 				c["may_act"] = map[string]any{"sub": "alice", "iss": "https://other-idp.example"}
-				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
-			},
+			}),
 			wantCode: invalid, wantReason: "may_act.iss",
 		},
 		{
 			name: "subject token without may_act",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				c := f.subjectClaims()
+			prepare: forgedSubject(func(c map[string]any) {
 				delete(c, "may_act")
-				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
-			},
+			}),
 			wantCode: invalid, wantReason: "may_act.sub missing",
 		},
 		{
 			name: "subject token whose client_id is another client than its aud",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				c := f.subjectClaims()
+			prepare: forgedSubject(func(c map[string]any) {
 				c["client_id"], c["azp"] = app2ID, app2ID
-				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
-			},
+			}),
 			wantCode: invalid, wantReason: "client_id or azp",
 		},
 		{
 			name: "subject token without jti",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				c := f.subjectClaims()
+			prepare: forgedSubject(func(c map[string]any) {
 				delete(c, "jti")
-				key := f.signingKey(t)
-				return appID, exchangeRequest(testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": authorizetoken.HeaderType}, c), id)
-			},
+			}),
 			wantCode: invalid, wantReason: "jti",
 		},
 		{
 			name: "scope escalation",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.Scope = claims.Scope{scopeOrdersRead, scopeOrdersWrite}
-				return appID, req
-			},
+			}),
 			wantCode: tokenexchange.CodeInvalidScope, wantReason: "scope escalation",
 		},
 		{
 			name: "scope escalation to the impersonate scope",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.Scope = claims.Scope{subjecttoken.ScopeImpersonate}
-				return appID, req
-			},
+			}),
 			wantCode: tokenexchange.CodeInvalidScope, wantReason: "scope escalation",
 		},
 		{
 			name: "audience the client may not ask for",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.Audience = []string{apiAudience, "https://evil.example"}
-				return appID, req
-			},
+			}),
 			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
 		},
 		{
 			name: "audience of another client",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.Audience = []string{app2ID}
-				return appID, req
-			},
+			}),
 			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
 		},
 		{
 			name: "resource the client may not ask for",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: changed(func(req *tokenexchange.Request) {
 				req.Resource = []string{"https://evil.example/api"}
-				return appID, req
-			},
+			}),
 			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
 		},
 		{
@@ -997,5 +965,28 @@ func TestExchange_StoreFailures(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// forgedSubject prepares an exchange by app of a subject token signed with
+// the issuer's key whose claims, the genuine ones of alice acting as bob,
+// change alters, with alice's genuine ID token as the actor token.
+func forgedSubject(change func(c map[string]any)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+		_, id := flow(t, f)
+		c := f.subjectClaims()
+		change(c)
+		key := f.signingKey(t)
+		return appID, exchangeRequest(testkit.SignRaw(t, key, testkit.Header(key, authorizetoken.HeaderType), c), id)
+	}
+}
+
+// changed prepares the flow's genuine exchange by app (alice acting as
+// bob), altered by change.
+func changed(change func(req *tokenexchange.Request)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+		req := exchangeRequest(flow(t, f))
+		change(req)
+		return appID, req
 	}
 }

@@ -461,56 +461,52 @@ func TestStartSession_Refused(t *testing.T) {
 		{
 			name:    "empty reason when required",
 			opts:    []sessOption{sessReasonRequired},
-			token:   func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 			wantErr: impersonation.ErrReasonRequired,
 		},
 		{
 			name:   "reason with a newline",
 			reason: "TICKET-1\nimpersonation.ended alice",
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "reason with a carriage return",
 			reason: "TICKET-1\rforged",
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "reason with a NUL",
 			reason: "TICKET-1\x00",
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "reason with an escape sequence",
 			reason: "TICKET-1 \x1b[2J",
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "reason with a bidi override",
 			reason: "TICKET-1 \u202egnp.exe",
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "reason with invalid UTF-8",
 			reason: "TICKET-1 \xff",
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "reason over 512 bytes",
 			reason: strings.Repeat("r", subjecttoken.MaxReasonBytes+1),
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 		{
 			name:   "empty login session",
 			login:  "-",
 			reason: sessReason,
-			token:  func(t *testing.T, f *fixture) string { return f.accessToken(t) },
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newSessionFixture(t, tc.opts...)
-			tok := tc.token(t, f)
+			var tok string
+			if tc.token != nil {
+				tok = tc.token(t, f)
+			} else {
+				tok = f.accessToken(t) // the exchanged access token
+			}
 			login := sessLogin
 			if tc.login == "-" {
 				login = ""

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 )
 
@@ -24,7 +25,7 @@ import (
 
 // skipConsentFixture is a server with the built-in demo data, except that
 // demo-app skips consent (a -data file), on clock.
-func skipConsentFixture(t *testing.T, clock *testClock) *fixture {
+func skipConsentFixture(t *testing.T, clock *testkit.Clock) *fixture {
 	t.Helper()
 	return newFixture(t, func(c *config) {
 		d := demoData(c.Issuer)
@@ -181,44 +182,44 @@ func TestAppStartRefusesBadHandles(t *testing.T) {
 		name string
 		// setup returns who presents which /app/start URL; b is alice,
 		// signed in.
-		setup func(t *testing.T, f *fixture, clock *testClock, b *browser) (*browser, string)
+		setup func(t *testing.T, f *fixture, clock *testkit.Clock, b *browser) (*browser, string)
 	}{
-		{"unknown handle", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"unknown handle", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			return b, "/app/start?handle=" + randomToken()
 		}},
-		{"forged handle with user and reason", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"forged handle with user and reason", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			b.consoleStart("carol", "genuine", nil) // a pending start of b's, with another handle
 			return b, "/app/start?" + url.Values{"handle": {"forged"}, "user": {"bob"}, "reason": {"forged"}}.Encode()
 		}},
-		{"reused handle", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"reused handle", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			start := b.consoleStart("bob", "ticket 1", nil)
 			p := b.get(start)
 			require.True(t, strings.HasPrefix(p.location(t), f.issuer+"/oauth2/authorize?"), "the first use starts the flow")
 			return b, start
 		}},
-		{"handle replaced by a newer start", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"handle replaced by a newer start", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			first := b.consoleStart("bob", "ticket 1", nil)
 			b.consoleStart("carol", "ticket 2", nil)
 			return b, first
 		}},
-		{"expired handle", func(t *testing.T, f *fixture, clock *testClock, b *browser) (*browser, string) {
+		{"expired handle", func(t *testing.T, f *fixture, clock *testkit.Clock, b *browser) (*browser, string) {
 			start := b.consoleStart("bob", "ticket 1", nil)
 			clock.Advance(startTTL)
 			return b, start
 		}},
-		{"handle of another login session of the same user", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"handle of another login session of the same user", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			other := f.browser(t)
 			other.login("alice", "alice-demo-password")
 			return b, other.consoleStart("bob", "ticket 1", nil)
 		}},
-		{"handle from before signing out and in again", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"handle from before signing out and in again", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			start := b.consoleStart("bob", "ticket 1", nil)
 			p := b.post("/logout", formFor(t, b.get("/console").Body, "/logout"))
 			require.Equal(t, http.StatusSeeOther, p.StatusCode, p.Body)
 			b.login("alice", "alice-demo-password")
 			return b, start
 		}},
-		{"handle presented by a browser not signed in", func(t *testing.T, f *fixture, _ *testClock, b *browser) (*browser, string) {
+		{"handle presented by a browser not signed in", func(t *testing.T, f *fixture, _ *testkit.Clock, b *browser) (*browser, string) {
 			return f.browser(t), b.consoleStart("bob", "ticket 1", nil)
 		}},
 	}

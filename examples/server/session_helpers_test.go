@@ -5,37 +5,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 )
 
 // Helpers of the tests of the authorization-code flow, demo app 2 and
 // impersonation sessions.
 
-// testClock is a clock the tests move (config.Now).
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newTestClock is a clock the tests move (config.Now), from now.
+func newTestClock() *testkit.Clock { return testkit.NewClockAt(time.Now()) }
 
 // app2Callback is demo app 2's redirect URI.
 func (f *fixture) app2Callback() string { return f.issuer + "/app2/callback" }
