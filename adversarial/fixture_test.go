@@ -139,7 +139,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	c := testkit.NewClockAt(time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC))
 	db := memory.New(memory.WithClock(c.Now))
 	seed(t, db)
-	keys, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(c.Now))
+	keys, err := memory.GenerateKeySet(store.ES256, memory.WithClock(c.Now))
 	require.NoError(t, err)
 	svc, err := impersonation.New(issuer, impersonation.Stores{
 		Clients: db, Users: db, Organizations: db, Grants: db, OneTimeUse: db, Keys: keys,

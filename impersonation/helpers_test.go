@@ -157,7 +157,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	clock := testkit.NewClock()
 	db := memory.New(memory.WithClock(clock.Now))
 	seed(t, db)
-	keys, err := memory.GenerateKeySet(cfg.keyAlg, memory.WithKeyClock(clock.Now))
+	keys, err := memory.GenerateKeySet(cfg.keyAlg, memory.WithClock(clock.Now))
 	require.NoError(t, err)
 
 	f := &fixture{

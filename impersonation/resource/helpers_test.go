@@ -35,7 +35,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	clock := testkit.NewClock()
-	keys, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(clock.Now))
+	keys, err := memory.GenerateKeySet(store.ES256, memory.WithClock(clock.Now))
 	require.NoError(t, err)
 	return &fixture{clock: clock, db: memory.New(memory.WithClock(clock.Now)), keys: keys}
 }

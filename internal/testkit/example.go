@@ -49,7 +49,7 @@ func NewExample() (*Example, error) {
 	); err != nil {
 		return nil, err
 	}
-	keys, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(now))
+	keys, err := memory.GenerateKeySet(store.ES256, memory.WithClock(now))
 	if err != nil {
 		return nil, err
 	}

@@ -25,32 +25,23 @@ type KeySet struct {
 
 var _ store.Keys = (*KeySet)(nil)
 
-// KeySetOption configures a KeySet.
-type KeySetOption func(*KeySet)
-
-// WithKeyClock sets the time source for retiring keys; default time.Now.
-func WithKeyClock(now func() time.Time) KeySetOption { return func(k *KeySet) { k.now = now } }
-
 // NewKeySet returns a KeySet signing with key.
-func NewKeySet(key store.PrivateKey, opts ...KeySetOption) (*KeySet, error) {
+func NewKeySet(key store.PrivateKey, opts ...Option) (*KeySet, error) {
 	if key.Key == nil || key.ID == "" || key.Algorithm == "" {
 		return nil, errors.New("memory: key set needs a key with an ID and an algorithm")
 	}
 	k := &KeySet{
-		now:     time.Now,
+		now:     apply(opts).now,
 		current: key,
 		public:  map[string]store.PublicKey{key.ID: key.Public()},
 		retire:  map[string]time.Time{},
-	}
-	for _, o := range opts {
-		o(k)
 	}
 	return k, nil
 }
 
 // GenerateKeySet returns a KeySet with a fresh ephemeral key for alg
 // (ES256 when empty). Tokens it signs stop verifying when the process ends.
-func GenerateKeySet(alg string, opts ...KeySetOption) (*KeySet, error) {
+func GenerateKeySet(alg string, opts ...Option) (*KeySet, error) {
 	key, err := store.GenerateKey(alg)
 	if err != nil {
 		return nil, err

@@ -57,25 +57,35 @@ type Role = store.Role
 
 type roleKey struct{ client, name string }
 
-// Option configures a Store.
-type Option func(*Store)
+// Option configures a Store ([New]) or a KeySet ([NewKeySet],
+// [GenerateKeySet]).
+type Option func(*options)
 
-// WithClock sets the time source used to expire entries; default time.Now.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+type options struct{ now func() time.Time }
+
+// WithClock sets the time source: when a Store's entries expire, when a
+// KeySet's retired keys stop verifying; default time.Now.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// apply returns the options opts set.
+func apply(opts []Option) options {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
 	s := &Store{
-		now:     time.Now,
+		now:     apply(opts).now,
 		clients: map[string]store.Client{},
 		users:   map[string]store.User{},
 		orgs:    map[string]store.Organization{},
 		roles:   map[roleKey]*Role{},
 		used:    newExpirySet(),
 		revoked: newExpirySet(),
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s
 }
