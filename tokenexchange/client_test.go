@@ -46,6 +46,116 @@ func staticServer(t testing.TB, status int, body string) *httptest.Server {
 	return srv
 }
 
+// againstHandlerCase is a call of Exchange, Introspect or Revoke against
+// the package's own endpoint, whose one client is id with secret in the
+// tests that use it.
+type againstHandlerCase struct {
+	name   string
+	secret string // the secret the client sends
+	hint   string // token_type_hint, for Introspect and Revoke
+	resp   *Introspection
+	err    error          // the decision's error
+	want   *Introspection // what Introspect returns
+	// wantStatus and wantIs describe the RetrieveError the call returns;
+	// wantIs nil means success.
+	wantStatus int
+	wantIs     error
+}
+
+// runAgainstHandlerCases runs call, Introspect or Revoke, with the client
+// id and the secret of each case against ep, whose one client is id with
+// secret. call returns what Introspect returns, nil for Revoke.
+func runAgainstHandlerCases(t *testing.T, ep tokenEndpoint, id, secret string, tests []againstHandlerCase,
+	call func(ctx context.Context, endpoint, id, secret, hint string) (*Introspection, error),
+) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, calls := ep.build(t, &fakeAuth{clients: map[string]string{id: secret}}, tc.resp, tc.err)
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+
+			got, err := call(t.Context(), srv.URL, id, tc.secret, tc.hint)
+			if tc.wantIs != nil {
+				assertEndpointError(t, err, ep.name, tc.wantStatus, tc.wantIs, tc.secret)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			calls.assertCalledOnce(t, Client{ID: id, AuthMethod: AuthMethodBasic}, testToken, tc.hint)
+		})
+	}
+}
+
+// assertEndpointError checks that err is the [RetrieveError] of an answer
+// of the named endpoint with status wantStatus, that it is (errors.Is)
+// wantIs, and that secret is not in its message.
+func assertEndpointError(t testing.TB, err error, endpoint string, wantStatus int, wantIs error, secret string) {
+	t.Helper()
+	require.ErrorIs(t, err, wantIs)
+	var re *RetrieveError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, wantStatus, re.StatusCode)
+	assert.True(t, strings.HasPrefix(err.Error(), "tokenexchange: "+endpoint+" endpoint returned status "), err.Error())
+	assert.NotContains(t, err.Error(), secret)
+}
+
+// assertRetrieveError checks that err is a [RetrieveError] with the status
+// and error members of want and the body body, and returns it.
+func assertRetrieveError(t testing.TB, err error, want *RetrieveError, body string) *RetrieveError {
+	t.Helper()
+	var re *RetrieveError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, want.StatusCode, re.StatusCode)
+	assert.Equal(t, want.ErrorCode, re.ErrorCode)
+	assert.Equal(t, want.ErrorDescription, re.ErrorDescription)
+	assert.Equal(t, want.ErrorURI, re.ErrorURI)
+	assert.Equal(t, body, string(re.Body))
+	return re
+}
+
+// runClientArgumentCases checks the arguments Introspect and Revoke (fn)
+// refuse; call calls fn, with testSecret, against a server that answers
+// body.
+func runClientArgumentCases(t *testing.T, fn, body string, call func(t testing.TB, ctx context.Context, hc *http.Client, endpoint, clientID, token string) error) {
+	t.Helper()
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	srv := staticServer(t, 200, body)
+	prefix := "tokenexchange: " + fn + ": "
+	tests := []struct {
+		name     string
+		ctx      context.Context
+		hc       *http.Client
+		endpoint string
+		clientID string
+		token    string
+		wantErr  string
+		wantIs   error
+	}{
+		{name: "nil http client", ctx: t.Context(), endpoint: srv.URL, clientID: testClientID, token: testToken, wantErr: prefix + "nil *http.Client"},
+		{name: "empty url", ctx: t.Context(), hc: testHTTPClient(), clientID: testClientID, token: testToken, wantErr: prefix + "empty endpoint URL"},
+		{name: "empty client id", ctx: t.Context(), hc: testHTTPClient(), endpoint: srv.URL, token: testToken, wantErr: prefix + "empty client ID"},
+		{name: "empty token", ctx: t.Context(), hc: testHTTPClient(), endpoint: srv.URL, clientID: testClientID, wantErr: prefix + "empty token"},
+		{name: "canceled context", ctx: canceled, hc: testHTTPClient(), endpoint: srv.URL, clientID: testClientID, token: testToken, wantIs: context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := call(t, tc.ctx, tc.hc, tc.endpoint, tc.clientID, tc.token)
+			if tc.wantIs != nil {
+				require.ErrorIs(t, err, tc.wantIs)
+				assert.True(t, strings.HasPrefix(err.Error(), prefix), err.Error())
+				assert.NotContains(t, err.Error(), testSecret)
+				return
+			}
+			require.EqualError(t, err, tc.wantErr)
+		})
+	}
+}
+
 func TestExchange(t *testing.T) {
 	t.Parallel()
 	bigDescription := strings.Repeat("d", 100<<10)
@@ -155,18 +265,12 @@ func TestExchange(t *testing.T) {
 				assert.Equal(t, tc.want, got)
 				return
 			case tc.wantRetr != nil:
-				var re *RetrieveError
-				require.ErrorAs(t, err, &re)
 				assert.Nil(t, got)
-				assert.Equal(t, tc.wantRetr.StatusCode, re.StatusCode)
-				assert.Equal(t, tc.wantRetr.ErrorCode, re.ErrorCode)
-				assert.Equal(t, tc.wantRetr.ErrorDescription, re.ErrorDescription)
-				assert.Equal(t, tc.wantRetr.ErrorURI, re.ErrorURI)
 				wantBody := tc.body
 				if len(wantBody) > 64<<10 {
 					wantBody = wantBody[:64<<10]
 				}
-				assert.Equal(t, wantBody, string(re.Body))
+				assertRetrieveError(t, err, tc.wantRetr, wantBody)
 			case tc.wantErr != "":
 				require.EqualError(t, err, tc.wantErr)
 				assert.Nil(t, got)
@@ -277,32 +381,23 @@ func TestRFC6749_2_3_1_ExchangeSendsFormEncodedBasicCredentials(t *testing.T) {
 func TestExchangeAgainstHandler(t *testing.T) {
 	t.Parallel()
 	const id, secret = "team:a%b", "p+ss w:rd"
-	tests := []struct {
-		name       string
-		secret     string
-		exErr      error
-		wantStatus int
-		wantIs     error
-	}{
+	tests := []againstHandlerCase{
 		{name: "success", secret: secret},
 		{name: "wrong secret", secret: "nope", wantStatus: 401, wantIs: ErrInvalidClient},
-		{name: "refused exchange", secret: secret, exErr: ErrInvalidGrant.WithDescription("subject token already used"), wantStatus: 400, wantIs: ErrInvalidGrant},
+		{name: "refused exchange", secret: secret, err: ErrInvalidGrant.WithDescription("subject token already used"), wantStatus: 400, wantIs: ErrInvalidGrant},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ex := newFakeExchanger()
-			ex.err = tc.exErr
+			ex.err = tc.err
 			h := newTestHandler(t, &fakeAuth{clients: map[string]string{id: secret}}, ex)
 			srv := httptest.NewServer(h)
 			t.Cleanup(srv.Close)
 
 			got, err := Exchange(t.Context(), testHTTPClient(), srv.URL, id, tc.secret, testRequest())
 			if tc.wantIs != nil {
-				require.ErrorIs(t, err, tc.wantIs)
-				var re *RetrieveError
-				require.ErrorAs(t, err, &re)
-				assert.Equal(t, tc.wantStatus, re.StatusCode)
+				assertEndpointError(t, err, "token", tc.wantStatus, tc.wantIs, tc.secret)
 				assert.Nil(t, got)
 				return
 			}

@@ -23,6 +23,13 @@ func decodeError(t testing.TB, rec *httptest.ResponseRecorder) map[string]string
 	return m
 }
 
+// writeError returns what WriteError writes for err.
+func writeError(err error) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	WriteError(rec, err)
+	return rec
+}
+
 func TestErrorError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -195,12 +202,9 @@ func TestWriteError(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rec := httptest.NewRecorder()
-			WriteError(rec, tc.err)
+			rec := writeError(tc.err)
 			assert.Equal(t, tc.wantStatus, rec.Code)
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
+			assertNoStoreJSON(t, rec)
 			assert.Empty(t, rec.Header().Get("WWW-Authenticate"))
 			assert.Equal(t, tc.wantBody, decodeError(t, rec))
 		})
@@ -236,8 +240,7 @@ func TestRFC6749_5_2_ErrorMembersCharacterSet(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rec := httptest.NewRecorder()
-			WriteError(rec, tc.err)
+			rec := writeError(tc.err)
 			assert.Equal(t, tc.wantBody, decodeError(t, rec))
 		})
 	}
@@ -286,9 +289,7 @@ func TestRFC6749_5_1_WriteResponse(t *testing.T) {
 			rec := httptest.NewRecorder()
 			WriteResponse(rec, tc.resp)
 			assert.Equal(t, tc.wantStatus, rec.Code)
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
+			assertNoStoreJSON(t, rec)
 			assert.JSONEq(t, tc.wantBody, rec.Body.String())
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -23,39 +22,23 @@ const testRefreshToken = "eyJ.refresh-token-value.sig"
 type fakeGrant struct {
 	resp *Response
 	err  error
-
-	mu     sync.Mutex
-	calls  int
-	client Client
-	req    *GrantRequest
+	callLog[*GrantRequest]
 }
 
 var _ GrantHandler = (*fakeGrant)(nil)
 
+// newFakeGrant answers like newFakeExchanger, with its own access token
+// and lifetime and with a refresh token and an ID token.
 func newFakeGrant() *fakeGrant {
-	return &fakeGrant{resp: &Response{
-		AccessToken:     "refreshed.access.token",
-		IssuedTokenType: TokenTypeAccessToken,
-		TokenType:       BearerTokenType,
-		ExpiresIn:       600,
-		Scope:           claims.Scope{"openid", "orders:read"},
-		RefreshToken:    "new.refresh.token",
-		IDToken:         "new.id.token",
-	}}
+	resp := *newFakeExchanger().resp
+	resp.AccessToken, resp.ExpiresIn = "refreshed.access.token", 600
+	resp.RefreshToken, resp.IDToken = "new.refresh.token", "new.id.token"
+	return &fakeGrant{resp: &resp}
 }
 
 func (g *fakeGrant) Grant(_ context.Context, client Client, req *GrantRequest) (*Response, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls++
-	g.client, g.req = client, req
+	g.record(client, req)
 	return g.resp, g.err
-}
-
-func (g *fakeGrant) called() (int, Client, *GrantRequest) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.calls, g.client, g.req
 }
 
 // refreshBody is a refresh_token grant body followed by extra, a raw
@@ -69,34 +52,29 @@ func refreshBody(extra string) string {
 
 func TestNewHandler_WithGrant(t *testing.T) {
 	t.Parallel()
+	const refused = "tokenexchange: WithGrant needs a grant type other than token exchange and a handler"
 	tests := []struct {
 		name    string
 		opts    []Option
-		wantErr bool
+		wantErr string
 	}{
 		{name: "refresh_token", opts: []Option{WithGrant(GrantTypeRefreshToken, newFakeGrant())}},
 		{name: "authorization_code", opts: []Option{WithGrant(GrantTypeAuthorizationCode, newFakeGrant())}},
 		{name: "both", opts: []Option{
 			WithGrant(GrantTypeRefreshToken, newFakeGrant()), WithGrant(GrantTypeAuthorizationCode, newFakeGrant()),
 		}},
-		{name: "token exchange cannot be replaced", opts: []Option{WithGrant(GrantType, newFakeGrant())}, wantErr: true},
+		{name: "token exchange cannot be replaced", opts: []Option{WithGrant(GrantType, newFakeGrant())}, wantErr: refused},
 		{name: "token exchange next to a valid grant", opts: []Option{
 			WithGrant(GrantTypeRefreshToken, newFakeGrant()), WithGrant(GrantType, newFakeGrant()),
-		}, wantErr: true},
-		{name: "empty grant type", opts: []Option{WithGrant("", newFakeGrant())}, wantErr: true},
-		{name: "nil handler", opts: []Option{WithGrant(GrantTypeRefreshToken, nil)}, wantErr: true},
+		}, wantErr: refused},
+		{name: "empty grant type", opts: []Option{WithGrant("", newFakeGrant())}, wantErr: refused},
+		{name: "nil handler", opts: []Option{WithGrant(GrantTypeRefreshToken, nil)}, wantErr: refused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h, err := NewHandler(newFakeAuth(), newFakeExchanger(), tc.opts...)
-			if tc.wantErr {
-				require.Error(t, err)
-				assert.Nil(t, h)
-				return
-			}
-			require.NoError(t, err)
-			assert.NotNil(t, h)
+			assertConstructed(t, h, err, tc.wantErr)
 		})
 	}
 }
@@ -132,8 +110,7 @@ func TestWithGrant_ServesGrantType(t *testing.T) {
 			t.Parallel()
 			ex, g := newFakeExchanger(), newFakeGrant()
 			h := newTestHandler(t, newFakeAuth(), ex, WithGrant(GrantTypeRefreshToken, g))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 
 			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
 			calls, client, req := g.called()
@@ -144,11 +121,8 @@ func TestWithGrant_ServesGrantType(t *testing.T) {
 			assert.Equal(t, testRefreshToken, req.RefreshToken, "the typed field")
 			assert.Equal(t, []string{GrantTypeRefreshToken}, req.Form["grant_type"])
 			assert.Equal(t, []string{testRefreshToken}, req.Form["refresh_token"])
-			exCalls, _, _ := ex.called()
-			assert.Zero(t, exCalls, "the Exchanger is not called for another grant")
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
+			assert.Zero(t, ex.count(), "the Exchanger is not called for another grant")
+			assertNoStoreJSON(t, rec)
 			assert.JSONEq(t, `{
 				"access_token": "refreshed.access.token",
 				"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
@@ -190,17 +164,14 @@ func TestWithGrant_TokenExchangeStillServed(t *testing.T) {
 			t.Parallel()
 			ex, g := newFakeExchanger(), newFakeGrant()
 			h := newTestHandler(t, newFakeAuth(), ex, WithGrant(GrantTypeRefreshToken, g))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: tc.body}.build())
+			rec := serve(h, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: tc.body})
 
 			assert.Equal(t, tc.wantStatus, rec.Code, rec.Body.String())
 			if tc.wantCode != "" {
 				assert.Equal(t, tc.wantCode, decodeError(t, rec)["error"])
 			}
-			exCalls, _, _ := ex.called()
-			assert.Equal(t, tc.wantEx, exCalls)
-			gCalls, _, _ := g.called()
-			assert.Zero(t, gCalls)
+			assert.Equal(t, tc.wantEx, ex.count())
+			assert.Zero(t, g.count())
 		})
 	}
 }
@@ -269,15 +240,13 @@ func TestWithGrant_PipelineChecks(t *testing.T) {
 			t.Parallel()
 			g := newFakeGrant()
 			h := newTestHandler(t, newFakeAuth(), newFakeExchanger(), WithGrant(GrantTypeRefreshToken, g))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 
 			assert.Equal(t, tc.wantStatus, rec.Code, rec.Body.String())
 			assert.Equal(t, tc.wantCode, decodeError(t, rec)["error"])
 			assert.NotContains(t, rec.Body.String(), testRefreshToken)
 			assert.NotContains(t, rec.Body.String(), testSecret)
-			calls, _, _ := g.called()
-			assert.Zero(t, calls, "a refused request never reaches the grant handler")
+			assert.Zero(t, g.count(), "a refused request never reaches the grant handler")
 		})
 	}
 }
@@ -338,8 +307,7 @@ func TestWithGrant_HandlerErrors(t *testing.T) {
 					defer mu.Unlock()
 					observed, clientID = append(observed, err), id
 				}))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("")}.build())
+			rec := serve(h, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("")})
 
 			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, false)
 			body := rec.Body.String()

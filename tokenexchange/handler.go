@@ -165,37 +165,38 @@ func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (http.Ha
 
 // ServeHTTP handles one token request.
 func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// accept enforces POST (RFC 6749 §3.2, RFC 8693 §2.1), the form, the
+	// serve enforces POST (RFC 6749 §3.2, RFC 8693 §2.1), the form, the
 	// body cap and client authentication, and refuses on its own.
-	client, form, ok := h.pipe.accept(w, r)
-	if !ok {
-		return
-	}
+	h.pipe.serve(w, r, func(client Client, form url.Values) error {
+		resp, err := h.answer(r.Context(), client, form)
+		if err != nil {
+			return err
+		}
+		WriteResponse(w, resp)
+		return nil
+	})
+}
+
+// answer decides the token request of client: the grant handler of its
+// grant type if WithGrant registered one, the Exchanger otherwise.
+func (h *tokenHandler) answer(ctx context.Context, client Client, form url.Values) (*Response, error) {
 	if g, ok := h.pipe.grants[form.Get(paramGrantType)]; ok {
-		resp, err := g.Grant(r.Context(), client, grantRequest(form))
+		resp, err := g.Grant(ctx, client, grantRequest(form))
 		if err == nil {
 			err = resp.checkGrant()
 		}
-		if err != nil {
-			h.pipe.refuse(w, r, client, err, 0)
-			return
-		}
-		WriteResponse(w, resp)
-		return
+		return resp, err
 	}
 	req, err := parseForm(form)
 	if err != nil {
-		h.pipe.refuse(w, r, client, err, 0)
-		return
+		return nil, err
 	}
-	resp, err := h.ex.Exchange(r.Context(), client, req)
+	resp, err := h.ex.Exchange(ctx, client, req)
 	if err != nil {
-		h.pipe.refuse(w, r, client, err, 0)
-		return
+		return nil, err
 	}
 	if err := resp.check(); err != nil {
-		h.pipe.refuse(w, r, client, ErrServerError.WithDescription(internalErrorDescription).WithCause(err), 0)
-		return
+		return nil, ErrServerError.WithDescription(internalErrorDescription).WithCause(err)
 	}
-	WriteResponse(w, resp)
+	return resp, nil
 }

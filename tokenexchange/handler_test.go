@@ -64,16 +64,40 @@ func (a *fakeAuth) got() (id, secret string) {
 	return a.gotID, a.gotSc
 }
 
+// callLog records the calls to a fake decision: how many, and the client
+// and the arguments of the last one.
+type callLog[A any] struct {
+	mu     sync.Mutex
+	calls  int
+	client Client
+	args   A
+}
+
+func (l *callLog[A]) record(client Client, args A) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	l.client, l.args = client, args
+}
+
+// count returns the number of calls.
+func (l *callLog[A]) count() int {
+	n, _, _ := l.called()
+	return n
+}
+
+func (l *callLog[A]) called() (int, Client, A) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls, l.client, l.args
+}
+
 // fakeExchanger is a hand-written [Exchanger] that records its call and
 // returns a fixed response or error.
 type fakeExchanger struct {
 	resp *Response
 	err  error
-
-	mu     sync.Mutex
-	calls  int
-	client Client
-	req    *Request
+	callLog[*Request]
 }
 
 var _ Exchanger = (*fakeExchanger)(nil)
@@ -89,17 +113,8 @@ func newFakeExchanger() *fakeExchanger {
 }
 
 func (e *fakeExchanger) Exchange(_ context.Context, client Client, req *Request) (*Response, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls++
-	e.client, e.req = client, req
+	e.record(client, req)
 	return e.resp, e.err
-}
-
-func (e *fakeExchanger) called() (int, Client, *Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.calls, e.client, e.req
 }
 
 // basicHeader encodes client credentials as RFC 6749 §2.3.1 says: each
@@ -161,24 +176,54 @@ func basicSpec(extra string) reqSpec {
 
 func newTestHandler(t testing.TB, auth ClientAuthenticator, ex Exchanger, opts ...Option) http.Handler {
 	t.Helper()
-	h, err := NewHandler(auth, ex, opts...)
-	require.NoError(t, err)
-	return h
+	return requireHandler(t)(NewHandler(auth, ex, opts...))
 }
 
-// assertErrorResponse checks the status, the error members and the headers
-// every error response must carry.
-func assertErrorResponse(t *testing.T, rec *httptest.ResponseRecorder, status int, code, desc string, challenge bool) {
+// serve sends the request spec describes to h and returns the response.
+func serve(h http.Handler, spec reqSpec) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, spec.build())
+	return rec
+}
+
+// assertNoStoreJSON checks the headers every JSON response of the endpoints
+// carries (RFC 6749 §5.1).
+func assertNoStoreJSON(t testing.TB, rec *httptest.ResponseRecorder) {
 	t.Helper()
-	assert.Equal(t, status, rec.Code)
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 	assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
+}
+
+// assertChallenge checks that the response challenges for Basic
+// credentials when challenge is set, and holds no challenge otherwise.
+func assertChallenge(t testing.TB, rec *httptest.ResponseRecorder, challenge bool) {
+	t.Helper()
 	if challenge {
 		assert.Equal(t, `Basic realm="token"`, rec.Header().Get("WWW-Authenticate"))
 	} else {
 		assert.Empty(t, rec.Header().Values("WWW-Authenticate"))
 	}
+}
+
+// assertAllow checks that the response names POST in Allow when allow is
+// set, and has no Allow header otherwise.
+func assertAllow(t testing.TB, rec *httptest.ResponseRecorder, allow bool) {
+	t.Helper()
+	if allow {
+		assert.Equal(t, http.MethodPost, rec.Header().Get("Allow"))
+	} else {
+		assert.Empty(t, rec.Header().Get("Allow"))
+	}
+}
+
+// assertErrorResponse checks the status, the error members and the headers
+// every error response must carry.
+func assertErrorResponse(t testing.TB, rec *httptest.ResponseRecorder, status int, code, desc string, challenge bool) {
+	t.Helper()
+	assert.Equal(t, status, rec.Code)
+	assertNoStoreJSON(t, rec)
+	assertChallenge(t, rec, challenge)
 	body := decodeError(t, rec)
 	assert.Equal(t, code, body["error"])
 	if desc != "" {
@@ -186,39 +231,66 @@ func assertErrorResponse(t *testing.T, rec *httptest.ResponseRecorder, status in
 	}
 }
 
-func TestNewHandler(t *testing.T) {
-	t.Parallel()
+// runConstructorTests checks an endpoint constructor newEP, called with
+// fake as its decision (Exchanger, Introspector or Revoker, as decision
+// names it) or with none.
+func runConstructorTests[D any](t *testing.T, decision string, newEP func(ClientAuthenticator, D, ...Option) (http.Handler, error), fake D) {
+	t.Helper()
+	var none D
 	tests := []struct {
-		name    string
-		auth    ClientAuthenticator
-		ex      Exchanger
-		opts    []Option
-		wantErr string
+		name     string
+		auth     ClientAuthenticator
+		decision D
+		opts     []Option
+		wantErr  string
 	}{
-		{name: "defaults", auth: newFakeAuth(), ex: newFakeExchanger()},
-		{name: "all options", auth: newFakeAuth(), ex: newFakeExchanger(), opts: []Option{
+		{name: "defaults", auth: newFakeAuth(), decision: fake},
+		{name: "all options", auth: newFakeAuth(), decision: fake, opts: []Option{
 			WithMaxBodyBytes(1024), WithErrorObserver(func(*http.Request, string, error) {}),
 		}},
-		{name: "nil observer is no observer", auth: newFakeAuth(), ex: newFakeExchanger(), opts: []Option{WithErrorObserver(nil)}},
-		{name: "nil authenticator", ex: newFakeExchanger(), wantErr: "tokenexchange: nil ClientAuthenticator"},
-		{name: "nil exchanger", auth: newFakeAuth(), wantErr: "tokenexchange: nil Exchanger"},
-		{name: "zero body limit", auth: newFakeAuth(), ex: newFakeExchanger(), opts: []Option{WithMaxBodyBytes(0)}, wantErr: "tokenexchange: WithMaxBodyBytes: limit must be positive"},
-		{name: "negative body limit", auth: newFakeAuth(), ex: newFakeExchanger(), opts: []Option{WithMaxBodyBytes(-1)}, wantErr: "tokenexchange: WithMaxBodyBytes: limit must be positive"},
-		{name: "nil option", auth: newFakeAuth(), ex: newFakeExchanger(), opts: []Option{nil}, wantErr: "tokenexchange: nil Option"},
+		{name: "nil observer is no observer", auth: newFakeAuth(), decision: fake, opts: []Option{WithErrorObserver(nil)}},
+		{name: "nil authenticator", decision: fake, wantErr: "tokenexchange: nil ClientAuthenticator"},
+		{name: "nil " + strings.ToLower(decision), auth: newFakeAuth(), decision: none, wantErr: "tokenexchange: nil " + decision},
+		{name: "zero body limit", auth: newFakeAuth(), decision: fake, opts: []Option{WithMaxBodyBytes(0)}, wantErr: "tokenexchange: WithMaxBodyBytes: limit must be positive"},
+		{name: "negative body limit", auth: newFakeAuth(), decision: fake, opts: []Option{WithMaxBodyBytes(-1)}, wantErr: "tokenexchange: WithMaxBodyBytes: limit must be positive"},
+		{name: "nil option", auth: newFakeAuth(), decision: fake, opts: []Option{nil}, wantErr: "tokenexchange: nil Option"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h, err := NewHandler(tc.auth, tc.ex, tc.opts...)
-			if tc.wantErr != "" {
-				require.EqualError(t, err, tc.wantErr)
-				assert.Nil(t, h)
-				return
-			}
-			require.NoError(t, err)
-			assert.NotNil(t, h)
+			h, err := newEP(tc.auth, tc.decision, tc.opts...)
+			assertConstructed(t, h, err, tc.wantErr)
 		})
 	}
+}
+
+// requireHandler returns a function that returns the handler an endpoint
+// constructor returns, and fails t if the constructor fails.
+func requireHandler(t testing.TB) func(http.Handler, error) http.Handler {
+	t.Helper()
+	return func(h http.Handler, err error) http.Handler {
+		t.Helper()
+		require.NoError(t, err)
+		return h
+	}
+}
+
+// assertConstructed checks the result of an endpoint constructor: the error
+// wantErr and no handler, or a handler when wantErr is empty.
+func assertConstructed(t testing.TB, h http.Handler, err error, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		require.EqualError(t, err, wantErr)
+		assert.Nil(t, h)
+		return
+	}
+	require.NoError(t, err)
+	assert.NotNil(t, h)
+}
+
+func TestNewHandler(t *testing.T) {
+	t.Parallel()
+	runConstructorTests[Exchanger](t, "Exchanger", NewHandler, newFakeExchanger())
 }
 
 func TestHandlerSuccess(t *testing.T) {
@@ -298,18 +370,15 @@ func TestHandlerSuccess(t *testing.T) {
 			t.Parallel()
 			ex := newFakeExchanger()
 			h := newTestHandler(t, newFakeAuth(), ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 
 			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
 			calls, client, req := ex.called()
 			require.Equal(t, 1, calls)
 			assert.Equal(t, tc.wantClient, client)
 			assert.Equal(t, tc.wantReq, req)
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
-			assert.Empty(t, rec.Header().Values("WWW-Authenticate"))
+			assertNoStoreJSON(t, rec)
+			assertChallenge(t, rec, false)
 			assert.JSONEq(t, `{
 				"access_token": "issued.access.token",
 				"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
@@ -324,15 +393,7 @@ func TestHandlerSuccess(t *testing.T) {
 func TestHandlerRejects(t *testing.T) {
 	t.Parallel()
 	tooBig := validBody("&pad=" + strings.Repeat("a", DefaultMaxBodyBytes))
-	tests := []struct {
-		name          string
-		spec          reqSpec
-		wantStatus    int
-		wantCode      string
-		wantDesc      string
-		wantChallenge bool
-		wantAllow     bool
-	}{
+	tests := []rejectCase{
 		// 1. method
 		{name: "GET", spec: reqSpec{method: http.MethodGet}, wantStatus: 405, wantCode: "invalid_request", wantDesc: "the token endpoint accepts only POST", wantAllow: true},
 		{name: "PUT with valid body", spec: reqSpec{method: http.MethodPut, authz: []string{basicHeader(testClientID, testSecret)}, body: validBody("")}, wantStatus: 405, wantCode: "invalid_request", wantAllow: true},
@@ -390,50 +451,12 @@ func TestHandlerRejects(t *testing.T) {
 		{name: "resource with fragment", spec: basicSpec("&resource=" + url.QueryEscape("https://a.example.com/#x")), wantStatus: 400, wantCode: "invalid_target"},
 		{name: "scope with control character", spec: basicSpec("&scope=openid%0Aprofile"), wantStatus: 400, wantCode: "invalid_scope"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ex := newFakeExchanger()
-			h := newTestHandler(t, newFakeAuth(), ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
-
-			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
-			if tc.wantAllow {
-				assert.Equal(t, "POST", rec.Header().Get("Allow"))
-			} else {
-				assert.Empty(t, rec.Header().Get("Allow"))
-			}
-			calls, _, _ := ex.called()
-			assert.Zero(t, calls, "the Exchanger must not be called")
-		})
-	}
+	runRejectCases(t, tokenTestEndpoint, tests, nil)
 }
 
 func TestWithMaxBodyBytes(t *testing.T) {
 	t.Parallel()
-	body := validBody(postCreds)
-	tests := []struct {
-		name       string
-		limit      int64
-		wantStatus int
-	}{
-		{name: "at the limit", limit: int64(len(body)), wantStatus: http.StatusOK},
-		{name: "one byte short", limit: int64(len(body)) - 1, wantStatus: http.StatusBadRequest},
-		{name: "tiny", limit: 1, wantStatus: http.StatusBadRequest},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h := newTestHandler(t, newFakeAuth(), newFakeExchanger(), WithMaxBodyBytes(tc.limit))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{body: body}.build())
-			assert.Equal(t, tc.wantStatus, rec.Code)
-			if tc.wantStatus != http.StatusOK {
-				assertErrorResponse(t, rec, tc.wantStatus, "invalid_request", "request body too large", false)
-			}
-		})
-	}
+	runMaxBodyCases(t, tokenTestEndpoint)
 }
 
 func TestHandlerAuthenticatorErrors(t *testing.T) {
@@ -462,29 +485,18 @@ func TestHandlerAuthenticatorErrors(t *testing.T) {
 			auth := newFakeAuth()
 			auth.err = tc.authErr
 			h := newTestHandler(t, auth, ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 
 			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
 			assert.NotContains(t, rec.Body.String(), "redis")
-			calls, _, _ := ex.called()
-			assert.Zero(t, calls)
+			assert.Zero(t, ex.count())
 		})
 	}
 }
 
 func TestHandlerExchangerErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		resp          *Response
-		err           error
-		spec          reqSpec
-		wantStatus    int
-		wantCode      string
-		wantDesc      string
-		wantChallenge bool
-	}{
+	tests := []decisionErrorCase[*Response]{
 		{name: "plain error", err: errors.New("pq: relation grants does not exist"), spec: basicSpec(""), wantStatus: 500, wantCode: "server_error", wantDesc: "internal error"},
 		{name: "invalid_scope with description", err: ErrInvalidScope.WithDescription("scope exceeds the grant"), spec: basicSpec(""), wantStatus: 400, wantCode: "invalid_scope", wantDesc: "scope exceeds the grant"},
 		{name: "wrapped invalid_grant", err: fmt.Errorf("verify: %w", ErrInvalidGrant.WithDescription("subject token expired")), spec: basicSpec(""), wantStatus: 400, wantCode: "invalid_grant", wantDesc: "subject token expired"},
@@ -501,8 +513,7 @@ func TestHandlerExchangerErrors(t *testing.T) {
 			t.Parallel()
 			ex := &fakeExchanger{resp: tc.resp, err: tc.err}
 			h := newTestHandler(t, newFakeAuth(), ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 
 			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
 			assert.NotContains(t, rec.Body.String(), "pq:")
@@ -529,8 +540,7 @@ func TestRFC8693_2_2_1_ResponseRequiredMembers(t *testing.T) {
 			var observed error
 			h := newTestHandler(t, newFakeAuth(), &fakeExchanger{resp: tc.resp},
 				WithErrorObserver(func(_ *http.Request, _ string, err error) { observed = err }))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, basicSpec("").build())
+			rec := serve(h, basicSpec(""))
 
 			assertErrorResponse(t, rec, 500, "server_error", "internal error", false)
 			assert.NotContains(t, rec.Body.String(), "access_token")
@@ -569,8 +579,7 @@ func TestHandlerErrorBodyNeverLeaksSecrets(t *testing.T) {
 			ex := newFakeExchanger()
 			ex.err = tc.exErr
 			h := newTestHandler(t, auth, ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 
 			require.GreaterOrEqual(t, rec.Code, 400)
 			body := rec.Body.String()
@@ -649,8 +658,7 @@ func TestRFC6749_3_2_TokenRequestMustUsePOST(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
 			h := newTestHandler(t, newFakeAuth(), newFakeExchanger())
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{method: method, authz: []string{basicHeader(testClientID, testSecret)}, body: validBody("")}.build())
+			rec := serve(h, reqSpec{method: method, authz: []string{basicHeader(testClientID, testSecret)}, body: validBody("")})
 			assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 			assert.Equal(t, http.MethodPost, rec.Header().Get("Allow"))
 			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
@@ -676,8 +684,7 @@ func TestRFC6749_3_2_UnrecognizedParametersIgnored(t *testing.T) {
 			t.Parallel()
 			ex := newFakeExchanger()
 			h := newTestHandler(t, newFakeAuth(), ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, basicSpec(tc.extra).build())
+			rec := serve(h, basicSpec(tc.extra))
 			assert.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
 			_, _, req := ex.called()
 			assert.Equal(t, &Request{GrantType: GrantType, SubjectToken: testSubjectToken, SubjectTokenType: TokenTypeJWT}, req)
@@ -727,8 +734,7 @@ func TestRFC6749_2_3_1_BasicCredentialsAreFormEncoded(t *testing.T) {
 			auth := &fakeAuth{clients: map[string]string{tc.wantID: tc.wantSecret}}
 			ex := newFakeExchanger()
 			h := newTestHandler(t, auth, ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{authz: []string{tc.header}, body: validBody("")}.build())
+			rec := serve(h, reqSpec{authz: []string{tc.header}, body: validBody("")})
 
 			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
 			gotID, gotSecret := auth.got()
@@ -759,8 +765,7 @@ func TestRFC6749_2_3_1_CredentialsNotInRequestURI(t *testing.T) {
 			t.Parallel()
 			auth := newFakeAuth()
 			h := newTestHandler(t, auth, newFakeExchanger())
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{target: tc.target, body: tc.body}.build())
+			rec := serve(h, reqSpec{target: tc.target, body: tc.body})
 			assertErrorResponse(t, rec, http.StatusBadRequest, "invalid_request", tc.wantDesc, false)
 			gotID, _ := auth.got()
 			assert.Empty(t, gotID, "the authenticator must not be called")
@@ -772,22 +777,13 @@ func TestRFC6749_2_3_1_CredentialsNotInRequestURI(t *testing.T) {
 // method in each request."
 func TestRFC6749_2_3_OneAuthenticationMethodPerRequest(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		body string
-	}{
-		{name: "same credentials both ways", body: validBody(postCreds)},
-		{name: "secret alone in body", body: validBody("&client_secret=" + testSecret)},
+	const desc = "more than one client authentication method"
+	basic := []string{basicHeader(testClientID, testSecret)}
+	tests := []rejectCase{
+		{name: "same credentials both ways", spec: reqSpec{authz: basic, body: validBody(postCreds)}, wantDesc: desc},
+		{name: "secret alone in body", spec: reqSpec{authz: basic, body: validBody("&client_secret=" + testSecret)}, wantDesc: desc},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h := newTestHandler(t, newFakeAuth(), newFakeExchanger())
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: tc.body}.build())
-			assertErrorResponse(t, rec, http.StatusBadRequest, "invalid_request", "more than one client authentication method", false)
-		})
-	}
+	runRejectCases(t, tokenTestEndpoint, withStatus(tests, http.StatusBadRequest, "invalid_request"), nil)
 }
 
 // RFC 6749 §5.2: if the client authenticated with the Authorization header,
@@ -795,25 +791,13 @@ func TestRFC6749_2_3_OneAuthenticationMethodPerRequest(t *testing.T) {
 // Without the header, there is no challenge.
 func TestRFC6749_5_2_InvalidClientChallengesOnlyAuthorizationHeader(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		spec          reqSpec
-		wantChallenge bool
-	}{
+	tests := []rejectCase{
 		{name: "basic wrong secret", spec: reqSpec{authz: []string{basicHeader(testClientID, "nope")}, body: validBody("")}, wantChallenge: true},
 		{name: "basic malformed", spec: reqSpec{authz: []string{"Basic %%%"}, body: validBody("")}, wantChallenge: true},
 		{name: "post wrong secret", spec: reqSpec{body: validBody("&client_id=app&client_secret=nope")}},
 		{name: "no credentials", spec: reqSpec{body: validBody("")}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h := newTestHandler(t, newFakeAuth(), newFakeExchanger())
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
-			assertErrorResponse(t, rec, http.StatusUnauthorized, "invalid_client", "", tc.wantChallenge)
-		})
-	}
+	runUnauthenticatedCases(t, tokenTestEndpoint, tests)
 }
 
 // RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache on every
@@ -839,42 +823,14 @@ func TestRFC6749_5_1_EveryResponseIsNoStore(t *testing.T) {
 			ex := newFakeExchanger()
 			ex.err = tc.exErr
 			h := newTestHandler(t, newFakeAuth(), ex)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			rec := serve(h, tc.spec)
 			assert.Equal(t, tc.wantStatus, rec.Code)
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assertNoStoreJSON(t, rec)
 		})
 	}
 }
 
 func TestHandlerConcurrentUse(t *testing.T) {
 	t.Parallel()
-	ex := newFakeExchanger()
-	h := newTestHandler(t, newFakeAuth(), ex, WithErrorObserver(func(*http.Request, string, error) {}))
-	const n = 32
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			spec := basicSpec("")
-			if i%2 == 1 {
-				spec = reqSpec{body: validBody("")} // unauthenticated
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, spec.build())
-			codes[i] = rec.Code
-		})
-	}
-	wg.Wait()
-	for i, c := range codes {
-		if i%2 == 1 {
-			assert.Equal(t, http.StatusUnauthorized, c)
-		} else {
-			assert.Equal(t, http.StatusOK, c)
-		}
-	}
-	calls, _, _ := ex.called()
-	assert.Equal(t, n/2, calls)
+	runConcurrentUse(t, tokenTestEndpoint)
 }

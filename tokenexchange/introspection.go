@@ -3,7 +3,6 @@ package tokenexchange
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/actas/actas/claims"
@@ -79,14 +78,6 @@ type Introspector interface {
 // inactiveBody is the only body sent for an inactive token.
 const inactiveBody = `{"active":false}`
 
-// introspectionHandler is the endpoint NewIntrospectionHandler returns.
-type introspectionHandler struct {
-	pipe pipeline
-	in   Introspector
-}
-
-var _ http.Handler = (*introspectionHandler)(nil)
-
 // NewIntrospectionHandler returns the introspection endpoint that
 // authenticates clients with auth and answers with in. It takes the same
 // options as [NewHandler]. It returns an error if auth or in is nil or an
@@ -103,44 +94,22 @@ var _ http.Handler = (*introspectionHandler)(nil)
 // the error. An inactive or nil answer is written as {"active":false} alone
 // (RFC 7662 §2.2). The handler is safe for concurrent use.
 func NewIntrospectionHandler(auth ClientAuthenticator, in Introspector, opts ...Option) (http.Handler, error) {
-	if auth == nil {
-		return nil, errNilAuthenticator
-	}
-	if in == nil {
-		return nil, errors.New("tokenexchange: nil Introspector")
-	}
-	pipe, err := newPipeline("introspection", auth, tokenParams(), tokenParams(), opts)
-	if err != nil {
-		return nil, err
-	}
-	if len(pipe.grants) > 0 {
-		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
-	}
-	return &introspectionHandler{pipe: pipe, in: in}, nil
-}
-
-// ServeHTTP handles one introspection request.
-func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	client, form, ok := h.pipe.accept(w, r)
-	if !ok {
-		return
-	}
-	token, hint, err := tokenParam(form)
-	if err != nil {
-		h.pipe.refuse(w, r, client, err, 0)
-		return
-	}
-	in, err := h.in.Introspect(r.Context(), client, token, hint)
-	if err != nil {
-		h.pipe.refuse(w, r, client, err, 0)
-		return
-	}
-	body := []byte(inactiveBody)
-	if in != nil && in.Active {
-		if body, err = json.Marshal(in); err != nil {
-			h.pipe.refuse(w, r, client, ErrServerError.WithDescription(internalErrorDescription).WithCause(err), 0)
-			return
+	var answer tokenAnswer
+	if in != nil {
+		answer = func(w http.ResponseWriter, r *http.Request, client Client, token, hint string) error {
+			got, err := in.Introspect(r.Context(), client, token, hint)
+			if err != nil {
+				return err
+			}
+			body := []byte(inactiveBody)
+			if got != nil && got.Active {
+				if body, err = json.Marshal(got); err != nil {
+					return ErrServerError.WithDescription(internalErrorDescription).WithCause(err)
+				}
+			}
+			writeJSON(w, body)
+			return nil
 		}
 	}
-	writeJSON(w, body)
+	return newTokenParamEndpoint("introspection", "Introspector", auth, answer, opts)
 }

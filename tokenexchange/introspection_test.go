@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,33 +30,46 @@ func basicTokenSpec(extra string) reqSpec {
 	return reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: tokenBody(extra)}
 }
 
+// tokenArgs are the token and token_type_hint of an Introspect or Revoke
+// call.
+type tokenArgs struct{ token, hint string }
+
+// tokenCalls records the calls to a fake [Introspector] or [Revoker].
+type tokenCalls struct{ log callLog[tokenArgs] }
+
+func (c *tokenCalls) record(client Client, token, hint string) {
+	c.log.record(client, tokenArgs{token: token, hint: hint})
+}
+
+func (c *tokenCalls) called() (calls int, client Client, token, hint string) {
+	calls, client, args := c.log.called()
+	return calls, client, args.token, args.hint
+}
+
+// assertCalledOnce checks that the fake was called once, for client with
+// token and hint.
+func (c *tokenCalls) assertCalledOnce(t testing.TB, client Client, token, hint string) {
+	t.Helper()
+	calls, gotClient, gotToken, gotHint := c.called()
+	require.Equal(t, 1, calls)
+	assert.Equal(t, client, gotClient)
+	assert.Equal(t, token, gotToken)
+	assert.Equal(t, hint, gotHint)
+}
+
 // fakeIntrospector is a hand-written [Introspector] that records its call
 // and returns a fixed answer or error.
 type fakeIntrospector struct {
 	resp *Introspection
 	err  error
-
-	mu     sync.Mutex
-	calls  int
-	client Client
-	token  string
-	hint   string
+	tokenCalls
 }
 
 var _ Introspector = (*fakeIntrospector)(nil)
 
 func (f *fakeIntrospector) Introspect(_ context.Context, client Client, token, hint string) (*Introspection, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	f.client, f.token, f.hint = client, token, hint
+	f.record(client, token, hint)
 	return f.resp, f.err
-}
-
-func (f *fakeIntrospector) called() (calls int, client Client, token, hint string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls, f.client, f.token, f.hint
 }
 
 // fullIntrospection has every member set, with a two-level act chain.
@@ -86,44 +97,9 @@ func fullIntrospection() *Introspection {
 	}
 }
 
-func newTestIntrospectionHandler(t testing.TB, auth ClientAuthenticator, in Introspector, opts ...Option) http.Handler {
-	t.Helper()
-	h, err := NewIntrospectionHandler(auth, in, opts...)
-	require.NoError(t, err)
-	return h
-}
-
 func TestNewIntrospectionHandler(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		auth    ClientAuthenticator
-		in      Introspector
-		opts    []Option
-		wantErr string
-	}{
-		{name: "defaults", auth: newFakeAuth(), in: &fakeIntrospector{}},
-		{name: "all options", auth: newFakeAuth(), in: &fakeIntrospector{}, opts: []Option{
-			WithMaxBodyBytes(1024), WithErrorObserver(func(*http.Request, string, error) {}),
-		}},
-		{name: "nil authenticator", in: &fakeIntrospector{}, wantErr: "tokenexchange: nil ClientAuthenticator"},
-		{name: "nil introspector", auth: newFakeAuth(), wantErr: "tokenexchange: nil Introspector"},
-		{name: "zero body limit", auth: newFakeAuth(), in: &fakeIntrospector{}, opts: []Option{WithMaxBodyBytes(0)}, wantErr: "tokenexchange: WithMaxBodyBytes: limit must be positive"},
-		{name: "nil option", auth: newFakeAuth(), in: &fakeIntrospector{}, opts: []Option{nil}, wantErr: "tokenexchange: nil Option"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h, err := NewIntrospectionHandler(tc.auth, tc.in, tc.opts...)
-			if tc.wantErr != "" {
-				require.EqualError(t, err, tc.wantErr)
-				assert.Nil(t, h)
-				return
-			}
-			require.NoError(t, err)
-			assert.NotNil(t, h)
-		})
-	}
+	runConstructorTests[Introspector](t, "Introspector", NewIntrospectionHandler, &fakeIntrospector{})
 }
 
 func TestIntrospectionHandlerSuccess(t *testing.T) {
@@ -188,21 +164,13 @@ func TestIntrospectionHandlerSuccess(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			in := &fakeIntrospector{resp: tc.resp}
-			h := newTestIntrospectionHandler(t, newFakeAuth(), in)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
+			h, calls := introspectionEndpoint.build(t, newFakeAuth(), tc.resp, nil)
+			rec := serve(h, tc.spec)
 
 			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
-			calls, client, token, hint := in.called()
-			require.Equal(t, 1, calls)
-			assert.Equal(t, tc.wantClient, client)
-			assert.Equal(t, testToken, token)
-			assert.Equal(t, tc.wantHint, hint)
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
-			assert.Empty(t, rec.Header().Values("WWW-Authenticate"))
+			calls.assertCalledOnce(t, tc.wantClient, testToken, tc.wantHint)
+			assertNoStoreJSON(t, rec)
+			assertChallenge(t, rec, false)
 			assert.JSONEq(t, tc.wantJSON, rec.Body.String())
 		})
 	}
@@ -210,15 +178,7 @@ func TestIntrospectionHandlerSuccess(t *testing.T) {
 
 func TestIntrospectionHandlerRejects(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		spec          reqSpec
-		wantStatus    int
-		wantCode      string
-		wantDesc      string
-		wantChallenge bool
-		wantAllow     bool
-	}{
+	tests := []rejectCase{
 		{name: "GET", spec: reqSpec{method: http.MethodGet, authz: []string{basicHeader(testClientID, testSecret)}}, wantStatus: 405, wantCode: "invalid_request", wantDesc: "the introspection endpoint accepts only POST", wantAllow: true},
 		{name: "json content type", spec: reqSpec{contentType: "application/json", authz: []string{basicHeader(testClientID, testSecret)}, body: `{"token":"x"}`}, wantStatus: 400, wantCode: "invalid_request", wantDesc: "Content-Type must be application/x-www-form-urlencoded"},
 		{name: "no content type", spec: reqSpec{noContentType: true, body: tokenBody(postCreds)}, wantStatus: 400, wantCode: "invalid_request", wantDesc: "Content-Type must be application/x-www-form-urlencoded"},
@@ -236,40 +196,15 @@ func TestIntrospectionHandlerRejects(t *testing.T) {
 		{name: "basic and post", spec: reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: tokenBody(postCreds)}, wantStatus: 400, wantCode: "invalid_request", wantDesc: "more than one client authentication method"},
 		{name: "authentication before missing token", spec: reqSpec{body: "token_type_hint=access_token"}, wantStatus: 401, wantCode: "invalid_client", wantDesc: "client authentication required"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			in := &fakeIntrospector{resp: fullIntrospection()}
-			h := newTestIntrospectionHandler(t, newFakeAuth(), in)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
-
-			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
-			if tc.wantAllow {
-				assert.Equal(t, "POST", rec.Header().Get("Allow"))
-			} else {
-				assert.Empty(t, rec.Header().Get("Allow"))
-			}
-			assert.NotContains(t, rec.Body.String(), "active")
-			calls, _, _, _ := in.called()
-			assert.Zero(t, calls, "the Introspector must not be called")
-		})
-	}
+	runRejectCases(t, introspectionEndpoint.counted(), tests, func(t testing.TB, body string) {
+		assert.NotContains(t, body, "active")
+	})
 }
 
 func TestIntrospectionHandlerIntrospectorErrors(t *testing.T) {
 	t.Parallel()
 	const internal = "redis: dial tcp 10.1.2.3:6379: connection refused"
-	tests := []struct {
-		name          string
-		resp          *Introspection
-		err           error
-		spec          reqSpec
-		wantStatus    int
-		wantCode      string
-		wantDesc      string
-		wantChallenge bool
-	}{
+	tests := []decisionErrorCase[*Introspection]{
 		{name: "temporarily_unavailable", err: ErrTemporarilyUnavailable.WithDescription("token store unavailable").WithCause(errors.New(internal)), spec: basicTokenSpec(""), wantStatus: 503, wantCode: "temporarily_unavailable", wantDesc: "token store unavailable"},
 		{name: "wrapped temporarily_unavailable", err: fmt.Errorf("store: %w", ErrTemporarilyUnavailable), spec: basicTokenSpec(""), wantStatus: 503, wantCode: "temporarily_unavailable"},
 		{name: "plain error", err: errors.New(internal + " for token " + testToken), spec: basicTokenSpec(""), wantStatus: 500, wantCode: "server_error", wantDesc: "internal error"},
@@ -277,23 +212,7 @@ func TestIntrospectionHandlerIntrospectorErrors(t *testing.T) {
 		{name: "invalid_client after basic challenges", err: ErrInvalidClient, spec: basicTokenSpec(""), wantStatus: 401, wantCode: "invalid_client", wantChallenge: true},
 		{name: "Error with an invalid code", err: &Error{Code: "bad\"code", Description: internal}, spec: basicTokenSpec(""), wantStatus: 500, wantCode: "server_error", wantDesc: "internal error"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var observed error
-			in := &fakeIntrospector{resp: tc.resp, err: tc.err}
-			h := newTestIntrospectionHandler(t, newFakeAuth(), in,
-				WithErrorObserver(func(_ *http.Request, _ string, err error) { observed = err }))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
-
-			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
-			for _, leak := range []string{"redis", "10.1.2.3", "connection refused", testToken, `"active"`, "bob"} {
-				assert.NotContains(t, rec.Body.String(), leak)
-			}
-			assert.Same(t, tc.err, observed, "the observer gets the Introspector's error whole")
-		})
-	}
+	runDecisionErrorCases(t, introspectionEndpoint, tests, []string{"redis", "10.1.2.3", "connection refused", testToken, `"active"`, "bob"})
 }
 
 // RFC 7662 §2.1: "the endpoint MUST also require some form of authorization
@@ -301,12 +220,7 @@ func TestIntrospectionHandlerIntrospectorErrors(t *testing.T) {
 // never reaches the Introspector without it.
 func TestRFC7662_2_1_EndpointRequiresClientAuthentication(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		spec          reqSpec
-		wantDesc      string
-		wantChallenge bool
-	}{
+	tests := []rejectCase{
 		{name: "no credentials", spec: reqSpec{body: tokenBody("")}, wantDesc: "client authentication required"},
 		{name: "client_id alone", spec: reqSpec{body: tokenBody("&client_id=" + testClientID)}, wantDesc: "client authentication required"},
 		{name: "bearer token instead of client credentials", spec: reqSpec{authz: []string{"Bearer " + testToken}, body: tokenBody("")}, wantDesc: "malformed Basic credentials", wantChallenge: true},
@@ -314,50 +228,21 @@ func TestRFC7662_2_1_EndpointRequiresClientAuthentication(t *testing.T) {
 		{name: "basic unknown client", spec: reqSpec{authz: []string{basicHeader("nobody", testSecret)}, body: tokenBody("")}, wantDesc: "client authentication failed", wantChallenge: true},
 		{name: "post wrong secret", spec: reqSpec{body: tokenBody("&client_id=" + testClientID + "&client_secret=wrong")}, wantDesc: "client authentication failed"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			in := &fakeIntrospector{resp: fullIntrospection()}
-			h := newTestIntrospectionHandler(t, newFakeAuth(), in)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, tc.spec.build())
-
-			assertErrorResponse(t, rec, http.StatusUnauthorized, "invalid_client", tc.wantDesc, tc.wantChallenge)
-			calls, _, _, _ := in.called()
-			assert.Zero(t, calls, "the Introspector must not be called")
-		})
-	}
+	runUnauthenticatedCases(t, introspectionEndpoint.counted(), tests)
 }
 
 // RFC 7662 §2.1: token_type_hint is OPTIONAL and the server "MAY ignore this
 // parameter"; the handler accepts any value and passes it through.
 func TestRFC7662_2_1_TokenTypeHintPassedThrough(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		extra    string
-		wantHint string
-	}{
+	tests := []hintCase{
 		{name: "absent", extra: ""},
 		{name: "empty counts as absent", extra: "&token_type_hint=", wantHint: ""},
 		{name: "access_token", extra: "&token_type_hint=access_token", wantHint: TokenTypeHintAccessToken},
 		{name: "refresh_token", extra: "&token_type_hint=refresh_token", wantHint: TokenTypeHintRefreshToken},
 		{name: "unregistered value", extra: "&token_type_hint=" + url.QueryEscape("urn:example:pat"), wantHint: "urn:example:pat"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			in := &fakeIntrospector{resp: &Introspection{Active: true}}
-			h := newTestIntrospectionHandler(t, newFakeAuth(), in)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, basicTokenSpec(tc.extra).build())
-
-			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
-			_, _, token, hint := in.called()
-			assert.Equal(t, testToken, token)
-			assert.Equal(t, tc.wantHint, hint)
-		})
-	}
+	runHintCases(t, introspectionEndpoint, tests)
 }
 
 // RFC 7662 §2.2: active is REQUIRED, and for a token that is not active the
@@ -378,15 +263,12 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newTestIntrospectionHandler(t, newFakeAuth(), &fakeIntrospector{resp: tc.resp})
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, basicTokenSpec("").build())
+			h, _ := introspectionEndpoint.build(t, newFakeAuth(), tc.resp, nil)
+			rec := serve(h, basicTokenSpec(""))
 
 			assert.Equal(t, http.StatusOK, rec.Code)
 			assert.Equal(t, `{"active":false}`, rec.Body.String())
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-			assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
+			assertNoStoreJSON(t, rec)
 		})
 	}
 }
@@ -394,50 +276,17 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 func TestIntrospectAgainstHandler(t *testing.T) {
 	t.Parallel()
 	const id, secret = "team:a%b", "p+ss w:rd"
-	tests := []struct {
-		name       string
-		secret     string
-		hint       string
-		resp       *Introspection
-		inErr      error
-		want       *Introspection
-		wantStatus int
-		wantIs     error
-	}{
+	tests := []againstHandlerCase{
 		{name: "active", secret: secret, hint: TokenTypeHintAccessToken, resp: fullIntrospection(), want: fullIntrospection()},
 		{name: "inactive", secret: secret, resp: &Introspection{}, want: &Introspection{}},
 		{name: "nil answer", secret: secret, want: &Introspection{}},
 		{name: "wrong secret", secret: "nope", resp: fullIntrospection(), wantStatus: 401, wantIs: ErrInvalidClient},
-		{name: "unavailable", secret: secret, inErr: ErrTemporarilyUnavailable, wantStatus: 503, wantIs: ErrTemporarilyUnavailable},
-		{name: "internal error", secret: secret, inErr: errors.New("boom"), wantStatus: 500, wantIs: ErrServerError},
+		{name: "unavailable", secret: secret, err: ErrTemporarilyUnavailable, wantStatus: 503, wantIs: ErrTemporarilyUnavailable},
+		{name: "internal error", secret: secret, err: errors.New("boom"), wantStatus: 500, wantIs: ErrServerError},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			in := &fakeIntrospector{resp: tc.resp, err: tc.inErr}
-			srv := httptest.NewServer(newTestIntrospectionHandler(t, &fakeAuth{clients: map[string]string{id: secret}}, in))
-			t.Cleanup(srv.Close)
-
-			got, err := Introspect(t.Context(), testHTTPClient(), srv.URL, id, tc.secret, testToken, tc.hint)
-			if tc.wantIs != nil {
-				require.ErrorIs(t, err, tc.wantIs)
-				var re *RetrieveError
-				require.ErrorAs(t, err, &re)
-				assert.Equal(t, tc.wantStatus, re.StatusCode)
-				assert.True(t, strings.HasPrefix(err.Error(), "tokenexchange: introspection endpoint returned status "), err.Error())
-				assert.NotContains(t, err.Error(), tc.secret)
-				assert.Nil(t, got)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
-			calls, client, token, hint := in.called()
-			require.Equal(t, 1, calls)
-			assert.Equal(t, Client{ID: id, AuthMethod: AuthMethodBasic}, client)
-			assert.Equal(t, testToken, token)
-			assert.Equal(t, tc.hint, hint)
-		})
-	}
+	runAgainstHandlerCases(t, introspectionEndpoint, id, secret, tests, func(ctx context.Context, endpoint, id, secret, hint string) (*Introspection, error) {
+		return Introspect(ctx, testHTTPClient(), endpoint, id, secret, testToken, hint)
+	})
 }
 
 func TestIntrospectResponses(t *testing.T) {
@@ -523,13 +372,8 @@ func TestIntrospectResponses(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, tc.want, got)
 			case tc.wantRetr != nil:
-				var re *RetrieveError
-				require.ErrorAs(t, err, &re)
+				re := assertRetrieveError(t, err, tc.wantRetr, tc.body)
 				assert.Nil(t, got)
-				assert.Equal(t, tc.wantRetr.StatusCode, re.StatusCode)
-				assert.Equal(t, tc.wantRetr.ErrorCode, re.ErrorCode)
-				assert.Equal(t, tc.wantRetr.ErrorDescription, re.ErrorDescription)
-				assert.Equal(t, tc.body, string(re.Body))
 				assert.Contains(t, re.Error(), "introspection endpoint")
 			case tc.wantErrIs != nil:
 				require.ErrorIs(t, err, tc.wantErrIs)
@@ -548,37 +392,9 @@ func TestIntrospectResponses(t *testing.T) {
 
 func TestIntrospectArguments(t *testing.T) {
 	t.Parallel()
-	canceled, cancel := context.WithCancel(t.Context())
-	cancel()
-	srv := staticServer(t, 200, `{"active":true}`)
-	tests := []struct {
-		name     string
-		ctx      context.Context
-		hc       *http.Client
-		endpoint string
-		clientID string
-		token    string
-		wantErr  string
-		wantIs   error
-	}{
-		{name: "nil http client", ctx: t.Context(), endpoint: srv.URL, clientID: testClientID, token: testToken, wantErr: "tokenexchange: Introspect: nil *http.Client"},
-		{name: "empty url", ctx: t.Context(), hc: testHTTPClient(), clientID: testClientID, token: testToken, wantErr: "tokenexchange: Introspect: empty endpoint URL"},
-		{name: "empty client id", ctx: t.Context(), hc: testHTTPClient(), endpoint: srv.URL, token: testToken, wantErr: "tokenexchange: Introspect: empty client ID"},
-		{name: "empty token", ctx: t.Context(), hc: testHTTPClient(), endpoint: srv.URL, clientID: testClientID, wantErr: "tokenexchange: Introspect: empty token"},
-		{name: "canceled context", ctx: canceled, hc: testHTTPClient(), endpoint: srv.URL, clientID: testClientID, token: testToken, wantIs: context.Canceled},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := Introspect(tc.ctx, tc.hc, tc.endpoint, tc.clientID, testSecret, tc.token, "")
-			assert.Nil(t, got)
-			if tc.wantIs != nil {
-				require.ErrorIs(t, err, tc.wantIs)
-				assert.True(t, strings.HasPrefix(err.Error(), "tokenexchange: Introspect: "), err.Error())
-				assert.NotContains(t, err.Error(), testSecret)
-				return
-			}
-			require.EqualError(t, err, tc.wantErr)
-		})
-	}
+	runClientArgumentCases(t, "Introspect", `{"active":true}`, func(t testing.TB, ctx context.Context, hc *http.Client, endpoint, clientID, token string) error {
+		got, err := Introspect(ctx, hc, endpoint, clientID, testSecret, token, "")
+		assert.Nil(t, got)
+		return err
+	})
 }

@@ -106,6 +106,19 @@ func newPipeline(name string, auth ClientAuthenticator, known, single []string, 
 	}, nil
 }
 
+// serve handles one request: it runs accept and then answer, which writes
+// the response, and refuses with answer's error. answer writes nothing when
+// it returns an error.
+func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, answer func(client Client, form url.Values) error) {
+	client, form, ok := p.accept(w, r)
+	if !ok {
+		return
+	}
+	if err := answer(client, form); err != nil {
+		p.refuse(w, r, client, err, 0)
+	}
+}
+
 // accept runs the steps every endpoint takes before its own parameters, in
 // this order: the method is POST (405 with Allow otherwise, RFC 6749 §3.2,
 // RFC 7662 §2.1, RFC 7009 §2.1); the Content-Type is

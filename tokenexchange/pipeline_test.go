@@ -3,7 +3,6 @@ package tokenexchange
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,40 +15,205 @@ import (
 // shared pipeline.
 type testEndpoint struct {
 	name string
+	// decision names what the endpoint calls: Exchanger, Introspector or
+	// Revoker.
+	decision string
 	// body returns a valid body for the endpoint followed by extra.
 	body func(extra string) string
 	// build returns the handler and a function that counts the calls to
-	// its Exchanger, Introspector or Revoker.
+	// its decision.
 	build func(t testing.TB, auth ClientAuthenticator, opts ...Option) (http.Handler, func() int)
 }
 
-func testEndpoints() []testEndpoint {
-	return []testEndpoint{
-		{
-			name: "token",
-			body: validBody,
-			build: func(t testing.TB, auth ClientAuthenticator, opts ...Option) (http.Handler, func() int) {
-				ex := newFakeExchanger()
-				return newTestHandler(t, auth, ex, opts...), func() int { n, _, _ := ex.called(); return n }
-			},
-		},
-		{
-			name: "introspection",
-			body: tokenBody,
-			build: func(t testing.TB, auth ClientAuthenticator, opts ...Option) (http.Handler, func() int) {
-				in := &fakeIntrospector{resp: &Introspection{Active: true}}
-				return newTestIntrospectionHandler(t, auth, in, opts...), func() int { n, _, _, _ := in.called(); return n }
-			},
-		},
-		{
-			name: "revocation",
-			body: tokenBody,
-			build: func(t testing.TB, auth ClientAuthenticator, opts ...Option) (http.Handler, func() int) {
-				rv := &fakeRevoker{}
-				return newTestRevocationHandler(t, auth, rv, opts...), func() int { n, _, _, _ := rv.called(); return n }
-			},
+// tokenEndpoint builds the introspection or revocation endpoint around a
+// fake decision, for the tests of what the two share.
+type tokenEndpoint struct {
+	name     string
+	decision string
+	// build returns the handler, whose fake answers with resp (the
+	// Introspector only) and err, and the calls to the fake.
+	build func(t testing.TB, auth ClientAuthenticator, resp *Introspection, err error, opts ...Option) (http.Handler, *tokenCalls)
+}
+
+var (
+	introspectionEndpoint = tokenEndpoint{
+		name: "introspection", decision: "Introspector",
+		build: func(t testing.TB, auth ClientAuthenticator, resp *Introspection, err error, opts ...Option) (http.Handler, *tokenCalls) {
+			in := &fakeIntrospector{resp: resp, err: err}
+			return requireHandler(t)(NewIntrospectionHandler(auth, in, opts...)), &in.tokenCalls
 		},
 	}
+	revocationEndpoint = tokenEndpoint{
+		name: "revocation", decision: "Revoker",
+		build: func(t testing.TB, auth ClientAuthenticator, _ *Introspection, err error, opts ...Option) (http.Handler, *tokenCalls) {
+			rv := &fakeRevoker{err: err}
+			return requireHandler(t)(NewRevocationHandler(auth, rv, opts...)), &rv.tokenCalls
+		},
+	}
+)
+
+// counted is ep as a testEndpoint, its Introspector answering with
+// fullIntrospection.
+func (ep tokenEndpoint) counted() testEndpoint {
+	return testEndpoint{
+		name: ep.name, decision: ep.decision, body: tokenBody,
+		build: func(t testing.TB, auth ClientAuthenticator, opts ...Option) (http.Handler, func() int) {
+			h, calls := ep.build(t, auth, fullIntrospection(), nil, opts...)
+			return h, func() int { n, _, _, _ := calls.called(); return n }
+		},
+	}
+}
+
+// tokenTestEndpoint is the token endpoint as a testEndpoint.
+var tokenTestEndpoint = testEndpoint{
+	name: "token", decision: "Exchanger", body: validBody,
+	build: func(t testing.TB, auth ClientAuthenticator, opts ...Option) (http.Handler, func() int) {
+		ex := newFakeExchanger()
+		return newTestHandler(t, auth, ex, opts...), ex.count
+	},
+}
+
+func testEndpoints() []testEndpoint {
+	return []testEndpoint{tokenTestEndpoint, introspectionEndpoint.counted(), revocationEndpoint.counted()}
+}
+
+// rejectCase is a request an endpoint refuses before it calls its decision.
+type rejectCase struct {
+	name          string
+	spec          reqSpec
+	wantStatus    int
+	wantCode      string
+	wantDesc      string
+	wantChallenge bool
+	wantAllow     bool
+}
+
+// runRejectCases sends each request of tests to the endpoint ep builds and
+// checks the error response, the Allow header and that the decision was not
+// called; check, if not nil, checks the body further.
+func runRejectCases(t *testing.T, ep testEndpoint, tests []rejectCase, check func(t testing.TB, body string)) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, calls := ep.build(t, newFakeAuth())
+			rec := serve(h, tc.spec)
+
+			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
+			assertAllow(t, rec, tc.wantAllow)
+			if check != nil {
+				check(t, rec.Body.String())
+			}
+			assert.Zero(t, calls(), "the %s must not be called", ep.decision)
+		})
+	}
+}
+
+// runUnauthenticatedCases checks that each request of tests, which does not
+// authenticate its client, is refused with invalid_client before the
+// decision of ep is called.
+func runUnauthenticatedCases(t *testing.T, ep testEndpoint, tests []rejectCase) {
+	t.Helper()
+	runRejectCases(t, ep, withStatus(tests, http.StatusUnauthorized, "invalid_client"), nil)
+}
+
+// withStatus sets the status and error code every case of tests expects,
+// and returns tests.
+func withStatus(tests []rejectCase, status int, code string) []rejectCase {
+	for i := range tests {
+		tests[i].wantStatus, tests[i].wantCode = status, code
+	}
+	return tests
+}
+
+// decisionErrorCase is an error the decision returns, with the answer resp
+// (an *Introspection or a *Response), and the error response it becomes.
+type decisionErrorCase[R any] struct {
+	name          string
+	resp          R
+	err           error
+	spec          reqSpec
+	wantStatus    int
+	wantCode      string
+	wantDesc      string
+	wantChallenge bool
+}
+
+// runDecisionErrorCases checks that the decision's error becomes the error
+// response, that none of leaks reaches the body and that the observer gets
+// the error whole.
+func runDecisionErrorCases(t *testing.T, ep tokenEndpoint, tests []decisionErrorCase[*Introspection], leaks []string) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var observedID string
+			var observed error
+			h, _ := ep.build(t, newFakeAuth(), tc.resp, tc.err,
+				WithErrorObserver(func(_ *http.Request, clientID string, err error) { observedID, observed = clientID, err }))
+			rec := serve(h, tc.spec)
+
+			assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, tc.wantDesc, tc.wantChallenge)
+			for _, leak := range leaks {
+				assert.NotContains(t, rec.Body.String(), leak)
+			}
+			assert.Equal(t, testClientID, observedID)
+			assert.Same(t, tc.err, observed, "the observer gets the %s's error whole", ep.decision)
+		})
+	}
+}
+
+// hintCase is a token_type_hint suffix of a request body and the hint the
+// decision must get.
+type hintCase struct {
+	name     string
+	extra    string
+	wantHint string
+}
+
+// runHintCases checks that ep passes token_type_hint through as sent.
+func runHintCases(t *testing.T, ep tokenEndpoint, tests []hintCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, calls := ep.build(t, newFakeAuth(), &Introspection{Active: true}, nil)
+			rec := serve(h, basicTokenSpec(tc.extra))
+
+			require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body.String())
+			_, _, token, hint := calls.called()
+			assert.Equal(t, testToken, token)
+			assert.Equal(t, tc.wantHint, hint)
+		})
+	}
+}
+
+// runConcurrentUse sends authenticated and unauthenticated requests to the
+// endpoint ep builds at once, for the race detector.
+func runConcurrentUse(t *testing.T, ep testEndpoint) {
+	t.Helper()
+	h, calls := ep.build(t, newFakeAuth(), WithErrorObserver(func(*http.Request, string, error) {}))
+	const n = 32
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			spec := reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: ep.body("")}
+			if i%2 == 1 {
+				spec = reqSpec{body: ep.body("")} // unauthenticated
+			}
+			codes[i] = serve(h, spec).Code
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if i%2 == 1 {
+			assert.Equal(t, http.StatusUnauthorized, c)
+		} else {
+			assert.Equal(t, http.StatusOK, c)
+		}
+	}
+	assert.Equal(t, n/2, calls())
 }
 
 // TestEndpointsSharePipeline runs the checks every endpoint makes before its
@@ -111,18 +275,13 @@ func TestEndpointsSharePipeline(t *testing.T) {
 				h, calls := ep.build(t, auth, WithErrorObserver(func(_ *http.Request, clientID string, err error) {
 					observed, observedID, observedEr = true, clientID, err
 				}))
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, tc.spec(ep.body).build())
+				rec := serve(h, tc.spec(ep.body))
 
 				wantDesc := strings.ReplaceAll(tc.wantDesc, "%s", ep.name)
 				assertErrorResponse(t, rec, tc.wantStatus, tc.wantCode, wantDesc, tc.wantChallenge)
-				if tc.wantAllow {
-					assert.Equal(t, http.MethodPost, rec.Header().Get("Allow"))
-				} else {
-					assert.Empty(t, rec.Header().Get("Allow"))
-				}
+				assertAllow(t, rec, tc.wantAllow)
 				assert.NotContains(t, rec.Body.String(), testSecret)
-				assert.Zero(t, calls(), "the decision must not be called")
+				assert.Zero(t, calls(), "the %s must not be called", ep.decision)
 				require.True(t, observed, "the observer must see every refusal")
 				assert.Equal(t, tc.wantID, observedID)
 				if tc.authErr != nil && tc.wantCode == "invalid_client" {
@@ -137,25 +296,45 @@ func TestEndpointsSharePipeline(t *testing.T) {
 // option the same way.
 func TestEndpointsWithMaxBodyBytes(t *testing.T) {
 	t.Parallel()
+	forEachEndpoint(t, runMaxBodyCases)
+}
+
+// forEachEndpoint runs run for each of testEndpoints in a parallel subtest
+// named after it.
+func forEachEndpoint(t *testing.T, run func(t *testing.T, ep testEndpoint)) {
+	t.Helper()
 	for _, ep := range testEndpoints() {
-		body := ep.body(postCreds)
-		tests := []struct {
-			name       string
-			limit      int64
-			wantStatus int
-		}{
-			{name: "at the limit", limit: int64(len(body)), wantStatus: http.StatusOK},
-			{name: "one byte short", limit: int64(len(body)) - 1, wantStatus: http.StatusBadRequest},
-		}
-		for _, tc := range tests {
-			t.Run(ep.name+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				h, _ := ep.build(t, newFakeAuth(), WithMaxBodyBytes(tc.limit))
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, reqSpec{body: body}.build())
-				assert.Equal(t, tc.wantStatus, rec.Code, "body: %s", rec.Body.String())
-			})
-		}
+		t.Run(ep.name, func(t *testing.T) {
+			t.Parallel()
+			run(t, ep)
+		})
+	}
+}
+
+// runMaxBodyCases checks that the endpoint ep builds accepts a body at the
+// WithMaxBodyBytes limit and refuses a larger one.
+func runMaxBodyCases(t *testing.T, ep testEndpoint) {
+	t.Helper()
+	body := ep.body(postCreds)
+	tests := []struct {
+		name       string
+		limit      int64
+		wantStatus int
+	}{
+		{name: "at the limit", limit: int64(len(body)), wantStatus: http.StatusOK},
+		{name: "one byte short", limit: int64(len(body)) - 1, wantStatus: http.StatusBadRequest},
+		{name: "tiny", limit: 1, wantStatus: http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, _ := ep.build(t, newFakeAuth(), WithMaxBodyBytes(tc.limit))
+			rec := serve(h, reqSpec{body: body})
+			assert.Equal(t, tc.wantStatus, rec.Code, "body: %s", rec.Body.String())
+			if tc.wantStatus != http.StatusOK {
+				assertErrorResponse(t, rec, tc.wantStatus, "invalid_request", "request body too large", false)
+			}
+		})
 	}
 }
 
@@ -163,33 +342,5 @@ func TestEndpointsWithMaxBodyBytes(t *testing.T) {
 // requests at every endpoint at once, for the race detector.
 func TestEndpointsConcurrentUse(t *testing.T) {
 	t.Parallel()
-	for _, ep := range testEndpoints() {
-		t.Run(ep.name, func(t *testing.T) {
-			t.Parallel()
-			h, calls := ep.build(t, newFakeAuth(), WithErrorObserver(func(*http.Request, string, error) {}))
-			const n = 32
-			codes := make([]int, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					spec := reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: ep.body("")}
-					if i%2 == 1 {
-						spec = reqSpec{body: ep.body("")} // unauthenticated
-					}
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, spec.build())
-					codes[i] = rec.Code
-				})
-			}
-			wg.Wait()
-			for i, c := range codes {
-				if i%2 == 1 {
-					assert.Equal(t, http.StatusUnauthorized, c)
-				} else {
-					assert.Equal(t, http.StatusOK, c)
-				}
-			}
-			assert.Equal(t, n/2, calls())
-		})
-	}
+	forEachEndpoint(t, runConcurrentUse)
 }

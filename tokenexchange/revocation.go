@@ -62,14 +62,6 @@ type Revoker interface {
 	Revoke(ctx context.Context, client Client, token, tokenTypeHint string) error
 }
 
-// revocationHandler is the endpoint NewRevocationHandler returns.
-type revocationHandler struct {
-	pipe pipeline
-	rv   Revoker
-}
-
-var _ http.Handler = (*revocationHandler)(nil)
-
 // NewRevocationHandler returns the revocation endpoint that authenticates
 // clients with auth and revokes with rv. It takes the same options as
 // [NewHandler]. It returns an error if auth or rv is nil or an option is
@@ -85,37 +77,64 @@ var _ http.Handler = (*revocationHandler)(nil)
 // when the Revoker returns nil, or writes the error. It does not set
 // Retry-After on a 503. The handler is safe for concurrent use.
 func NewRevocationHandler(auth ClientAuthenticator, rv Revoker, opts ...Option) (http.Handler, error) {
+	var answer tokenAnswer
+	if rv != nil {
+		answer = func(w http.ResponseWriter, r *http.Request, client Client, token, hint string) error {
+			if err := rv.Revoke(r.Context(), client, token, hint); err != nil {
+				return err
+			}
+			setNoStore(w.Header())
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+	}
+	return newTokenParamEndpoint("revocation", "Revoker", auth, answer, opts)
+}
+
+// tokenAnswer decides the introspection or revocation request of client
+// for token and hint, and writes the response. When it returns an error it
+// has written nothing, and the endpoint sends the error.
+type tokenAnswer func(w http.ResponseWriter, r *http.Request, client Client, token, hint string) error
+
+// tokenParamEndpoint is the introspection or revocation endpoint: the
+// checks of the token endpoint up to and including client authentication,
+// then the token parameters, then answer.
+type tokenParamEndpoint struct {
+	pipe   pipeline
+	answer tokenAnswer
+}
+
+var _ http.Handler = (*tokenParamEndpoint)(nil)
+
+// newTokenParamEndpoint returns the endpoint named name (for messages) that
+// authenticates clients with auth and answers with answer, which calls the
+// decision (the Introspector or the Revoker, as decision names it). It
+// returns an error if auth or answer is nil, or an option is invalid or is
+// WithGrant.
+func newTokenParamEndpoint(name, decision string, auth ClientAuthenticator, answer tokenAnswer, opts []Option) (http.Handler, error) {
 	if auth == nil {
 		return nil, errNilAuthenticator
 	}
-	if rv == nil {
-		return nil, errors.New("tokenexchange: nil Revoker")
+	if answer == nil {
+		return nil, errors.New("tokenexchange: nil " + decision)
 	}
-	pipe, err := newPipeline("revocation", auth, tokenParams(), tokenParams(), opts)
+	pipe, err := newPipeline(name, auth, tokenParams(), tokenParams(), opts)
 	if err != nil {
 		return nil, err
 	}
 	if len(pipe.grants) > 0 {
 		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
 	}
-	return &revocationHandler{pipe: pipe, rv: rv}, nil
+	return &tokenParamEndpoint{pipe: pipe, answer: answer}, nil
 }
 
-// ServeHTTP handles one revocation request.
-func (h *revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	client, form, ok := h.pipe.accept(w, r)
-	if !ok {
-		return
-	}
-	token, hint, err := tokenParam(form)
-	if err != nil {
-		h.pipe.refuse(w, r, client, err, 0)
-		return
-	}
-	if err := h.rv.Revoke(r.Context(), client, token, hint); err != nil {
-		h.pipe.refuse(w, r, client, err, 0)
-		return
-	}
-	setNoStore(w.Header())
-	w.WriteHeader(http.StatusOK)
+// ServeHTTP handles one introspection or revocation request.
+func (h *tokenParamEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.pipe.serve(w, r, func(client Client, form url.Values) error {
+		token, hint, err := tokenParam(form)
+		if err != nil {
+			return err
+		}
+		return h.answer(w, r, client, token, hint)
+	})
 }
