@@ -1,6 +1,7 @@
 package subjecttoken_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -187,6 +188,70 @@ func authzParseForm(t testing.TB, page string) authzForm {
 	return f
 }
 
+// authzSet returns a mutation of a request that sets each key of kv
+// (key, value, key, value, ...) to its value.
+func authzSet(kv ...string) func(url.Values) {
+	return func(v url.Values) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+}
+
+// authzQueryMode is authzSet for client queryapp in query mode, then kv.
+func authzQueryMode(kv ...string) func(url.Values) {
+	return authzSet(append([]string{"client_id", "queryapp", "response_mode", "query"}, kv...)...)
+}
+
+// authzWant is the request authzValues parses to, changed by each of mods.
+func authzWant(mods ...func(*subjecttoken.AuthorizeRequest)) subjecttoken.AuthorizeRequest {
+	r := subjecttoken.AuthorizeRequest{
+		ClientID: "app", RedirectURI: authzCB, State: "st-1",
+		Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
+		RequestedSubject: authzSubject,
+	}
+	for _, m := range mods {
+		m(&r)
+	}
+	return r
+}
+
+// authzIDToken is the change to a request asking for an ID token with nonce.
+func authzIDToken(nonce string) func(*subjecttoken.AuthorizeRequest) {
+	return func(r *subjecttoken.AuthorizeRequest) { r.IDToken, r.Nonce = true, nonce }
+}
+
+// authzRefuse parses v against clients and requires the refusal of an
+// *Error, returning it and the error as returned.
+func authzRefuse(t testing.TB, v url.Values, clients store.Clients) (*subjecttoken.Error, error) {
+	t.Helper()
+	req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, clients)
+	require.Error(t, err)
+	assert.Nil(t, req)
+	assert.Nil(t, client)
+	var e *subjecttoken.Error
+	require.ErrorAs(t, err, &e)
+	return e, err
+}
+
+// authzWriteError writes err as an authorize error to a new recorder.
+func authzWriteError(err error) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	subjecttoken.WriteAuthorizeError(rec, err)
+	return rec
+}
+
+// authzAssertPage checks an error shown as a plain-text page with status,
+// never redirected.
+func authzAssertPage(t testing.TB, rec *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	assert.Equal(t, status, rec.Code)
+	assert.Empty(t, rec.Header().Get("Location"))
+	assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
+	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+	authzRequireNoStore(t, rec)
+}
+
 func TestParseAuthorizeValues_Accepts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -194,133 +259,38 @@ func TestParseAuthorizeValues_Accepts(t *testing.T) {
 		mutate func(url.Values)
 		want   subjecttoken.AuthorizeRequest
 	}{
-		{
-			name:   "subject_token",
-			mutate: func(url.Values) {},
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject,
-			},
-		},
-		{
-			name: "id_token subject_token",
-			mutate: func(v url.Values) {
-				v.Set("response_type", "id_token subject_token")
-				v.Set("nonce", "2131232")
-			},
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
-				ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "2131232",
-			},
-		},
-		{
-			name: "subject_token id_token in the other order",
-			mutate: func(v url.Values) {
-				v.Set("response_type", "subject_token id_token")
-				v.Set("nonce", "n")
-			},
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
-				ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "n",
-			},
-		},
+		{name: "subject_token", mutate: authzSet(), want: authzWant()},
+		{name: "id_token subject_token", mutate: authzSet("response_type", "id_token subject_token", "nonce", "2131232"),
+			want: authzWant(authzIDToken("2131232"))},
+		{name: "subject_token id_token in the other order", mutate: authzSet("response_type", "subject_token id_token", "nonce", "n"),
+			want: authzWant(authzIDToken("n"))},
 		{
 			name: "seed request with comma-separated scope",
-			mutate: func(v url.Values) {
-				v.Set("state", "sample_state")
-				v.Set("scope", "internal_user_impersonate,openid,internal_org_user_mgt_view")
-				v.Set("response_type", "id_token subject_token")
-				v.Set("nonce", "2131232")
-			},
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "sample_state",
-				Scope:   claims.Scope{"internal_user_impersonate", "openid", "internal_org_user_mgt_view"},
-				IDToken: true, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject, Nonce: "2131232",
-			},
+			mutate: authzSet("state", "sample_state", "scope", "internal_user_impersonate,openid,internal_org_user_mgt_view",
+				"response_type", "id_token subject_token", "nonce", "2131232"),
+			want: authzWant(authzIDToken("2131232"), func(r *subjecttoken.AuthorizeRequest) {
+				r.State = "sample_state"
+				r.Scope = claims.Scope{"internal_user_impersonate", "openid", "internal_org_user_mgt_view"}
+			}),
 		},
-		{
-			name:   "extra spaces in response_type",
-			mutate: func(v url.Values) { v.Set("response_type", " id_token  subject_token "); v.Set("nonce", "n") },
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
-				ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "n",
-			},
-		},
-		{
-			name:   "nonce kept without id_token",
-			mutate: func(v url.Values) { v.Set("nonce", "n") },
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject, Nonce: "n",
-			},
-		},
-		{
-			name:   "no state",
-			mutate: func(v url.Values) { v.Del("state") },
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB,
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject,
-			},
-		},
-		{
-			name:   "explicit fragment",
-			mutate: func(v url.Values) { v.Set("response_mode", "fragment") },
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject,
-			},
-		},
-		{
-			name:   "form_post allowed by default",
-			mutate: func(v url.Values) { v.Set("response_mode", "form_post") },
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFormPost,
-				RequestedSubject: authzSubject,
-			},
-		},
-		{
-			name: "query when the client lists it",
-			mutate: func(v url.Values) {
-				v.Set("client_id", "queryapp")
-				v.Set("redirect_uri", authzCBQuery)
-				v.Set("response_mode", "query")
-			},
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "queryapp", RedirectURI: authzCBQuery, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeQuery,
-				RequestedSubject: authzSubject,
-			},
-		},
-		{
-			name: "form_post only client",
-			mutate: func(v url.Values) {
-				v.Set("client_id", "formonly")
-				v.Set("response_mode", "form_post")
-			},
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "formonly", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFormPost,
-				RequestedSubject: authzSubject,
-			},
-		},
-		{
-			name:   "unknown parameters ignored",
-			mutate: func(v url.Values) { v.Set("prompt", "login"); v.Set("x-custom", "1") },
-			want: subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject,
-			},
-		},
+		{name: "extra spaces in response_type", mutate: authzSet("response_type", " id_token  subject_token ", "nonce", "n"),
+			want: authzWant(authzIDToken("n"))},
+		{name: "nonce kept without id_token", mutate: authzSet("nonce", "n"),
+			want: authzWant(func(r *subjecttoken.AuthorizeRequest) { r.Nonce = "n" })},
+		{name: "no state", mutate: func(v url.Values) { v.Del("state") },
+			want: authzWant(func(r *subjecttoken.AuthorizeRequest) { r.State = "" })},
+		{name: "explicit fragment", mutate: authzSet("response_mode", "fragment"), want: authzWant()},
+		{name: "form_post allowed by default", mutate: authzSet("response_mode", "form_post"),
+			want: authzWant(func(r *subjecttoken.AuthorizeRequest) { r.ResponseMode = store.ResponseModeFormPost })},
+		{name: "query when the client lists it", mutate: authzQueryMode("redirect_uri", authzCBQuery),
+			want: authzWant(func(r *subjecttoken.AuthorizeRequest) {
+				r.ClientID, r.RedirectURI, r.ResponseMode = "queryapp", authzCBQuery, store.ResponseModeQuery
+			})},
+		{name: "form_post only client", mutate: authzSet("client_id", "formonly", "response_mode", "form_post"),
+			want: authzWant(func(r *subjecttoken.AuthorizeRequest) {
+				r.ClientID, r.ResponseMode = "formonly", store.ResponseModeFormPost
+			})},
+		{name: "unknown parameters ignored", mutate: authzSet("prompt", "login", "x-custom", "1"), want: authzWant()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -339,178 +309,143 @@ func TestParseAuthorizeValues_Accepts(t *testing.T) {
 func TestParseAuthorizeValues_Rejects(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		mutate   func(url.Values)
-		code     string
-		redirect bool
-		mode     string // delivery mode of a redirected error
-		state    string // state echoed in a redirected error
+		name    string
+		mutate  func(url.Values)
+		code    string
+		unbound bool   // never redirected: shown as a page
+		mode    string // delivery mode of a redirected error; empty: fragment
+		noState bool   // a redirected error echoes no state; else "st-1"
 	}{
 		// 1. Client and redirect URI: never redirected.
-		{name: "client_id missing", mutate: func(v url.Values) { v.Del("client_id") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "client_id empty", mutate: func(v url.Values) { v.Set("client_id", "") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "client_id repeated", mutate: func(v url.Values) { v.Add("client_id", "app") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "client unknown", mutate: func(v url.Values) { v.Set("client_id", "nobody") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri missing", mutate: func(v url.Values) { v.Del("redirect_uri") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri repeated", mutate: func(v url.Values) { v.Add("redirect_uri", authzCB) }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri foreign", mutate: func(v url.Values) { v.Set("redirect_uri", "https://evil.example/cb") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri trailing slash", mutate: func(v url.Values) { v.Set("redirect_uri", authzCB+"/") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri upper-case host", mutate: func(v url.Values) { v.Set("redirect_uri", "https://APP.example.com/cb") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri extra query", mutate: func(v url.Values) { v.Set("redirect_uri", authzCB+"?x=1") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri registered for another client", mutate: func(v url.Values) {
-			v.Set("client_id", "formonly")
-			v.Set("redirect_uri", authzCBQuery)
-		}, code: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri mismatch with bad response_type", mutate: func(v url.Values) {
-			v.Set("redirect_uri", "https://evil.example/cb")
-			v.Set("response_type", "code")
-		}, code: subjecttoken.CodeInvalidRequest},
+		{name: "client_id missing", mutate: func(v url.Values) { v.Del("client_id") }, code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "client_id empty", mutate: authzSet("client_id", ""), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "client_id repeated", mutate: func(v url.Values) { v.Add("client_id", "app") }, code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "client unknown", mutate: authzSet("client_id", "nobody"), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri missing", mutate: func(v url.Values) { v.Del("redirect_uri") }, code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri repeated", mutate: func(v url.Values) { v.Add("redirect_uri", authzCB) }, code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri foreign", mutate: authzSet("redirect_uri", "https://evil.example/cb"), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri trailing slash", mutate: authzSet("redirect_uri", authzCB+"/"), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri upper-case host", mutate: authzSet("redirect_uri", "https://APP.example.com/cb"), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri extra query", mutate: authzSet("redirect_uri", authzCB+"?x=1"), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri registered for another client", mutate: authzSet("client_id", "formonly", "redirect_uri", authzCBQuery),
+			code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "redirect_uri mismatch with bad response_type", mutate: authzSet("redirect_uri", "https://evil.example/cb", "response_type", "code"),
+			code: subjecttoken.CodeInvalidRequest, unbound: true},
 
 		// 2. Response mode: sent in fragment mode.
-		{name: "response_mode unknown", mutate: func(v url.Values) { v.Set("response_mode", "web_message") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "response_mode unknown", mutate: authzSet("response_mode", "web_message"), code: subjecttoken.CodeInvalidRequest},
 		{name: "response_mode repeated", mutate: func(v url.Values) { v["response_mode"] = []string{"form_post", "form_post"} },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_mode query not listed", mutate: func(v url.Values) { v.Set("response_mode", "query") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_mode fragment not listed", mutate: func(v url.Values) {
-			v.Set("client_id", "formonly")
-			v.Set("response_mode", "fragment")
-		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_mode form_post to a non-http redirect_uri", mutate: func(v url.Values) {
-			v.Set("redirect_uri", authzNative)
-			v.Set("response_mode", "form_post")
-		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+			code: subjecttoken.CodeInvalidRequest},
+		{name: "response_mode query not listed", mutate: authzSet("response_mode", "query"), code: subjecttoken.CodeInvalidRequest},
+		{name: "response_mode fragment not listed", mutate: authzSet("client_id", "formonly", "response_mode", "fragment"),
+			code: subjecttoken.CodeInvalidRequest},
+		{name: "response_mode form_post to a non-http redirect_uri", mutate: authzSet("redirect_uri", authzNative, "response_mode", "form_post"),
+			code: subjecttoken.CodeInvalidRequest},
 		{name: "response_mode bad and state repeated", mutate: func(v url.Values) {
 			v.Set("response_mode", "bogus")
 			v.Add("state", "again")
-		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment},
+		}, code: subjecttoken.CodeInvalidRequest, noState: true},
 
 		// 3. State.
-		{name: "state repeated", mutate: func(v url.Values) { v.Add("state", "st-2") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment},
+		{name: "state repeated", mutate: func(v url.Values) { v.Add("state", "st-2") }, code: subjecttoken.CodeInvalidRequest, noState: true},
 		{name: "state repeated in form_post", mutate: func(v url.Values) { v.Add("state", "st-2"); v.Set("response_mode", "form_post") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFormPost},
+			code: subjecttoken.CodeInvalidRequest, mode: store.ResponseModeFormPost, noState: true},
 
 		// 4. Any repeated parameter.
-		{name: "scope repeated", mutate: func(v url.Values) { v.Add("scope", "openid") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type repeated", mutate: func(v url.Values) { v.Add("response_type", "subject_token") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "requested_subject repeated", mutate: func(v url.Values) { v.Add("requested_subject", "other") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "nonce repeated", mutate: func(v url.Values) { v["nonce"] = []string{"a", "b"} },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "prompt repeated", mutate: func(v url.Values) { v["prompt"] = []string{"login", "none"} },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "unknown parameter repeated", mutate: func(v url.Values) { v["x-custom"] = []string{"1", "2"} },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "scope repeated", mutate: func(v url.Values) { v.Add("scope", "openid") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "response_type repeated", mutate: func(v url.Values) { v.Add("response_type", "subject_token") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "requested_subject repeated", mutate: func(v url.Values) { v.Add("requested_subject", "other") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "nonce repeated", mutate: func(v url.Values) { v["nonce"] = []string{"a", "b"} }, code: subjecttoken.CodeInvalidRequest},
+		{name: "prompt repeated", mutate: func(v url.Values) { v["prompt"] = []string{"login", "none"} }, code: subjecttoken.CodeInvalidRequest},
+		{name: "unknown parameter repeated", mutate: func(v url.Values) { v["x-custom"] = []string{"1", "2"} }, code: subjecttoken.CodeInvalidRequest},
 		{name: "repeated parameter in query mode", mutate: func(v url.Values) {
-			v.Set("client_id", "queryapp")
-			v.Set("response_mode", "query")
+			authzQueryMode()(v)
 			v["login_hint"] = []string{"a", "b"}
-		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeQuery, state: "st-1"},
+		}, code: subjecttoken.CodeInvalidRequest, mode: store.ResponseModeQuery},
 
 		// 5. Response type.
-		{name: "response_type missing", mutate: func(v url.Values) { v.Del("response_type") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type code", mutate: func(v url.Values) { v.Set("response_type", "code") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type id_token alone", mutate: func(v url.Values) { v.Set("response_type", "id_token"); v.Set("nonce", "n") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type with token", mutate: func(v url.Values) { v.Set("response_type", "subject_token token") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type duplicate word", mutate: func(v url.Values) { v.Set("response_type", "subject_token subject_token") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type duplicate id_token", mutate: func(v url.Values) {
-			v.Set("response_type", "id_token subject_token id_token")
-			v.Set("nonce", "n")
-		}, code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type comma-separated", mutate: func(v url.Values) { v.Set("response_type", "id_token,subject_token"); v.Set("nonce", "n") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type wrong case", mutate: func(v url.Values) { v.Set("response_type", "Subject_Token") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "response_type in form_post", mutate: func(v url.Values) { v.Set("response_type", "code"); v.Set("response_mode", "form_post") },
-			code: subjecttoken.CodeUnsupportedResponseType, redirect: true, mode: store.ResponseModeFormPost, state: "st-1"},
+		{name: "response_type missing", mutate: func(v url.Values) { v.Del("response_type") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "response_type code", mutate: authzSet("response_type", "code"), code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type id_token alone", mutate: authzSet("response_type", "id_token", "nonce", "n"), code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type with token", mutate: authzSet("response_type", "subject_token token"), code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type duplicate word", mutate: authzSet("response_type", "subject_token subject_token"), code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type duplicate id_token", mutate: authzSet("response_type", "id_token subject_token id_token", "nonce", "n"),
+			code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type comma-separated", mutate: authzSet("response_type", "id_token,subject_token", "nonce", "n"),
+			code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type wrong case", mutate: authzSet("response_type", "Subject_Token"), code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type in form_post", mutate: authzSet("response_type", "code", "response_mode", "form_post"),
+			code: subjecttoken.CodeUnsupportedResponseType, mode: store.ResponseModeFormPost},
 
 		// 6. Scope.
-		{name: "scope missing", mutate: func(v url.Values) { v.Del("scope") },
-			code: subjecttoken.CodeInvalidScope, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "scope without impersonate", mutate: func(v url.Values) { v.Set("scope", "openid profile") },
-			code: subjecttoken.CodeInvalidScope, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "scope with impersonate prefix only", mutate: func(v url.Values) { v.Set("scope", "internal_user_impersonate_x openid") },
-			code: subjecttoken.CodeInvalidScope, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "scope missing", mutate: func(v url.Values) { v.Del("scope") }, code: subjecttoken.CodeInvalidScope},
+		{name: "scope without impersonate", mutate: authzSet("scope", "openid profile"), code: subjecttoken.CodeInvalidScope},
+		{name: "scope with impersonate prefix only", mutate: authzSet("scope", "internal_user_impersonate_x openid"), code: subjecttoken.CodeInvalidScope},
 
 		// 7. Requested subject and nonce.
-		{name: "requested_subject missing", mutate: func(v url.Values) { v.Del("requested_subject") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "requested_subject empty", mutate: func(v url.Values) { v.Set("requested_subject", "") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "nonce missing with id_token", mutate: func(v url.Values) { v.Set("response_type", "id_token subject_token") },
-			code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "nonce empty with id_token", mutate: func(v url.Values) {
-			v.Set("response_type", "id_token subject_token")
-			v.Set("nonce", "")
-		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment, state: "st-1"},
+		{name: "requested_subject missing", mutate: func(v url.Values) { v.Del("requested_subject") }, code: subjecttoken.CodeInvalidRequest},
+		{name: "requested_subject empty", mutate: authzSet("requested_subject", ""), code: subjecttoken.CodeInvalidRequest},
+		{name: "nonce missing with id_token", mutate: authzSet("response_type", "id_token subject_token"), code: subjecttoken.CodeInvalidRequest},
+		{name: "nonce empty with id_token", mutate: authzSet("response_type", "id_token subject_token", "nonce", ""), code: subjecttoken.CodeInvalidRequest},
 		{name: "nonce missing without state", mutate: func(v url.Values) {
 			v.Del("state")
 			v.Set("response_type", "id_token subject_token")
-		}, code: subjecttoken.CodeInvalidRequest, redirect: true, mode: store.ResponseModeFragment},
+		}, code: subjecttoken.CodeInvalidRequest, noState: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := authzValues()
 			tc.mutate(v)
-			req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
-			require.Error(t, err)
-			assert.Nil(t, req)
-			assert.Nil(t, client)
-			var e *subjecttoken.Error
-			require.ErrorAs(t, err, &e)
+			e, err := authzRefuse(t, v, authzTestClients())
 			assert.Equal(t, tc.code, e.Code)
-			assert.Equal(t, tc.redirect, e.Redirectable())
+			assert.Equal(t, !tc.unbound, e.Redirectable())
 			assert.NotEmpty(t, e.Description)
 
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, err)
-			if !tc.redirect {
-				assert.Equal(t, http.StatusBadRequest, rec.Code)
-				assert.Empty(t, rec.Header().Get("Location"))
-				assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
+			rec := authzWriteError(err)
+			if tc.unbound {
+				authzAssertPage(t, rec, http.StatusBadRequest)
 				assert.True(t, strings.HasPrefix(rec.Body.String(), tc.code+": "), rec.Body.String())
 				return
 			}
 			got := authzRead(t, rec)
-			assert.Equal(t, tc.mode, got.mode)
+			assert.Equal(t, cmp.Or(tc.mode, store.ResponseModeFragment), got.mode)
 			assert.Equal(t, tc.code, got.params.Get("error"))
 			assert.Equal(t, e.Description, got.params.Get("error_description"))
-			assert.Equal(t, tc.state, got.params.Get("state"))
+			wantState := "st-1"
+			if tc.noState {
+				wantState = ""
+			}
+			assert.Equal(t, wantState, got.params.Get("state"))
 			_, hasState := got.params["state"]
-			assert.Equal(t, tc.state != "", hasState)
+			assert.Equal(t, !tc.noState, hasState)
 		})
 	}
 }
 
+// authzAssertWraps parses authzValues changed by mutate and checks that
+// the error wraps each of is and not isNot.
+func authzAssertWraps(t testing.TB, mutate func(url.Values), isNot error, is ...error) {
+	t.Helper()
+	v := authzValues()
+	mutate(v)
+	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
+	for _, want := range is {
+		require.ErrorIs(t, err, want)
+	}
+	assert.NotErrorIs(t, err, isNot)
+}
+
 func TestParseAuthorizeValues_UnknownClientWrapsErrUnknownClient(t *testing.T) {
 	t.Parallel()
-	v := authzValues()
-	v.Set("client_id", "nobody")
-	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
-	require.ErrorIs(t, err, subjecttoken.ErrUnknownClient)
-	require.ErrorIs(t, err, store.ErrNotFound)
-	require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
-	assert.NotErrorIs(t, err, subjecttoken.ErrRedirectURIMismatch)
+	authzAssertWraps(t, authzSet("client_id", "nobody"), subjecttoken.ErrRedirectURIMismatch,
+		subjecttoken.ErrUnknownClient, store.ErrNotFound, subjecttoken.ErrInvalidRequest)
 }
 
 func TestParseAuthorizeValues_RedirectURIMismatchWrapsSentinel(t *testing.T) {
 	t.Parallel()
-	v := authzValues()
-	v.Set("redirect_uri", "https://evil.example/cb")
-	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
-	require.ErrorIs(t, err, subjecttoken.ErrRedirectURIMismatch)
-	require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
-	assert.NotErrorIs(t, err, subjecttoken.ErrUnknownClient)
+	authzAssertWraps(t, authzSet("redirect_uri", "https://evil.example/cb"), subjecttoken.ErrUnknownClient,
+		subjecttoken.ErrRedirectURIMismatch, subjecttoken.ErrInvalidRequest)
 }
 
 func TestParseAuthorizeValues_StoreFailure(t *testing.T) {
@@ -532,17 +467,14 @@ func TestParseAuthorizeValues_StoreFailure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), authzValues(), tc.clients)
-			var e *subjecttoken.Error
-			require.ErrorAs(t, err, &e)
+			e, err := authzRefuse(t, authzValues(), tc.clients)
 			assert.Equal(t, tc.code, e.Code)
 			assert.False(t, e.Redirectable())
 			if tc.cause != nil {
 				require.ErrorIs(t, err, tc.cause)
 			}
 
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, err)
+			rec := authzWriteError(err)
 			assert.Empty(t, rec.Header().Get("Location"))
 			assert.NotContains(t, rec.Body.String(), "connection refused")
 			if tc.code == subjecttoken.CodeServerError {
@@ -563,11 +495,11 @@ func TestRFC6749_4_1_2_1_NeverRedirectToInvalidRedirectURI(t *testing.T) {
 		name   string
 		mutate func(url.Values)
 	}{
-		{name: "foreign redirect_uri", mutate: func(v url.Values) { v.Set("redirect_uri", evil) }},
-		{name: "foreign redirect_uri and bad scope", mutate: func(v url.Values) { v.Set("redirect_uri", evil); v.Set("scope", "openid") }},
+		{name: "foreign redirect_uri", mutate: authzSet("redirect_uri", evil)},
+		{name: "foreign redirect_uri and bad scope", mutate: authzSet("redirect_uri", evil, "scope", "openid")},
 		{name: "foreign redirect_uri and repeated state", mutate: func(v url.Values) { v.Set("redirect_uri", evil); v.Add("state", "x") }},
-		{name: "foreign redirect_uri and form_post", mutate: func(v url.Values) { v.Set("redirect_uri", evil); v.Set("response_mode", "form_post") }},
-		{name: "unknown client with its own redirect_uri", mutate: func(v url.Values) { v.Set("client_id", "evil"); v.Set("redirect_uri", evil) }},
+		{name: "foreign redirect_uri and form_post", mutate: authzSet("redirect_uri", evil, "response_mode", "form_post")},
+		{name: "unknown client with its own redirect_uri", mutate: authzSet("client_id", "evil", "redirect_uri", evil)},
 		{name: "second redirect_uri", mutate: func(v url.Values) { v.Add("redirect_uri", evil) }},
 	}
 	for _, tc := range tests {
@@ -575,15 +507,11 @@ func TestRFC6749_4_1_2_1_NeverRedirectToInvalidRedirectURI(t *testing.T) {
 			t.Parallel()
 			v := authzValues()
 			tc.mutate(v)
-			_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
-			var e *subjecttoken.Error
-			require.ErrorAs(t, err, &e)
+			e, err := authzRefuse(t, v, authzTestClients())
 			assert.False(t, e.Redirectable())
 
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, err)
-			assert.Equal(t, http.StatusBadRequest, rec.Code)
-			assert.Empty(t, rec.Header().Get("Location"))
+			rec := authzWriteError(err)
+			authzAssertPage(t, rec, http.StatusBadRequest)
 			assert.NotContains(t, rec.Body.String(), "evil.example")
 		})
 	}
@@ -593,11 +521,7 @@ func TestRFC6749_4_1_2_1_NeverRedirectToInvalidRedirectURI(t *testing.T) {
 // without a value MUST be treated as if they were omitted from the request."
 func TestRFC6749_3_1_EmptyParameterTreatedAsOmitted(t *testing.T) {
 	t.Parallel()
-	v := authzValues()
-	v.Set("response_mode", "")
-	v.Set("state", "")
-	v.Set("nonce", "")
-	req := authzParse(t, v)
+	req := authzRequest(t, authzSet("response_mode", "", "state", "", "nonce", ""))
 	assert.Equal(t, store.ResponseModeFragment, req.ResponseMode)
 	assert.Empty(t, req.State)
 	assert.Empty(t, req.Nonce)
@@ -673,11 +597,7 @@ func TestParseAuthorizeRequest(t *testing.T) {
 			if tc.code == "" {
 				require.NoError(t, err)
 				assert.Equal(t, "app", client.ID)
-				assert.Equal(t, subjecttoken.AuthorizeRequest{
-					ClientID: "app", RedirectURI: authzCB, State: "st-1",
-					Scope: claims.Scope{"internal_user_impersonate", "openid"}, IDToken: true,
-					ResponseMode: store.ResponseModeFragment, RequestedSubject: authzSubject, Nonce: "n-1",
-				}, *req)
+				assert.Equal(t, authzWant(authzIDToken("n-1")), *req)
 				return
 			}
 			var e *subjecttoken.Error
@@ -697,28 +617,23 @@ func TestAuthorizeRequest_Redirect(t *testing.T) {
 		state  string
 	}{
 		{name: "fragment", mutate: func(url.Values) {}, mode: store.ResponseModeFragment, state: "st-1"},
-		{name: "form_post", mutate: func(v url.Values) { v.Set("response_mode", "form_post") }, mode: store.ResponseModeFormPost, state: "st-1"},
+		{name: "form_post", mutate: authzSet("response_mode", "form_post"), mode: store.ResponseModeFormPost, state: "st-1"},
 		{name: "query without state", mutate: func(v url.Values) {
-			v.Set("client_id", "queryapp")
-			v.Set("response_mode", "query")
+			authzQueryMode()(v)
 			v.Del("state")
 		}, mode: store.ResponseModeQuery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v := authzValues()
-			tc.mutate(v)
-			req := authzParse(t, v)
+			req := authzRequest(t, tc.mutate)
 
 			e := req.Redirect(subjecttoken.ErrAccessDenied.WithDescription("not allowed to impersonate this user"))
 			require.True(t, e.Redirectable())
 			require.ErrorIs(t, e, subjecttoken.ErrAccessDenied)
 			assert.False(t, subjecttoken.ErrAccessDenied.Redirectable())
 
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, fmt.Errorf("policy: %w", e))
-			got := authzRead(t, rec)
+			got := authzRead(t, authzWriteError(fmt.Errorf("policy: %w", e)))
 			assert.Equal(t, tc.mode, got.mode)
 			assert.Equal(t, authzCB, got.base)
 			assert.Equal(t, url.Values{
@@ -800,11 +715,8 @@ func TestParseAuthorizeValues_ImpersonationReason(t *testing.T) {
 			}
 			req := authzParse(t, v)
 			assert.Equal(t, tc.want, req.Reason)
-			assert.Equal(t, subjecttoken.AuthorizeRequest{
-				ClientID: "app", RedirectURI: authzCB, State: "st-1",
-				Scope: claims.Scope{"internal_user_impersonate", "openid"}, ResponseMode: store.ResponseModeFragment,
-				RequestedSubject: authzSubject, Reason: tc.want,
-			}, *req, "the reason changes nothing else")
+			assert.Equal(t, authzWant(func(r *subjecttoken.AuthorizeRequest) { r.Reason = tc.want }), *req,
+				"the reason changes nothing else")
 		})
 	}
 }
@@ -812,86 +724,57 @@ func TestParseAuthorizeValues_ImpersonationReason(t *testing.T) {
 func TestParseAuthorizeValues_ImpersonationReasonRejected(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		mutate   func(url.Values)
-		desc     string
-		redirect bool
-		mode     string
+		name    string
+		mutate  func(url.Values)
+		desc    string // empty: authzReasonError
+		unbound bool   // never redirected: shown as a page
+		mode    string // delivery mode of a redirected error; empty: fragment
 	}{
-		{name: "513 bytes", mutate: func(v url.Values) {
-			v.Set("impersonation_reason", strings.Repeat("r", subjecttoken.MaxReasonBytes+1))
-		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "171 characters but 513 bytes", mutate: func(v url.Values) {
-			v.Set("impersonation_reason", strings.Repeat("€", 171))
-		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "64 KiB", mutate: func(v url.Values) {
-			v.Set("impersonation_reason", strings.Repeat("r", 64<<10))
-		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "line feed", mutate: func(v url.Values) {
-			v.Set("impersonation_reason", "SUP-4711\nevent=impersonation.started impersonator=root")
-		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "carriage return", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-4711\r") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "tab", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP\t4711") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "NUL", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP\x004711") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "escape sequence", mutate: func(v url.Values) { v.Set("impersonation_reason", "\x1b[31mSUP-4711") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "DEL", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-4711\x7f") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "C1 control NEL", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP\u00854711") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "invalid UTF-8", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-\xff4711") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "truncated UTF-8", mutate: func(v url.Values) { v.Set("impersonation_reason", "SUP-4711 \xe2\x82") },
-			desc: authzReasonError, redirect: true, mode: store.ResponseModeFragment},
-		{name: "in form_post mode", mutate: func(v url.Values) {
-			v.Set("response_mode", "form_post")
-			v.Set("impersonation_reason", "a\nb")
-		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeFormPost},
-		{name: "in query mode", mutate: func(v url.Values) {
-			v.Set("client_id", "queryapp")
-			v.Set("response_mode", "query")
-			v.Set("impersonation_reason", "a\nb")
-		}, desc: authzReasonError, redirect: true, mode: store.ResponseModeQuery},
+		{name: "513 bytes", mutate: authzSet("impersonation_reason", strings.Repeat("r", subjecttoken.MaxReasonBytes+1))},
+		{name: "171 characters but 513 bytes", mutate: authzSet("impersonation_reason", strings.Repeat("€", 171))},
+		{name: "64 KiB", mutate: authzSet("impersonation_reason", strings.Repeat("r", 64<<10))},
+		{name: "line feed", mutate: authzSet("impersonation_reason", "SUP-4711\nevent=impersonation.started impersonator=root")},
+		{name: "carriage return", mutate: authzSet("impersonation_reason", "SUP-4711\r")},
+		{name: "tab", mutate: authzSet("impersonation_reason", "SUP\t4711")},
+		{name: "NUL", mutate: authzSet("impersonation_reason", "SUP\x004711")},
+		{name: "escape sequence", mutate: authzSet("impersonation_reason", "\x1b[31mSUP-4711")},
+		{name: "DEL", mutate: authzSet("impersonation_reason", "SUP-4711\x7f")},
+		{name: "C1 control NEL", mutate: authzSet("impersonation_reason", "SUP\u00854711")},
+		{name: "invalid UTF-8", mutate: authzSet("impersonation_reason", "SUP-\xff4711")},
+		{name: "truncated UTF-8", mutate: authzSet("impersonation_reason", "SUP-4711 \xe2\x82")},
+		{name: "in form_post mode", mutate: authzSet("response_mode", "form_post", "impersonation_reason", "a\nb"),
+			mode: store.ResponseModeFormPost},
+		{name: "in query mode", mutate: authzQueryMode("impersonation_reason", "a\nb"), mode: store.ResponseModeQuery},
 		{name: "repeated", mutate: func(v url.Values) { v["impersonation_reason"] = []string{"SUP-1", "SUP-2"} },
-			desc: "impersonation_reason is repeated", redirect: true, mode: store.ResponseModeFragment},
-		{name: "bad reason from an unknown client is not redirected", mutate: func(v url.Values) {
-			v.Set("client_id", "nobody")
-			v.Set("impersonation_reason", "a\nb")
-		}, desc: "unknown client_id"},
+			desc: "impersonation_reason is repeated"},
+		{name: "bad reason from an unknown client is not redirected", mutate: authzSet("client_id", "nobody", "impersonation_reason", "a\nb"),
+			desc: "unknown client_id", unbound: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := authzValues()
 			tc.mutate(v)
-			req, client, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
-			assert.Nil(t, req)
-			assert.Nil(t, client)
-			var e *subjecttoken.Error
-			require.ErrorAs(t, err, &e)
+			desc := cmp.Or(tc.desc, authzReasonError)
+			e, err := authzRefuse(t, v, authzTestClients())
 			require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
 			assert.Equal(t, subjecttoken.CodeInvalidRequest, e.Code)
-			assert.Equal(t, tc.desc, e.Description)
-			assert.Equal(t, tc.redirect, e.Redirectable())
+			assert.Equal(t, desc, e.Description)
+			assert.Equal(t, !tc.unbound, e.Redirectable())
 
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, err)
+			rec := authzWriteError(err)
 			reason := v.Get("impersonation_reason")
 			assert.NotContains(t, rec.Body.String()+rec.Header().Get("Location"), url.QueryEscape(reason), "the reason is not echoed")
-			if !tc.redirect {
-				assert.Equal(t, http.StatusBadRequest, rec.Code)
-				assert.Empty(t, rec.Header().Get("Location"))
-				assert.Equal(t, "invalid_request: "+tc.desc+"\n", rec.Body.String())
+			if tc.unbound {
+				authzAssertPage(t, rec, http.StatusBadRequest)
+				assert.Equal(t, "invalid_request: "+desc+"\n", rec.Body.String())
 				return
 			}
 			got := authzRead(t, rec)
-			assert.Equal(t, tc.mode, got.mode)
+			assert.Equal(t, cmp.Or(tc.mode, store.ResponseModeFragment), got.mode)
 			assert.Equal(t, url.Values{
 				"error":             {subjecttoken.CodeInvalidRequest},
-				"error_description": {tc.desc},
+				"error_description": {desc},
 				"state":             {"st-1"},
 			}, got.params)
 		})
@@ -961,9 +844,7 @@ func TestParseAuthorizeValues_TooManyScopes(t *testing.T) {
 		scopes = append(scopes, fmt.Sprintf("s%d", i))
 	}
 	v.Set("scope", strings.Join(scopes, " "))
-	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, authzTestClients())
-	var e *subjecttoken.Error
-	require.ErrorAs(t, err, &e)
+	e, _ := authzRefuse(t, v, authzTestClients())
 	assert.Equal(t, subjecttoken.CodeInvalidScope, e.Code)
 	assert.True(t, e.Redirectable())
 }

@@ -1,6 +1,7 @@
 package subjecttoken_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,115 +27,96 @@ func authzRequireNoStore(t testing.TB, rec *httptest.ResponseRecorder) {
 	assert.Equal(t, "no-cache", rec.Header().Get("Pragma"))
 }
 
+// authzRequest parses authzValues changed by mutate and requires success.
+func authzRequest(t testing.TB, mutate func(url.Values)) *subjecttoken.AuthorizeRequest {
+	t.Helper()
+	v := authzValues()
+	mutate(v)
+	return authzParse(t, v)
+}
+
+// authzWriteResponse writes resp to req to a new recorder.
+func authzWriteResponse(req *subjecttoken.AuthorizeRequest, resp *subjecttoken.AuthorizeResponse) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	subjecttoken.WriteAuthorizeResponse(rec, req, resp)
+	return rec
+}
+
+// authzWithIDToken is the mutation to a request for an ID token as well.
+var authzWithIDToken = authzSet("response_type", "id_token subject_token", "nonce", "n")
+
 func TestWriteAuthorizeResponse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
 		mutate   func(url.Values)
-		resp     subjecttoken.AuthorizeResponse
+		idToken  bool // the response carries an ID token besides the subject token
 		mode     string
-		base     string
+		base     string // empty: authzCB
 		want     url.Values
 		location string // exact Location, when checked
 	}{
 		{
-			name:   "fragment",
-			mutate: func(url.Values) {},
-			resp:   subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"},
-			mode:   store.ResponseModeFragment, base: authzCB,
+			name: "fragment", mutate: authzSet(), mode: store.ResponseModeFragment,
 			want:     url.Values{"subject_token": {"st.jwt.sig"}, "state": {"st-1"}},
 			location: authzCB + "#subject_token=st.jwt.sig&state=st-1",
 		},
 		{
-			name: "fragment with id_token",
-			mutate: func(v url.Values) {
-				v.Set("response_type", "id_token subject_token")
-				v.Set("nonce", "n")
-			},
-			resp: subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig", IDToken: "id.jwt.sig"},
-			mode: store.ResponseModeFragment, base: authzCB,
+			name: "fragment with id_token", mutate: authzWithIDToken, idToken: true, mode: store.ResponseModeFragment,
 			want: url.Values{"subject_token": {"st.jwt.sig"}, "id_token": {"id.jwt.sig"}, "state": {"st-1"}},
 		},
 		{
-			name:   "fragment without state",
-			mutate: func(v url.Values) { v.Del("state") },
-			resp:   subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"},
-			mode:   store.ResponseModeFragment, base: authzCB,
+			name: "fragment without state", mutate: func(v url.Values) { v.Del("state") }, mode: store.ResponseModeFragment,
 			want: url.Values{"subject_token": {"st.jwt.sig"}},
 		},
 		{
-			name:   "fragment replaces a registered fragment",
-			mutate: func(v url.Values) { v.Set("redirect_uri", authzCBFrag) },
-			resp:   subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"},
-			mode:   store.ResponseModeFragment, base: "https://app.example.com/cb3",
+			name: "fragment replaces a registered fragment", mutate: authzSet("redirect_uri", authzCBFrag),
+			mode: store.ResponseModeFragment, base: "https://app.example.com/cb3",
 			want:     url.Values{"subject_token": {"st.jwt.sig"}, "state": {"st-1"}},
 			location: "https://app.example.com/cb3#subject_token=st.jwt.sig&state=st-1",
 		},
 		{
-			name:   "fragment escapes values",
-			mutate: func(v url.Values) { v.Set("state", "a b&c=d#e") },
-			resp:   subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"},
-			mode:   store.ResponseModeFragment, base: authzCB,
+			name: "fragment escapes values", mutate: authzSet("state", "a b&c=d#e"), mode: store.ResponseModeFragment,
 			want: url.Values{"subject_token": {"st.jwt.sig"}, "state": {"a b&c=d#e"}},
 		},
 		{
-			name: "query",
-			mutate: func(v url.Values) {
-				v.Set("client_id", "queryapp")
-				v.Set("response_mode", "query")
-			},
-			resp: subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"},
-			mode: store.ResponseModeQuery, base: authzCB,
+			name: "query", mutate: authzQueryMode(), mode: store.ResponseModeQuery,
 			want:     url.Values{"subject_token": {"st.jwt.sig"}, "state": {"st-1"}},
 			location: authzCB + "?subject_token=st.jwt.sig&state=st-1",
 		},
 		{
-			name: "query keeps the registered query",
-			mutate: func(v url.Values) {
-				v.Set("client_id", "queryapp")
-				v.Set("redirect_uri", authzCBQuery)
-				v.Set("response_mode", "query")
-				v.Set("response_type", "subject_token id_token")
-				v.Set("nonce", "n")
-			},
-			resp: subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig", IDToken: "id.jwt.sig"},
-			mode: store.ResponseModeQuery, base: "https://app.example.com/cb2",
+			name:    "query keeps the registered query",
+			mutate:  authzQueryMode("redirect_uri", authzCBQuery, "response_type", "subject_token id_token", "nonce", "n"),
+			idToken: true, mode: store.ResponseModeQuery, base: "https://app.example.com/cb2",
 			want:     url.Values{"tenant": {"a"}, "subject_token": {"st.jwt.sig"}, "id_token": {"id.jwt.sig"}, "state": {"st-1"}},
 			location: authzCBQuery + "&subject_token=st.jwt.sig&id_token=id.jwt.sig&state=st-1",
 		},
 		{
-			name:   "form_post",
-			mutate: func(v url.Values) { v.Set("response_mode", "form_post") },
-			resp:   subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"},
-			mode:   store.ResponseModeFormPost, base: authzCB,
+			name: "form_post", mutate: authzSet("response_mode", "form_post"), mode: store.ResponseModeFormPost,
 			want: url.Values{"subject_token": {"st.jwt.sig"}, "state": {"st-1"}},
 		},
 		{
-			name: "form_post with id_token",
-			mutate: func(v url.Values) {
+			name: "form_post with id_token", mutate: func(v url.Values) {
+				authzWithIDToken(v)
 				v.Set("response_mode", "form_post")
-				v.Set("response_type", "id_token subject_token")
-				v.Set("nonce", "n")
-			},
-			resp: subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig", IDToken: "id.jwt.sig"},
-			mode: store.ResponseModeFormPost, base: authzCB,
+			}, idToken: true, mode: store.ResponseModeFormPost,
 			want: url.Values{"subject_token": {"st.jwt.sig"}, "id_token": {"id.jwt.sig"}, "state": {"st-1"}},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v := authzValues()
-			tc.mutate(v)
-			req := authzParse(t, v)
-			resp := tc.resp
+			req := authzRequest(t, tc.mutate)
+			resp := subjecttoken.AuthorizeResponse{SubjectToken: "st.jwt.sig"}
+			if tc.idToken {
+				resp.IDToken = "id.jwt.sig"
+			}
 
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeResponse(rec, req, &resp)
+			rec := authzWriteResponse(req, &resp)
 			authzRequireNoStore(t, rec)
 			got := authzRead(t, rec)
 			assert.Equal(t, tc.mode, got.mode)
-			assert.Equal(t, tc.base, got.base)
+			assert.Equal(t, cmp.Or(tc.base, authzCB), got.base)
 			assert.Equal(t, tc.want, got.params)
 			if tc.location != "" {
 				assert.Equal(t, tc.location, rec.Header().Get("Location"))
@@ -148,32 +130,20 @@ func TestWriteAuthorizeResponse(t *testing.T) {
 // parameters".
 func TestRFC6749_3_1_2_QueryComponentRetained(t *testing.T) {
 	t.Parallel()
-	v := authzValues()
-	v.Set("client_id", "queryapp")
-	v.Set("redirect_uri", authzCBQuery)
-	v.Set("response_mode", "query")
-	req := authzParse(t, v)
+	req := authzRequest(t, authzQueryMode("redirect_uri", authzCBQuery))
 
-	rec := httptest.NewRecorder()
-	subjecttoken.WriteAuthorizeResponse(rec, req, &subjecttoken.AuthorizeResponse{SubjectToken: "tok"})
-	loc := rec.Header().Get("Location")
+	loc := authzWriteResponse(req, &subjecttoken.AuthorizeResponse{SubjectToken: "tok"}).Header().Get("Location")
 	assert.True(t, strings.HasPrefix(loc, authzCBQuery+"&"), loc)
 
-	rec = httptest.NewRecorder()
-	subjecttoken.WriteAuthorizeError(rec, req.Redirect(subjecttoken.ErrAccessDenied))
-	loc = rec.Header().Get("Location")
+	loc = authzWriteError(req.Redirect(subjecttoken.ErrAccessDenied)).Header().Get("Location")
 	assert.Equal(t, authzCBQuery+"&error=access_denied&state=st-1", loc)
 }
 
 func TestWriteAuthorizeResponse_FormPostEscapesValues(t *testing.T) {
 	t.Parallel()
-	v := authzValues()
-	v.Set("response_mode", "form_post")
-	v.Set("state", authzXSS)
-	req := authzParse(t, v)
+	req := authzRequest(t, authzSet("response_mode", "form_post", "state", authzXSS))
 
-	rec := httptest.NewRecorder()
-	subjecttoken.WriteAuthorizeResponse(rec, req, &subjecttoken.AuthorizeResponse{SubjectToken: authzXSS, IDToken: "a&b<c>'d"})
+	rec := authzWriteResponse(req, &subjecttoken.AuthorizeResponse{SubjectToken: authzXSS, IDToken: "a&b<c>'d"})
 	require.Equal(t, http.StatusOK, rec.Code)
 	body := rec.Body.String()
 	assert.NotContains(t, body, "<script>alert(1)")
@@ -192,20 +162,16 @@ func TestWriteAuthorizeResponse_FormPostEscapesValues(t *testing.T) {
 
 func TestWriteAuthorizeResponse_FormPostPage(t *testing.T) {
 	t.Parallel()
-	v := authzValues()
-	v.Set("response_mode", "form_post")
-	req := authzParse(t, v)
+	req := authzRequest(t, authzSet("response_mode", "form_post"))
 	nonceRE := regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9+/=_-]+)'`)
 
 	var nonces []string
 	for range 2 {
-		rec := httptest.NewRecorder()
-		subjecttoken.WriteAuthorizeResponse(rec, req, &subjecttoken.AuthorizeResponse{SubjectToken: "tok"})
+		rec := authzWriteResponse(req, &subjecttoken.AuthorizeResponse{SubjectToken: "tok"})
 		require.Equal(t, http.StatusOK, rec.Code)
 		h := rec.Header()
 		assert.Equal(t, "text/html; charset=utf-8", h.Get("Content-Type"))
-		assert.Equal(t, "no-store", h.Get("Cache-Control"))
-		assert.Equal(t, "no-cache", h.Get("Pragma"))
+		authzRequireNoStore(t, rec)
 		assert.Equal(t, "no-referrer", h.Get("Referrer-Policy"))
 		assert.Empty(t, h.Get("Location"))
 
@@ -240,8 +206,7 @@ func TestWriteAuthorizeResponse_InvalidArguments(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeResponse(rec, tc.req, tc.resp)
+			rec := authzWriteResponse(tc.req, tc.resp)
 			assert.Equal(t, http.StatusInternalServerError, rec.Code)
 			assert.Empty(t, rec.Header().Get("Location"))
 			assert.NotContains(t, rec.Body.String(), "tok")
@@ -260,24 +225,21 @@ func TestWriteAuthorizeError_Redirect(t *testing.T) {
 	}{
 		{
 			name:   "fragment",
-			mutate: func(url.Values) {},
+			mutate: authzSet(),
 			err:    subjecttoken.ErrAccessDenied.WithDescription("impersonation not permitted"),
 			mode:   store.ResponseModeFragment,
 			want:   url.Values{"error": {"access_denied"}, "error_description": {"impersonation not permitted"}, "state": {"st-1"}},
 		},
 		{
-			name: "query",
-			mutate: func(v url.Values) {
-				v.Set("client_id", "queryapp")
-				v.Set("response_mode", "query")
-			},
-			err:  subjecttoken.ErrUnauthorizedClient.WithDescription("impersonation is not enabled"),
-			mode: store.ResponseModeQuery,
-			want: url.Values{"error": {"unauthorized_client"}, "error_description": {"impersonation is not enabled"}, "state": {"st-1"}},
+			name:   "query",
+			mutate: authzQueryMode(),
+			err:    subjecttoken.ErrUnauthorizedClient.WithDescription("impersonation is not enabled"),
+			mode:   store.ResponseModeQuery,
+			want:   url.Values{"error": {"unauthorized_client"}, "error_description": {"impersonation is not enabled"}, "state": {"st-1"}},
 		},
 		{
 			name:   "form_post",
-			mutate: func(v url.Values) { v.Set("response_mode", "form_post"); v.Set("state", authzXSS) },
+			mutate: authzSet("response_mode", "form_post", "state", authzXSS),
 			err:    subjecttoken.ErrAccessDenied.WithDescription(authzXSS),
 			mode:   store.ResponseModeFormPost,
 			want:   url.Values{"error": {"access_denied"}, "error_description": {`><script>alert(1)</script>`}, "state": {authzXSS}},
@@ -291,21 +253,21 @@ func TestWriteAuthorizeError_Redirect(t *testing.T) {
 		},
 		{
 			name:   "server_error keeps the cause out",
-			mutate: func(url.Values) {},
+			mutate: authzSet(),
 			err:    subjecttoken.ErrServerError.WithCause(errors.New("db: password authentication failed")),
 			mode:   store.ResponseModeFragment,
 			want:   url.Values{"error": {"server_error"}, "state": {"st-1"}},
 		},
 		{
 			name:   "description outside the RFC 6749 character set",
-			mutate: func(url.Values) {},
+			mutate: authzSet(),
 			err:    subjecttoken.ErrAccessDenied.WithDescription("say \"no\"\\\nnow é"),
 			mode:   store.ResponseModeFragment,
 			want:   url.Values{"error": {"access_denied"}, "error_description": {"say  no   now"}, "state": {"st-1"}},
 		},
 		{
 			name:   "hand-made code outside the character set",
-			mutate: func(url.Values) {},
+			mutate: authzSet(),
 			err:    &subjecttoken.Error{Code: "bad code\"", Description: "x"},
 			mode:   store.ResponseModeFragment,
 			want:   url.Values{"error": {"server_error"}, "error_description": {"x"}, "state": {"st-1"}},
@@ -314,12 +276,7 @@ func TestWriteAuthorizeError_Redirect(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v := authzValues()
-			tc.mutate(v)
-			req := authzParse(t, v)
-
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, req.Redirect(tc.err))
+			rec := authzWriteError(authzRequest(t, tc.mutate).Redirect(tc.err))
 			authzRequireNoStore(t, rec)
 			got := authzRead(t, rec)
 			assert.Equal(t, tc.mode, got.mode)
@@ -359,13 +316,8 @@ func TestWriteAuthorizeError_NotRedirectable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rec := httptest.NewRecorder()
-			subjecttoken.WriteAuthorizeError(rec, tc.err)
-			assert.Equal(t, tc.status, rec.Code)
-			assert.Empty(t, rec.Header().Get("Location"))
-			assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
-			assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
-			authzRequireNoStore(t, rec)
+			rec := authzWriteError(tc.err)
+			authzAssertPage(t, rec, tc.status)
 			assert.Equal(t, tc.body, rec.Body.String())
 		})
 	}

@@ -23,8 +23,7 @@ func (d directory) PutRole(_ context.Context, r store.Role) error     { return d
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Instance {
-		clk := newClock()
-		s := memory.New(memory.WithClock(clk.Now))
+		clk, s := clockedStore()
 		return storetest.Instance{
 			Stores: storetest.Stores{
 				OneTimeUse: s, Revocation: s, RateLimiter: s, Auditor: s, AuditLog: s,

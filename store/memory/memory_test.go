@@ -3,35 +3,65 @@ package memory_test
 import (
 	"context"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// clock is a test clock moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
+// newClock returns a test clock at a fixed time.
+func newClock() *testkit.Clock { return testkit.NewClockAt(time.Unix(1_800_000_000, 0)) }
+
+// clockedStore returns an empty Store on a new test clock.
+func clockedStore() (*testkit.Clock, *memory.Store) {
+	clk := newClock()
+	return clk, memory.New(memory.WithClock(clk.Now))
 }
 
-func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+// assertRevoked checks through s whether id is revoked.
+func assertRevoked(t testing.TB, s store.Revocation, id string, want bool, msgAndArgs ...any) {
+	t.Helper()
+	revoked, err := s.Revoked(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, want, revoked, msgAndArgs...)
 }
 
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newKeySet returns an ES256 key set on a new test clock, with its
+// signing key.
+func newKeySet(t testing.TB) (*memory.KeySet, *testkit.Clock, store.PrivateKey) {
+	t.Helper()
+	clk := newClock()
+	ks, err := memory.GenerateKeySet(store.ES256, memory.WithClock(clk.Now))
+	require.NoError(t, err)
+	return ks, clk, signingKey(t, ks)
+}
+
+// signingKey returns the current signing key of ks.
+func signingKey(t testing.TB, ks *memory.KeySet) store.PrivateKey {
+	t.Helper()
+	k, err := ks.SigningKey(context.Background())
+	require.NoError(t, err)
+	return k
+}
+
+// generateKey returns a new private key for alg.
+func generateKey(t testing.TB, alg string) store.PrivateKey {
+	t.Helper()
+	k, err := store.GenerateKey(alg)
+	require.NoError(t, err)
+	return k
+}
+
+// publicKeys returns the published keys of ks.
+func publicKeys(t testing.TB, ks *memory.KeySet) []store.PublicKey {
+	t.Helper()
+	pubs, err := ks.PublicKeys(context.Background())
+	require.NoError(t, err)
+	return pubs
 }
 
 func seeded(t testing.TB) *memory.Store {
@@ -117,8 +147,7 @@ func TestGrantedScopesArePerClient(t *testing.T) {
 
 func TestUseIsOneTime(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
-	s := memory.New(memory.WithClock(clk.Now))
+	clk, s := clockedStore()
 	ctx := context.Background()
 	exp := clk.Now().Add(time.Minute)
 	require.NoError(t, s.Use(ctx, "jti-1", exp))
@@ -132,19 +161,11 @@ func TestUseConcurrentExactlyOneWins(t *testing.T) {
 	t.Parallel()
 	s := memory.New()
 	exp := time.Now().Add(time.Minute)
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if s.Use(context.Background(), "same", exp) == nil {
-				wins.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	assert.Equal(t, int32(1), wins.Load())
+	errs := make([]error, 64)
+	testkit.Alternate(len(errs), s, s, func(i int, s *memory.Store) {
+		errs[i] = s.Use(context.Background(), "same", exp)
+	})
+	testkit.AssertOneWinner(t, errs, store.ErrAlreadyUsed)
 }
 
 // TestUsedSetStaysBounded streams 100 000 one-time uses through simulated
@@ -152,8 +173,7 @@ func TestUseConcurrentExactlyOneWins(t *testing.T) {
 // holds much more than the tokens alive at one time.
 func TestUsedSetStaysBounded(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
-	s := memory.New(memory.WithClock(clk.Now))
+	clk, s := clockedStore()
 	ctx := context.Background()
 	const ttl = 3 * time.Minute
 	// 10 uses per simulated second: 1 800 alive at once.
@@ -175,20 +195,13 @@ func TestUsedSetStaysBounded(t *testing.T) {
 
 func TestRevocation(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
-	s := memory.New(memory.WithClock(clk.Now))
+	clk, s := clockedStore()
 	ctx := context.Background()
-	revoked, err := s.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.False(t, revoked)
+	assertRevoked(t, s, "at-1", false)
 	require.NoError(t, s.Revoke(ctx, "at-1", clk.Now().Add(time.Hour)))
-	revoked, err = s.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.True(t, revoked)
+	assertRevoked(t, s, "at-1", true)
 	clk.Advance(time.Hour)
-	revoked, err = s.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.False(t, revoked, "the token has expired anyway; the entry is gone")
+	assertRevoked(t, s, "at-1", false, "the token has expired anyway; the entry is gone")
 }
 
 func TestEventsAndNoticesAreCopies(t *testing.T) {
@@ -209,33 +222,23 @@ func TestEventsAndNoticesAreCopies(t *testing.T) {
 
 func TestKeySetRotation(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	ks, clk, first := newKeySet(t)
 	ctx := context.Background()
-	ks, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(clk.Now))
-	require.NoError(t, err)
-	first, err := ks.SigningKey(ctx)
-	require.NoError(t, err)
 
-	next, err := store.GenerateKey(store.EdDSA)
-	require.NoError(t, err)
+	next := generateKey(t, store.EdDSA)
 	require.NoError(t, ks.Rotate(next, clk.Now().Add(time.Hour)))
-	cur, err := ks.SigningKey(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, next.ID, cur.ID)
+	assert.Equal(t, next.ID, signingKey(t, ks).ID)
 
-	pubs, err := ks.PublicKeys(ctx)
-	require.NoError(t, err)
+	pubs := publicKeys(t, ks)
 	require.Len(t, pubs, 2)
 	assert.Equal(t, next.ID, pubs[0].ID, "the current key first")
-	_, err = ks.PublicKey(ctx, first.ID)
+	_, err := ks.PublicKey(ctx, first.ID)
 	assert.NoError(t, err, "the old key verifies until it retires")
 
 	clk.Advance(time.Hour)
 	_, err = ks.PublicKey(ctx, first.ID)
 	assert.ErrorIs(t, err, store.ErrNotFound)
-	pubs, err = ks.PublicKeys(ctx)
-	require.NoError(t, err)
-	assert.Len(t, pubs, 1)
+	assert.Len(t, publicKeys(t, ks), 1)
 
 	assert.Error(t, ks.Rotate(next, clk.Now()), "the same kid twice")
 	_, err = memory.NewKeySet(store.PrivateKey{})
@@ -244,38 +247,25 @@ func TestKeySetRotation(t *testing.T) {
 
 func TestKeySetPublishThenRotate(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	ks, clk, first := newKeySet(t)
 	ctx := context.Background()
-	ks, err := memory.GenerateKeySet(store.ES256, memory.WithKeyClock(clk.Now))
-	require.NoError(t, err)
-	first, err := ks.SigningKey(ctx)
-	require.NoError(t, err)
-	next, err := store.GenerateKey(store.ES256)
-	require.NoError(t, err)
+	next := generateKey(t, store.ES256)
 
 	require.NoError(t, ks.Add(next.Public(), time.Time{}))
-	pubs, err := ks.PublicKeys(ctx)
-	require.NoError(t, err)
-	assert.Len(t, pubs, 2, "the next key is published before it signs")
-	cur, err := ks.SigningKey(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, first.ID, cur.ID, "publishing does not rotate")
+	assert.Len(t, publicKeys(t, ks), 2, "the next key is published before it signs")
+	assert.Equal(t, first.ID, signingKey(t, ks).ID, "publishing does not rotate")
 	assert.Error(t, ks.Add(next.Public(), time.Time{}), "the same kid twice")
 
 	require.NoError(t, ks.Rotate(next, clk.Now().Add(time.Hour)), "a published key can become the signing key")
-	cur, err = ks.SigningKey(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, next.ID, cur.ID)
+	assert.Equal(t, next.ID, signingKey(t, ks).ID)
 
-	impostor, err := store.GenerateKey(store.ES256)
-	require.NoError(t, err)
+	impostor := generateKey(t, store.ES256)
 	impostor.ID = first.ID
 	assert.Error(t, ks.Rotate(impostor, clk.Now()), "a kid already published for another key")
 
-	retiring, err := store.GenerateKey(store.EdDSA)
-	require.NoError(t, err)
+	retiring := generateKey(t, store.EdDSA)
 	require.NoError(t, ks.Add(retiring.Public(), clk.Now().Add(time.Minute)))
 	clk.Advance(time.Minute)
-	_, err = ks.PublicKey(ctx, retiring.ID)
+	_, err := ks.PublicKey(ctx, retiring.ID)
 	assert.ErrorIs(t, err, store.ErrNotFound, "an added key retires at its time")
 }

@@ -183,9 +183,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	require.Greater(t, checked, 3)
 	assert.True(t, forbidden.MatchString("DELETE FROM {s}.audit_events WHERE"), "the check itself works")
 
-	c := newClock()
-	pool := connect(t)
-	s := newStore(t, pool, postgres.WithClock(c.Now))
+	c, _, s := clockedStore(t)
 	ctx := context.Background()
 	require.NoError(t, s.Record(ctx, sampleEvent(c.Now(), "old")))
 	c.Advance(100 * 365 * 24 * time.Hour)

@@ -5,14 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
+	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/postgres"
 )
 
@@ -68,26 +70,27 @@ func newStore(t testing.TB, pool *pgxpool.Pool, opts ...postgres.Option) *postgr
 	return s
 }
 
-// clock is a test clock moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
+// newClock returns a test clock at a fixed time with nanoseconds, so
+// sub-microsecond handling is exercised.
+func newClock() *testkit.Clock {
+	return testkit.NewClockAt(time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC))
 }
 
-// newClock starts at a fixed time with nanoseconds, so sub-microsecond
-// handling is exercised.
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+// clockedStore returns a migrated Store on a fresh schema of a new pool,
+// on a new test clock.
+func clockedStore(t testing.TB) (*testkit.Clock, *pgxpool.Pool, *postgres.Store) {
+	t.Helper()
+	c := newClock()
+	pool := connect(t)
+	return c, pool, newStore(t, pool, postgres.WithClock(c.Now))
 }
 
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// assertRevoked checks through s whether id is revoked.
+func assertRevoked(t testing.TB, s store.Revocation, id string, want bool, msgAndArgs ...any) {
+	t.Helper()
+	revoked, err := s.Revoked(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, want, revoked, msgAndArgs...)
 }
 
 // count returns the number of rows in schema.table.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/postgres"
 )
@@ -106,9 +106,8 @@ func TestSessionExpiryFollowsTheInjectedClock(t *testing.T) {
 
 	// Expiry is the Store's clock, not the database's: a session that
 	// expired in the real past is live while the clock says so.
-	past := newClock()
 	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
-	past.Advance(old.Sub(past.Now()))
+	past := testkit.NewClockAt(old)
 	s := newStore(t, connect(t), postgres.WithClock(past.Now))
 	require.NoError(t, s.PutSession(ctx, sampleSession(old, "login", time.Minute)))
 	assert.NotNil(t, sessionOf(t, s, "login"), "2001 on the Store's clock")
@@ -209,21 +208,13 @@ func TestPutSessionConcurrentlyKeepsOneWholeSession(t *testing.T) {
 	c := newClock()
 	a, b, pool, schema := twoInstances(t, postgres.WithClock(c.Now))
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	for i := range 40 {
-		s := a
-		if i%2 == 1 {
-			s = b
+	testkit.Alternate(40, a, b, func(i int, s *postgres.Store) {
+		sess := sampleSession(c.Now(), "login", time.Hour)
+		sess.ID, sess.Subject, sess.StartTokenID = fmt.Sprint("isid-", i), fmt.Sprint("user-", i), fmt.Sprint("jti-", i)
+		if err := s.PutSession(ctx, sess); err != nil {
+			t.Errorf("PutSession: %v", err)
 		}
-		wg.Go(func() {
-			sess := sampleSession(c.Now(), "login", time.Hour)
-			sess.ID, sess.Subject, sess.StartTokenID = fmt.Sprint("isid-", i), fmt.Sprint("user-", i), fmt.Sprint("jti-", i)
-			if err := s.PutSession(ctx, sess); err != nil {
-				t.Errorf("PutSession: %v", err)
-			}
-		})
-	}
-	wg.Wait()
+	})
 	assert.Equal(t, 1, count(t, pool, schema, "impersonation_sessions"))
 	got := sessionOf(t, a, "login")
 	require.NotNil(t, got)
@@ -234,16 +225,8 @@ func TestPutSessionConcurrentlyKeepsOneWholeSession(t *testing.T) {
 
 func TestExpiredSessionsAreDeletedAsTheStoreWrites(t *testing.T) {
 	t.Parallel()
-	c := newClock()
-	pool := connect(t)
-	s := newStore(t, pool, postgres.WithClock(c.Now))
-	ctx := context.Background()
-	// 1000 login sessions, each impersonating for one second, one a
-	// second: about one session is live at a time.
-	for i := range 1000 {
-		require.NoError(t, s.PutSession(ctx, sampleSession(c.Now(), fmt.Sprint("login-", i), time.Second)))
-		c.Advance(time.Second)
-	}
-	assert.LessOrEqual(t, count(t, pool, s.Schema(), "impersonation_sessions"), 300,
-		"the table stays bounded without Sweep")
+	// 1000 login sessions, each impersonating for one second.
+	assertStaysBounded(t, "impersonation_sessions", func(s *postgres.Store, now time.Time, i int) error {
+		return s.PutSession(context.Background(), sampleSession(now, fmt.Sprint("login-", i), time.Second))
+	})
 }

@@ -2,9 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/postgres"
 )
@@ -38,34 +37,17 @@ func TestUseConcurrentlyOnTwoInstancesExactlyOneWins(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	for round := range 3 {
 		jti := fmt.Sprint("jti-", round)
-		var wins, replays atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 50 {
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			wg.Go(func() {
-				switch err := s.Use(context.Background(), jti, exp); {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, store.ErrAlreadyUsed):
-					replays.Add(1)
-				default:
-					t.Errorf("Use: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		assert.Equal(t, int32(1), wins.Load(), "round %d", round)
-		assert.Equal(t, int32(49), replays.Load(), "round %d", round)
+		errs := make([]error, 50)
+		testkit.Alternate(len(errs), a, b, func(i int, s *postgres.Store) {
+			errs[i] = s.Use(context.Background(), jti, exp)
+		})
+		testkit.AssertOneWinner(t, errs, store.ErrAlreadyUsed, "round %d: one wins, 49 are replays", round)
 	}
 }
 
 func TestUseExpiryFollowsTheInjectedClock(t *testing.T) {
 	t.Parallel()
-	c := newClock()
-	s := newStore(t, connect(t), postgres.WithClock(c.Now))
+	c, _, s := clockedStore(t)
 	ctx := context.Background()
 	exp := c.Now().Add(time.Minute)
 	require.NoError(t, s.Use(ctx, "jti", exp))
@@ -82,24 +64,16 @@ func TestRevocationIsSharedAndKeepsTheLaterExpiry(t *testing.T) {
 	a, b, _, _ := twoInstances(t, postgres.WithClock(c.Now))
 	ctx := context.Background()
 	require.NoError(t, a.Revoke(ctx, "at-1", c.Now().Add(time.Hour)))
-	revoked, err := b.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.True(t, revoked, "a revocation on instance A is seen on instance B")
+	assertRevoked(t, b, "at-1", true, "a revocation on instance A is seen on instance B")
 
 	require.NoError(t, b.Revoke(ctx, "at-1", c.Now().Add(time.Minute)), "a shorter second revocation")
 	c.Advance(30 * time.Minute)
-	revoked, err = a.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.True(t, revoked, "a second revocation never shortens the first")
+	assertRevoked(t, a, "at-1", true, "a second revocation never shortens the first")
 	c.Advance(30 * time.Minute)
-	revoked, err = a.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.False(t, revoked, "forgotten after its expiry")
+	assertRevoked(t, a, "at-1", false, "forgotten after its expiry")
 
 	require.NoError(t, a.Revoke(ctx, "at-1", c.Now().Add(time.Minute)), "an expired revocation can be renewed")
-	revoked, err = b.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.True(t, revoked)
+	assertRevoked(t, b, "at-1", true)
 }
 
 func TestRateLimitIsSharedAcrossInstances(t *testing.T) {
@@ -111,23 +85,15 @@ func TestRateLimitIsSharedAcrossInstances(t *testing.T) {
 	c.Advance(c.Now().Truncate(per).Add(per).Sub(c.Now())) // the start of a window
 
 	var allowed atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 40 {
-		s := a
-		if i%2 == 1 {
-			s = b
+	testkit.Alternate(40, a, b, func(_ int, s *postgres.Store) {
+		ok, err := s.Allow(ctx, "alice", 7, per)
+		if err != nil {
+			t.Errorf("Allow: %v", err)
 		}
-		wg.Go(func() {
-			ok, err := s.Allow(ctx, "alice", 7, per)
-			if err != nil {
-				t.Errorf("Allow: %v", err)
-			}
-			if ok {
-				allowed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
+		if ok {
+			allowed.Add(1)
+		}
+	})
 	assert.Equal(t, int32(7), allowed.Load(), "the limit holds across instances")
 
 	c.Advance(per - time.Nanosecond)
@@ -142,9 +108,7 @@ func TestRateLimitIsSharedAcrossInstances(t *testing.T) {
 
 func TestSweepDeletesOnlyExpiredRows(t *testing.T) {
 	t.Parallel()
-	c := newClock()
-	pool := connect(t)
-	s := newStore(t, pool, postgres.WithClock(c.Now))
+	c, pool, s := clockedStore(t)
 	ctx := context.Background()
 	for i := range 10 {
 		life := time.Minute
@@ -161,15 +125,12 @@ func TestSweepDeletesOnlyExpiredRows(t *testing.T) {
 	n, err := s.Sweep(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), n)
-	assert.Equal(t, 5, count(t, pool, s.Schema(), "used_jti"))
-	assert.Equal(t, 5, count(t, pool, s.Schema(), "revoked"))
-	assert.Equal(t, 5, count(t, pool, s.Schema(), "rate_limits"))
-	assert.Equal(t, 5, count(t, pool, s.Schema(), "impersonation_sessions"))
+	for _, table := range []string{"used_jti", "revoked", "rate_limits", "impersonation_sessions"} {
+		assert.Equal(t, 5, count(t, pool, s.Schema(), table), table)
+	}
 
 	assert.ErrorIs(t, s.Use(ctx, "jti-0", c.Now().Add(time.Hour)), store.ErrAlreadyUsed, "live rows are kept")
-	revoked, err := s.Revoked(ctx, "at-0")
-	require.NoError(t, err)
-	assert.True(t, revoked)
+	assertRevoked(t, s, "at-0", true)
 	sess, err := s.SessionFor(ctx, "login-0")
 	require.NoError(t, err, "a live session is kept")
 	assert.Equal(t, "isid-login-0", sess.ID)
@@ -179,17 +140,22 @@ func TestSweepDeletesOnlyExpiredRows(t *testing.T) {
 	assert.Zero(t, n, "nothing left to sweep")
 }
 
-func TestExpiredRowsAreDeletedAsTheStoreWrites(t *testing.T) {
-	t.Parallel()
-	c := newClock()
-	pool := connect(t)
-	s := newStore(t, pool, postgres.WithClock(c.Now))
-	ctx := context.Background()
-	// 1000 one-time uses, each living one second, one a second: about
-	// one row is live at a time.
+// assertStaysBounded writes 1000 rows through write, each living one
+// second, one a second (about one row is live at a time), and checks that
+// table stays bounded without Sweep.
+func assertStaysBounded(t *testing.T, table string, write func(s *postgres.Store, now time.Time, i int) error) {
+	t.Helper()
+	c, pool, s := clockedStore(t)
 	for i := range 1000 {
-		require.NoError(t, s.Use(ctx, fmt.Sprint("jti-", i), c.Now().Add(time.Second)))
+		require.NoError(t, write(s, c.Now(), i))
 		c.Advance(time.Second)
 	}
-	assert.LessOrEqual(t, count(t, pool, s.Schema(), "used_jti"), 300, "the table stays bounded without Sweep")
+	assert.LessOrEqual(t, count(t, pool, s.Schema(), table), 300, "the table stays bounded without Sweep")
+}
+
+func TestExpiredRowsAreDeletedAsTheStoreWrites(t *testing.T) {
+	t.Parallel()
+	assertStaysBounded(t, "used_jti", func(s *postgres.Store, now time.Time, i int) error {
+		return s.Use(context.Background(), fmt.Sprint("jti-", i), now.Add(time.Second))
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/redisstore"
 	"github.com/actas/actas/store/storetest"
@@ -67,6 +68,52 @@ func newStore(t testing.TB, c redis.UniversalClient, prefix string, opts ...redi
 	return s
 }
 
+// newFixture returns a client, a key prefix of its own and a Store on
+// both.
+func newFixture(t testing.TB, opts ...redisstore.Option) (*redis.Client, string, *redisstore.Store) {
+	t.Helper()
+	c := newClient(t)
+	prefix := newPrefix(t)
+	return c, prefix, newStore(t, c, prefix, opts...)
+}
+
+// twoInstances returns a key prefix and two Stores on it, each on a client
+// of its own: two processes' connection pools.
+func twoInstances(t testing.TB, opts ...redisstore.Option) (prefix string, a, b *redisstore.Store) {
+	t.Helper()
+	prefix = newPrefix(t)
+	return prefix, newStore(t, newClient(t), prefix, opts...), newStore(t, newClient(t), prefix, opts...)
+}
+
+// fixedClock is a Store clock stopped at now.
+func fixedClock(now time.Time) redisstore.Option {
+	return redisstore.WithClock(testkit.NewClockAt(now).Now)
+}
+
+// pttl returns the TTL of key, in milliseconds.
+func pttl(t testing.TB, c *redis.Client, key string) time.Duration {
+	t.Helper()
+	ttl, err := c.PTTL(context.Background(), key).Result()
+	require.NoError(t, err, key)
+	return ttl
+}
+
+// exists returns how many of keys exist.
+func exists(t testing.TB, c *redis.Client, keys ...string) int64 {
+	t.Helper()
+	n, err := c.Exists(context.Background(), keys...).Result()
+	require.NoError(t, err, keys)
+	return n
+}
+
+// assertRevoked checks through s whether id is revoked.
+func assertRevoked(t testing.TB, s store.Revocation, id string, want bool, msgAndArgs ...any) {
+	t.Helper()
+	revoked, err := s.Revoked(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, want, revoked, msgAndArgs...)
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
@@ -104,10 +151,8 @@ func TestNewValidates(t *testing.T) {
 
 func TestKeyLayout(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := newStore(t, c, prefix, redisstore.WithClock(func() time.Time { return now }))
+	c, prefix, s := newFixture(t, fixedClock(now))
 	ctx := context.Background()
 	require.NoError(t, s.Use(ctx, "j1", now.Add(time.Minute)))
 	require.NoError(t, s.Revoke(ctx, "r1", now.Add(time.Minute)))
@@ -120,8 +165,7 @@ func TestKeyLayout(t *testing.T) {
 		prefix + "revoked:r1": time.Minute,
 		prefix + "rate:k1:" + strconv.FormatInt(start, 10): 55 * time.Second, // the window ends at 03:05:00
 	} {
-		ttl, err := c.PTTL(ctx, key).Result()
-		require.NoError(t, err, key)
+		ttl := pttl(t, c, key)
 		assert.Positive(t, ttl, "%s exists with a TTL", key)
 		assert.LessOrEqual(t, ttl, maxTTL, key)
 		assert.Greater(t, ttl, maxTTL-5*time.Second, key)
@@ -136,132 +180,73 @@ func TestKeyLayout(t *testing.T) {
 // connection pools) race to use one subject token.
 func TestOneTimeUseAcrossInstances(t *testing.T) {
 	t.Parallel()
-	prefix := newPrefix(t)
-	a := newStore(t, newClient(t), prefix)
-	b := newStore(t, newClient(t), prefix)
+	_, a, b := twoInstances(t)
 	exp := time.Now().Add(time.Minute)
-	var wins, replays atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 50 {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Go(func() {
-			switch err := s.Use(context.Background(), "subject-token-1", exp); {
-			case err == nil:
-				wins.Add(1)
-			case errors.Is(err, store.ErrAlreadyUsed):
-				replays.Add(1)
-			default:
-				t.Errorf("Use: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	assert.Equal(t, int32(1), wins.Load(), "exactly one exchange")
-	assert.Equal(t, int32(49), replays.Load(), "every other attempt is a replay")
+	errs := make([]error, 50)
+	testkit.Alternate(len(errs), a, b, func(i int, s *redisstore.Store) {
+		errs[i] = s.Use(context.Background(), "subject-token-1", exp)
+	})
+	testkit.AssertOneWinner(t, errs, store.ErrAlreadyUsed, "exactly one exchange, every other attempt a replay")
 }
 
 func TestRevocationSeenByAnotherInstance(t *testing.T) {
 	t.Parallel()
-	prefix := newPrefix(t)
-	a := newStore(t, newClient(t), prefix)
-	b := newStore(t, newClient(t), prefix)
-	ctx := context.Background()
-	require.NoError(t, a.Revoke(ctx, "at-1", time.Now().Add(time.Minute)))
-	revoked, err := b.Revoked(ctx, "at-1")
-	require.NoError(t, err)
-	assert.True(t, revoked)
-	revoked, err = b.Revoked(ctx, "at-2")
-	require.NoError(t, err)
-	assert.False(t, revoked)
+	_, a, b := twoInstances(t)
+	require.NoError(t, a.Revoke(context.Background(), "at-1", time.Now().Add(time.Minute)))
+	assertRevoked(t, b, "at-1", true)
+	assertRevoked(t, b, "at-2", false)
 }
 
 func TestRevokeNeverShortensARevocation(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
-	s := newStore(t, c, prefix)
+	c, prefix, s := newFixture(t)
 	ctx := context.Background()
 	require.NoError(t, s.Revoke(ctx, "at", time.Now().Add(time.Hour)))
 	require.NoError(t, s.Revoke(ctx, "at", time.Now().Add(time.Minute)))
-	ttl, err := c.PTTL(ctx, prefix+"revoked:at").Result()
-	require.NoError(t, err)
-	assert.Greater(t, ttl, 59*time.Minute, "the longer revocation stays")
+	assert.Greater(t, pttl(t, c, prefix+"revoked:at"), 59*time.Minute, "the longer revocation stays")
 	require.NoError(t, s.Revoke(ctx, "at", time.Now().Add(2*time.Hour)))
-	ttl, err = c.PTTL(ctx, prefix+"revoked:at").Result()
-	require.NoError(t, err)
-	assert.Greater(t, ttl, 119*time.Minute, "a longer one extends it")
+	assert.Greater(t, pttl(t, c, prefix+"revoked:at"), 119*time.Minute, "a longer one extends it")
 }
 
 func TestPastExpiryHoldsNothing(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
-	s := newStore(t, c, prefix)
+	c, prefix, s := newFixture(t)
 	ctx := context.Background()
 	past := time.Now().Add(-time.Second)
 
 	require.NoError(t, s.Use(ctx, "old", past), "as in store/memory: nothing to hold")
 	require.NoError(t, s.Use(ctx, "old", past))
-	n, err := c.Exists(ctx, prefix+"jti:old").Result()
-	require.NoError(t, err)
-	assert.Zero(t, n, "nothing written")
+	assert.Zero(t, exists(t, c, prefix+"jti:old"), "nothing written")
 
 	require.NoError(t, s.Use(ctx, "held", time.Now().Add(time.Minute)))
 	assert.ErrorIs(t, s.Use(ctx, "held", past), store.ErrAlreadyUsed, "a held ID stays held whatever exp is passed")
 
 	require.NoError(t, s.Revoke(ctx, "old", past))
-	revoked, err := s.Revoked(ctx, "old")
-	require.NoError(t, err)
-	assert.False(t, revoked, "an expired token needs no revocation record")
+	assertRevoked(t, s, "old", false, "an expired token needs no revocation record")
 }
 
 func TestRateLimitExactUnderConcurrencyAcrossInstances(t *testing.T) {
 	t.Parallel()
-	prefix := newPrefix(t)
 	// A fixed clock keeps every call in one window.
-	now := time.Now()
-	clock := redisstore.WithClock(func() time.Time { return now })
-	a := newStore(t, newClient(t), prefix, clock)
-	b := newStore(t, newClient(t), prefix, clock)
+	_, a, b := twoInstances(t, fixedClock(time.Now()))
 	var allowed atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 60 {
-		s := a
-		if i%2 == 1 {
-			s = b
+	testkit.Alternate(60, a, b, func(_ int, s *redisstore.Store) {
+		ok, err := s.Allow(context.Background(), "impersonation-start:alice", 7, time.Minute)
+		if err != nil {
+			t.Errorf("Allow: %v", err)
 		}
-		wg.Go(func() {
-			ok, err := s.Allow(context.Background(), "impersonation-start:alice", 7, time.Minute)
-			if err != nil {
-				t.Errorf("Allow: %v", err)
-			}
-			if ok {
-				allowed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
+		if ok {
+			allowed.Add(1)
+		}
+	})
 	assert.Equal(t, int32(7), allowed.Load())
 }
 
 func TestRateLimitWindows(t *testing.T) {
 	t.Parallel()
-	prefix := newPrefix(t)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	s := newStore(t, newClient(t), prefix, redisstore.WithClock(func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}))
-	set := func(d time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		now = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).Add(d)
-	}
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := testkit.NewClockAt(start)
+	s := newStore(t, newClient(t), newPrefix(t), redisstore.WithClock(clk.Now))
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -277,7 +262,7 @@ func TestRateLimitWindows(t *testing.T) {
 		{name: "next sub-second window starts afresh", at: 100 * time.Millisecond, key: "k", per: 100 * time.Millisecond, want: true},
 	}
 	for _, tc := range tests {
-		set(tc.at)
+		clk.Set(start.Add(tc.at))
 		ok, err := s.Allow(ctx, tc.key, 2, tc.per)
 		require.NoError(t, err, tc.name)
 		assert.Equal(t, tc.want, ok, tc.name)
@@ -306,7 +291,7 @@ func TestPrefixIsolation(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, revoked, "another prefix has its own revocations")
 
-	fixed := redisstore.WithClock(func() time.Time { return exp })
+	fixed := fixedClock(exp)
 	a, b = newStore(t, c, newPrefix(t), fixed), newStore(t, c, newPrefix(t), fixed)
 	ok, err := a.Allow(ctx, "k", 1, time.Minute)
 	require.NoError(t, err)
@@ -438,9 +423,7 @@ func TestFailClosed(t *testing.T) {
 
 func TestClosedClientFailsAndANewClientServes(t *testing.T) {
 	t.Parallel()
-	prefix := newPrefix(t)
-	c := newClient(t)
-	s := newStore(t, c, prefix)
+	c, prefix, s := newFixture(t)
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute)
 	require.NoError(t, s.Use(ctx, "before", exp))

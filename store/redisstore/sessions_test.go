@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/redisstore"
 )
@@ -30,16 +30,25 @@ func testSession(now time.Time, life time.Duration) store.ImpersonationSession {
 }
 
 // assertNoSessionData checks that err says nothing of a session.
-func assertNoSessionData(t *testing.T, err error, msgAndArgs ...any) {
+func assertNoSessionData(t testing.TB, err error, msgAndArgs ...any) {
 	t.Helper()
 	if assert.Error(t, err, msgAndArgs...) {
 		assert.NotContains(t, err.Error(), "SECRET", msgAndArgs...)
 	}
 }
 
+// requireSessionError checks that err is a session error of the Store that
+// says nothing of a session.
+func requireSessionError(t testing.TB, err error, msgAndArgs ...any) {
+	t.Helper()
+	require.Error(t, err, msgAndArgs...)
+	assert.ErrorContains(t, err, "redisstore: session: ", msgAndArgs...)
+	assertNoSessionData(t, err, msgAndArgs...)
+}
+
 // assertSameSession compares got with want: times as instants, returned in
 // UTC, and every other field exactly.
-func assertSameSession(t *testing.T, want store.ImpersonationSession, got *store.ImpersonationSession) {
+func assertSameSession(t testing.TB, want store.ImpersonationSession, got *store.ImpersonationSession) {
 	t.Helper()
 	require.NotNil(t, got)
 	for name, p := range map[string][2]time.Time{
@@ -61,9 +70,7 @@ func assertSameSession(t *testing.T, want store.ImpersonationSession, got *store
 func TestSessionSharedAcrossInstances(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	prefix := newPrefix(t)
-	a := newStore(t, newClient(t), prefix)
-	b := newStore(t, newClient(t), prefix)
+	prefix, a, b := twoInstances(t)
 	ctx := context.Background()
 	key := prefix + "session:" + secretLogin
 
@@ -81,8 +88,7 @@ func TestSessionSharedAcrossInstances(t *testing.T) {
 	got, err = a.SessionFor(ctx, secretLogin)
 	require.NoError(t, err)
 	assertSameSession(t, next, got)
-	ttl, err := c.PTTL(ctx, key).Result()
-	require.NoError(t, err)
+	ttl := pttl(t, c, key)
 	assert.LessOrEqual(t, ttl, 10*time.Minute, "the replacement's TTL")
 	assert.Greater(t, ttl, 9*time.Minute)
 
@@ -103,9 +109,7 @@ func TestSessionSharedAcrossInstances(t *testing.T) {
 func TestSessionGoneAfterExpiry(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	prefix := newPrefix(t)
-	a := newStore(t, newClient(t), prefix)
-	b := newStore(t, newClient(t), prefix)
+	prefix, a, b := twoInstances(t)
 	ctx := context.Background()
 	const life = 1500 * time.Millisecond
 
@@ -126,9 +130,7 @@ func TestSessionGoneAfterExpiry(t *testing.T) {
 	}
 	assert.False(t, time.Now().Before(start.Add(life-100*time.Millisecond)), "not gone long before its expiry")
 	for {
-		n, err := c.Exists(ctx, prefix+"session:"+secretLogin).Result()
-		require.NoError(t, err)
-		if n == 0 {
+		if exists(t, c, prefix+"session:"+secretLogin) == 0 {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "Redis still holds the key 10 s after its expiry")
@@ -140,10 +142,8 @@ func TestSessionGoneAfterExpiry(t *testing.T) {
 // are part of the API.
 func TestSessionKeyAndValue(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := newStore(t, c, prefix, redisstore.WithClock(func() time.Time { return now }))
+	c, prefix, s := newFixture(t, fixedClock(now))
 	ctx := context.Background()
 
 	// Times in another zone, with nanoseconds: stored in UTC, to the
@@ -158,8 +158,7 @@ func TestSessionKeyAndValue(t *testing.T) {
 	require.NoError(t, s.PutSession(ctx, sess))
 
 	key := prefix + "session:login-1"
-	ttl, err := c.PTTL(ctx, key).Result()
-	require.NoError(t, err)
+	ttl := pttl(t, c, key)
 	want := 90*time.Minute + 373*time.Millisecond // Expires − now, truncated to milliseconds
 	assert.LessOrEqual(t, ttl, want, "TTL is Expires minus now, in milliseconds")
 	assert.Greater(t, ttl, want-5*time.Second)
@@ -186,10 +185,8 @@ func TestSessionKeyAndValue(t *testing.T) {
 // the Store's clock is not stored, and ends the one its login session had.
 func TestSessionPastExpiryStoresNothing(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
 	now := time.Now()
-	s := newStore(t, c, prefix, redisstore.WithClock(func() time.Time { return now }))
+	c, prefix, s := newFixture(t, fixedClock(now))
 	ctx := context.Background()
 	key := prefix + "session:" + secretLogin
 
@@ -200,43 +197,28 @@ func TestSessionPastExpiryStoresNothing(t *testing.T) {
 	} {
 		require.NoError(t, s.PutSession(ctx, testSession(now, time.Hour)), name)
 		require.NoError(t, s.PutSession(ctx, testSession(now, life)), name)
-		n, err := c.Exists(ctx, key).Result()
-		require.NoError(t, err, name)
-		assert.Zero(t, n, "%s: nothing stored, the old session deleted", name)
-		_, err = s.SessionFor(ctx, secretLogin)
+		assert.Zero(t, exists(t, c, key), "%s: nothing stored, the old session deleted", name)
+		_, err := s.SessionFor(ctx, secretLogin)
 		assert.ErrorIs(t, err, store.ErrNotFound, name)
 	}
 
 	require.NoError(t, s.PutSession(ctx, testSession(now, time.Millisecond)))
-	n, err := c.Exists(ctx, key).Result()
-	require.NoError(t, err)
-	assert.Equal(t, int64(1), n, "a millisecond is stored")
+	assert.Equal(t, int64(1), exists(t, c, key), "a millisecond is stored")
 }
 
 // TestSessionExpiredOnStoreClock: a session still in Redis is gone once
 // its expiry has passed on the Store's clock.
 func TestSessionExpiredOnStoreClock(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
-	var mu sync.Mutex
-	now := time.Now()
-	s := newStore(t, c, prefix, redisstore.WithClock(func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}))
+	clk := testkit.NewClockAt(time.Now())
+	c, prefix, s := newFixture(t, redisstore.WithClock(clk.Now))
 	ctx := context.Background()
-	require.NoError(t, s.PutSession(ctx, testSession(now, time.Hour)))
+	require.NoError(t, s.PutSession(ctx, testSession(clk.Now(), time.Hour)))
 
-	mu.Lock()
-	now = now.Add(time.Hour)
-	mu.Unlock()
+	clk.Advance(time.Hour)
 	_, err := s.SessionFor(ctx, secretLogin)
 	require.ErrorIs(t, err, store.ErrNotFound)
-	n, err := c.Exists(ctx, prefix+"session:"+secretLogin).Result()
-	require.NoError(t, err)
-	assert.Equal(t, int64(1), n, "Redis, on real time, still holds it")
+	assert.Equal(t, int64(1), exists(t, c, prefix+"session:"+secretLogin), "Redis, on real time, still holds it")
 }
 
 // TestSessionPutRefusesWhatItCannotStoreFaithfully: a session without an ID
@@ -244,9 +226,7 @@ func TestSessionExpiredOnStoreClock(t *testing.T) {
 // alter) or with a time JSON cannot hold is refused, and changes nothing.
 func TestSessionPutRefusesWhatItCannotStoreFaithfully(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
-	s := newStore(t, c, prefix)
+	c, prefix, s := newFixture(t)
 	ctx := context.Background()
 	orig := testSession(time.Now(), time.Hour)
 	require.NoError(t, s.PutSession(ctx, orig))
@@ -266,10 +246,7 @@ func TestSessionPutRefusesWhatItCannotStoreFaithfully(t *testing.T) {
 		bad := testSession(time.Now(), 2*time.Hour)
 		bad.Subject = "mallory-SECRET"
 		change(&bad)
-		err := s.PutSession(ctx, bad)
-		require.Error(t, err, name)
-		assert.ErrorContains(t, err, "redisstore: session: ", name)
-		assertNoSessionData(t, err, name)
+		requireSessionError(t, s.PutSession(ctx, bad), name)
 	}
 	keys, err := c.Keys(ctx, prefix+"*").Result()
 	require.NoError(t, err)
@@ -284,9 +261,7 @@ func TestSessionPutRefusesWhatItCannotStoreFaithfully(t *testing.T) {
 // error holds nothing of the value or the login session.
 func TestSessionCorruptValueIsAnError(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
-	prefix := newPrefix(t)
-	s := newStore(t, c, prefix)
+	c, prefix, s := newFixture(t)
 	ctx := context.Background()
 	key := prefix + "session:" + secretLogin
 
@@ -315,10 +290,8 @@ func TestSessionCorruptValueIsAnError(t *testing.T) {
 		require.NoError(t, write(), name)
 		sess, err := s.SessionFor(ctx, secretLogin)
 		assert.Nil(t, sess, name)
-		require.Error(t, err, name)
+		requireSessionError(t, err, name)
 		assert.NotErrorIs(t, err, store.ErrNotFound, "%s: a broken value is not \"no session\"", name)
-		assert.ErrorContains(t, err, "redisstore: session: ", name)
-		assertNoSessionData(t, err, name)
 	}
 	require.NoError(t, s.DeleteSession(ctx, secretLogin), "a broken value can be deleted")
 	require.NoError(t, s.PutSession(ctx, testSession(time.Now(), time.Hour)))
@@ -337,29 +310,18 @@ func TestSessionFailClosedOnDeadPort(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("PutSession", func(t *testing.T) {
-		err := s.PutSession(ctx, testSession(time.Now(), time.Hour))
-		require.Error(t, err)
-		assert.ErrorContains(t, err, "redisstore: session: ")
-		assertNoSessionData(t, err)
+		requireSessionError(t, s.PutSession(ctx, testSession(time.Now(), time.Hour)))
 	})
 	t.Run("PutSession past expiry", func(t *testing.T) {
-		err := s.PutSession(ctx, testSession(time.Now(), -time.Second))
-		require.Error(t, err, "the old session could not be deleted")
-		assert.ErrorContains(t, err, "redisstore: session: ")
-		assertNoSessionData(t, err)
+		requireSessionError(t, s.PutSession(ctx, testSession(time.Now(), -time.Second)), "the old session could not be deleted")
 	})
 	t.Run("SessionFor", func(t *testing.T) {
 		sess, err := s.SessionFor(ctx, secretLogin)
 		assert.Nil(t, sess)
-		require.Error(t, err)
+		requireSessionError(t, err)
 		assert.NotErrorIs(t, err, store.ErrNotFound, "an unreachable store is not \"no session\"")
-		assert.ErrorContains(t, err, "redisstore: session: ")
-		assertNoSessionData(t, err)
 	})
 	t.Run("DeleteSession", func(t *testing.T) {
-		err := s.DeleteSession(ctx, secretLogin)
-		require.Error(t, err)
-		assert.ErrorContains(t, err, "redisstore: session: ")
-		assertNoSessionData(t, err)
+		requireSessionError(t, s.DeleteSession(ctx, secretLogin))
 	})
 }
