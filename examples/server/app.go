@@ -104,6 +104,43 @@ func newRelyingParty(s *server, secure bool, clientID, path, cookie string) (rel
 	return rp, c
 }
 
+// checkForm parses a POSTed form of the app and checks its CSRF token;
+// message answers (400 or 403, nothing done) when it returns false.
+func (rp *relyingParty) checkForm(w http.ResponseWriter, r *http.Request, message func(http.ResponseWriter, int, string, string)) (session, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		message(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return session{}, false
+	}
+	sess, ok := rp.sessions.get(r)
+	if !ok || !checkCSRF(r, sess) {
+		message(w, http.StatusForbidden, "Forbidden", "The form has expired or did not come from this site.")
+		return session{}, false
+	}
+	return sess, true
+}
+
+// takeFlash returns the app's session of r, if any, and its flash
+// message, which it clears.
+func (rp *relyingParty) takeFlash(r *http.Request) (session, bool, string) {
+	sess, ok := rp.sessions.get(r)
+	if !ok || sess.Flash == "" {
+		return sess, ok, ""
+	}
+	rp.sessions.update(sess.ID, func(s *session) { s.Flash = "" })
+	return sess, ok, sess.Flash
+}
+
+// errorAnswer is the text for an error response (RFC 6749 §4.1.2.1) of
+// the authorize endpoint: its code and description.
+func errorAnswer(code, description string) string {
+	text := "The identity server answered " + code
+	if description != "" {
+		text += ": " + description
+	}
+	return text + "."
+}
+
 // scopeOf returns the scope the app asks for: first, then the client's
 // registered scopes except those drop refuses.
 func scopeOf(c store.Client, first []string, drop func(string) bool) string {
@@ -316,11 +353,7 @@ func (a *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	a.sessions.update(sess.ID, func(s *session) { s.Pending = nil }) // one response per request
 	if code := r.PostForm.Get("error"); code != "" {
-		text := "The identity server answered " + code
-		if d := r.PostForm.Get("error_description"); d != "" {
-			text += ": " + d
-		}
-		a.message(w, http.StatusOK, "Impersonation not started", text+".")
+		a.message(w, http.StatusOK, "Impersonation not started", errorAnswer(code, r.PostForm.Get("error_description")))
 		return
 	}
 	subjectToken, idToken := r.PostForm.Get("subject_token"), r.PostForm.Get("id_token")
@@ -420,12 +453,8 @@ func describeRetrieveError(err error) string {
 
 // home is GET /app: under impersonation, the banner and the API's answer.
 func (a *demoApp) home(w http.ResponseWriter, r *http.Request) {
-	sess, ok := a.sessions.get(r)
-	var body appBody
-	if ok && sess.Flash != "" {
-		body.Flash = sess.Flash
-		a.sessions.update(sess.ID, func(s *session) { s.Flash = "" })
-	}
+	sess, ok, flash := a.takeFlash(r)
+	body := appBody{Flash: flash}
 	if a.problem != "" {
 		body.Error = "The demo app is not available: " + a.problem
 	}
@@ -532,17 +561,7 @@ func (a *demoApp) end(w http.ResponseWriter, r *http.Request) {
 // checkForm parses a POSTed form of the app and checks its CSRF token
 // (403, nothing done, when it is missing or wrong).
 func (a *demoApp) checkForm(w http.ResponseWriter, r *http.Request) (session, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		a.message(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return session{}, false
-	}
-	sess, ok := a.sessions.get(r)
-	if !ok || !checkCSRF(r, sess) {
-		a.message(w, http.StatusForbidden, "Forbidden", "The form has expired or did not come from this site.")
-		return session{}, false
-	}
-	return sess, true
+	return a.relyingParty.checkForm(w, r, a.message)
 }
 
 // revoke revokes token, best effort: failures are logged.

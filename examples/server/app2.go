@@ -140,11 +140,7 @@ func (a *demoApp2) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	a.sessions.update(sess.ID, func(s *session) { s.Pending = nil }) // one response per request
 	if code := q.Get("error"); code != "" {
-		text := "The identity server answered " + code
-		if d := q.Get("error_description"); d != "" {
-			text += ": " + d
-		}
-		a.message(w, http.StatusOK, "Not signed in", text+".")
+		a.message(w, http.StatusOK, "Not signed in", errorAnswer(code, q.Get("error_description")))
 		return
 	}
 	code := q.Get("code")
@@ -184,12 +180,8 @@ func (a *demoApp2) callback(w http.ResponseWriter, r *http.Request) {
 // home is GET /app2: who is signed in (from the app's own verified access
 // token, with the banner when it carries act) and its claims.
 func (a *demoApp2) home(w http.ResponseWriter, r *http.Request) {
-	sess, ok := a.sessions.get(r)
-	var body app2Body
-	if ok && sess.Flash != "" {
-		body.Flash = sess.Flash
-		a.sessions.update(sess.ID, func(s *session) { s.Flash = "" })
-	}
+	sess, ok, flash := a.takeFlash(r)
+	body := app2Body{Flash: flash}
 	if a.problem != "" {
 		body.Error = a.brand + " is not available: " + a.problem
 	}
@@ -318,17 +310,7 @@ func (a *demoApp2) logout(w http.ResponseWriter, r *http.Request) {
 
 // checkForm parses a POSTed form of the app and checks its CSRF token.
 func (a *demoApp2) checkForm(w http.ResponseWriter, r *http.Request) (session, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		a.message(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return session{}, false
-	}
-	sess, ok := a.sessions.get(r)
-	if !ok || !checkCSRF(r, sess) {
-		a.message(w, http.StatusForbidden, "Forbidden", "The form has expired or did not come from this site.")
-		return session{}, false
-	}
-	return sess, true
+	return a.relyingParty.checkForm(w, r, a.message)
 }
 
 // revoke revokes tokens, best effort: failures are logged.

@@ -149,17 +149,8 @@ func (s *server) impersonable(ctx context.Context, admin string) ([]consoleUser,
 // session, and nothing else starts an impersonation. Inside an
 // impersonation session only its own user may be impersonated again.
 func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		message(w, s.logger, http.StatusBadRequest, pageData{}, messageBody{Heading: "Bad request", Text: "The form could not be read.", IsError: true})
-		return
-	}
-	sess, ok := s.requireLogin(w, r)
+	sess, ok := s.consoleForm(w, r)
 	if !ok {
-		return
-	}
-	if !checkCSRF(r, sess) {
-		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
 		return
 	}
 	if s.app.problem != "" {
@@ -210,17 +201,8 @@ func (s *server) impersonate(w http.ResponseWriter, r *http.Request) {
 // the impersonation session of the admin's login session ends, and with
 // it every token issued under it, in every app.
 func (s *server) endImpersonation(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		message(w, s.logger, http.StatusBadRequest, pageData{}, messageBody{Heading: "Bad request", Text: "The form could not be read.", IsError: true})
-		return
-	}
-	sess, ok := s.requireLogin(w, r)
+	sess, ok := s.consoleForm(w, r)
 	if !ok {
-		return
-	}
-	if !checkCSRF(r, sess) {
-		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
 		return
 	}
 	if err := s.svc.Sessions().End(r.Context(), loginSessionID(sess), "ended in the console"); err != nil {
@@ -229,6 +211,25 @@ func (s *server) endImpersonation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+// consoleForm parses a POSTed console form and checks that its browser is
+// signed in and its CSRF token; it has answered when it returns false.
+func (s *server) consoleForm(w http.ResponseWriter, r *http.Request) (session, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		message(w, s.logger, http.StatusBadRequest, pageData{}, messageBody{Heading: "Bad request", Text: "The form could not be read.", IsError: true})
+		return session{}, false
+	}
+	sess, ok := s.requireLogin(w, r)
+	if !ok {
+		return session{}, false
+	}
+	if !checkCSRF(r, sess) {
+		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
+		return session{}, false
+	}
+	return sess, true
 }
 
 // validReason mirrors what the authorize endpoint accepts as

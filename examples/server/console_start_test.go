@@ -43,6 +43,16 @@ func skipConsentFixture(t *testing.T, clock *testkit.Clock) *fixture {
 	})
 }
 
+// skipConsentAlice returns a skipConsentFixture on clock and a browser
+// signed in there as alice.
+func skipConsentAlice(t *testing.T, clock *testkit.Clock) (*fixture, *browser) {
+	t.Helper()
+	f := skipConsentFixture(t, clock)
+	b := f.browser(t)
+	b.login("alice", "alice-demo-password")
+	return f, b
+}
+
 // follow does what a browser does with p: it follows redirects and
 // submits the form_post page to the demo app (the page's script would),
 // and returns the page it ends on.
@@ -125,9 +135,7 @@ func TestAppStartCrossSiteGETStartsNothing(t *testing.T) {
 	} {
 		t.Run(query.Encode(), func(t *testing.T) {
 			t.Parallel()
-			f := skipConsentFixture(t, newTestClock())
-			b := f.browser(t)
-			b.login("alice", "alice-demo-password")
+			f, b := skipConsentAlice(t, newTestClock())
 			mark := len(f.s.dir.db.Events())
 
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.issuer+"/app/start?"+query.Encode(), nil)
@@ -227,9 +235,7 @@ func TestAppStartRefusesBadHandles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := newTestClock()
-			f := skipConsentFixture(t, clock)
-			b := f.browser(t)
-			b.login("alice", "alice-demo-password")
+			f, b := skipConsentAlice(t, clock)
 			mark := len(f.s.dir.db.Events())
 			presenter, start := tc.setup(t, f, clock, b)
 
@@ -261,9 +267,7 @@ func TestConsoleStartsThroughHandle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := newTestClock()
-			f := skipConsentFixture(t, clock)
-			b := f.browser(t)
-			b.login("alice", "alice-demo-password")
+			f, b := skipConsentAlice(t, clock)
 
 			start := b.consoleStart("bob", "ticket 4711", tc.extra)
 			u, err := url.Parse(start)
@@ -320,9 +324,7 @@ func keys(v url.Values) []string {
 // starts.
 func TestAppStartHandleDoesNotBypassThePolicy(t *testing.T) {
 	t.Parallel()
-	f := skipConsentFixture(t, newTestClock())
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := skipConsentAlice(t, newTestClock())
 	p := b.follow(b.appStart("dave", "ticket 1", ""))
 	assert.Contains(t, p.Body, "Impersonation not started")
 	require.Len(t, f.eventsOf(store.EventImpersonationDenied), 1)

@@ -31,9 +31,7 @@ func TestConsoleRequiresLogin(t *testing.T) {
 // acme-eu that she may impersonate; not herself, not dave (globex). Bob
 // holds no impersonation role and sees nobody.
 func TestConsoleListing(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	p := b.get("/console")
 	require.Equal(t, http.StatusOK, p.StatusCode)
 	assert.Contains(t, p.Body, `<tr data-user="bob">`)
@@ -60,9 +58,7 @@ func TestConsoleListing(t *testing.T) {
 }
 
 func TestConsoleImpersonateChecks(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	token := csrf(t, b.get("/console").Body)
 	tests := []struct {
 		name   string
@@ -93,9 +89,7 @@ func TestConsoleImpersonateChecks(t *testing.T) {
 // API refusing the password change, and End impersonation revoking the
 // token.
 func TestConsoleToAppFlow(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	p := b.get("/console")
 	p = b.post("/console/impersonate", url.Values{"user": {"bob"}, "reason": {"ticket 4711: bob cannot see his orders"}, csrfField: {csrf(t, p.Body)}})
 	start := p.location(t)
@@ -189,16 +183,7 @@ func TestConsoleToAppFlow(t *testing.T) {
 // findAppSession returns the demo app's only session holding a token.
 func findAppSession(t *testing.T, f *fixture) session {
 	t.Helper()
-	st := f.s.app.sessions
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, s := range st.m {
-		if s.AccessToken != "" {
-			return *s
-		}
-	}
-	require.Fail(t, "no app session with a token")
-	return session{}
+	return sessionWithToken(t, f.s.app.sessions, "no app session with a token")
 }
 
 // TestAppCallbackErrors: the app reports a declined consent, and refuses
@@ -209,13 +194,9 @@ func TestAppCallbackErrors(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, b.post("/app/callback", url.Values{"state": {"x"}}).StatusCode, "no flow in progress")
 
 	b.login("alice", "alice-demo-password")
-	p := b.get("/console")
-	p = b.post("/console/impersonate", url.Values{"user": {"carol"}, "reason": {"check"}, csrfField: {csrf(t, p.Body)}})
-	p = b.get(p.location(t))
-	p = b.get(p.location(t))
-	consent := formFor(t, p.Body, "/oauth2/authorize")
+	consent := consentForm(t, b, "carol", "check")
 	consent.Set("consent", "deny")
-	p = b.post("/oauth2/authorize", consent)
+	p := b.post("/oauth2/authorize", consent)
 	require.Equal(t, http.StatusOK, p.StatusCode)
 	callback := formFor(t, p.Body, f.issuer+"/app/callback")
 	assert.Equal(t, "access_denied", callback.Get("error"))
@@ -229,9 +210,7 @@ func TestAppCallbackErrors(t *testing.T) {
 // TestAuditPage: every event type the flows produce is listed, newest
 // first, in HTML and in JSON.
 func TestAuditPage(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 
 	// impersonation.started, token.exchanged, impersonation.request,
 	// impersonation.ended through the API and revocation.
@@ -313,9 +292,17 @@ func TestAuditPage(t *testing.T) {
 	assert.Contains(t, started.Scopes, "orders:read")
 
 	// Bob, no admin, sees only the events about himself.
+	assertSeesOnlyBob(t, f)
+}
+
+// assertSeesOnlyBob signs bob, no admin, in at f: the audit log shows
+// him only the events about himself.
+func assertSeesOnlyBob(t *testing.T, f *fixture) {
+	t.Helper()
 	bob := f.browser(t)
 	bob.login("bob", "bob-demo-password")
-	p = bob.get("/console/audit?format=json")
+	p := bob.get("/console/audit?format=json")
+	var rows []auditRow
 	require.NoError(t, json.Unmarshal([]byte(p.Body), &rows))
 	require.NotEmpty(t, rows)
 	for _, r := range rows {
@@ -327,16 +314,23 @@ func TestAuditPage(t *testing.T) {
 // b and returns the form_post fields the browser would send to the app.
 func appCallbackForm(t *testing.T, f *fixture, b *browser, subject string) url.Values {
 	t.Helper()
-	p := b.get("/console")
-	p = b.post("/console/impersonate", url.Values{"user": {subject}, "reason": {"ticket 1"}, csrfField: {csrf(t, p.Body)}})
-	p = b.get(p.location(t))
-	p = b.get(p.location(t))
-	require.Equal(t, http.StatusOK, p.StatusCode)
-	consent := formFor(t, p.Body, "/oauth2/authorize")
+	consent := consentForm(t, b, subject, "ticket 1")
 	consent.Set("consent", "allow")
-	p = b.post("/oauth2/authorize", consent)
+	p := b.post("/oauth2/authorize", consent)
 	require.Equal(t, http.StatusOK, p.StatusCode)
 	return formFor(t, p.Body, f.issuer+"/app/callback")
+}
+
+// consentForm runs the console's Impersonate of subject with reason in b
+// (signed in) up to the consent page, and returns its form.
+func consentForm(t *testing.T, b *browser, subject, reason string) url.Values {
+	t.Helper()
+	p := b.get("/console")
+	p = b.post("/console/impersonate", url.Values{"user": {subject}, "reason": {reason}, csrfField: {csrf(t, p.Body)}})
+	p = b.get(p.location(t))
+	p = b.get(p.location(t))
+	require.Equal(t, http.StatusOK, p.StatusCode)
+	return formFor(t, p.Body, "/oauth2/authorize")
 }
 
 // TestAppCallbackVerifiesIDToken: the app verifies the ID token and its

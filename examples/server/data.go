@@ -257,17 +257,35 @@ func (d *data) validate(name string) error {
 		}
 	}
 
+	// unique keeps index i under key in seen; an empty key is reported
+	// with missing, one seen before with dupFormat (args, then the earlier
+	// index). It reports whether key was new.
+	unique := func(seen map[string]int, key string, i int, at, missing, dupFormat string, args ...any) bool {
+		j, dup := seen[key]
+		switch {
+		case key == "":
+			add(at, "%s", missing)
+		case dup:
+			add(at, dupFormat, append(args, j)...)
+		default:
+			seen[key] = i
+			return true
+		}
+		return false
+	}
+	// refer reports a missing reference field or one to an unknown key.
+	refer := func(seen map[string]int, key, at, field string) {
+		switch _, ok := seen[key]; {
+		case key == "":
+			add(at, "missing %q", field)
+		case !ok:
+			add(at, "%s %q does not exist", field, key)
+		}
+	}
+
 	orgs := map[string]int{}
 	for i, o := range d.Organizations {
-		at := where("organizations", i, o.ID)
-		switch j, dup := orgs[o.ID]; {
-		case o.ID == "":
-			add(at, `missing "id"`)
-		case dup:
-			add(at, "duplicate id: also organizations[%d]", j)
-		default:
-			orgs[o.ID] = i
-		}
+		unique(orgs, o.ID, i, where("organizations", i, o.ID), `missing "id"`, "duplicate id: also organizations[%d]")
 	}
 	for i, o := range d.Organizations {
 		if o.Parent == "" || o.ID == "" {
@@ -310,41 +328,15 @@ func (d *data) validate(name string) error {
 	usernames := map[string]int{}
 	for i, u := range d.Users {
 		at := where("users", i, u.ID)
-		switch j, dup := users[u.ID]; {
-		case u.ID == "":
-			add(at, `missing "id"`)
-		case dup:
-			add(at, "duplicate id: also users[%d]", j)
-		default:
-			users[u.ID] = i
-		}
-		switch j, dup := usernames[u.Username]; {
-		case u.Username == "":
-			add(at, `missing "username"`)
-		case dup:
-			add(at, "duplicate username %q: also users[%d]", u.Username, j)
-		default:
-			usernames[u.Username] = i
-		}
-		switch _, ok := orgs[u.Org]; {
-		case u.Org == "":
-			add(at, `missing "org"`)
-		case !ok:
-			add(at, "org %q does not exist", u.Org)
-		}
+		unique(users, u.ID, i, at, `missing "id"`, "duplicate id: also users[%d]")
+		unique(usernames, u.Username, i, at, `missing "username"`, "duplicate username %q: also users[%d]", u.Username)
+		refer(orgs, u.Org, at, "org")
 	}
 
 	clients := map[string]int{}
 	for i, c := range d.Clients {
 		at := where("clients", i, c.ID)
-		switch j, dup := clients[c.ID]; {
-		case c.ID == "":
-			add(at, `missing "id"`)
-		case dup:
-			add(at, "duplicate id: also clients[%d]", j)
-		default:
-			clients[c.ID] = i
-		}
+		unique(clients, c.ID, i, at, `missing "id"`, "duplicate id: also clients[%d]")
 		if len(c.RedirectURIs) == 0 {
 			add(at, `"redirect_uris" is empty: the client could never receive a response`)
 		}
@@ -383,12 +375,7 @@ func (d *data) validate(name string) error {
 		if r.Name == "" {
 			add(at, `missing "name"`)
 		}
-		switch _, ok := clients[r.Client]; {
-		case r.Client == "":
-			add(at, `missing "client"`)
-		case !ok:
-			add(at, "client %q does not exist", r.Client)
-		}
+		refer(clients, r.Client, at, "client")
 		if r.Name != "" && r.Client != "" {
 			k := roleKey{r.Client, r.Name}
 			if j, dup := roles[k]; dup {
@@ -406,13 +393,7 @@ func (d *data) validate(name string) error {
 	auditors := map[string]int{}
 	for i, a := range d.Auditors {
 		at := fmt.Sprintf("auditors[%d]", i)
-		switch j, dup := auditors[a]; {
-		case a == "":
-			add(at, "empty user id")
-		case dup:
-			add(at, "duplicate user %q: also auditors[%d]", a, j)
-		default:
-			auditors[a] = i
+		if unique(auditors, a, i, at, "empty user id", "duplicate user %q: also auditors[%d]", a) {
 			if _, ok := users[a]; !ok {
 				add(at, "user %q does not exist", a)
 			}

@@ -56,24 +56,8 @@ type fixture struct {
 // URL; mutate adjusts the config.
 func newFixture(t *testing.T, mutate ...func(*config)) *fixture {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + srv.Listener.Addr().String()
-	cfg := config{Addr: srv.Listener.Addr().String(), Issuer: issuer, PasswordIterations: testPasswordIterations}
-	for _, m := range mutate {
-		m(&cfg)
-	}
-	f := &fixture{srv: srv, issuer: issuer, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	s, h, err := newServer(cfg, f.stdout, f.stderr)
-	if err != nil {
-		srv.Close()
-	}
-	require.NoError(t, err)
-	f.s = s
-	t.Cleanup(s.close) // after srv.Close: cleanups run last first
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
-	require.Equal(t, issuer, srv.URL)
+	f := newInstance(t, "", mutate...)
+	require.Equal(t, f.issuer, f.srv.URL)
 	return f
 }
 
@@ -135,10 +119,21 @@ func (b *browser) post(u string, form url.Values) page {
 }
 
 // location returns the Location of a redirect.
-func (p page) location(t *testing.T) string {
+func (p page) location(t testing.TB) string {
 	t.Helper()
 	require.Contains(t, []int{http.StatusFound, http.StatusSeeOther}, p.StatusCode, "expected a redirect, got %d: %s", p.StatusCode, p.Body)
 	return p.Header.Get("Location")
+}
+
+// fragment returns the Location of a redirect and the parameters in its
+// fragment.
+func (p page) fragment(t testing.TB) (*url.URL, url.Values) {
+	t.Helper()
+	loc, err := url.Parse(p.location(t))
+	require.NoError(t, err)
+	v, err := url.ParseQuery(loc.Fragment)
+	require.NoError(t, err)
+	return loc, v
 }
 
 var (

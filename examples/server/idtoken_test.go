@@ -13,9 +13,7 @@ import (
 // subject+jwt: same issuer, same audience), a tampered token and one for
 // another client.
 func TestIDTokenVerifier(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	v := b.cliAuthorize("bob", "fragment")
 	ids := f.s.app.ids
 	ctx := t.Context()

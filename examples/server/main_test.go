@@ -154,13 +154,9 @@ func TestRequestLog(t *testing.T) {
 	// A full run: login, authorize (query string with reason), consent,
 	// app callback (form body with tokens), exchange, API, revocation.
 	b.login("alice", "alice-demo-password")
-	p := b.get("/console")
-	p = b.post("/console/impersonate", url.Values{"user": {"bob"}, "reason": {"reason-in-the-query"}, csrfField: {csrf(t, p.Body)}})
-	p = b.get(p.location(t))
-	p = b.get(p.location(t))
-	consent := formFor(t, p.Body, "/oauth2/authorize")
+	consent := consentForm(t, b, "bob", "reason-in-the-query")
 	consent.Set("consent", "allow")
-	p = b.post("/oauth2/authorize", consent)
+	p := b.post("/oauth2/authorize", consent)
 	callback := formFor(t, p.Body, f.issuer+"/app/callback")
 	p = b.post("/app/callback", callback)
 	require.Equal(t, "/app", p.location(t))

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -39,13 +37,7 @@ const (
 // at once, and exactly one answers 200 with an access token, the other 400
 // invalid_request.
 func TestReadmeSeveralInstances(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed")
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
+	bash := requireBashAndCurl(t)
 	script := docBashBlock(t, severalInstancesDoc, severalInstancesStart, severalInstancesEnd)
 	lines := strings.SplitN(script, "\n", 3)
 	require.True(t, strings.HasPrefix(lines[0], severalInstancesIssuer) && strings.HasPrefix(lines[1], severalInstancesIssuer2),
@@ -61,23 +53,10 @@ func TestReadmeSeveralInstances(t *testing.T) {
 	// start runs one instance as main does, and returns its URL, its
 	// stdout and a function that stops it and expects a clean stop.
 	start := func(issuer string) (string, *syncBuffer, func()) {
-		serverCtx, stop := context.WithCancel(ctx)
-		stdout, stderr := &syncBuffer{}, &syncBuffer{}
 		cfg := config{Addr: "127.0.0.1:0", Issuer: issuer, KeysDir: keys, PasswordIterations: testPasswordIterations}
 		ss.both(&cfg)
-		done := make(chan error, 1)
-		go func() { done <- run(serverCtx, cfg, stdout, stderr) }()
-		url := waitListening(ctx, t, stdout, stderr, done)
-		return url, stdout, func() {
-			t.Helper()
-			stop()
-			select {
-			case err := <-done:
-				require.NoError(t, err, "the server did not stop cleanly")
-			case <-ctx.Done():
-				require.Fail(t, "the server did not stop")
-			}
-		}
+		url, stdout, _, stop := runServer(ctx, t, cfg)
+		return url, stdout, stop
 	}
 	issuer, _, stop1 := start("")
 	defer stop1()
@@ -87,11 +66,7 @@ func TestReadmeSeveralInstances(t *testing.T) {
 	assert.Contains(t, stdout2.String(), "issuer: "+issuer+"\n", "instance 2 serves the issuer of instance 1")
 	assert.Contains(t, stdout2.String(), "stores: one-time use of subject tokens, revocation, rate limits: Redis")
 
-	cmd := exec.CommandContext(ctx, bash, "-euo", "pipefail", "-c", script)
-	cmd.Env = append(os.Environ(), "ISSUER="+issuer, "ISSUER2="+url2)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	output := string(out)
+	output, err := runBash(ctx, bash, script, "ISSUER="+issuer, "ISSUER2="+url2)
 	require.NoError(t, err, "the replay of %s failed:\n%s", severalInstancesDoc, output)
 	t.Logf("the replay of %s printed:\n%s", severalInstancesDoc, output)
 

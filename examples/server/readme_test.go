@@ -63,13 +63,7 @@ func docBashBlock(t *testing.T, doc, start, end string) string {
 // answer, the introspection of the active token, its revocation and the
 // API's 401 afterwards.
 func TestReadmeCurlSession(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed")
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
+	bash := requireBashAndCurl(t)
 	script := curlSessionBlock(t)
 	require.True(t, strings.HasPrefix(script, curlSessionIssuer+"\n"),
 		"the curl session must start with %s so that it runs as written and under this test", curlSessionIssuer)
@@ -81,20 +75,9 @@ func TestReadmeCurlSession(t *testing.T) {
 
 	// The server as main runs it, on a free port; the issuer is derived
 	// from the address it listens on.
-	serverCtx, stopServer := context.WithCancel(ctx)
-	defer stopServer()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(serverCtx, config{Addr: "127.0.0.1:0", PasswordIterations: testPasswordIterations}, stdout, stderr)
-	}()
-	issuer := waitListening(ctx, t, stdout, stderr, done)
+	issuer, _, stderr, stopServer := runServer(ctx, t, config{Addr: "127.0.0.1:0", PasswordIterations: testPasswordIterations})
 
-	cmd := exec.CommandContext(ctx, bash, "-euo", "pipefail", "-c", script)
-	cmd.Env = append(os.Environ(), "ISSUER="+issuer)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	output := string(out)
+	output, err := runBash(ctx, bash, script, "ISSUER="+issuer)
 	require.NoError(t, err, "the curl session of %s failed:\n%s\nserver log:\n%s", curlSessionDoc, output, stderr.String())
 	t.Logf("the curl session of %s printed:\n%s", curlSessionDoc, output)
 
@@ -164,11 +147,51 @@ func TestReadmeCurlSession(t *testing.T) {
 	}
 
 	stopServer()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "the server did not stop cleanly")
-	case <-ctx.Done():
-		require.Fail(t, "the server did not stop")
+}
+
+// requireBashAndCurl returns the path of bash, or skips the test when
+// bash or curl is not installed.
+func requireBashAndCurl(t testing.TB) string {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	return bash
+}
+
+// runBash runs script with bash (-euo pipefail) with env added to the
+// environment, and returns what it printed.
+func runBash(ctx context.Context, bash, script string, env ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bash, "-euo", "pipefail", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// runServer runs the server with cfg as main does, until ctx is done or
+// stop is called, and returns its issuer (once it answers there), its
+// stdout and stderr, and stop, which stops it and expects a clean stop.
+func runServer(ctx context.Context, t *testing.T, cfg config) (issuer string, stdout, stderr *syncBuffer, stop func()) {
+	t.Helper()
+	serverCtx, cancel := context.WithCancel(ctx)
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(serverCtx, cfg, stdout, stderr) }()
+	issuer = waitListening(ctx, t, stdout, stderr, done)
+	return issuer, stdout, stderr, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "the server did not stop cleanly")
+		case <-ctx.Done():
+			require.Fail(t, "the server did not stop")
+		}
 	}
 }
 

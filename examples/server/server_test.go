@@ -232,11 +232,8 @@ func TestConsent(t *testing.T) {
 		fields := formFor(t, consentPage(t, f, b, "carol", "fragment").Body, "/oauth2/authorize")
 		fields.Set("consent", "deny")
 		p := b.post("/oauth2/authorize", fields)
-		loc, err := url.Parse(p.location(t))
-		require.NoError(t, err)
+		loc, frag := p.fragment(t)
 		assert.Equal(t, f.issuer+"/app/callback", strings.Split(loc.String(), "#")[0])
-		frag, err := url.ParseQuery(loc.Fragment)
-		require.NoError(t, err)
 		assert.Equal(t, "access_denied", frag.Get("error"))
 		assert.Equal(t, "state-carol", frag.Get("state"))
 		assert.Empty(t, frag.Get("subject_token"))
@@ -277,9 +274,7 @@ func TestConsent(t *testing.T) {
 		b := f.browser(t)
 		b.login("alice", "alice-demo-password")
 		p := b.get(f.authorizeURL(demoAppClientID, f.issuer+"/app/callback", "dave", "fragment", nil))
-		loc, err := url.Parse(p.location(t))
-		require.NoError(t, err)
-		frag, _ := url.ParseQuery(loc.Fragment)
+		_, frag := p.fragment(t)
 		assert.Equal(t, "access_denied", frag.Get("error"))
 	})
 }
@@ -299,9 +294,7 @@ func TestResponseModes(t *testing.T) {
 	}
 	t.Run("cli form_post is not registered", func(t *testing.T) {
 		p := b.get(f.authorizeURL(cliClientID, cliRedirectURI, "bob", "form_post", nil))
-		loc, err := url.Parse(p.location(t))
-		require.NoError(t, err)
-		frag, _ := url.ParseQuery(loc.Fragment)
+		_, frag := p.fragment(t)
 		assert.Equal(t, "invalid_request", frag.Get("error"))
 	})
 	t.Run("demo-app form_post", func(t *testing.T) {

@@ -73,10 +73,7 @@ func TestSessionSignInRefusedForClientThePolicyRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			b := f.browser(t)
-			b.login("alice", "alice-demo-password")
-			impersonateInApp(t, f, b, "bob")
+			f, b := impersonatingBob(t)
 			tc.change(t, f)
 			mark := len(f.s.dir.db.Events())
 
@@ -100,10 +97,7 @@ func TestSessionSignInRefusedForClientThePolicyRefuses(t *testing.T) {
 // policy allowed the impersonation is refused at the token endpoint once
 // it no longer does for the client, with invalid_grant and nothing issued.
 func TestSessionSignInRefusedAtTheTokenEndpoint(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
-	impersonateInApp(t, f, b, "bob")
+	f, b := impersonatingBob(t)
 	code, verifier := b.code()
 	require.NoError(t, f.s.dir.db.Unassign(demoApp2ClientID, "impersonator", "alice"))
 	mark := len(f.s.dir.db.Events())
@@ -120,10 +114,7 @@ func TestSessionSignInRefusedAtTheTokenEndpoint(t *testing.T) {
 // session is refused once the policy no longer allows the impersonation
 // for the refreshing client.
 func TestSessionRefreshRefusedForClientThePolicyRefuses(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
-	impersonateInApp(t, f, b, "bob")
+	f, b := impersonatingBob(t)
 	code, verifier := b.code()
 	out := f.redeemOK(t, code, verifier)
 	_, at := claimsOf(t, out["access_token"].(string))
@@ -151,10 +142,7 @@ func updateDirClient(t *testing.T, f *fixture, id string, change func(*store.Cli
 // without impersonation, shows the refusal under the session; once the
 // impersonation ends it signs alice in as herself.
 func TestApp3RefusesTheImpersonatedSignIn(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
-	impersonateInApp(t, f, b, "bob")
+	f, b := impersonatingBob(t)
 
 	p := b.get("/app3/login")
 	authz := p.location(t)

@@ -144,10 +144,34 @@ func (b *browser) app2SignIn() page {
 	return p
 }
 
+// impersonatingBob returns a fixture and alice's browser, in which she
+// impersonates bob through the demo app (impersonateInApp).
+func impersonatingBob(t *testing.T) (*fixture, *browser) {
+	t.Helper()
+	f, b := aliceBrowser(t)
+	impersonateInApp(t, f, b, "bob")
+	return f, b
+}
+
+// aliceBrowser returns a fixture and a browser signed in there as alice.
+func aliceBrowser(t *testing.T) (*fixture, *browser) {
+	t.Helper()
+	f := newFixture(t)
+	b := f.browser(t)
+	b.login("alice", "alice-demo-password")
+	return f, b
+}
+
 // app2Session returns demo app 2's only session holding tokens.
 func app2Session(t *testing.T, f *fixture) session {
 	t.Helper()
-	st := f.s.app2.sessions
+	return sessionWithToken(t, f.s.app2.sessions, "no demo app 2 session with a token")
+}
+
+// sessionWithToken returns the only session of st holding an access
+// token; it fails the test with missing when there is none.
+func sessionWithToken(t testing.TB, st *sessionStore, missing string) session {
+	t.Helper()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, s := range st.m {
@@ -155,7 +179,7 @@ func app2Session(t *testing.T, f *fixture) session {
 			return *s
 		}
 	}
-	require.Fail(t, "no demo app 2 session with a token")
+	require.Fail(t, missing)
 	return session{}
 }
 
@@ -172,4 +196,12 @@ func bannerText(body string) string {
 // eventsOf returns the recorded audit events of type typ.
 func (f *fixture) eventsOf(typ store.EventType) []store.Event {
 	return ofType(f.s.dir.db.Events(), typ)
+}
+
+// oneDenial requires exactly one recorded impersonation.denied event,
+// denied, its reason containing reasonContains (testkit.RequireOneEvent),
+// and returns it.
+func (f *fixture) oneDenial(t testing.TB, reasonContains string) store.Event {
+	t.Helper()
+	return testkit.RequireOneEvent(t, f.eventsOf(store.EventImpersonationDenied), store.EventImpersonationDenied, store.OutcomeDenied, reasonContains)
 }

@@ -71,9 +71,7 @@ func TestCodeFlowOwnTokens(t *testing.T) {
 	assert.Equal(t, "invalid_grant", again["error"])
 
 	// Demo app 2, through the browser: alice herself, no banner.
-	p = b.app2SignIn()
-	assert.Contains(t, p.Body, "Signed in as alice")
-	assert.Empty(t, bannerText(p.Body))
+	p = assertApp2SignsInAlice(t, b)
 	assert.NotContains(t, p.Body, "eyJ", "the tokens stay on the server")
 	assert.Contains(t, html.UnescapeString(p.Body), `"sub": "alice"`)
 	assert.Empty(t, f.decisions(), "nothing about impersonation is recorded for a user's own sign-in")
@@ -83,9 +81,7 @@ func TestCodeFlowOwnTokens(t *testing.T) {
 // A bad client or redirect URI is shown, never redirected to; everything
 // else goes back to the client with the state, PKCE S256 included.
 func TestCodeFlowAuthorizeRefusals(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	_, challenge := pkcePair()
 	cb := f.app2Callback()
 
@@ -144,9 +140,7 @@ func TestCodeFlowAuthorizeRefusals(t *testing.T) {
 // TestCodeFlowTokenRefusals: PKCE and the code at the token endpoint.
 // Every refusal is invalid_grant, and a refused code is used up.
 func TestCodeFlowTokenRefusals(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	cb := f.app2Callback()
 	invalidGrant := func(t *testing.T, status int, out map[string]any, desc string) {
 		t.Helper()
@@ -221,10 +215,7 @@ func TestCodeFlowTokenRefusals(t *testing.T) {
 // token, gives bob's tokens with act alice and the session's isid, the
 // scope bob holds there, and the reason claim; refresh keeps act.
 func TestImpersonationSessionCodeFlow(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
-	impersonateInApp(t, f, b, "bob")
+	f, b := impersonatingBob(t)
 	appSess := findAppSession(t, f)
 	require.NotEmpty(t, appSess.ImpersonationID)
 	_, exchanged := claimsOf(t, appSess.AccessToken)
@@ -297,9 +288,7 @@ func requestWithCookies(t *testing.T, b *browser, path string) *http.Request {
 // nothing else about impersonation. The console's "Impersonate in demo
 // app 2" runs the same flow and ends in demo app 2.
 func TestApp2UnderImpersonation(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 
 	// Before: alice herself.
 	p := b.app2SignIn()
@@ -388,10 +377,7 @@ func TestImpersonationEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			b := f.browser(t)
-			b.login("alice", "alice-demo-password")
-			impersonateInApp(t, f, b, "bob")
+			f, b := impersonatingBob(t)
 			b.app2SignIn()
 			appToken := findAppSession(t, f).AccessToken
 			app2 := app2Session(t, f)
@@ -419,9 +405,7 @@ func TestImpersonationEnd(t *testing.T) {
 			p := b.get("/app2")
 			assert.Contains(t, p.Body, "You have been signed out")
 			assert.Empty(t, bannerText(p.Body))
-			p = b.app2SignIn()
-			assert.Contains(t, p.Body, "Signed in as alice")
-			assert.Empty(t, bannerText(p.Body))
+			assertApp2SignsInAlice(t, b)
 		})
 	}
 }
@@ -430,18 +414,13 @@ func TestImpersonationEnd(t *testing.T) {
 // away mid-session: the next sign-in through the session is alice's own,
 // the session's tokens are revoked, and the audit log says why.
 func TestImpersonationSessionPolicyRechecked(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
-	impersonateInApp(t, f, b, "bob")
+	f, b := impersonatingBob(t)
 	p := b.app2SignIn()
 	require.Equal(t, "You are acting as bob — signed in as alice", bannerText(p.Body))
 	bobs := app2Session(t, f)
 
 	require.NoError(t, f.s.dir.db.Unassign(demoAppClientID, "impersonator", "alice"))
-	p = b.app2SignIn()
-	assert.Contains(t, p.Body, "Signed in as alice")
-	assert.Empty(t, bannerText(p.Body))
+	assertApp2SignsInAlice(t, b)
 	_, at := claimsOf(t, app2Session(t, f).AccessToken)
 	assert.Equal(t, "alice", at["sub"])
 	assert.NotContains(t, at, "act")
@@ -463,10 +442,7 @@ func TestImpersonationSessionPolicyRechecked(t *testing.T) {
 // console, and by the authorize endpoint itself (to the client, and in
 // the audit log). bob again is fine.
 func TestImpersonationSessionOneSubject(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
-	impersonateInApp(t, f, b, "bob")
+	f, b := impersonatingBob(t)
 
 	p := b.get("/console")
 	p = b.post("/console/impersonate", url.Values{"user": {"carol"}, "reason": {"ticket 2"}, csrfField: {csrf(t, p.Body)}})
@@ -479,10 +455,8 @@ func TestImpersonationSessionOneSubject(t *testing.T) {
 	assert.Equal(t, "you are impersonating bob in this session: end that impersonation before impersonating another user", v.Get("error_description"))
 	assert.Equal(t, "state-carol", v.Get("state"))
 	assert.Empty(t, v.Get("subject_token"))
-	denied := f.eventsOf(store.EventImpersonationDenied)
-	require.Len(t, denied, 1)
-	assert.Equal(t, "carol", denied[0].Subject)
-	assert.Contains(t, denied[0].Reason, "another impersonation session is active")
+	denied := f.oneDenial(t, "another impersonation session is active")
+	assert.Equal(t, "carol", denied.Subject)
 
 	// Through the demo app: its callback shows the refusal.
 	p = b.appStart("carol", "ticket 2", "")
@@ -530,18 +504,14 @@ func TestImpersonationSessionExpiry(t *testing.T) {
 	status, out = f.refreshGrant(t, bobs.RefreshToken)
 	assert.Equal(t, "invalid_grant", out["error"], "%d: the refresh token ends with the session", status)
 	assert.False(t, f.active(t, demoApp2ClientID, demoApp2Secret, bobs.AccessToken))
-	p = b.app2SignIn()
-	assert.Contains(t, p.Body, "Signed in as alice")
-	assert.Empty(t, bannerText(p.Body))
+	assertApp2SignsInAlice(t, b)
 }
 
 // TestImpersonationWithoutReason: the demo app started without a reason
 // still exchanges, but no impersonation session starts (a reason is
 // required for one): demo app 2 signs in as alice, and the app says why.
 func TestImpersonationWithoutReason(t *testing.T) {
-	f := newFixture(t)
-	b := f.browser(t)
-	b.login("alice", "alice-demo-password")
+	f, b := aliceBrowser(t)
 	p := b.appStart("bob", "", "")
 	p = b.get(p.location(t))
 	consent := formFor(t, p.Body, "/oauth2/authorize")
@@ -556,4 +526,14 @@ func TestImpersonationWithoutReason(t *testing.T) {
 	assert.Empty(t, f.eventsOf(store.EventSessionStarted))
 	p = b.app2SignIn()
 	assert.Contains(t, p.Body, "Signed in as alice")
+}
+
+// assertApp2SignsInAlice runs demo app 2's sign-in in b: alice, as
+// herself, no banner. It returns the /app2 page.
+func assertApp2SignsInAlice(t testing.TB, b *browser) page {
+	t.Helper()
+	p := b.app2SignIn()
+	assert.Contains(t, p.Body, "Signed in as alice")
+	assert.Empty(t, bannerText(p.Body))
+	return p
 }

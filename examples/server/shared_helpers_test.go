@@ -184,7 +184,7 @@ func newInstance(t *testing.T, iss string, mutate ...func(*config)) *fixture {
 	}
 	require.NoError(t, err)
 	f.s = s
-	t.Cleanup(s.close)
+	t.Cleanup(s.close) // after srv.Close: cleanups run last first
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)

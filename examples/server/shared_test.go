@@ -32,6 +32,21 @@ var storeModes = map[string]func(*sharedStores, *config){
 	"postgres only":      (*sharedStores).postgres,
 }
 
+// inEachStoreMode runs test in parallel in each of storeModes, with two
+// instances A and B on fresh shared stores.
+func inEachStoreMode(t *testing.T, test func(t *testing.T, a, b *fixture)) {
+	t.Helper()
+	t.Parallel()
+	for name, mode := range storeModes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ss := newSharedStores(t)
+			a, b := twoInstances(t, func(cfg *config) { mode(ss, cfg) })
+			test(t, a, b)
+		})
+	}
+}
+
 // allEvents returns the audit events of the instances: the shared log,
 // or without PostgreSQL each instance's own, one after the other.
 func allEvents(t *testing.T, fs ...*fixture) []store.Event {
@@ -52,36 +67,30 @@ func allEvents(t *testing.T, fs ...*fixture) []store.Event {
 // both token endpoints is exchanged exactly once; the other is a replay,
 // in the audit log.
 func TestSharedSubjectTokenOnceAcrossInstances(t *testing.T) {
-	t.Parallel()
-	for name, mode := range storeModes {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ss := newSharedStores(t)
-			a, b := twoInstances(t, func(cfg *config) { mode(ss, cfg) })
-			v := subjectTokens(t, a, "bob", 1)[0]
+	inEachStoreMode(t, func(t *testing.T, a, b *fixture) {
+		v := subjectTokens(t, a, "bob", 1)[0]
 
-			statusA, outA := exchangeAt(t, a, v)
-			statusB, outB := exchangeAt(t, b, v)
-			assert.Equal(t, http.StatusOK, statusA, outA)
-			assert.NotEmpty(t, outA["access_token"])
-			assert.Equal(t, http.StatusBadRequest, statusB, outB)
-			assert.Equal(t, "invalid_request", outB["error"])
-			assert.NotContains(t, outB, "access_token")
+		statusA, outA := exchangeAt(t, a, v)
+		statusB, outB := exchangeAt(t, b, v)
+		assert.Equal(t, http.StatusOK, statusA, outA)
+		assert.NotEmpty(t, outA["access_token"])
+		assert.Equal(t, http.StatusBadRequest, statusB, outB)
+		assert.Equal(t, "invalid_request", outB["error"])
+		assert.NotContains(t, outB, "access_token")
 
-			// And the other way round: a token exchanged at B first is a
-			// replay at A.
-			v = subjectTokens(t, a, "carol", 1)[0]
-			statusB, outB = exchangeAt(t, b, v)
-			statusA, outA = exchangeAt(t, a, v)
-			assert.Equal(t, http.StatusOK, statusB, outB)
-			assert.Equal(t, http.StatusBadRequest, statusA, outA)
-			assert.Equal(t, "invalid_request", outA["error"])
+		// And the other way round: a token exchanged at B first is a
+		// replay at A.
+		v = subjectTokens(t, a, "carol", 1)[0]
+		statusB, outB = exchangeAt(t, b, v)
+		statusA, outA = exchangeAt(t, a, v)
+		assert.Equal(t, http.StatusOK, statusB, outB)
+		assert.Equal(t, http.StatusBadRequest, statusA, outA)
+		assert.Equal(t, "invalid_request", outA["error"])
 
-			events := allEvents(t, a, b)
-			assert.Len(t, ofType(events, store.EventTokenExchanged), 2)
-			assert.Len(t, ofType(events, store.EventReplayDetected), 2)
-		})
-	}
+		events := allEvents(t, a, b)
+		assert.Len(t, ofType(events, store.EventTokenExchanged), 2)
+		assert.Len(t, ofType(events, store.EventReplayDetected), 2)
+	})
 }
 
 // TestSharedConcurrentExchanges: 50 concurrent exchanges of one subject
@@ -89,99 +98,87 @@ func TestSharedSubjectTokenOnceAcrossInstances(t *testing.T) {
 // invalid_request, and 49 replays in the shared audit log, read through
 // B (in each mode: the one-time use is in Redis or in PostgreSQL).
 func TestSharedConcurrentExchanges(t *testing.T) {
-	t.Parallel()
-	for name, mode := range storeModes {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ss := newSharedStores(t)
-			a, b := twoInstances(t, func(cfg *config) { mode(ss, cfg) })
-			v := subjectTokens(t, a, "bob", 1)[0]
-			_, claims := claimsOf(t, v.Get("subject_token"))
-			jti, _ := claims["jti"].(string)
-			require.NotEmpty(t, jti)
+	inEachStoreMode(t, func(t *testing.T, a, b *fixture) {
+		v := subjectTokens(t, a, "bob", 1)[0]
+		_, claims := claimsOf(t, v.Get("subject_token"))
+		jti, _ := claims["jti"].(string)
+		require.NotEmpty(t, jti)
 
-			const attempts = 50
-			type result struct {
-				status int
-				out    map[string]any
-				err    error
-			}
-			results := make([]result, attempts)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range attempts {
-				f := []*fixture{a, b}[i%2]
-				wg.Go(func() {
-					<-start
-					status, out, err := oauthPost(t.Context(), f.srv.Client(), f.issuer, "/oauth2/token", exchangeForm(v, f.s.apiAudience))
-					results[i] = result{status, out, err}
-				})
-			}
-			close(start)
-			wg.Wait()
+		const attempts = 50
+		type result struct {
+			status int
+			out    map[string]any
+			err    error
+		}
+		results := make([]result, attempts)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range attempts {
+			f := []*fixture{a, b}[i%2]
+			wg.Go(func() {
+				<-start
+				status, out, err := oauthPost(t.Context(), f.srv.Client(), f.issuer, "/oauth2/token", exchangeForm(v, f.s.apiAudience))
+				results[i] = result{status, out, err}
+			})
+		}
+		close(start)
+		wg.Wait()
 
-			var issued, refused int
-			for i, r := range results {
-				require.NoError(t, r.err, "attempt %d", i)
-				switch r.status {
-				case http.StatusOK:
-					issued++
-					assert.NotEmpty(t, r.out["access_token"], "attempt %d", i)
-				case http.StatusBadRequest:
-					refused++
-					assert.Equal(t, "invalid_request", r.out["error"], "attempt %d: %v", i, r.out)
-					assert.NotContains(t, r.out, "access_token")
-				default:
-					assert.Failf(t, "unexpected answer", "attempt %d: %d %v", i, r.status, r.out)
-				}
+		var issued, refused int
+		for i, r := range results {
+			require.NoError(t, r.err, "attempt %d", i)
+			switch r.status {
+			case http.StatusOK:
+				issued++
+				assert.NotEmpty(t, r.out["access_token"], "attempt %d", i)
+			case http.StatusBadRequest:
+				refused++
+				assert.Equal(t, "invalid_request", r.out["error"], "attempt %d: %v", i, r.out)
+				assert.NotContains(t, r.out, "access_token")
+			default:
+				assert.Failf(t, "unexpected answer", "attempt %d: %d %v", i, r.status, r.out)
 			}
-			assert.Equal(t, 1, issued, "exactly one access token")
-			assert.Equal(t, attempts-1, refused)
+		}
+		assert.Equal(t, 1, issued, "exactly one access token")
+		assert.Equal(t, attempts-1, refused)
 
-			events := allEvents(t, b, a) // through B's store.AuditLog (both instances' logs without PostgreSQL)
-			replays := ofType(events, store.EventReplayDetected)
-			assert.Len(t, replays, attempts-1, "every refused attempt is recorded as a replay")
-			for _, e := range replays {
-				assert.Equal(t, jti, e.JTI)
-				assert.Equal(t, "alice", e.Impersonator)
-				assert.Equal(t, store.OutcomeDenied, e.Outcome)
-			}
-			assert.Len(t, ofType(events, store.EventTokenExchanged), 1)
-		})
-	}
+		events := allEvents(t, b, a) // through B's store.AuditLog (both instances' logs without PostgreSQL)
+		replays := ofType(events, store.EventReplayDetected)
+		assert.Len(t, replays, attempts-1, "every refused attempt is recorded as a replay")
+		for _, e := range replays {
+			assert.Equal(t, jti, e.JTI)
+			assert.Equal(t, "alice", e.Impersonator)
+			assert.Equal(t, store.OutcomeDenied, e.Outcome)
+		}
+		assert.Len(t, ofType(events, store.EventTokenExchanged), 1)
+	})
 }
 
 // TestSharedRevocation: an access token revoked at A is inactive at B's
 // introspection and refused by B's API.
 func TestSharedRevocation(t *testing.T) {
-	t.Parallel()
-	for name, mode := range storeModes {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ss := newSharedStores(t)
-			a, b := twoInstances(t, func(cfg *config) { mode(ss, cfg) })
-			status, out := exchangeAt(t, a, subjectTokens(t, a, "bob", 1)[0])
-			require.Equal(t, http.StatusOK, status, out)
-			token := out["access_token"].(string)
+	inEachStoreMode(t, func(t *testing.T, a, b *fixture) {
+		status, out := exchangeAt(t, a, subjectTokens(t, a, "bob", 1)[0])
+		require.Equal(t, http.StatusOK, status, out)
+		token := out["access_token"].(string)
 
-			// B verifies A's token: same issuer, same keys.
-			require.Equal(t, http.StatusOK, b.apiCall(t, http.MethodGet, "/api/me", token).StatusCode)
-			status, in := b.postClient(t, "/oauth2/introspect", cliClientID, cliSecret, url.Values{"token": {token}})
-			require.Equal(t, http.StatusOK, status)
-			require.Equal(t, true, in["active"], in)
+		// B verifies A's token: same issuer, same keys.
+		require.Equal(t, http.StatusOK, b.apiCall(t, http.MethodGet, "/api/me", token).StatusCode)
+		status, in := b.postClient(t, "/oauth2/introspect", cliClientID, cliSecret, url.Values{"token": {token}})
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, true, in["active"], in)
 
-			status, _ = a.postClient(t, "/oauth2/revoke", cliClientID, cliSecret, url.Values{"token": {token}, "token_type_hint": {"access_token"}})
-			require.Equal(t, http.StatusOK, status)
+		status, _ = a.postClient(t, "/oauth2/revoke", cliClientID, cliSecret, url.Values{"token": {token}, "token_type_hint": {"access_token"}})
+		require.Equal(t, http.StatusOK, status)
 
-			status, in = b.postClient(t, "/oauth2/introspect", cliClientID, cliSecret, url.Values{"token": {token}})
-			require.Equal(t, http.StatusOK, status)
-			assert.Equal(t, map[string]any{"active": false}, in, "revoked at A, inactive at B")
-			p := b.apiCall(t, http.MethodGet, "/api/me", token)
-			assert.Equal(t, http.StatusUnauthorized, p.StatusCode, p.Body)
-			assert.Contains(t, p.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
-			assert.Len(t, ofType(allEvents(t, a, b), store.EventImpersonationEnded), 1)
-		})
-	}
+		status, in = b.postClient(t, "/oauth2/introspect", cliClientID, cliSecret, url.Values{"token": {token}})
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, map[string]any{"active": false}, in, "revoked at A, inactive at B")
+		p := b.apiCall(t, http.MethodGet, "/api/me", token)
+		assert.Equal(t, http.StatusUnauthorized, p.StatusCode, p.Body)
+		assert.Contains(t, p.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
+		assert.Len(t, ofType(allEvents(t, a, b), store.EventImpersonationEnded), 1)
+	})
 }
 
 // TestSharedFailClosedRedis: with Redis gone in the middle of a run, the
@@ -203,13 +200,7 @@ func TestSharedFailClosedRedis(t *testing.T) {
 	require.Equal(t, http.StatusOK, f.apiCall(t, http.MethodGet, "/api/me", access).StatusCode)
 
 	proxy.stop()
-	status, out = exchangeAt(t, f, tokens[1])
-	assert.Equal(t, http.StatusServiceUnavailable, status, out)
-	assert.Equal(t, "temporarily_unavailable", out["error"])
-	assert.NotContains(t, out, "access_token")
-	// The API cannot tell whether the token was revoked: it refuses.
-	p := f.apiCall(t, http.MethodGet, "/api/me", access)
-	assert.Equal(t, http.StatusServiceUnavailable, p.StatusCode, p.Body)
+	assertFailsClosed(t, f, tokens[1], access)
 
 	events := ss.events(t)
 	assert.Len(t, ofType(events, store.EventTokenExchanged), 1, "nothing issued while Redis is away")
@@ -224,8 +215,29 @@ func TestSharedFailClosedRedis(t *testing.T) {
 	}), "the failure is on stderr:\n%s", f.stderr.String())
 
 	proxy.start()
+	assertServesAgain(t, f, tokens[2], access)
+}
+
+// assertFailsClosed: with a store of f gone, the exchange of v is refused
+// with 503 temporarily_unavailable and nothing issued, and the API,
+// which cannot tell whether access was revoked, refuses it with 503.
+func assertFailsClosed(t *testing.T, f *fixture, v url.Values, access string) {
+	t.Helper()
+	status, out := exchangeAt(t, f, v)
+	assert.Equal(t, http.StatusServiceUnavailable, status, out)
+	assert.Equal(t, "temporarily_unavailable", out["error"])
+	assert.NotContains(t, out, "access_token")
+	p := f.apiCall(t, http.MethodGet, "/api/me", access)
+	assert.Equal(t, http.StatusServiceUnavailable, p.StatusCode, p.Body)
+}
+
+// assertServesAgain: once the store of f is back, the API accepts access
+// again (waitServing) and the exchange of v is answered with an access
+// token.
+func assertServesAgain(t *testing.T, f *fixture, v url.Values, access string) {
+	t.Helper()
 	waitServing(t, func() bool { return f.apiCall(t, http.MethodGet, "/api/me", access).StatusCode == http.StatusOK })
-	status, out = exchangeAt(t, f, tokens[2])
+	status, out := exchangeAt(t, f, v)
 	assert.Equal(t, http.StatusOK, status, out)
 	assert.NotEmpty(t, out["access_token"])
 }
@@ -259,21 +271,14 @@ func TestSharedFailClosedPostgres(t *testing.T) {
 	access := out["access_token"].(string)
 
 	proxy.stop()
-	status, out = exchangeAt(t, f, tokens[1])
-	assert.Equal(t, http.StatusServiceUnavailable, status, out)
-	assert.Equal(t, "temporarily_unavailable", out["error"])
-	assert.NotContains(t, out, "access_token")
-	p := f.apiCall(t, http.MethodGet, "/api/me", access)
-	assert.Equal(t, http.StatusServiceUnavailable, p.StatusCode, p.Body)
+	assertFailsClosed(t, f, tokens[1], access)
 	assert.True(t, slices.ContainsFunc(auditRecords(t, f), func(r map[string]any) bool {
 		reason, _ := r["reason"].(string)
 		return r["outcome"] == store.OutcomeFailed && strings.Contains(reason, "audit store failed: postgres:")
 	}), "the fallback auditor has the refusal and the audit store's error:\n%s", f.stderr.String())
 
 	proxy.start()
-	waitServing(t, func() bool { return f.apiCall(t, http.MethodGet, "/api/me", access).StatusCode == http.StatusOK })
-	status, out = exchangeAt(t, f, tokens[2])
-	assert.Equal(t, http.StatusOK, status, out)
+	assertServesAgain(t, f, tokens[2], access)
 	assert.Len(t, ofType(ss.events(t), store.EventTokenExchanged), 2, "the first and the last exchange")
 }
 
@@ -291,10 +296,7 @@ func TestSharedAuditLog(t *testing.T) {
 	alice := a.browser(t)
 	alice.login("alice", "alice-demo-password")
 	p := alice.get(a.authorizeURL(cliClientID, cliRedirectURI, "bob", "", url.Values{"impersonation_reason": {"ticket 42"}}))
-	loc, err := url.Parse(p.location(t))
-	require.NoError(t, err)
-	v, err := url.ParseQuery(loc.Fragment)
-	require.NoError(t, err)
+	_, v := p.fragment(t)
 	status, out := exchangeAt(t, a, v)
 	require.Equal(t, http.StatusOK, status, out)
 	token := out["access_token"].(string)
@@ -364,14 +366,7 @@ func TestSharedAuditLog(t *testing.T) {
 	assert.Less(t, strings.Index(html.Body, "/api/orders/7"), strings.Index(html.Body, "ticket 42"), "newest first")
 
 	// Bob, no admin, sees at B only the events about himself.
-	bob := b.browser(t)
-	bob.login("bob", "bob-demo-password")
-	p = bob.get("/console/audit?format=json")
-	require.NoError(t, json.Unmarshal([]byte(p.Body), &rows))
-	require.NotEmpty(t, rows)
-	for _, r := range rows {
-		assert.True(t, r.User == "bob" || r.Impersonator == "bob", "%+v", r)
-	}
+	assertSeesOnlyBob(t, b)
 }
 
 // eventOfRecord turns one slog audit record back into the event.
@@ -581,9 +576,7 @@ func TestSharedImpersonationSession(t *testing.T) {
 	require.NoError(t, ss.store(t).PutRole(ctx, store.Role{
 		Name: "impersonator", ClientID: demoAppClientID, Scopes: []string{subjecttoken.ScopeImpersonate},
 	}))
-	p = b.app2SignIn()
-	assert.Contains(t, p.Body, "Signed in as alice")
-	assert.Empty(t, bannerText(p.Body))
+	assertApp2SignsInAlice(t, b)
 	ended := ofType(ss.events(t), store.EventImpersonationEnded)
 	require.Len(t, ended, 1)
 	assert.Equal(t, "policy: impersonator_lacks_role", ended[0].Reason)

@@ -218,23 +218,23 @@ func loadIntoPostgres(ctx context.Context, pool *pgxpool.Pool, pg *postgres.Stor
 			conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
-	for _, o := range dir.orgOrder {
-		if err := pg.PutOrganization(ctx, o); err != nil {
-			return err
-		}
+	err = putAll(ctx, dir.orgOrder, pg.PutOrganization)
+	if err == nil {
+		err = putAll(ctx, dir.users, pg.PutUser)
 	}
-	for _, u := range dir.users {
-		if err := pg.PutUser(ctx, u); err != nil {
-			return err
-		}
+	if err == nil {
+		err = putAll(ctx, dir.clients, pg.PutClient)
 	}
-	for _, c := range dir.clients {
-		if err := pg.PutClient(ctx, c); err != nil {
-			return err
-		}
+	if err == nil {
+		err = putAll(ctx, dir.roles, pg.PutRole)
 	}
-	for _, r := range dir.roles {
-		if err := pg.PutRole(ctx, r); err != nil {
+	return err
+}
+
+// putAll puts every item with put, in order, and stops at the first error.
+func putAll[T any](ctx context.Context, items []T, put func(context.Context, T) error) error {
+	for _, it := range items {
+		if err := put(ctx, it); err != nil {
 			return err
 		}
 	}
