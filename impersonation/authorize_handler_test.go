@@ -156,7 +156,7 @@ func ahAssertIssued(t testing.TB, f *fixture, w *httptest.ResponseRecorder, impe
 
 func TestAuthorizeHandler(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
+	type ahCase struct {
 		name        string
 		user        string // who the authenticator signs in; empty: nobody
 		withConsent bool
@@ -175,7 +175,16 @@ func TestAuthorizeHandler(t *testing.T) {
 		wantReason string
 		wantEvent  store.EventType
 		wantTokens bool
-	}{
+	}
+	// policyRefused is c refused by the policy for reason: access_denied
+	// redirected after the login, whatever the consent would have been.
+	policyRefused := func(c ahCase, reason impersonation.Reason) ahCase {
+		c.wantAuthn = 1
+		c.wantError, c.wantDesc = subjecttoken.CodeAccessDenied, "the impersonation is not permitted"
+		c.wantEvent, c.wantReason = store.EventImpersonationDenied, string(reason)
+		return c
+	}
+	tests := []ahCase{
 		{name: "no session: the login page, nothing issued",
 			subject: "bob", wantAuthn: 1, wantStatus: http.StatusUnauthorized, wantBody: ahLoginPage},
 		{name: "no session with consent configured: consent never asked",
@@ -208,26 +217,16 @@ func TestAuthorizeHandler(t *testing.T) {
 		{name: "consent granted",
 			user: "alice", withConsent: true, consent: impersonation.ConsentGranted, subject: "bob",
 			wantAuthn: 1, wantConsent: 1, wantEvent: store.EventImpersonationStarted, wantTokens: true},
-		{name: "policy refusal skips consent: subject outside organisation",
-			user: "alice", withConsent: true, consent: impersonation.ConsentGranted, subject: "mallory",
-			wantAuthn: 1, wantError: subjecttoken.CodeAccessDenied, wantDesc: "the impersonation is not permitted",
-			wantEvent: store.EventImpersonationDenied, wantReason: string(impersonation.ReasonOutsideOrganization)},
-		{name: "policy refusal skips consent: impersonator lacks the role",
-			user: "frank", withConsent: true, consent: impersonation.ConsentGranted, subject: "bob",
-			wantAuthn: 1, wantError: subjecttoken.CodeAccessDenied, wantDesc: "the impersonation is not permitted",
-			wantEvent: store.EventImpersonationDenied, wantReason: string(impersonation.ReasonNoRole)},
-		{name: "policy refusal skips a pending consent: protected subject",
-			user: "alice", withConsent: true, consent: impersonation.ConsentPending, subject: "dave",
-			wantAuthn: 1, wantError: subjecttoken.CodeAccessDenied, wantDesc: "the impersonation is not permitted",
-			wantEvent: store.EventImpersonationDenied, wantReason: string(impersonation.ReasonProtected)},
-		{name: "policy refusal skips consent: self-impersonation",
-			user: "alice", withConsent: true, consent: impersonation.ConsentDenied, subject: "alice",
-			wantAuthn: 1, wantError: subjecttoken.CodeAccessDenied, wantDesc: "the impersonation is not permitted",
-			wantEvent: store.EventImpersonationDenied, wantReason: string(impersonation.ReasonSelf)},
-		{name: "policy refusal without consent: unknown subject",
-			user: "alice", subject: "nobody-such", wantAuthn: 1,
-			wantError: subjecttoken.CodeAccessDenied, wantDesc: "the impersonation is not permitted",
-			wantEvent: store.EventImpersonationDenied, wantReason: string(impersonation.ReasonUnknownSubject)},
+		policyRefused(ahCase{name: "policy refusal skips consent: subject outside organisation",
+			user: "alice", withConsent: true, consent: impersonation.ConsentGranted, subject: "mallory"}, impersonation.ReasonOutsideOrganization),
+		policyRefused(ahCase{name: "policy refusal skips consent: impersonator lacks the role",
+			user: "frank", withConsent: true, consent: impersonation.ConsentGranted, subject: "bob"}, impersonation.ReasonNoRole),
+		policyRefused(ahCase{name: "policy refusal skips a pending consent: protected subject",
+			user: "alice", withConsent: true, consent: impersonation.ConsentPending, subject: "dave"}, impersonation.ReasonProtected),
+		policyRefused(ahCase{name: "policy refusal skips consent: self-impersonation",
+			user: "alice", withConsent: true, consent: impersonation.ConsentDenied, subject: "alice"}, impersonation.ReasonSelf),
+		policyRefused(ahCase{name: "policy refusal without consent: unknown subject",
+			user: "alice", subject: "nobody-such"}, impersonation.ReasonUnknownSubject),
 	}
 	for _, tc := range tests {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
@@ -303,13 +302,20 @@ func TestAuthorizeHandler(t *testing.T) {
 	}
 }
 
+// ahAskConsent serves GET authorize for bob with alice signed in (auth
+// time now) and a consent hook answering outcome, and returns the hook
+// and the response.
+func ahAskConsent(t testing.TB, f *fixture, outcome impersonation.Consent) (*ahConsent, *httptest.ResponseRecorder) {
+	t.Helper()
+	consent := &ahConsent{outcome: outcome}
+	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
+	return consent, ahServe(h, http.MethodGet, ahValues("bob"))
+}
+
 func TestAuthorizeHandler_ConsentDeniedEvent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	consent := &ahConsent{outcome: impersonation.ConsentDenied}
-	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
-
-	w := ahServe(h, http.MethodGet, ahValues("bob"))
+	_, w := ahAskConsent(t, f, impersonation.ConsentDenied)
 
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 	assert.Equal(t, url.Values{
@@ -318,27 +324,15 @@ func TestAuthorizeHandler_ConsentDeniedEvent(t *testing.T) {
 		"state":             {testState},
 	}, got.params)
 	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, "")
-	assert.Equal(t, store.Event{
-		Type:          store.EventImpersonationDenied,
-		Time:          f.clock.Now().UTC(),
-		ClientID:      appID,
-		Impersonator:  "alice",
-		Subject:       "bob",
-		Org:           "acme-eu",
-		Scopes:        []string{subjecttoken.ScopeImpersonate, "openid", scopeOrdersRead, scopeOrdersWrite},
-		Outcome:       store.OutcomeDenied,
-		Reason:        "consent_denied",
-		Justification: ahReason,
-	}, e)
+	want := f.aliceAsBobEvent(store.EventImpersonationDenied, store.OutcomeDenied, subjecttoken.ScopeImpersonate, "openid", scopeOrdersRead, scopeOrdersWrite)
+	want.Org, want.Reason, want.Justification = "acme-eu", "consent_denied", ahReason
+	assert.Equal(t, want, e)
 }
 
 func TestAuthorizeHandler_ConsentSeesRequestAndDecision(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	consent := &ahConsent{outcome: impersonation.ConsentPending}
-	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: f.clock.Now()}, impersonation.WithConsent(consent.ask))
-
-	w := ahServe(h, http.MethodGet, ahValues("bob"))
+	consent, w := ahAskConsent(t, f, impersonation.ConsentPending)
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.Equal(t, ahConsentPage, w.Body.String())
 
@@ -422,10 +416,8 @@ func TestAuthorizeHandler_PostedConsent(t *testing.T) {
 func TestAuthorizeHandler_IssuedTokensExchange(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	consent := &ahConsent{outcome: impersonation.ConsentGranted}
 	authTime := f.clock.Now()
-	h := authorizeHandlerOf(t, f.svc, &ahAuthenticator{user: "alice", authTime: authTime}, impersonation.WithConsent(consent.ask))
-	w := ahServe(h, http.MethodGet, ahValues("bob"))
+	_, w := ahAskConsent(t, f, impersonation.ConsentGranted)
 	st, id := ahAssertIssued(t, f, w, "alice", "bob", authTime, f.db.Events())
 
 	resp, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))

@@ -34,63 +34,77 @@ import (
 
 var bothWays = []string{viaDirect, viaHTTP}
 
-func TestExchange_IssuesImpersonatedAccessToken(t *testing.T) {
-	t.Parallel()
+// runBothWays runs test in parallel once each way (bothWays), as the
+// subtests prefix/direct and prefix/http, or direct and http when prefix
+// is empty.
+func runBothWays(t *testing.T, prefix string, test func(t *testing.T, via string)) {
+	t.Helper()
 	for _, via := range bothWays {
-		t.Run(via, func(t *testing.T) {
+		name := via
+		if prefix != "" {
+			name = prefix + "/" + via
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
-			st, id := f.authorize(t, "alice", "bob")
-			f.clock.Advance(7 * time.Second)
-			now := f.clock.Now()
-			n := len(f.db.Events())
-
-			out := f.exchangeVia(t, via, appID, exchangeRequest(st, id))
-			require.Equal(t, http.StatusOK, out.status, out.body)
-			resp := out.resp
-			assert.Equal(t, tokenexchange.TokenTypeAccessToken, resp.IssuedTokenType)
-			assert.Equal(t, "Bearer", resp.TokenType)
-			assert.Equal(t, int64(3600), resp.ExpiresIn)
-			assert.Equal(t, claims.Scope{"openid", scopeOrdersRead}, resp.Scope)
-			assert.Empty(t, resp.RefreshToken)
-			if via == viaHTTP {
-				assert.Equal(t, "no-store", out.header.Get("Cache-Control"))
-				assert.Equal(t, "no-cache", out.header.Get("Pragma"))
-				assert.Equal(t, "application/json", out.header.Get("Content-Type"))
-			}
-
-			at := testkit.DecodeJWT(t, resp.AccessToken)
-			assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": "at+jwt"}, at.Header)
-			assert.Equal(t, []string{"act", "aud", "aut", "azp", "client_id", "exp", "iat", "iss", "jti", "nbf", "org_id", "org_name", "scope", "sub"},
-				at.ClaimNames())
-			assert.Equal(t, testIssuer, at.Str(t, "iss"))
-			assert.Equal(t, "bob", at.Str(t, "sub"))
-			assert.Equal(t, map[string]any{"sub": "alice"}, at.Claims["act"])
-			assert.Equal(t, accesstoken.AuthorizedUserType, at.Str(t, "aut"))
-			assert.Equal(t, "APPLICATION_USER", at.Str(t, "aut"))
-			assert.Equal(t, "acme-eu", at.Str(t, "org_id"))
-			assert.Equal(t, "ACME Europe", at.Str(t, "org_name"))
-			assert.Equal(t, appID, at.Str(t, "aud"), "default audience is the client")
-			assert.Equal(t, appID, at.Str(t, "azp"))
-			assert.Equal(t, appID, at.Str(t, "client_id"))
-			assert.Equal(t, "openid orders:read", at.Str(t, "scope"))
-			assert.Equal(t, now.Unix(), at.Num(t, "iat"))
-			assert.Equal(t, now.Unix(), at.Num(t, "nbf"))
-			assert.Equal(t, int64(3600), at.Num(t, "exp")-at.Num(t, "iat"))
-			testkit.AssertJTI(t, at.Str(t, "jti"))
-			assert.NotEqual(t, testkit.DecodeJWT(t, st).Str(t, "jti"), at.Str(t, "jti"), "a new jti, not the subject token's")
-
-			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenExchanged, store.OutcomeGranted, "")
-			assert.Equal(t, appID, e.ClientID)
-			assert.Equal(t, "alice", e.Impersonator)
-			assert.Equal(t, "bob", e.Subject)
-			assert.Equal(t, "acme-eu", e.Org)
-			assert.Equal(t, at.Str(t, "jti"), e.JTI)
-			assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
-			assert.Equal(t, now.UTC(), e.Time)
-			assert.Equal(t, 1, f.db.UsedLen(), "the subject token is consumed")
+			test(t, via)
 		})
 	}
+}
+
+func TestExchange_IssuesImpersonatedAccessToken(t *testing.T) {
+	t.Parallel()
+	runBothWays(t, "", func(t *testing.T, via string) {
+		f := newFixture(t)
+		st, id := f.authorize(t, "alice", "bob")
+		f.clock.Advance(7 * time.Second)
+		now := f.clock.Now()
+		n := len(f.db.Events())
+
+		out := f.exchangeVia(t, via, appID, exchangeRequest(st, id))
+		require.Equal(t, http.StatusOK, out.status, out.body)
+		resp := out.resp
+		assert.Equal(t, tokenexchange.TokenTypeAccessToken, resp.IssuedTokenType)
+		assert.Equal(t, "Bearer", resp.TokenType)
+		assert.Equal(t, int64(3600), resp.ExpiresIn)
+		assert.Equal(t, claims.Scope{"openid", scopeOrdersRead}, resp.Scope)
+		assert.Empty(t, resp.RefreshToken)
+		if via == viaHTTP {
+			assert.Equal(t, "no-store", out.header.Get("Cache-Control"))
+			assert.Equal(t, "no-cache", out.header.Get("Pragma"))
+			assert.Equal(t, "application/json", out.header.Get("Content-Type"))
+		}
+
+		at := testkit.DecodeJWT(t, resp.AccessToken)
+		assert.Equal(t, map[string]any{"alg": store.ES256, "kid": f.signingKey(t).ID, "typ": "at+jwt"}, at.Header)
+		assert.Equal(t, []string{"act", "aud", "aut", "azp", "client_id", "exp", "iat", "iss", "jti", "nbf", "org_id", "org_name", "scope", "sub"},
+			at.ClaimNames())
+		assert.Equal(t, testIssuer, at.Str(t, "iss"))
+		assert.Equal(t, "bob", at.Str(t, "sub"))
+		assert.Equal(t, map[string]any{"sub": "alice"}, at.Claims["act"])
+		assert.Equal(t, accesstoken.AuthorizedUserType, at.Str(t, "aut"))
+		assert.Equal(t, "APPLICATION_USER", at.Str(t, "aut"))
+		assert.Equal(t, "acme-eu", at.Str(t, "org_id"))
+		assert.Equal(t, "ACME Europe", at.Str(t, "org_name"))
+		assert.Equal(t, appID, at.Str(t, "aud"), "default audience is the client")
+		assert.Equal(t, appID, at.Str(t, "azp"))
+		assert.Equal(t, appID, at.Str(t, "client_id"))
+		assert.Equal(t, "openid orders:read", at.Str(t, "scope"))
+		assert.Equal(t, now.Unix(), at.Num(t, "iat"))
+		assert.Equal(t, now.Unix(), at.Num(t, "nbf"))
+		assert.Equal(t, int64(3600), at.Num(t, "exp")-at.Num(t, "iat"))
+		testkit.AssertJTI(t, at.Str(t, "jti"))
+		assert.NotEqual(t, testkit.DecodeJWT(t, st).Str(t, "jti"), at.Str(t, "jti"), "a new jti, not the subject token's")
+
+		e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenExchanged, store.OutcomeGranted, "")
+		assert.Equal(t, appID, e.ClientID)
+		assert.Equal(t, "alice", e.Impersonator)
+		assert.Equal(t, "bob", e.Subject)
+		assert.Equal(t, "acme-eu", e.Org)
+		assert.Equal(t, at.Str(t, "jti"), e.JTI)
+		assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
+		assert.Equal(t, now.UTC(), e.Time)
+		assert.Equal(t, 1, f.db.UsedLen(), "the subject token is consumed")
+	})
 }
 
 func TestExchange_AccessTokenTTL(t *testing.T) {
@@ -226,59 +240,45 @@ func rejectCases() []rejectCase {
 		},
 		{
 			name: "actor token of another user than may_act.sub",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				st, _ := flow(t, f)
-				return appID, exchangeRequest(st, f.mintIDToken(t, "eve-eu-admin", appID))
-			},
+			prepare: asActor(func(t testing.TB, f *fixture) string {
+				return f.mintIDToken(t, "eve-eu-admin", appID)
+			}),
 			wantCode: invalid, wantReason: "may_act.sub",
 		},
 		{
 			name: "actor token of the subject himself",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				st, _ := flow(t, f)
-				return appID, exchangeRequest(st, f.mintIDToken(t, "bob", appID))
-			},
+			prepare: asActor(func(t testing.TB, f *fixture) string {
+				return f.mintIDToken(t, "bob", appID)
+			}),
 			wantCode: invalid, wantReason: "may_act.sub",
 		},
 		{
 			name: "actor token for another client",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				st, _ := flow(t, f)
-				return appID, exchangeRequest(st, f.mintIDToken(t, "alice", app2ID))
-			},
+			prepare: asActor(func(t testing.TB, f *fixture) string {
+				return f.mintIDToken(t, "alice", app2ID)
+			}),
 			wantCode: invalid, wantReason: "actor token",
 		},
 		{
 			name: "subject token expired past the skew",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: afterFlow(func(_ testing.TB, f *fixture, _ *tokenexchange.Request) {
 				f.clock.Advance(180*time.Second + 31*time.Second)
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "expired",
 		},
 		{
-			name: "alg none with an empty signature",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				hdr := map[string]any{"alg": "none", "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
-				return appID, exchangeRequest(testkit.Segment(t, hdr)+"."+testkit.Segment(t, f.subjectClaims())+".", id)
-			},
+			name:     "alg none with an empty signature",
+			prepare:  asSubject(algNoneSubject("")),
 			wantCode: invalid, wantReason: "subject token",
 		},
 		{
-			name: "alg none with a signature",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				hdr := map[string]any{"alg": "none", "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
-				return appID, exchangeRequest(testkit.Segment(t, hdr)+"."+testkit.Segment(t, f.subjectClaims())+".c2lnbmF0dXJl", id)
-			},
+			name:     "alg none with a signature",
+			prepare:  asSubject(algNoneSubject("c2lnbmF0dXJl")),
 			wantCode: invalid, wantReason: "algorithm not allowed",
 		},
 		{
 			name: "HS256 keyed with the issuer's public key",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
 				key := f.signingKey(t)
 				der, err := x509.MarshalPKIXPublicKey(key.Key.Public())
 				require.NoError(t, err)
@@ -286,45 +286,40 @@ func rejectCases() []rejectCase {
 				input := testkit.Segment(t, map[string]any{"alg": "HS256", "typ": authorizetoken.HeaderType, "kid": key.ID}) + "." + testkit.Segment(t, f.subjectClaims())
 				mac := hmac.New(sha256.New, secret)
 				mac.Write([]byte(input))
-				return appID, exchangeRequest(input+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), id)
-			},
+				return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+			}),
 			wantCode: invalid, wantReason: "algorithm not allowed",
 		},
 		{
 			name: "signed by an unknown key",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
 				otherKeys, err := memory.GenerateKeySet(store.ES256)
 				require.NoError(t, err)
-				forged, _, err := otherIssuer(t, testIssuer, otherKeys, authorizetoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
-				require.NoError(t, err)
-				return appID, exchangeRequest(forged, id)
-			},
+				return mintSubject(t, otherIssuer(t, testIssuer, otherKeys, authorizetoken.WithClock(f.clock.Now)), bobParams())
+			}),
 			wantCode: invalid, wantReason: "unknown signing key",
 		},
 		{
 			name: "unknown key claiming the issuer's kid",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
 				other, err := store.GenerateKey(store.ES256)
 				require.NoError(t, err)
 				hdr := map[string]any{"alg": store.ES256, "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
-				return appID, exchangeRequest(testkit.SignRaw(t, other, hdr, f.subjectClaims()), id)
-			},
+				return testkit.SignRaw(t, other, hdr, f.subjectClaims())
+			}),
 			wantCode: invalid, wantReason: "invalid signature",
 		},
 		{
 			name: "key embedded in jwk and jku headers is not trusted",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
 				other, err := store.GenerateKey(store.ES256)
 				require.NoError(t, err)
 				hdr := map[string]any{
 					"alg": store.ES256, "typ": authorizetoken.HeaderType, "kid": other.ID,
 					"jwk": publicJWK(t, other), "jku": "https://evil.example/jwks", "x5u": "https://evil.example/cert",
 				}
-				return appID, exchangeRequest(testkit.SignRaw(t, other, hdr, f.subjectClaims()), id)
-			},
+				return testkit.SignRaw(t, other, hdr, f.subjectClaims())
+			}),
 			wantCode: invalid, wantReason: "unknown signing key",
 		},
 		{
@@ -340,65 +335,42 @@ func rejectCases() []rejectCase {
 		},
 		{
 			name: "subject token of another issuer on the same keys",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				forged, _, err := otherIssuer(t, "https://evil.example", f.keys, authorizetoken.WithClock(f.clock.Now)).Mint(context.Background(), bobParams())
-				require.NoError(t, err)
-				return appID, exchangeRequest(forged, id)
-			},
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
+				return mintSubject(t, otherIssuer(t, "https://evil.example", f.keys, authorizetoken.WithClock(f.clock.Now)), bobParams())
+			}),
 			wantCode: invalid, wantReason: "iss",
 		},
 		{
 			name: "subject token from the future beyond the skew",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
 				later := func() time.Time { return f.clock.Now().Add(2 * time.Minute) }
-				forged, _, err := otherIssuer(t, testIssuer, f.keys, authorizetoken.WithClock(later)).Mint(context.Background(), bobParams())
-				require.NoError(t, err)
-				return appID, exchangeRequest(forged, id)
-			},
+				return mintSubject(t, otherIssuer(t, testIssuer, f.keys, authorizetoken.WithClock(later)), bobParams())
+			}),
 			wantCode: invalid, wantReason: "not valid yet",
 		},
 		{
-			name: "garbage subject token",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				return appID, exchangeRequest("not-a-jwt", id)
-			},
+			name:     "garbage subject token",
+			prepare:  asSubject(func(testing.TB, *fixture) string { return "not-a-jwt" }),
 			wantCode: invalid, wantReason: "malformed",
 		},
 		{
-			name: "access token presented as subject token",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				at := f.accessToken(t)
-				_, id := flow(t, f)
-				return appID, exchangeRequest(at, id)
-			},
+			name:     "access token presented as subject token",
+			prepare:  presentingAccessToken(func(at, _, id string) (string, string) { return at, id }),
 			wantCode: invalid, wantReason: "wrong token type",
 		},
 		{
-			name: "ID token presented as subject token",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
-				return appID, exchangeRequest(id, id)
-			},
+			name:     "ID token presented as subject token",
+			prepare:  presenting(func(_, id string) (string, string) { return id, id }),
 			wantCode: invalid, wantReason: "wrong token type",
 		},
 		{
-			name: "subject token presented as actor token",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				st, _ := flow(t, f)
-				return appID, exchangeRequest(st, st)
-			},
+			name:     "subject token presented as actor token",
+			prepare:  presenting(func(st, _ string) (string, string) { return st, st }),
 			wantCode: invalid, wantReason: "actor token",
 		},
 		{
-			name: "access token presented as actor token",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				at := f.accessToken(t)
-				st, _ := flow(t, f)
-				return appID, exchangeRequest(st, at)
-			},
+			name:     "access token presented as actor token",
+			prepare:  presentingAccessToken(func(at, st, _ string) (string, string) { return st, at }),
 			wantCode: invalid, wantReason: "actor token",
 		},
 		{
@@ -413,13 +385,12 @@ func rejectCases() []rejectCase {
 		},
 		{
 			name: "actor token of another issuer on the same keys",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				st, _ := flow(t, f)
+			prepare: asActor(func(t testing.TB, f *fixture) string {
 				id, _, err := otherIssuer(t, "https://evil.example", f.keys, authorizetoken.WithClock(f.clock.Now)).MintIDToken(context.Background(),
 					authorizetoken.IDTokenParams{Subject: "alice", ClientID: appID})
 				require.NoError(t, err)
-				return appID, exchangeRequest(st, id)
-			},
+				return id
+			}),
 			wantCode: invalid, wantReason: "actor token",
 		},
 		{
@@ -487,55 +458,44 @@ func rejectCases() []rejectCase {
 		},
 		{
 			name: "role revoked between authorize and exchange",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: afterFlow(func(t testing.TB, f *fixture, _ *tokenexchange.Request) {
 				require.NoError(t, f.db.Unassign(appID, roleImpersonator, "alice"))
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "policy: " + string(impersonation.ReasonNoRole),
 		},
 		{
 			name: "subject disabled between authorize and exchange",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: afterFlow(func(t testing.TB, f *fixture, _ *tokenexchange.Request) {
 				u, err := f.db.User(context.Background(), "bob")
 				require.NoError(t, err)
 				u.Disabled = true
 				require.NoError(t, f.db.PutUser(*u))
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "policy: " + string(impersonation.ReasonSubjectDisabled),
 		},
 		{
 			name: "subject became protected between authorize and exchange",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: afterFlow(func(t testing.TB, f *fixture, _ *tokenexchange.Request) {
 				require.NoError(t, f.db.Assign(appID, roleImpersonator, "bob"))
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantReason: "policy: " + string(impersonation.ReasonProtected),
 		},
 		{
 			name: "act chain too deep",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				_, id := flow(t, f)
+			prepare: asSubject(func(t testing.TB, f *fixture) string {
 				deep := otherIssuer(t, testIssuer, f.keys, authorizetoken.WithClock(f.clock.Now), authorizetoken.WithMaxActDepth(10))
 				p := bobParams()
 				p.Act = testkit.ActChain(claims.DefaultMaxActDepth) // with alice on top: one too many
-				forged, _, err := deep.Mint(context.Background(), p)
-				require.NoError(t, err)
-				return appID, exchangeRequest(forged, id)
-			},
+				return mintSubject(t, deep, p)
+			}),
 			wantCode: invalid, wantReason: "act chain too deep",
 		},
 		{
 			name: "subject token replayed",
-			prepare: func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-				req := exchangeRequest(flow(t, f))
+			prepare: afterFlow(func(t testing.TB, f *fixture, req *tokenexchange.Request) {
 				_, err := f.svc.Exchange(context.Background(), clientApp(), req)
 				require.NoError(t, err)
-				return appID, req
-			},
+			}),
 			wantCode: invalid, wantEvent: store.EventReplayDetected, wantReason: "already used",
 		},
 	}
@@ -546,31 +506,28 @@ func rejectCases() []rejectCase {
 func TestExchange_Rejections(t *testing.T) {
 	t.Parallel()
 	for _, tc := range rejectCases() {
-		for _, via := range bothWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newFixture(t)
-				clientID, req := tc.prepare(t, f)
-				events := len(f.db.Events())
-				exchanged := testkit.CountEvents(f.db.Events(), store.EventTokenExchanged)
-				used := f.db.UsedLen()
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newFixture(t)
+			clientID, req := tc.prepare(t, f)
+			events := len(f.db.Events())
+			exchanged := testkit.CountEvents(f.db.Events(), store.EventTokenExchanged)
+			used := f.db.UsedLen()
 
-				out := f.exchangeVia(t, via, clientID, req)
-				assert.Equal(t, http.StatusBadRequest, out.status)
-				assert.Equal(t, tc.wantCode, out.code)
-				assert.Nil(t, out.resp, "nothing issued")
-				assert.Equal(t, exchanged, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged), "nothing issued")
-				assert.Equal(t, used, f.db.UsedLen(), "a refused exchange consumes nothing")
+			out := f.exchangeVia(t, via, clientID, req)
+			assert.Equal(t, http.StatusBadRequest, out.status)
+			assert.Equal(t, tc.wantCode, out.code)
+			assert.Nil(t, out.resp, "nothing issued")
+			assert.Equal(t, exchanged, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged), "nothing issued")
+			assert.Equal(t, used, f.db.UsedLen(), "a refused exchange consumes nothing")
 
-				wantEvent := tc.wantEvent
-				if wantEvent == "" {
-					wantEvent = store.EventTokenExchangeDenied
-				}
-				e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), wantEvent, store.OutcomeDenied, tc.wantReason)
-				assert.Equal(t, clientID, e.ClientID)
-				testkit.AssertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, e.Reason)
-			})
-		}
+			wantEvent := tc.wantEvent
+			if wantEvent == "" {
+				wantEvent = store.EventTokenExchangeDenied
+			}
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), wantEvent, store.OutcomeDenied, tc.wantReason)
+			assert.Equal(t, clientID, e.ClientID)
+			testkit.AssertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, e.Reason)
+		})
 	}
 }
 
@@ -773,18 +730,15 @@ func TestExchange_ClientRejections(t *testing.T) {
 
 func TestExchange_NarrowerScopeAcceptedAndReflected(t *testing.T) {
 	t.Parallel()
-	for _, via := range bothWays {
-		t.Run(via, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t)
-			req := exchangeRequest(f.authorize(t, "alice", "bob"))
-			req.Scope = claims.Scope{scopeOrdersRead}
-			out := f.exchangeVia(t, via, appID, req)
-			require.Equal(t, http.StatusOK, out.status, out.body)
-			assert.Equal(t, claims.Scope{scopeOrdersRead}, out.resp.Scope)
-			assert.Equal(t, scopeOrdersRead, testkit.DecodeJWT(t, out.resp.AccessToken).Str(t, "scope"))
-		})
-	}
+	runBothWays(t, "", func(t *testing.T, via string) {
+		f := newFixture(t)
+		req := exchangeRequest(f.authorize(t, "alice", "bob"))
+		req.Scope = claims.Scope{scopeOrdersRead}
+		out := f.exchangeVia(t, via, appID, req)
+		require.Equal(t, http.StatusOK, out.status, out.body)
+		assert.Equal(t, claims.Scope{scopeOrdersRead}, out.resp.Scope)
+		assert.Equal(t, scopeOrdersRead, testkit.DecodeJWT(t, out.resp.AccessToken).Str(t, "scope"))
+	})
 }
 
 func TestExchange_GrantRemovedSinceAuthorizeNarrowsScope(t *testing.T) {
@@ -812,44 +766,38 @@ func TestExchange_AllowedAudienceAndResource(t *testing.T) {
 		{name: "the client itself and the API", audience: []string{appID}, resource: []string{apiAudience}, want: []string{appID, apiAudience}},
 	}
 	for _, tc := range tests {
-		for _, via := range bothWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newFixture(t)
-				req := exchangeRequest(f.authorize(t, "alice", "bob"))
-				req.Audience, req.Resource = tc.audience, tc.resource
-				out := f.exchangeVia(t, via, appID, req)
-				require.Equal(t, http.StatusOK, out.status, out.body)
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newFixture(t)
+			req := exchangeRequest(f.authorize(t, "alice", "bob"))
+			req.Audience, req.Resource = tc.audience, tc.resource
+			out := f.exchangeVia(t, via, appID, req)
+			require.Equal(t, http.StatusOK, out.status, out.body)
 
-				v := f.verifier(t, tc.want[len(tc.want)-1])
-				p, err := v.Verify(context.Background(), out.resp.AccessToken)
-				require.NoError(t, err)
-				assert.Equal(t, claims.Audience(tc.want), p.Audience)
-			})
-		}
+			v := f.verifier(t, tc.want[len(tc.want)-1])
+			p, err := v.Verify(context.Background(), out.resp.AccessToken)
+			require.NoError(t, err)
+			assert.Equal(t, claims.Audience(tc.want), p.Audience)
+		})
 	}
 }
 
 func TestExchange_NestedActChainKept(t *testing.T) {
 	t.Parallel()
-	for _, via := range bothWays {
-		t.Run(via, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t)
-			p := bobParams()
-			p.Act = &claims.Actor{Subject: "root-admin"}
-			st, _, err := f.tokens(t).Mint(context.Background(), p)
-			require.NoError(t, err)
-			out := f.exchangeVia(t, via, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
-			require.Equal(t, http.StatusOK, out.status, out.body)
+	runBothWays(t, "", func(t *testing.T, via string) {
+		f := newFixture(t)
+		p := bobParams()
+		p.Act = &claims.Actor{Subject: "root-admin"}
+		st, _, err := f.tokens(t).Mint(context.Background(), p)
+		require.NoError(t, err)
+		out := f.exchangeVia(t, via, appID, exchangeRequest(st, f.mintIDToken(t, "alice", appID)))
+		require.Equal(t, http.StatusOK, out.status, out.body)
 
-			at := testkit.DecodeJWT(t, out.resp.AccessToken)
-			assert.Equal(t, map[string]any{"sub": "alice", "act": map[string]any{"sub": "root-admin"}}, at.Claims["act"])
-			pr, err := f.verifier(t, appID).Verify(context.Background(), out.resp.AccessToken)
-			require.NoError(t, err)
-			assert.Equal(t, []string{"alice", "root-admin"}, pr.Actor.Chain())
-		})
-	}
+		at := testkit.DecodeJWT(t, out.resp.AccessToken)
+		assert.Equal(t, map[string]any{"sub": "alice", "act": map[string]any{"sub": "root-admin"}}, at.Claims["act"])
+		pr, err := f.verifier(t, appID).Verify(context.Background(), out.resp.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"alice", "root-admin"}, pr.Actor.Chain())
+	})
 }
 
 func TestExchange_DeepestAllowedActChainAccepted(t *testing.T) {
@@ -945,26 +893,23 @@ func TestExchange_StoreFailures(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		for _, via := range bothWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newFixture(t)
-				req := exchangeRequest(f.authorize(t, "alice", "bob"))
-				events := len(f.db.Events())
-				tc.fail(f)
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newFixture(t)
+			req := exchangeRequest(f.authorize(t, "alice", "bob"))
+			events := len(f.db.Events())
+			tc.fail(f)
 
-				var out exchangeOutcome
-				require.NotPanics(t, func() { out = f.exchangeVia(t, via, appID, req) })
-				assert.Equal(t, tc.wantStatus, out.status)
-				assert.Equal(t, tc.wantCode, out.code)
-				assert.Nil(t, out.resp, "nothing issued")
-				assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
-				testkit.AssertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, "redis", "10.0.0.7", "deadline")
-				if tc.wantReason != "" {
-					testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), store.EventTokenExchangeDenied, store.OutcomeFailed, tc.wantReason)
-				}
-			})
-		}
+			var out exchangeOutcome
+			require.NotPanics(t, func() { out = f.exchangeVia(t, via, appID, req) })
+			assert.Equal(t, tc.wantStatus, out.status)
+			assert.Equal(t, tc.wantCode, out.code)
+			assert.Nil(t, out.resp, "nothing issued")
+			assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
+			testkit.AssertNoLeak(t, out.body, req.SubjectToken, req.ActorToken, "redis", "10.0.0.7", "deadline")
+			if tc.wantReason != "" {
+				testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), events), store.EventTokenExchangeDenied, store.OutcomeFailed, tc.wantReason)
+			}
+		})
 	}
 }
 
@@ -972,21 +917,80 @@ func TestExchange_StoreFailures(t *testing.T) {
 // the issuer's key whose claims, the genuine ones of alice acting as bob,
 // change alters, with alice's genuine ID token as the actor token.
 func forgedSubject(change func(c map[string]any)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
-		_, id := flow(t, f)
+	return asSubject(func(t testing.TB, f *fixture) string {
 		c := f.subjectClaims()
 		change(c)
 		key := f.signingKey(t)
-		return appID, exchangeRequest(testkit.SignRaw(t, key, testkit.Header(key, authorizetoken.HeaderType), c), id)
-	}
+		return testkit.SignRaw(t, key, testkit.Header(key, authorizetoken.HeaderType), c)
+	})
 }
 
 // changed prepares the flow's genuine exchange by app (alice acting as
 // bob), altered by change.
 func changed(change func(req *tokenexchange.Request)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return afterFlow(func(_ testing.TB, _ *fixture, req *tokenexchange.Request) { change(req) })
+}
+
+// afterFlow prepares the flow's genuine exchange by app (alice acting as
+// bob); then does whatever happens between authorize and exchange, which
+// may alter the request, the stores or the clock.
+func afterFlow(then func(t testing.TB, f *fixture, req *tokenexchange.Request)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
 		req := exchangeRequest(flow(t, f))
-		change(req)
+		then(t, f, req)
 		return appID, req
 	}
+}
+
+// asSubject prepares an exchange by app of the subject token that forge
+// builds, with alice's genuine ID token of the flow as the actor token.
+func asSubject(forge func(t testing.TB, f *fixture) string) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+		_, id := flow(t, f)
+		return appID, exchangeRequest(forge(t, f), id)
+	}
+}
+
+// asActor prepares an exchange by app of the flow's genuine subject token
+// with the actor token that forge builds.
+func asActor(forge func(t testing.TB, f *fixture) string) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+		st, _ := flow(t, f)
+		return appID, exchangeRequest(st, forge(t, f))
+	}
+}
+
+// presenting prepares an exchange by app of the subject and actor tokens
+// that pick chooses from the flow's subject token st and ID token id.
+func presenting(pick func(st, id string) (subject, actor string)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+		return appID, exchangeRequest(pick(flow(t, f)))
+	}
+}
+
+// presentingAccessToken is presenting with, to choose from too, the access
+// token at of a whole flow run before.
+func presentingAccessToken(pick func(at, st, id string) (subject, actor string)) func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+	return func(t testing.TB, f *fixture) (string, *tokenexchange.Request) {
+		at := f.accessToken(t)
+		st, id := flow(t, f)
+		return appID, exchangeRequest(pick(at, st, id))
+	}
+}
+
+// algNoneSubject forges an unsigned (alg none) subject token with the
+// genuine claims, sig as its signature segment.
+func algNoneSubject(sig string) func(t testing.TB, f *fixture) string {
+	return func(t testing.TB, f *fixture) string {
+		hdr := map[string]any{"alg": "none", "typ": authorizetoken.HeaderType, "kid": f.signingKey(t).ID}
+		return testkit.Segment(t, hdr) + "." + testkit.Segment(t, f.subjectClaims()) + "." + sig
+	}
+}
+
+// mintSubject mints the subject token of p with issuer i.
+func mintSubject(t testing.TB, i *authorizetoken.Issuer, p authorizetoken.Params) string {
+	t.Helper()
+	tok, _, err := i.Mint(context.Background(), p)
+	require.NoError(t, err)
+	return tok
 }

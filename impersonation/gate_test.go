@@ -131,9 +131,7 @@ func postedTokenOutcome(t *testing.T, status int, body []byte) gateOutcome {
 // refresh tokens on, returning the refresh token.
 func gateRefreshToken(t *testing.T, f *fixture) string {
 	t.Helper()
-	f.enableRefresh(t, gateClient)
-	f.startSession(t, sessReason)
-	first := f.issueTokens(t, gateClient, sessLogin)
+	_, first := f.startRefreshing(t, sessLogin) // gateClient is app2
 	require.NotEmpty(t, first.RefreshToken)
 	return first.RefreshToken
 }
@@ -336,8 +334,7 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 				assert.Truef(t, found, "no %s event for client %s among %+v", entry.event, gateClient, events)
 
 				if entry.session {
-					sess, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
-					require.NoError(t, err)
+					sess := f.activeSession(t)
 					require.NotNil(t, sess, "a refusal for one client does not end the session")
 					f.requireSessionTokens(t, f.issueTokens(t, appID, sessLogin), appID, sess)
 				}
@@ -351,10 +348,7 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 // back) leaves it redeemable.
 func TestPolicyGate_RefreshRefusalKeepsTheRefreshToken(t *testing.T) {
 	t.Parallel()
-	f := newSessionFixture(t)
-	f.enableRefresh(t, gateClient)
-	sess, _ := f.startSession(t, sessReason)
-	first := f.issueTokens(t, gateClient, sessLogin)
+	f, sess, first := refreshingSession(t, sessLogin) // gateClient is app2
 	require.NoError(t, f.db.Unassign(gateClient, roleImpersonator, "alice"))
 	assert.Equal(t, tokenexchange.CodeInvalidGrant, f.refreshErr(t, gateClient, first.RefreshToken, nil).Code)
 

@@ -387,6 +387,21 @@ func (f *fixture) exchangeVia(t testing.TB, via, clientID string, req *tokenexch
 	return exchangeOutcome{}
 }
 
+// aliceAsBobEvent is the audit event of type typ with outcome, recorded
+// now, of alice acting as bob through app with scopes; callers set what
+// else they expect (org, jti, reason, ...).
+func (f *fixture) aliceAsBobEvent(typ store.EventType, outcome string, scopes ...string) store.Event {
+	return store.Event{
+		Type:         typ,
+		Time:         f.clock.Now().UTC(),
+		ClientID:     appID,
+		Impersonator: "alice",
+		Subject:      "bob",
+		Scopes:       scopes,
+		Outcome:      outcome,
+	}
+}
+
 // signingKey returns the fixture's current private key.
 func (f *fixture) signingKey(t testing.TB) store.PrivateKey {
 	t.Helper()
@@ -427,4 +442,13 @@ func (f *fixture) tokens(t testing.TB) *authorizetoken.Issuer {
 	i, err := authorizetoken.NewIssuer(testIssuer, f.keys, authorizetoken.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	return i
+}
+
+// methodCase is a request method an endpoint is asked with, and what it
+// must answer: the status and whether there is a body.
+type methodCase struct {
+	name       string
+	method     string
+	wantStatus int
+	wantBody   bool
 }

@@ -172,6 +172,17 @@ func (f *irFixture) revoke(t testing.TB, via, clientID, token string) irOutcome 
 	return irOutcome{status: http.StatusOK}
 }
 
+// requireRefused requires a refusal with status and the error code code;
+// the error of a direct call must wrap sentinel.
+func (out irOutcome) requireRefused(t testing.TB, via string, status int, code string, sentinel error) {
+	t.Helper()
+	require.Equal(t, status, out.status, out.body)
+	assert.Equal(t, code, out.code)
+	if via == viaDirect {
+		require.ErrorIs(t, out.err, sentinel)
+	}
+}
+
 // irInactive is the only answer for an inactive token (RFC 7662 §2.2).
 const irInactive = `{"active":false}`
 
@@ -208,7 +219,56 @@ func (f *irFixture) exchangeWith(t testing.TB, change func(*tokenexchange.Reques
 	return resp.AccessToken
 }
 
-var irWays = []string{viaDirect, viaHTTP}
+// revokeRecorded revokes token as app directly or over HTTP, requires 200
+// and exactly one audit event since the first n, granted, and that it is
+// want.
+func (f *irFixture) revokeRecorded(t testing.TB, via, token string, n int, want store.Event) irOutcome {
+	t.Helper()
+	out := f.revoke(t, via, appID, token)
+	require.Equal(t, http.StatusOK, out.status, out.body)
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), want.Type, store.OutcomeGranted, "")
+	assert.Equal(t, want, e)
+	return out
+}
+
+// Tokens the tests of introspection and revocation ask about.
+
+// irIDToken is an ID token of alice for app.
+func irIDToken(t *testing.T, f *irFixture) string {
+	_, id := f.authorize(t, "alice", "bob")
+	return id
+}
+
+// irSubjectToken is a subject token for alice acting as bob through app.
+func irSubjectToken(t *testing.T, f *irFixture) string {
+	st, _ := f.authorize(t, "alice", "bob")
+	return st
+}
+
+// irExpiredAccessToken is an access token expired past exp plus the skew.
+func irExpiredAccessToken(t *testing.T, f *irFixture) string {
+	at := f.accessToken(t)
+	f.clock.Advance(impersonation.DefaultAccessTokenTTL + claims.DefaultSkew + time.Second)
+	return at
+}
+
+// irRevokedAccessToken is an access token revoked by app.
+func irRevokedAccessToken(t *testing.T, f *irFixture) string {
+	at := f.accessToken(t)
+	require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), at, ""))
+	return at
+}
+
+// irForeignAccessToken is an access token of another issuer's key.
+func irForeignAccessToken(t *testing.T, _ *irFixture) string {
+	return newFixture(t).accessToken(t)
+}
+
+// irAlgNoneAccessToken is an unsigned (alg none) copy of an access token.
+func irAlgNoneAccessToken(t *testing.T, f *irFixture) string {
+	tok := testkit.DecodeJWT(t, f.accessToken(t))
+	return testkit.Segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + testkit.Segment(t, tok.Claims) + "."
+}
 
 // TestIntrospect_ActiveAccessToken: RFC 7662 §2.2 members of an active
 // impersonated access token, for the client it was issued to.
@@ -231,41 +291,38 @@ func TestIntrospect_ActiveAccessToken(t *testing.T) {
 			wantAud: appID, wantScope: scopeOrdersRead},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, tc.revocation)
-				change := tc.change
-				if change == nil {
-					change = func(*tokenexchange.Request) {}
-				}
-				at := f.exchangeWith(t, change)
-				tok := testkit.DecodeJWT(t, at)
-				n := len(f.db.Events())
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, tc.revocation)
+			change := tc.change
+			if change == nil {
+				change = func(*tokenexchange.Request) {}
+			}
+			at := f.exchangeWith(t, change)
+			tok := testkit.DecodeJWT(t, at)
+			n := len(f.db.Events())
 
-				got := f.requireActive(t, via, appID, at)
+			got := f.requireActive(t, via, appID, at)
 
-				assert.Equal(t, map[string]any{
-					"active":     true,
-					"sub":        "bob",
-					"act":        map[string]any{"sub": "alice"},
-					"scope":      tc.wantScope,
-					"client_id":  appID,
-					"aud":        tc.wantAud,
-					"iss":        testIssuer,
-					"exp":        tok.Claims["exp"],
-					"iat":        tok.Claims["iat"],
-					"jti":        tok.Str(t, "jti"),
-					"token_type": "Bearer",
-					"org_id":     "acme-eu",
-					"org_name":   "ACME Europe",
-					"username":   "bob",
-				}, got)
-				assert.Equal(t, f.clock.Now().Unix(), tok.Num(t, "iat"))
-				assert.Equal(t, f.clock.Now().Add(impersonation.DefaultAccessTokenTTL).Unix(), tok.Num(t, "exp"))
-				assert.Len(t, f.db.Events(), n, "introspection is not audited")
-			})
-		}
+			assert.Equal(t, map[string]any{
+				"active":     true,
+				"sub":        "bob",
+				"act":        map[string]any{"sub": "alice"},
+				"scope":      tc.wantScope,
+				"client_id":  appID,
+				"aud":        tc.wantAud,
+				"iss":        testIssuer,
+				"exp":        tok.Claims["exp"],
+				"iat":        tok.Claims["iat"],
+				"jti":        tok.Str(t, "jti"),
+				"token_type": "Bearer",
+				"org_id":     "acme-eu",
+				"org_name":   "ACME Europe",
+				"username":   "bob",
+			}, got)
+			assert.Equal(t, f.clock.Now().Unix(), tok.Num(t, "iat"))
+			assert.Equal(t, f.clock.Now().Add(impersonation.DefaultAccessTokenTTL).Unix(), tok.Num(t, "exp"))
+			assert.Len(t, f.db.Events(), n, "introspection is not audited")
+		})
 	}
 }
 
@@ -283,41 +340,18 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 		{name: "issued to another client", client: app2ID, token: func(t *testing.T, f *irFixture) string {
 			return f.accessToken(t)
 		}},
-		{name: "expired past exp plus skew", client: appID, token: func(t *testing.T, f *irFixture) string {
-			at := f.accessToken(t)
-			f.clock.Advance(impersonation.DefaultAccessTokenTTL + claims.DefaultSkew + time.Second)
-			return at
-		}},
-		{name: "revoked", client: appID, token: func(t *testing.T, f *irFixture) string {
-			at := f.accessToken(t)
-			require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), at, ""))
-			return at
-		}},
-		{name: "revoked, asked by another client", client: app2ID, token: func(t *testing.T, f *irFixture) string {
-			at := f.accessToken(t)
-			require.NoError(t, f.svc.Revoke(context.Background(), clientApp(), at, ""))
-			return at
-		}},
-		{name: "subject token", client: appID, token: func(t *testing.T, f *irFixture) string {
-			st, _ := f.authorize(t, "alice", "bob")
-			return st
-		}},
-		{name: "ID token", client: appID, token: func(t *testing.T, f *irFixture) string {
-			_, id := f.authorize(t, "alice", "bob")
-			return id
-		}},
+		{name: "expired past exp plus skew", client: appID, token: irExpiredAccessToken},
+		{name: "revoked", client: appID, token: irRevokedAccessToken},
+		{name: "revoked, asked by another client", client: app2ID, token: irRevokedAccessToken},
+		{name: "subject token", client: appID, token: irSubjectToken},
+		{name: "ID token", client: appID, token: irIDToken},
 		{name: "access token claims under typ JWT", client: appID, token: func(t *testing.T, f *irFixture) string {
 			tok := testkit.DecodeJWT(t, f.accessToken(t))
 			k := f.signingKey(t)
 			return testkit.SignRaw(t, k, map[string]any{"alg": k.Algorithm, "kid": k.ID, "typ": "JWT"}, tok.Claims)
 		}},
-		{name: "access token of another issuer's key", client: appID, token: func(t *testing.T, _ *irFixture) string {
-			return newFixture(t).accessToken(t)
-		}},
-		{name: "alg none", client: appID, token: func(t *testing.T, f *irFixture) string {
-			tok := testkit.DecodeJWT(t, f.accessToken(t))
-			return testkit.Segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + testkit.Segment(t, tok.Claims) + "."
-		}},
+		{name: "access token of another issuer's key", client: appID, token: irForeignAccessToken},
+		{name: "alg none", client: appID, token: irAlgNoneAccessToken},
 		{name: "tampered payload", client: appID, token: func(t *testing.T, f *irFixture) string {
 			parts := strings.Split(f.accessToken(t), ".")
 			tok := testkit.DecodeJWT(t, strings.Join(parts, "."))
@@ -328,22 +362,19 @@ func TestRFC7662_2_2_InactiveTokenDisclosesNothing(t *testing.T) {
 		{name: "three garbage segments", client: appID, token: func(*testing.T, *irFixture) string { return "a.b.c" }},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, true)
-				token := tc.token(t, f)
-				n := len(f.db.Events())
-				f.requireInactive(t, via, tc.client, token)
-				// An inactive answer is recorded, so probing leaves a trace;
-				// the record never holds the token.
-				e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventRequestRefused, store.OutcomeDenied, "introspection: inactive")
-				assert.Equal(t, tc.client, e.ClientID)
-				if len(token) > 4 {
-					assert.NotContains(t, e.Reason, token, "the record never holds the token")
-				}
-			})
-		}
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, true)
+			token := tc.token(t, f)
+			n := len(f.db.Events())
+			f.requireInactive(t, via, tc.client, token)
+			// An inactive answer is recorded, so probing leaves a trace;
+			// the record never holds the token.
+			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventRequestRefused, store.OutcomeDenied, "introspection: inactive")
+			assert.Equal(t, tc.client, e.ClientID)
+			if len(token) > 4 {
+				assert.NotContains(t, e.Reason, token, "the record never holds the token")
+			}
+		})
 	}
 }
 
@@ -393,28 +424,25 @@ func TestIntrospect_RevocationStoreFailure(t *testing.T) {
 		}, wantStatus: http.StatusOK},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, true)
-				token := tc.token(t, f)
-				f.rev.failRevoked.Store(true)
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, true)
+			token := tc.token(t, f)
+			f.rev.failRevoked.Store(true)
 
-				out := f.introspect(t, via, appID, token)
+			out := f.introspect(t, via, appID, token)
 
-				require.Equal(t, tc.wantStatus, out.status, out.body)
-				testkit.AssertNoLeak(t, out.body, "connection reset")
-				if tc.wantStatus == http.StatusOK {
-					assert.Equal(t, irInactive, out.body)
-					return
-				}
-				assert.Equal(t, tokenexchange.CodeTemporarilyUnavailable, out.code)
-				if via == viaDirect {
-					require.ErrorIs(t, out.err, tokenexchange.ErrTemporarilyUnavailable)
-					require.ErrorIs(t, out.err, errIRRevocationDown, "the cause is kept for the host's logs")
-				}
-			})
-		}
+			require.Equal(t, tc.wantStatus, out.status, out.body)
+			testkit.AssertNoLeak(t, out.body, "connection reset")
+			if tc.wantStatus == http.StatusOK {
+				assert.Equal(t, irInactive, out.body)
+				return
+			}
+			assert.Equal(t, tokenexchange.CodeTemporarilyUnavailable, out.code)
+			if via == viaDirect {
+				require.ErrorIs(t, out.err, tokenexchange.ErrTemporarilyUnavailable)
+				require.ErrorIs(t, out.err, errIRRevocationDown, "the cause is kept for the host's logs")
+			}
+		})
 	}
 }
 
@@ -422,58 +450,43 @@ func TestIntrospect_RevocationStoreFailure(t *testing.T) {
 // everywhere the revocation store is consulted, and once only.
 func TestRevoke_ImpersonatedAccessToken(t *testing.T) {
 	t.Parallel()
-	for _, via := range irWays {
-		t.Run(via, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			f := newIRFixture(t, true)
-			at := f.accessToken(t)
-			jti := testkit.DecodeJWT(t, at).Str(t, "jti")
-			rs := f.verifier(t, appID, resource.WithRevocation(f.db))
-			_, err := rs.Verify(ctx, at)
-			require.NoError(t, err)
-			n := len(f.db.Events())
+	runBothWays(t, "", func(t *testing.T, via string) {
+		ctx := context.Background()
+		f := newIRFixture(t, true)
+		at := f.accessToken(t)
+		jti := testkit.DecodeJWT(t, at).Str(t, "jti")
+		rs := f.verifier(t, appID, resource.WithRevocation(f.db))
+		_, err := rs.Verify(ctx, at)
+		require.NoError(t, err)
+		n := len(f.db.Events())
 
-			out := f.revoke(t, via, appID, at)
+		want := f.aliceAsBobEvent(store.EventImpersonationEnded, store.OutcomeGranted, "openid", scopeOrdersRead)
+		want.Org, want.JTI = "acme-eu", jti
+		out := f.revokeRecorded(t, via, at, n, want)
+
+		f.requireInactive(t, viaDirect, appID, at)
+		f.requireInactive(t, viaHTTP, appID, at)
+		_, err = rs.Verify(ctx, at)
+		require.ErrorIs(t, err, resource.ErrRevoked)
+		require.ErrorIs(t, err, resource.ErrInvalidToken)
+		_, err = f.verifier(t, appID).Verify(ctx, at)
+		require.NoError(t, err, "a verifier without the revocation store still accepts it")
+
+		// Revoking twice: 200 again, and no second event.
+		f.clock.Advance(time.Minute)
+		for _, again := range bothWays {
+			out = f.revoke(t, again, appID, at)
 			require.Equal(t, http.StatusOK, out.status, out.body)
-
-			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationEnded, store.OutcomeGranted, "")
-			assert.Equal(t, store.Event{
-				Type:         store.EventImpersonationEnded,
-				Time:         f.clock.Now().UTC(),
-				ClientID:     appID,
-				Impersonator: "alice",
-				Subject:      "bob",
-				Org:          "acme-eu",
-				JTI:          jti,
-				Scopes:       []string{"openid", scopeOrdersRead},
-				Outcome:      store.OutcomeGranted,
-			}, e)
-
-			f.requireInactive(t, viaDirect, appID, at)
-			f.requireInactive(t, viaHTTP, appID, at)
-			_, err = rs.Verify(ctx, at)
-			require.ErrorIs(t, err, resource.ErrRevoked)
-			require.ErrorIs(t, err, resource.ErrInvalidToken)
-			_, err = f.verifier(t, appID).Verify(ctx, at)
-			require.NoError(t, err, "a verifier without the revocation store still accepts it")
-
-			// Revoking twice: 200 again, and no second event.
-			f.clock.Advance(time.Minute)
-			for _, again := range irWays {
-				out = f.revoke(t, again, appID, at)
-				require.Equal(t, http.StatusOK, out.status, out.body)
+		}
+		var ended []store.Event
+		for _, e := range testkit.EventsSince(f.db.Events(), n) {
+			if e.Type != store.EventRequestRefused { // the inactive introspections above
+				ended = append(ended, e)
 			}
-			var ended []store.Event
-			for _, e := range testkit.EventsSince(f.db.Events(), n) {
-				if e.Type != store.EventRequestRefused { // the inactive introspections above
-					ended = append(ended, e)
-				}
-			}
-			assert.Len(t, ended, 1, "one impersonation.ended")
-			assert.Equal(t, 1, testkit.CountEvents(f.db.Events(), store.EventImpersonationEnded))
-		})
-	}
+		}
+		assert.Len(t, ended, 1, "one impersonation.ended")
+		assert.Equal(t, 1, testkit.CountEvents(f.db.Events(), store.EventImpersonationEnded))
+	})
 }
 
 // TestRevoke_HeldUntilTheTokenExpires: the revocation lasts as long as a
@@ -538,39 +551,32 @@ func TestRFC7009_2_1_TokenOfAnotherClientRefused(t *testing.T) {
 		{name: "subject token", subject: true},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, true)
-				st, id := f.authorize(t, "alice", "bob")
-				token := st
-				var at string
-				if !tc.subject {
-					at = f.accessToken(t)
-					token = at
-				}
-				n := len(f.db.Events())
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, true)
+			st, id := f.authorize(t, "alice", "bob")
+			token := st
+			var at string
+			if !tc.subject {
+				at = f.accessToken(t)
+				token = at
+			}
+			n := len(f.db.Events())
 
-				out := f.revoke(t, via, app2ID, token)
+			out := f.revoke(t, via, app2ID, token)
 
-				require.Equal(t, http.StatusBadRequest, out.status, out.body)
-				assert.Equal(t, tokenexchange.CodeUnauthorizedClient, out.code)
-				if via == viaDirect {
-					require.ErrorIs(t, out.err, tokenexchange.ErrUnauthorizedClient)
-				}
-				testkit.AssertNoLeak(t, out.body, token)
-				assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "nothing revoked, nothing recorded")
+			out.requireRefused(t, via, http.StatusBadRequest, tokenexchange.CodeUnauthorizedClient, tokenexchange.ErrUnauthorizedClient)
+			testkit.AssertNoLeak(t, out.body, token)
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "nothing revoked, nothing recorded")
 
-				if tc.subject {
-					resp, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
-					require.NoError(t, err, "the subject token is still exchangeable")
-					assert.NotEmpty(t, resp.AccessToken)
-					return
-				}
-				got := f.requireActive(t, via, appID, at)
-				assert.Equal(t, "bob", got["sub"])
-			})
-		}
+			if tc.subject {
+				resp, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
+				require.NoError(t, err, "the subject token is still exchangeable")
+				assert.NotEmpty(t, resp.AccessToken)
+				return
+			}
+			got := f.requireActive(t, via, appID, at)
+			assert.Equal(t, "bob", got["sub"])
+		})
 	}
 }
 
@@ -578,38 +584,24 @@ func TestRFC7009_2_1_TokenOfAnotherClientRefused(t *testing.T) {
 // it, so the exchange is then refused as a replay.
 func TestRevoke_UnexchangedSubjectToken(t *testing.T) {
 	t.Parallel()
-	for _, via := range irWays {
-		t.Run(via, func(t *testing.T) {
-			t.Parallel()
-			f := newIRFixture(t, true)
-			st, id := f.authorize(t, "alice", "bob")
-			tok := testkit.DecodeJWT(t, st)
-			n := len(f.db.Events())
+	runBothWays(t, "", func(t *testing.T, via string) {
+		f := newIRFixture(t, true)
+		st, id := f.authorize(t, "alice", "bob")
+		tok := testkit.DecodeJWT(t, st)
+		n := len(f.db.Events())
 
-			out := f.revoke(t, via, appID, st)
-			require.Equal(t, http.StatusOK, out.status, out.body)
+		want := f.aliceAsBobEvent(store.EventTokenRevoked, store.OutcomeGranted, "openid", scopeOrdersRead)
+		want.JTI = tok.Str(t, "jti")
+		f.revokeRecorded(t, via, st, n, want)
 
-			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenRevoked, store.OutcomeGranted, "")
-			assert.Equal(t, store.Event{
-				Type:         store.EventTokenRevoked,
-				Time:         f.clock.Now().UTC(),
-				ClientID:     appID,
-				Impersonator: "alice",
-				Subject:      "bob",
-				JTI:          tok.Str(t, "jti"),
-				Scopes:       []string{"openid", scopeOrdersRead},
-				Outcome:      store.OutcomeGranted,
-			}, e)
-
-			ex := f.exchangeVia(t, via, appID, exchangeRequest(st, id))
-			require.Equal(t, http.StatusBadRequest, ex.status, ex.body)
-			assert.Equal(t, tokenexchange.CodeInvalidRequest, ex.code)
-			assert.Nil(t, ex.resp)
-			r := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n+1), store.EventReplayDetected, store.OutcomeDenied, "already used")
-			assert.Equal(t, tok.Str(t, "jti"), r.JTI)
-			assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged), "nothing issued")
-		})
-	}
+		ex := f.exchangeVia(t, via, appID, exchangeRequest(st, id))
+		require.Equal(t, http.StatusBadRequest, ex.status, ex.body)
+		assert.Equal(t, tokenexchange.CodeInvalidRequest, ex.code)
+		assert.Nil(t, ex.resp)
+		r := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n+1), store.EventReplayDetected, store.OutcomeDenied, "already used")
+		assert.Equal(t, tok.Str(t, "jti"), r.JTI)
+		assert.Zero(t, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged), "nothing issued")
+	})
 }
 
 // TestRevoke_SubjectTokenRecordedOnce: revoking a subject token that is
@@ -653,44 +645,29 @@ func TestRFC7009_2_2_InvalidTokenAnswered200(t *testing.T) {
 	}{
 		{name: "garbage", token: func(*testing.T, *irFixture) string { return "not-a-token" }},
 		{name: "three garbage segments", token: func(*testing.T, *irFixture) string { return "a.b.c" }},
-		{name: "ID token", token: func(t *testing.T, f *irFixture) string {
-			_, id := f.authorize(t, "alice", "bob")
-			return id
-		}},
-		{name: "expired access token", token: func(t *testing.T, f *irFixture) string {
-			at := f.accessToken(t)
-			f.clock.Advance(impersonation.DefaultAccessTokenTTL + claims.DefaultSkew + time.Second)
-			return at
-		}},
+		{name: "ID token", token: irIDToken},
+		{name: "expired access token", token: irExpiredAccessToken},
 		{name: "expired subject token", token: func(t *testing.T, f *irFixture) string {
 			st, _ := f.authorize(t, "alice", "bob")
 			f.clock.Advance(authorizetoken.DefaultTTL + claims.DefaultSkew + time.Second)
 			return st
 		}},
-		{name: "access token of another issuer's key", token: func(t *testing.T, _ *irFixture) string {
-			return newFixture(t).accessToken(t)
-		}},
+		{name: "access token of another issuer's key", token: irForeignAccessToken},
 		{name: "subject token of another issuer's key", token: func(t *testing.T, _ *irFixture) string {
 			st, _ := newFixture(t).authorize(t, "alice", "bob")
 			return st
 		}},
-		{name: "alg none", token: func(t *testing.T, f *irFixture) string {
-			tok := testkit.DecodeJWT(t, f.accessToken(t))
-			return testkit.Segment(t, map[string]any{"alg": "none", "typ": "at+jwt"}) + "." + testkit.Segment(t, tok.Claims) + "."
-		}},
+		{name: "alg none", token: irAlgNoneAccessToken},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, true)
-				token := tc.token(t, f)
-				n := len(f.db.Events())
-				out := f.revoke(t, via, appID, token)
-				require.Equal(t, http.StatusOK, out.status, out.body)
-				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
-			})
-		}
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, true)
+			token := tc.token(t, f)
+			n := len(f.db.Events())
+			out := f.revoke(t, via, appID, token)
+			require.Equal(t, http.StatusOK, out.status, out.body)
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
+		})
 	}
 }
 
@@ -705,34 +682,27 @@ func TestRevoke_WithoutRevocationStore(t *testing.T) {
 		{name: "garbage", kind: "garbage"},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, false)
-				st, id := f.authorize(t, "alice", "bob")
-				token := map[string]string{"subject": st, "garbage": "not-a-token"}[tc.kind]
-				if tc.kind == "access" {
-					token = f.accessToken(t)
-				}
-				n := len(f.db.Events())
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, false)
+			st, id := f.authorize(t, "alice", "bob")
+			token := map[string]string{"subject": st, "garbage": "not-a-token"}[tc.kind]
+			if tc.kind == "access" {
+				token = f.accessToken(t)
+			}
+			n := len(f.db.Events())
 
-				out := f.revoke(t, via, appID, token)
+			out := f.revoke(t, via, appID, token)
 
-				require.Equal(t, http.StatusBadRequest, out.status, out.body)
-				assert.Equal(t, tokenexchange.CodeUnsupportedTokenType, out.code)
-				if via == viaDirect {
-					require.ErrorIs(t, out.err, tokenexchange.ErrUnsupportedTokenType)
-				}
-				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
-				switch tc.kind {
-				case "access":
-					f.requireActive(t, via, appID, token)
-				case "subject":
-					_, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
-					require.NoError(t, err, "not consumed")
-				}
-			})
-		}
+			out.requireRefused(t, via, http.StatusBadRequest, tokenexchange.CodeUnsupportedTokenType, tokenexchange.ErrUnsupportedTokenType)
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
+			switch tc.kind {
+			case "access":
+				f.requireActive(t, via, appID, token)
+			case "subject":
+				_, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
+				require.NoError(t, err, "not consumed")
+			}
+		})
 	}
 }
 
@@ -766,40 +736,33 @@ func TestRevoke_StoreFailures(t *testing.T) {
 			leak:    "timeout"},
 	}
 	for _, tc := range tests {
-		for _, via := range irWays {
-			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				t.Parallel()
-				f := newIRFixture(t, true)
-				st, id := f.authorize(t, "alice", "bob")
-				token := st
-				if !tc.subject {
-					token = f.accessToken(t)
-				}
-				n := len(f.db.Events())
-				tc.fail(f)
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, true)
+			st, id := f.authorize(t, "alice", "bob")
+			token := st
+			if !tc.subject {
+				token = f.accessToken(t)
+			}
+			n := len(f.db.Events())
+			tc.fail(f)
 
-				out := f.revoke(t, via, appID, token)
+			out := f.revoke(t, via, appID, token)
 
-				require.Equal(t, http.StatusServiceUnavailable, out.status, out.body)
-				assert.Equal(t, tokenexchange.CodeTemporarilyUnavailable, out.code)
-				if via == viaDirect {
-					require.ErrorIs(t, out.err, tokenexchange.ErrTemporarilyUnavailable)
-				}
-				testkit.AssertNoLeak(t, out.body, token, tc.leak)
-				assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
+			out.requireRefused(t, via, http.StatusServiceUnavailable, tokenexchange.CodeTemporarilyUnavailable, tokenexchange.ErrTemporarilyUnavailable)
+			testkit.AssertNoLeak(t, out.body, token, tc.leak)
+			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 
-				tc.recover(f)
-				switch {
-				case tc.subject:
-					_, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
-					require.NoError(t, err, "not consumed")
-				case tc.wantRevoked:
-					f.requireInactive(t, via, appID, token)
-				default:
-					f.requireActive(t, via, appID, token)
-				}
-			})
-		}
+			tc.recover(f)
+			switch {
+			case tc.subject:
+				_, err := f.svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
+				require.NoError(t, err, "not consumed")
+			case tc.wantRevoked:
+				f.requireInactive(t, via, appID, token)
+			default:
+				f.requireActive(t, via, appID, token)
+			}
+		})
 	}
 }
 

@@ -117,12 +117,7 @@ func sortedIDs(ids ...string) []string {
 
 func TestJWKSHandler_Methods(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		method     string
-		wantStatus int
-		wantBody   bool
-	}{
+	tests := []methodCase{
 		{name: "GET", method: http.MethodGet, wantStatus: http.StatusOK, wantBody: true},
 		{name: "HEAD", method: http.MethodHead, wantStatus: http.StatusOK},
 		{name: "POST", method: http.MethodPost, wantStatus: http.StatusMethodNotAllowed, wantBody: true},

@@ -175,12 +175,7 @@ func TestMetadataHandler_EmptyOptionalMembersOmitted(t *testing.T) {
 func TestMetadataHandler_Methods(t *testing.T) {
 	t.Parallel()
 	h, _ := metadataHandler(t)
-	tests := []struct {
-		name       string
-		method     string
-		wantStatus int
-		wantBody   bool
-	}{
+	tests := []methodCase{
 		{name: "GET", method: http.MethodGet, wantStatus: http.StatusOK, wantBody: true},
 		{name: "HEAD", method: http.MethodHead, wantStatus: http.StatusOK},
 		{name: "POST", method: http.MethodPost, wantStatus: http.StatusMethodNotAllowed},

@@ -43,8 +43,7 @@ func TestAuthorize_OneSubjectPerSession(t *testing.T) {
 	assert.Equal(t, appID, e.ClientID)
 	assert.Len(t, f.db.Notices(), notices, "carol is not told: nothing happened to her")
 
-	active, err := f.svc.Sessions().Active(context.Background(), sessLogin, "")
-	require.NoError(t, err)
+	active := f.activeSession(t)
 	require.NotNil(t, active, "the session goes on")
 	assert.Equal(t, "bob", active.Subject)
 

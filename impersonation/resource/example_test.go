@@ -8,28 +8,19 @@ import (
 	"net/http/httptest"
 
 	"github.com/actas/actas/impersonation/resource"
-	"github.com/actas/actas/internal/testkit"
 )
 
 func ExampleVerifier_Verify() {
 	ctx := context.Background()
-	e, err := testkit.NewExample()
+	// A resource server whose audience is the client itself, and alice's
+	// access token as bob.
+	x, err := newExampleSetup(ctx)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	at, ar, err := e.AccessToken(ctx)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	// A resource server whose audience is the client itself.
-	v, err := resource.NewVerifier(testkit.ExampleIssuer, "app", e.Keys, resource.WithClock(e.Now))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	p, err := v.Verify(ctx, at)
+	v := x.verifier
+	p, err := v.Verify(ctx, x.accessToken)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -38,7 +29,7 @@ func ExampleVerifier_Verify() {
 	fmt.Println("impersonated:", p.Impersonated())
 
 	// A subject token is not an access token.
-	_, err = v.Verify(ctx, ar.SubjectToken)
+	_, err = v.Verify(ctx, x.authorized.SubjectToken)
 	fmt.Println("subject token as bearer is invalid:", errors.Is(err, resource.ErrInvalidToken))
 	// Output:
 	// sub: bob act.sub: alice client: app org: acme-eu scope: openid orders:read
@@ -47,23 +38,12 @@ func ExampleVerifier_Verify() {
 }
 
 func ExampleMiddleware() {
-	ctx := context.Background()
-	e, err := testkit.NewExample()
+	x, err := newExampleSetup(context.Background())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	at, _, err := e.AccessToken(ctx)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	v, err := resource.NewVerifier(testkit.ExampleIssuer, "app", e.Keys, resource.WithClock(e.Now))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	api := resource.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := resource.Middleware(x.verifier)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := resource.PrincipalFrom(r.Context())
 		if p.Impersonated() {
 			fmt.Fprintf(w, "%s (acted on by %s)", p.Subject, p.Actor.Subject)
@@ -72,7 +52,7 @@ func ExampleMiddleware() {
 		fmt.Fprint(w, p.Subject)
 	}))
 
-	for _, auth := range []string{"Bearer " + at, ""} {
+	for _, auth := range []string{"Bearer " + x.accessToken, ""} {
 		r := httptest.NewRequest(http.MethodGet, "/api/whoami", nil)
 		if auth != "" {
 			r.Header.Set("Authorization", auth)

@@ -12,6 +12,7 @@ import (
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
+	"github.com/actas/actas/subjecttoken"
 )
 
 const (
@@ -64,6 +65,18 @@ func (f *fixture) accessToken(t testing.TB) string {
 	return testkit.SignRaw(t, key, atHeader(key), f.accessClaims())
 }
 
+// withClaims makes access tokens of the issuer's key whose claims, those
+// of accessClaims, change alters.
+func withClaims(change func(f *fixture, c map[string]any)) func(t testing.TB, f *fixture) string {
+	return func(t testing.TB, f *fixture) string {
+		t.Helper()
+		c := f.accessClaims()
+		change(f, c)
+		key := f.signingKey(t)
+		return testkit.SignRaw(t, key, atHeader(key), c)
+	}
+}
+
 // signingKey returns the issuer's current private key.
 func (f *fixture) signingKey(t testing.TB) store.PrivateKey {
 	t.Helper()
@@ -96,4 +109,32 @@ func flow(t testing.TB, f *fixture) (subjectToken, idToken string) {
 		"iat": now, "auth_time": now, "exp": now + 300, "jti": testkit.RandomID(),
 	})
 	return st, id
+}
+
+// exampleSetup is what the examples start from, in the examples' world
+// (testkit.NewExample): alice's access token as bob through app with the
+// authorize response it came from, and a resource server's Verifier whose
+// audience is the client itself, on the world's clock.
+type exampleSetup struct {
+	accessToken string
+	authorized  *subjecttoken.AuthorizeResponse
+	verifier    *resource.Verifier
+}
+
+// newExampleSetup builds the examples' setup; its error is what an
+// example prints.
+func newExampleSetup(ctx context.Context) (*exampleSetup, error) {
+	e, err := testkit.NewExample()
+	if err != nil {
+		return nil, err
+	}
+	at, ar, err := e.AccessToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := resource.NewVerifier(testkit.ExampleIssuer, "app", e.Keys, resource.WithClock(e.Now))
+	if err != nil {
+		return nil, err
+	}
+	return &exampleSetup{accessToken: at, authorized: ar, verifier: v}, nil
 }

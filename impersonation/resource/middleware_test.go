@@ -261,9 +261,7 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 			f := newFixture(t)
 			at := f.accessToken(t)
 			if tc.impersonal {
-				c := f.accessClaims()
-				delete(c, "act")
-				at = testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
+				at = withClaims(func(_ *fixture, c map[string]any) { delete(c, "act") })(t, f)
 			}
 			audit := memory.New()
 			next := &recordingHandler{}

@@ -37,6 +37,15 @@ func newJWKSServer(t testing.TB, h http.Handler) *jwksServer {
 	return s
 }
 
+// servedVerifier serves the fixture's own keys as the issuer's JWKS
+// endpoint and returns the server and a remoteVerifier reading it.
+func (f *fixture) servedVerifier(t testing.TB) (*jwksServer, *resource.Verifier) {
+	t.Helper()
+	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
+	v, _ := f.remoteVerifier(t, srv)
+	return srv, v
+}
+
 // remoteVerifier is a resource server's Verifier reading the issuer's JWKS
 // from srv, on the fixture's clock.
 func (f *fixture) remoteVerifier(t testing.TB, srv *jwksServer) (*resource.Verifier, *resource.RemoteKeySet) {
@@ -53,8 +62,7 @@ func (f *fixture) remoteVerifier(t testing.TB, srv *jwksServer) (*resource.Verif
 func TestRemoteKeySet_VerifierVerifiesAccessToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
-	v, _ := f.remoteVerifier(t, srv)
+	srv, v := f.servedVerifier(t)
 
 	p, err := v.Verify(context.Background(), f.accessToken(t))
 	require.NoError(t, err)
@@ -70,8 +78,7 @@ func TestRemoteKeySet_VerifierVerifiesAccessToken(t *testing.T) {
 func TestRemoteKeySet_UnknownKidDoesNotRefetchWithinMinRefresh(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
-	v, _ := f.remoteVerifier(t, srv)
+	srv, v := f.servedVerifier(t)
 	_, err := v.Verify(context.Background(), f.accessToken(t))
 	require.NoError(t, err)
 	require.Equal(t, int32(1), srv.requests.Load())
@@ -101,8 +108,7 @@ func TestRemoteKeySet_UnknownKidDoesNotRefetchWithinMinRefresh(t *testing.T) {
 func TestRemoteKeySet_PicksUpRotatedKeyAfterMinRefresh(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := newJWKSServer(t, testkit.JWKSHandler(f.keys))
-	v, _ := f.remoteVerifier(t, srv)
+	srv, v := f.servedVerifier(t)
 	oldToken := f.accessToken(t)
 	_, err := v.Verify(context.Background(), oldToken)
 	require.NoError(t, err)

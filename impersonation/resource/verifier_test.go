@@ -102,36 +102,24 @@ func TestVerifier_Rejects(t *testing.T) {
 			c["scope"] = "openid orders:read orders:write"
 			return parts[0] + "." + testkit.Segment(t, c) + "." + parts[2]
 		}},
-		{name: "client_id missing", token: func(t testing.TB, f *fixture) string {
-			c := f.accessClaims()
+		{name: "client_id missing", token: withClaims(func(_ *fixture, c map[string]any) {
 			delete(c, "client_id")
-			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
-		}},
-		{name: "jti missing", token: func(t testing.TB, f *fixture) string {
-			c := f.accessClaims()
+		})},
+		{name: "jti missing", token: withClaims(func(_ *fixture, c map[string]any) {
 			delete(c, "jti")
-			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
-		}},
-		{name: "exp missing", token: func(t testing.TB, f *fixture) string {
-			c := f.accessClaims()
+		})},
+		{name: "exp missing", token: withClaims(func(_ *fixture, c map[string]any) {
 			delete(c, "exp")
-			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
-		}},
-		{name: "not yet valid", token: func(t testing.TB, f *fixture) string {
-			c := f.accessClaims()
+		})},
+		{name: "not yet valid", token: withClaims(func(f *fixture, c map[string]any) {
 			c["nbf"] = f.clock.Now().Add(2 * time.Minute).Unix()
-			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
-		}},
-		{name: "act chain too deep", token: func(t testing.TB, f *fixture) string {
-			c := f.accessClaims()
+		})},
+		{name: "act chain too deep", token: withClaims(func(_ *fixture, c map[string]any) {
 			c["act"] = testkit.ActChain(claims.DefaultMaxActDepth + 1)
-			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
-		}},
-		{name: "act without sub", token: func(t testing.TB, f *fixture) string {
-			c := f.accessClaims()
+		})},
+		{name: "act without sub", token: withClaims(func(_ *fixture, c map[string]any) {
 			c["act"] = map[string]any{"act": map[string]any{"sub": "alice"}}
-			return testkit.SignRaw(t, f.signingKey(t), atHeader(f.signingKey(t)), c)
-		}},
+		})},
 		{name: "trailing data after the claims", token: func(t testing.TB, f *fixture) string {
 			key := f.signingKey(t)
 			return signRawPayload(t, key, atHeader(key), []byte(`{"sub":"bob"} {"sub":"mallory"}`))
