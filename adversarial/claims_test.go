@@ -11,6 +11,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/internal/testkit"
 )
 
 // Reasons the claim checks give, as they appear in audit events.
@@ -60,47 +61,42 @@ func actorClaim(change func(map[string]any)) forgery {
 	}
 }
 
-// subjectPayload is a subject token whose payload is exactly the JSON
+// rawPayloadOf is a token of type typ whose payload is exactly the JSON
 // that payload writes (so duplicate members survive), signed with the
 // issuer's real key.
-func subjectPayload(payload func(e *env) string) forgery {
+func rawPayloadOf(typ string, payload func(e *env) string) forgery {
 	return func(t *testing.T, e *env) string {
-		return e.forgeRaw(t, mustJSON(t, e.header(t, typSubject)), []byte(payload(e)))
+		return e.forgeRaw(t, mustJSON(t, e.header(t, typ)), []byte(payload(e)))
 	}
 }
 
-// withMember returns the valid subject claims as JSON with extra member
-// text inserted before the closing brace: how duplicate names are made.
-func withMember(e *env, member string) string {
-	b, _ := json.Marshal(e.subjectClaims())
-	return strings.TrimSuffix(string(b), "}") + "," + member + "}"
+// subjectPayload is a subject token whose payload is exactly the JSON
+// that payload writes.
+func subjectPayload(payload func(e *env) string) forgery { return rawPayloadOf(typSubject, payload) }
+
+// withMemberOf returns claims as JSON with extra member text inserted
+// before the closing brace: how duplicate names are made.
+func withMemberOf(claims map[string]any, member string) string {
+	return strings.TrimSuffix(jsonOf(claims), "}") + "," + member + "}"
 }
+
+// jsonOf is claims as JSON (claims of plain values always marshal).
+func jsonOf(claims map[string]any) string {
+	b, _ := json.Marshal(claims)
+	return string(b)
+}
+
+// withMember is withMemberOf the valid subject claims.
+func withMember(e *env, member string) string { return withMemberOf(e.subjectClaims(), member) }
 
 // subjectWithTyp is a subject token with valid claims under the header
 // typ given (empty: no typ at all).
 func subjectWithTyp(typ string) forgery {
-	return func(t *testing.T, e *env) string {
-		h := e.header(t, typSubject)
-		if typ == "" {
-			delete(h, "typ")
-		} else {
-			h["typ"] = typ
-		}
-		return e.forgeRaw(t, mustJSON(t, h), mustJSON(t, e.subjectClaims()))
+	hdr := set("typ", typ)
+	if typ == "" {
+		hdr = del("typ")
 	}
-}
-
-// actChain returns an act claim n actors deep.
-func actChain(n int) map[string]any {
-	var act map[string]any
-	for i := n; i > 0; i-- {
-		a := map[string]any{"sub": fmt.Sprintf("admin-%d", i)}
-		if act != nil {
-			a["act"] = act
-		}
-		act = a
-	}
-	return act
+	return subjectForgery(hdr, genuineSig)
 }
 
 // hugeScope is a subject token (valid otherwise) whose scope holds as
@@ -108,7 +104,7 @@ func actChain(n int) map[string]any {
 // openid and orders:read among them.
 func hugeScope(limit int) forgery {
 	return func(t *testing.T, e *env) string {
-		h := b64.EncodeToString(mustJSON(t, e.header(t, typSubject)))
+		h := testkit.Segment(t, e.header(t, typSubject))
 		base := len(mustJSON(t, e.subjectClaims())) - len("openid "+scopeRead)
 		// header . payload . 86-character ES256 signature
 		budget := (limit-len(h)-2-86)*3/4 - base - len("openid "+scopeRead)
@@ -201,9 +197,9 @@ func TestClaims(t *testing.T) {
 		{name: "may_act_sub_an_array", run: asSubject(subjectClaim(set("may_act", map[string]any{"sub": []string{"alice"}}))), want: subjectWith(whyBadClaims)},
 
 		// act.
-		{name: "act_nested_to_DefaultMaxActDepth", run: asSubject(subjectClaim(set("act", actChain(claims.DefaultMaxActDepth)))), want: subjectWith(whyDeep)},
-		{name: "act_nested_30_deep", run: asSubject(subjectClaim(set("act", actChain(30)))), want: subjectWith(whyDeep)},
-		{name: "act_nested_100_deep", run: asSubject(subjectClaim(set("act", actChain(100)))), want: subjectWith(whyBadClaims)},
+		{name: "act_nested_to_DefaultMaxActDepth", run: asSubject(subjectClaim(set("act", testkit.ActChain(claims.DefaultMaxActDepth)))), want: subjectWith(whyDeep)},
+		{name: "act_nested_30_deep", run: asSubject(subjectClaim(set("act", testkit.ActChain(30)))), want: subjectWith(whyDeep)},
+		{name: "act_nested_100_deep", run: asSubject(subjectClaim(set("act", testkit.ActChain(100)))), want: subjectWith(whyBadClaims)},
 		{name: "act_without_sub", run: asSubject(subjectClaim(set("act", map[string]any{"act": map[string]any{"sub": "root"}}))), want: subjectWith(whyActWithout)},
 		{name: "act_a_string", run: asSubject(subjectClaim(set("act", "alice"))), want: subjectWith(whyBadClaims)},
 
@@ -257,17 +253,16 @@ func TestClaims(t *testing.T) {
 		{name: "actor_iat_after_exp", run: asActor(func(t *testing.T, e *env) string { return actorClaim(iatAfterExp(e))(t, e) }), want: actorWith(whyIssuedAt)},
 		{name: "actor_sub_missing", run: asActor(actorClaim(del("sub"))), want: actorWith(whyMissing)},
 		{name: "actor_sub_a_number", run: asActor(actorClaim(set("sub", 7))), want: actorWith(whyBadClaims)},
-		{name: "actor_duplicate_sub", run: asActor(func(t *testing.T, e *env) string {
-			b := mustJSON(t, e.idClaims("alice", appID))
-			return e.forgeRaw(t, mustJSON(t, e.header(t, typID)), []byte(strings.TrimSuffix(string(b), "}")+`,"sub":"eve"}`))
-		}), want: actorWith(whyDuplicate)},
+		{name: "actor_duplicate_sub", run: asActor(rawPayloadOf(typID, func(e *env) string {
+			return withMemberOf(aliceIDClaims(e), `"sub":"eve"`)
+		})), want: actorWith(whyDuplicate)},
 		{name: "actor_typ_subject+jwt", run: asActor(func(t *testing.T, e *env) string {
 			return e.signClaims(t, typSubject, e.idClaims("alice", appID))
 		}), want: actorWith(whyTyp)},
 
 		// The access token's iat at the resource API (issue 11, F5).
-		{name: "access_token_iat_negative_at_API", run: atAPI(accessClaim(func(*env) func(map[string]any) { return set("iat", -1) })), want: bearerWith(whyIssuedAt)},
-		{name: "access_token_iat_absurdly_old_at_API", run: atAPI(accessClaim(func(*env) func(map[string]any) { return set("iat", absurdlyOld) })), want: bearerWith(whyIssuedAt)},
+		{name: "access_token_iat_negative_at_API", run: atAPI(accessWithClaim(set("iat", -1))), want: bearerWith(whyIssuedAt)},
+		{name: "access_token_iat_absurdly_old_at_API", run: atAPI(accessWithClaim(set("iat", absurdlyOld))), want: bearerWith(whyIssuedAt)},
 		{name: "access_token_iat_after_exp_at_API", run: atAPI(accessClaim(iatAfterExp)), want: bearerWith(whyIssuedAt)},
 	}
 	runFamily(t, cases)
@@ -279,4 +274,9 @@ func accessClaim(change func(e *env) func(map[string]any)) forgery {
 	return func(t *testing.T, e *env) string {
 		return e.signClaims(t, typAccess, changed(e.accessClaims(), change(e)))
 	}
+}
+
+// accessWithClaim is accessClaim with a change that needs no world.
+func accessWithClaim(change func(map[string]any)) forgery {
+	return accessClaim(func(*env) func(map[string]any) { return change })
 }

@@ -5,8 +5,9 @@
 // # How it is built
 //
 // Every case runs against its own complete, isolated issuer wired from the
-// public API only (plus internal/jose, to forge tokens with the issuer's
-// real key): a store/memory world, an ES256 key set on an injected clock,
+// public API only (plus internal/jose, the library's own signer, and
+// internal/testkit, whose helpers assemble and sign forged tokens with the
+// issuer's real key): a store/memory world, an ES256 key set on an injected clock,
 // an impersonation.Service auditing into the memory store, and an
 // httptest.Server mounting the token, authorize, introspection, revocation
 // and JWKS endpoints and a resource API behind resource.Middleware.

@@ -256,22 +256,34 @@ func seed(t testing.TB, db *memory.Store) {
 	}
 }
 
+// update reads the record id with get, changes it and writes it with put.
+func update[R any](t testing.TB, get func(context.Context, string) (*R, error), put func(R) error, id string, change func(*R)) {
+	t.Helper()
+	r, err := get(context.Background(), id)
+	require.NoError(t, err)
+	change(r)
+	require.NoError(t, put(*r))
+}
+
 // updateClient changes a registered client in place.
 func (e *env) updateClient(t testing.TB, id string, change func(*store.Client)) {
 	t.Helper()
-	c, err := e.db.Client(context.Background(), id)
-	require.NoError(t, err)
-	change(c)
-	require.NoError(t, e.db.PutClient(*c))
+	update(t, e.db.Client, e.db.PutClient, id, change)
 }
 
 // updateUser changes a user in place.
 func (e *env) updateUser(t testing.TB, id string, change func(*store.User)) {
 	t.Helper()
-	u, err := e.db.User(context.Background(), id)
+	update(t, e.db.User, e.db.PutUser, id, change)
+}
+
+// verifier is a resource server's verifier of the world's access tokens
+// for the API, on the world's clock.
+func (e *env) verifier(t testing.TB, opts ...resource.Option) *resource.Verifier {
+	t.Helper()
+	v, err := resource.NewVerifier(issuer, apiAudience, e.keys, append([]resource.Option{resource.WithClock(e.clock.Now)}, opts...)...)
 	require.NoError(t, err)
-	change(u)
-	require.NoError(t, e.db.PutUser(*u))
+	return v
 }
 
 // signingKey is the issuer's current private key.
@@ -453,16 +465,32 @@ func (e *env) api(t testing.TB, method, path, bearer string) response {
 	return e.do(t, req)
 }
 
+// postToken POSTs token to the introspection or revocation endpoint at
+// path, authenticated by auth (none when nil).
+func (e *env) postToken(t testing.TB, path, token string, auth func(*http.Request)) response {
+	t.Helper()
+	return e.postForm(t, path, url.Values{"token": {token}}.Encode(), auth)
+}
+
 // introspect asks the introspection endpoint about token as clientID.
 func (e *env) introspect(t testing.TB, clientID, token string) response {
 	t.Helper()
-	return e.postForm(t, "/oauth2/introspect", url.Values{"token": {token}}.Encode(), basic(clientID))
+	return e.postToken(t, "/oauth2/introspect", token, basic(clientID))
 }
 
 // revoke asks the revocation endpoint to revoke token as clientID.
 func (e *env) revoke(t testing.TB, clientID, token string) response {
 	t.Helper()
-	return e.postForm(t, "/oauth2/revoke", url.Values{"token": {token}}.Encode(), basic(clientID))
+	return e.postToken(t, "/oauth2/revoke", token, basic(clientID))
+}
+
+// withAccessToken obtains a genuine access token (alice as bob through
+// app, for the API) and presents it as send does.
+func withAccessToken(send func(t *testing.T, e *env, at string) response) func(*testing.T, *env) response {
+	return func(t *testing.T, e *env) response {
+		at := e.accessToken(t)
+		return send(t, e, at).presenting(at).hiding("bob", "alice")
+	}
 }
 
 // refusal is what a refused attack must look like.
@@ -614,7 +642,7 @@ func assertRefused(t testing.TB, e *env, r response, want refusal) {
 			assert.NotContains(t, params, "id_token", "an ID token was issued in the redirect")
 		}
 	}
-	events := e.db.Events()[r.mark:]
+	events := e.since(r.mark)
 	for _, ev := range events {
 		assert.NotEqual(t, store.EventTokenExchanged, ev.Type, "token.exchanged recorded: %+v", ev)
 		assert.NotEqual(t, store.EventImpersonationStarted, ev.Type, "impersonation.started recorded: %+v", ev)
@@ -627,22 +655,12 @@ func assertRefused(t testing.TB, e *env, r response, want refusal) {
 		headers.WriteString(k + ": " + strings.Join(vs, ", ") + "\n")
 	}
 	seen := r.body + "\n" + headers.String()
-	for _, tok := range r.tokens {
-		for _, s := range segments(tok) {
-			if s != "" {
-				assert.NotContains(t, seen, s, "the response echoes a presented token")
-			}
-		}
-	}
+	assertHoldsNoToken(t, seen, r.tokens, "the response echoes a presented token")
 	for _, v := range r.values {
 		assert.NotContains(t, seen, v, "the response echoes a claim or request value")
 	}
-	for _, s := range secrets {
-		assert.NotContains(t, seen, s, "the response holds a client secret")
-	}
-	for _, m := range internalMarkers {
-		assert.NotContains(t, seen, m, "the response leaks internal error text")
-	}
+	assertHoldsNoSecret(t, seen, "the response holds a client secret")
+	assertNoInternalText(t, seen, "the response leaks internal error text")
 	assertAuditHoldsNoToken(t, events, r.tokens)
 
 	// Audited, with a reason.
@@ -667,16 +685,36 @@ func assertAuditHoldsNoToken(t testing.TB, events []store.Event, tokens []string
 	for _, ev := range events {
 		text := strings.Join([]string{ev.ClientID, ev.Impersonator, ev.Subject, ev.Org, ev.JTI,
 			ev.Reason, ev.Method, ev.Path, ev.Justification, strings.Join(ev.Scopes, " ")}, "\n")
-		for _, tok := range tokens {
-			for _, s := range segments(tok) {
-				if s != "" {
-					assert.NotContains(t, text, s, "an audit event holds a presented token: %s", ev.Type)
-				}
+		assertHoldsNoToken(t, text, tokens, "an audit event holds a presented token: %s", ev.Type)
+		assertHoldsNoSecret(t, text, "an audit event holds a client secret")
+	}
+}
+
+// assertHoldsNoToken checks that text holds no segment of the tokens.
+func assertHoldsNoToken(t testing.TB, text string, tokens []string, msgAndArgs ...any) {
+	t.Helper()
+	for _, tok := range tokens {
+		for _, s := range segments(tok) {
+			if s != "" {
+				assert.NotContains(t, text, s, msgAndArgs...)
 			}
 		}
-		for _, s := range secrets {
-			assert.NotContains(t, text, s, "an audit event holds a client secret")
-		}
+	}
+}
+
+// assertHoldsNoSecret checks that text holds no client secret.
+func assertHoldsNoSecret(t testing.TB, text string, msgAndArgs ...any) {
+	t.Helper()
+	for _, s := range secrets {
+		assert.NotContains(t, text, s, msgAndArgs...)
+	}
+}
+
+// assertNoInternalText checks that text holds no internal error text.
+func assertNoInternalText(t testing.TB, text string, msgAndArgs ...any) {
+	t.Helper()
+	for _, m := range internalMarkers {
+		assert.NotContains(t, text, m, msgAndArgs...)
 	}
 }
 
@@ -694,15 +732,12 @@ func describe(events []store.Event) string {
 	return b.String()
 }
 
+// since is the audit events recorded after mark.
+func (e *env) since(mark int) []store.Event { return testkit.EventsSince(e.db.Events(), mark) }
+
 // countSince counts the events of type typ recorded after mark.
 func countSince(e *env, mark int, typ store.EventType) int {
-	n := 0
-	for _, ev := range e.db.Events()[mark:] {
-		if ev.Type == typ {
-			n++
-		}
-	}
-	return n
+	return testkit.CountEvents(e.since(mark), typ)
 }
 
 // attack is one case of a family: run performs it and returns what the
@@ -744,4 +779,46 @@ func runFamily(t *testing.T, cases []attack) {
 			assertRefused(t, e, tc.run(t, e), tc.want)
 		})
 	}
+}
+
+// control is a case that must be accepted: run performs it and want
+// (issued when nil) checks what the client saw.
+type control struct {
+	name string
+	run  func(t *testing.T, e *env) response
+	want func(t testing.TB, r response)
+}
+
+// issued requires a successful token response.
+func issued(t testing.TB, r response) {
+	t.Helper()
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Contains(t, r.body, `"access_token"`)
+}
+
+// served requires the API to answer 200 and, when body is set, with
+// exactly that JSON.
+func served(body string) func(testing.TB, response) {
+	return func(t testing.TB, r response) {
+		t.Helper()
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		if body != "" {
+			assert.JSONEq(t, body, r.body)
+		}
+	}
+}
+
+// runControls runs every control in its own world, in parallel, as
+// runFamily runs attacks.
+func runControls(t *testing.T, cases []control) {
+	t.Helper()
+	var checks []attack
+	for _, c := range cases {
+		want := c.want
+		if want == nil {
+			want = issued
+		}
+		checks = append(checks, attack{name: c.name, check: func(t *testing.T, e *env) { want(t, c.run(t, e)) }})
+	}
+	runFamily(t, checks)
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/actas/actas/internal/testkit"
 )
 
 // The outside run: the reference server (examples/server), built and
@@ -95,24 +97,7 @@ var serverBinary = sync.OnceValues(func() (string, error) {
 // outsideServer is one running reference server.
 type outsideServer struct {
 	issuer string
-	output *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	output *testkit.SyncBuffer
 }
 
 // startOutside builds (once) and starts the reference server on a free
@@ -134,7 +119,7 @@ func startOutside(t *testing.T) *outsideServer {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-addr", addr, "-issuer", issuer, "-data", data)
-	out := &lockedBuffer{}
+	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
@@ -297,87 +282,98 @@ func (b *outsideBrowser) audit() []auditEvent {
 	return events
 }
 
+// signedIn is a fresh browser with user signed in.
+func (s *outsideServer) signedIn(t *testing.T, user string) *outsideBrowser {
+	t.Helper()
+	b := s.browser(t)
+	b.login(user)
+	return b
+}
+
+// impersonated is impersonate of subject, required to succeed: the
+// genuine console start lands on the app acting as subject.
+func (b *outsideBrowser) impersonated(subject, reason string) outsidePage {
+	b.t.Helper()
+	p := b.impersonate(subject, reason)
+	require.Equal(b.t, "/app", p.url.Path, "the genuine console start works: %s", p.body)
+	require.Contains(b.t, p.body, "You are acting as "+subject)
+	return p
+}
+
 // TestOutsideRun: the findings of the outside attack run against the
-// reference server, each named after its finding.
+// reference server, each named after its finding, each on a server of its
+// own with alice signed in.
 func TestOutsideRun(t *testing.T) {
 	t.Parallel()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, srv *outsideServer, alice *outsideBrowser)
+	}{
+		{name: "F1 impersonation session signs in to a client without impersonation", run: func(t *testing.T, _ *outsideServer, alice *outsideBrowser) {
+			alice.impersonated("bob", "ticket OUT-1")
 
-	t.Run("F1 impersonation session signs in to a client without impersonation", func(t *testing.T) {
-		t.Parallel()
-		srv := startOutside(t)
-		alice := srv.browser(t)
-		alice.login("alice")
-		p := alice.impersonate("bob", "ticket OUT-1")
-		require.Equal(t, "/app", p.url.Path, "the genuine console start works: %s", p.body)
-		require.Contains(t, p.body, "You are acting as bob")
+			// demo-app3: impersonation off, no role for alice.
+			p := alice.get("/app3/login")
+			assert.Equal(t, "/app3/callback", p.url.Path)
+			assert.Contains(t, p.body, "access_denied")
+			assert.NotContains(t, alice.get("/app3").body, "Signed in as", "demo app 3 signed someone in")
 
-		// demo-app3: impersonation off, no role for alice.
-		p = alice.get("/app3/login")
-		assert.Equal(t, "/app3/callback", p.url.Path)
-		assert.Contains(t, p.body, "access_denied")
-		assert.NotContains(t, alice.get("/app3").body, "Signed in as", "demo app 3 signed someone in")
+			// demo-app2 allows it: the session goes on there.
+			p = alice.get("/app2/login")
+			assert.Equal(t, "/app2", p.url.Path, p.body)
+			assert.Contains(t, p.body, "You are acting as bob")
 
-		// demo-app2 allows it: the session goes on there.
-		p = alice.get("/app2/login")
-		assert.Equal(t, "/app2", p.url.Path, p.body)
-		assert.Contains(t, p.body, "You are acting as bob")
-
-		var denied bool
-		for _, e := range alice.audit() {
-			assert.False(t, e.Event == "impersonation.session_tokens" && e.App == "demo-app3", "tokens issued to demo-app3: %+v", e)
-			if e.Event == "impersonation.denied" && e.App == "demo-app3" && strings.Contains(e.Reason, "client_impersonation_disabled") {
-				denied = true
+			var denied bool
+			for _, e := range alice.audit() {
+				assert.False(t, e.Event == "impersonation.session_tokens" && e.App == "demo-app3", "tokens issued to demo-app3: %+v", e)
+				if e.Event == "impersonation.denied" && e.App == "demo-app3" && strings.Contains(e.Reason, "client_impersonation_disabled") {
+					denied = true
+				}
 			}
-		}
-		assert.True(t, denied, "the refused sign-in is in the audit log")
-	})
-
-	t.Run("F2 a cross-site GET starts an impersonation", func(t *testing.T) {
-		t.Parallel()
-		srv := startOutside(t)
-		alice := srv.browser(t)
-		alice.login("alice")
-		// A link on another site: a top-level GET, which SameSite=Lax
-		// cookies accompany.
-		p := alice.get("/app/start?user=bob&reason=forged")
-		assert.GreaterOrEqual(t, p.status, 400, "the forged start is refused: %d %s", p.status, p.body)
-		assert.NotContains(t, alice.visits, "/oauth2/authorize", "the forged start reached the authorize endpoint")
-		assert.NotContains(t, alice.visits, "/app/callback", "the forged start reached the app's callback")
-		assert.NotContains(t, p.body, "You are acting as bob")
-		assert.NotContains(t, alice.get("/console").body, `id="active-impersonation"`, "alice's login session impersonates")
-		for _, e := range alice.audit() {
-			assert.NotContains(t, []string{"impersonation.started", "token.exchanged", "impersonation.session_started"}, e.Event,
-				"the forged start was granted: %+v", e)
-			assert.NotEqual(t, "forged", e.Justification, "the attacker's reason reached the audit log: %+v", e)
-		}
-	})
-
-	t.Run("F3 the audit log leaks across organisations", func(t *testing.T) {
-		t.Parallel()
-		srv := startOutside(t)
-		alice := srv.browser(t)
-		alice.login("alice")
-		p := alice.impersonate("bob", "ticket OUT-3")
-		require.Equal(t, "/app", p.url.Path, p.body)
-		refused := alice.impersonate("dave", "across roots") // refused: dave is in globex
-		require.NotEqual(t, "/app", refused.url.Path)
-
-		gina := srv.browser(t) // an admin of globex only
-		gina.login("gina")
-		for _, e := range gina.audit() {
-			assert.NotContains(t, []string{"acme", "acme-eu"}, e.Organization, "a globex admin sees an acme event: %+v", e)
-			assert.NotContains(t, []string{"alice", "bob"}, e.User, "a globex admin sees an acme user's event: %+v", e)
-			assert.NotEqual(t, "alice", e.Impersonator, "a globex admin sees alice's actions: %+v", e)
-		}
-
-		audrey := srv.browser(t) // the auditor
-		audrey.login("audrey")
-		var sawBob bool
-		for _, e := range audrey.audit() {
-			if e.User == "bob" && e.Event == "token.exchanged" {
-				sawBob = true
+			assert.True(t, denied, "the refused sign-in is in the audit log")
+		}},
+		{name: "F2 a cross-site GET starts an impersonation", run: func(t *testing.T, _ *outsideServer, alice *outsideBrowser) {
+			// A link on another site: a top-level GET, which SameSite=Lax
+			// cookies accompany.
+			p := alice.get("/app/start?user=bob&reason=forged")
+			assert.GreaterOrEqual(t, p.status, 400, "the forged start is refused: %d %s", p.status, p.body)
+			assert.NotContains(t, alice.visits, "/oauth2/authorize", "the forged start reached the authorize endpoint")
+			assert.NotContains(t, alice.visits, "/app/callback", "the forged start reached the app's callback")
+			assert.NotContains(t, p.body, "You are acting as bob")
+			assert.NotContains(t, alice.get("/console").body, `id="active-impersonation"`, "alice's login session impersonates")
+			for _, e := range alice.audit() {
+				assert.NotContains(t, []string{"impersonation.started", "token.exchanged", "impersonation.session_started"}, e.Event,
+					"the forged start was granted: %+v", e)
+				assert.NotEqual(t, "forged", e.Justification, "the attacker's reason reached the audit log: %+v", e)
 			}
-		}
-		assert.True(t, sawBob, "the auditor sees every organisation's events")
-	})
+		}},
+		{name: "F3 the audit log leaks across organisations", run: func(t *testing.T, srv *outsideServer, alice *outsideBrowser) {
+			alice.impersonated("bob", "ticket OUT-3")
+			refused := alice.impersonate("dave", "across roots") // refused: dave is in globex
+			require.NotEqual(t, "/app", refused.url.Path)
+
+			// An admin of globex only.
+			for _, e := range srv.signedIn(t, "gina").audit() {
+				assert.NotContains(t, []string{"acme", "acme-eu"}, e.Organization, "a globex admin sees an acme event: %+v", e)
+				assert.NotContains(t, []string{"alice", "bob"}, e.User, "a globex admin sees an acme user's event: %+v", e)
+				assert.NotEqual(t, "alice", e.Impersonator, "a globex admin sees alice's actions: %+v", e)
+			}
+
+			// The auditor.
+			var sawBob bool
+			for _, e := range srv.signedIn(t, "audrey").audit() {
+				if e.User == "bob" && e.Event == "token.exchanged" {
+					sawBob = true
+				}
+			}
+			assert.True(t, sawBob, "the auditor sees every organisation's events")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startOutside(t)
+			tc.run(t, srv, srv.signedIn(t, "alice"))
+		})
+	}
 }

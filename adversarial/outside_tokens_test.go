@@ -2,7 +2,6 @@ package adversarial_test
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -54,85 +53,64 @@ var iatChanges = []struct {
 	{name: "iat_after_exp", change: iatAfterExp},
 }
 
-func TestOutsideTokens_RefreshTokenIssuedAt(t *testing.T) {
-	t.Parallel()
+// runIATChanges runs check once per iatChanges entry, in a world of its
+// own, as the case prefix+name.
+func runIATChanges(t *testing.T, prefix string, check func(t *testing.T, e *env, change func(map[string]any))) {
+	t.Helper()
 	var cases []attack
 	for _, ic := range iatChanges {
-		cases = append(cases, attack{
-			name: "refresh_token_" + ic.name,
-			check: func(t *testing.T, e *env) {
-				e.updateClient(t, appID, func(c *store.Client) { c.RefreshTokens = true })
-				rt := e.signClaims(t, refreshtoken.HeaderType, changed(e.refreshClaims(), ic.change(e)))
-
-				// The library names the check...
-				tok, err := e.svc.Sessions().Refresh(context.Background(), tokenexchange.Client{ID: appID, AuthMethod: tokenexchange.AuthMethodBasic}, rt, nil)
-				assert.Nil(t, tok, "nothing issued with an error")
-				require.ErrorIs(t, err, tokenexchange.ErrInvalidGrant)
-				require.ErrorIs(t, err, claims.ErrIssuedAt)
-
-				// ...and the endpoint refuses it with nothing issued, audited.
-				r := e.token(t, appID, refreshForm(rt)).presenting(rt).hiding("bob")
-				assertRefused(t, e, r, requestRefused(400, "invalid_grant", "the refresh token is invalid, expired or used"))
-			},
-		})
+		cases = append(cases, attack{name: prefix + ic.name, check: func(t *testing.T, e *env) { check(t, e, ic.change(e)) }})
 	}
 	runFamily(t, cases)
 }
 
+func TestOutsideTokens_RefreshTokenIssuedAt(t *testing.T) {
+	t.Parallel()
+	runIATChanges(t, "refresh_token_", func(t *testing.T, e *env, change func(map[string]any)) {
+		e.updateClient(t, appID, func(c *store.Client) { c.RefreshTokens = true })
+		rt := e.signClaims(t, refreshtoken.HeaderType, changed(e.refreshClaims(), change))
+
+		// The library names the check...
+		tok, err := e.svc.Sessions().Refresh(context.Background(), tokenexchange.Client{ID: appID, AuthMethod: tokenexchange.AuthMethodBasic}, rt, nil)
+		assert.Nil(t, tok, "nothing issued with an error")
+		require.ErrorIs(t, err, tokenexchange.ErrInvalidGrant)
+		require.ErrorIs(t, err, claims.ErrIssuedAt)
+
+		// ...and the endpoint refuses it with nothing issued, audited.
+		r := e.token(t, appID, refreshForm(rt)).presenting(rt).hiding("bob")
+		assertRefused(t, e, r, requestRefused(400, "invalid_grant", "the refresh token is invalid, expired or used"))
+	})
+}
+
 func TestOutsideTokens_AccessTokenIssuedAt(t *testing.T) {
 	t.Parallel()
-	for _, ic := range iatChanges {
-		t.Run("access_token_"+ic.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			tok := accessClaim(ic.change)(t, e)
-			v, err := resource.NewVerifier(issuer, apiAudience, e.keys, resource.WithClock(e.clock.Now))
-			require.NoError(t, err)
-			p, err := v.Verify(context.Background(), tok)
-			assert.Nil(t, p)
-			require.ErrorIs(t, err, resource.ErrInvalidToken)
-			require.ErrorIs(t, err, claims.ErrIssuedAt)
-		})
-	}
+	runIATChanges(t, "access_token_", func(t *testing.T, e *env, change func(map[string]any)) {
+		tok := accessWithClaim(change)(t, e)
+		p, err := e.verifier(t).Verify(context.Background(), tok)
+		assert.Nil(t, p)
+		require.ErrorIs(t, err, resource.ErrInvalidToken)
+		require.ErrorIs(t, err, claims.ErrIssuedAt)
+	})
 }
 
 // TestOutsideTokens_Controls shows that the forging bases of the F5 cases
 // are accepted when nothing is wrong, and what stays accepted by design.
 func TestOutsideTokens_Controls(t *testing.T) {
 	t.Parallel()
-	ok := func(t *testing.T, r response) {
-		t.Helper()
-		require.Equal(t, http.StatusOK, r.status, r.body)
-		assert.Contains(t, r.body, `"access_token"`)
-	}
-	t.Run("forged_refresh_token_with_the_issuers_key", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t)
-		e.updateClient(t, appID, func(c *store.Client) { c.RefreshTokens = true })
-		ok(t, e.token(t, appID, refreshForm(e.signClaims(t, refreshtoken.HeaderType, e.refreshClaims()))))
-	})
-	t.Run("subject_token_aud_as_a_one_element_array", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t)
-		ok(t, asSubject(subjectClaim(set("aud", []string{appID})))(t, e))
-	})
-	t.Run("subject_token_iat_absent", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t)
-		ok(t, asSubject(subjectClaim(del("iat")))(t, e))
-	})
-	t.Run("subject_token_iat_within_MaxTokenAge", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t)
+	runControls(t, []control{
+		{name: "forged_refresh_token_with_the_issuers_key", run: func(t *testing.T, e *env) response {
+			e.updateClient(t, appID, func(c *store.Client) { c.RefreshTokens = true })
+			return e.token(t, appID, refreshForm(e.signClaims(t, refreshtoken.HeaderType, e.refreshClaims())))
+		}},
+		{name: "subject_token_aud_as_a_one_element_array", run: asSubject(subjectClaim(set("aud", []string{appID})))},
+		{name: "subject_token_iat_absent", run: asSubject(subjectClaim(del("iat")))},
 		// Older than any lifetime cap but within the bound: the lifetime
 		// caps are on exp, the bound on iat only says "plausible".
-		ok(t, asSubject(subjectClaim(set("iat", e.clock.Now().Add(-claims.MaxTokenAge).Unix())))(t, e))
-	})
-	t.Run("ID_token_with_several_audiences_and_azp_the_client", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t)
+		{name: "subject_token_iat_within_MaxTokenAge", run: asSubject(func(t *testing.T, e *env) string {
+			return subjectClaim(set("iat", e.clock.Now().Add(-claims.MaxTokenAge).Unix()))(t, e)
+		})},
 		// OpenID Connect Core §3.1.3.7 allows other audiences next to the
 		// client when azp names it: VerifyIDToken keeps that rule.
-		ok(t, asActor(actorClaim(set("aud", []string{appID, apiAudience})))(t, e))
+		{name: "ID_token_with_several_audiences_and_azp_the_client", run: asActor(actorClaim(set("aud", []string{appID, apiAudience})))},
 	})
 }

@@ -125,6 +125,16 @@ func inQuery(name, value string) tokenRequest {
 	}
 }
 
+// tokenByGET sends a genuine access token to the introspection or
+// revocation endpoint at path with GET, in the URL query, as app.
+func tokenByGET(path string) func(*testing.T, *env) response {
+	return withAccessToken(func(t *testing.T, e *env, at string) response {
+		req := e.newRequest(t, http.MethodGet, path+"?"+url.Values{"token": {at}}.Encode(), nil)
+		basic(appID)(req)
+		return e.do(t, req)
+	})
+}
+
 // redirectTo is an authorize request of app as alice for bob with the
 // redirect_uri parameter set to uri (or removed when uri is empty).
 func redirectTo(uri string) func(*testing.T, *env) response {
@@ -161,6 +171,15 @@ func authorizeValuesMod(user, clientID, subject string, mod func(v url.Values)) 
 	}
 }
 
+// params sets each name to the value that follows it.
+func params(nameValues ...string) func(url.Values) {
+	return func(v url.Values) {
+		for i := 0; i+1 < len(nameValues); i += 2 {
+			v.Set(nameValues[i], nameValues[i+1])
+		}
+	}
+}
+
 var scriptOpen = regexp.MustCompile(`(?i)<script`)
 
 // formPostSafe checks a form_post page: payload never appears raw, the
@@ -188,10 +207,7 @@ func formPostSafe(t testing.TB, r response, payloads ...string) {
 // sideways, access_denied) in form_post mode whose state carries payload.
 func formPostInjection(payload string) func(*testing.T, *env) {
 	return func(t *testing.T, e *env) {
-		v := authorizeValues(appID, "carol")
-		v.Set("response_mode", "form_post")
-		v.Set("state", payload)
-		r := e.authorize(t, "eve", v.Encode()).hiding("carol")
+		r := authorizeValuesMod("eve", appID, "carol", params("response_mode", "form_post", "state", payload))(t, e)
 		assertRefused(t, e, r, refusal{status: 200, code: "access_denied", event: store.EventImpersonationDenied, reason: "subject_outside_organization"})
 		formPostSafe(t, r, payload)
 		assert.Contains(t, r.body, `name="state" value="`, "state is echoed, escaped")
@@ -441,41 +457,27 @@ func TestRequest(t *testing.T) {
 		}, want: requestRefused(400, "invalid_request", "redirect_uri is missing")},
 
 		// The introspection and revocation endpoints share the pipeline.
-		{name: "introspection_without_client_authentication", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
-			return e.postForm(t, "/oauth2/introspect", url.Values{"token": {at}}.Encode(), nil).presenting(at).hiding("bob", "alice")
-		}, want: requestRefused(401, "invalid_client", "client authentication required")},
-		{name: "introspection_with_wrong_secret", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
-			return e.postForm(t, "/oauth2/introspect", url.Values{"token": {at}}.Encode(), basicWith(appID, "guess")).presenting(at).hiding("bob", "alice")
-		}, want: requestRefused(401, "invalid_client", "client authentication failed")},
-		{name: "introspection_token_in_URL_query", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
+		{name: "introspection_without_client_authentication", run: withAccessToken(func(t *testing.T, e *env, at string) response {
+			return e.postToken(t, "/oauth2/introspect", at, nil)
+		}), want: requestRefused(401, "invalid_client", "client authentication required")},
+		{name: "introspection_with_wrong_secret", run: withAccessToken(func(t *testing.T, e *env, at string) response {
+			return e.postToken(t, "/oauth2/introspect", at, basicWith(appID, "guess"))
+		}), want: requestRefused(401, "invalid_client", "client authentication failed")},
+		{name: "introspection_token_in_URL_query", run: withAccessToken(func(t *testing.T, e *env, at string) response {
 			req := e.newRequest(t, http.MethodPost, "/oauth2/introspect?token="+at, strings.NewReader(""))
 			req.Header.Set("Content-Type", formType)
 			basic(appID)(req)
-			return e.do(t, req).presenting(at).hiding("bob", "alice")
-		}, want: requestRefused(400, "invalid_request", "parameter not allowed in the URL query: token")},
-		{name: "introspection_token_twice", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
+			return e.do(t, req)
+		}), want: requestRefused(400, "invalid_request", "parameter not allowed in the URL query: token")},
+		{name: "introspection_token_twice", run: withAccessToken(func(t *testing.T, e *env, at string) response {
 			other := e.accessToken(t)
-			return e.postForm(t, "/oauth2/introspect", "token="+at+"&token="+other, basic(appID)).presenting(at, other).hiding("bob", "alice")
-		}, want: requestRefused(400, "invalid_request", "parameter given more than once: token")},
-		{name: "introspection_with_GET", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
-			req := e.newRequest(t, http.MethodGet, "/oauth2/introspect?"+url.Values{"token": {at}}.Encode(), nil)
-			basic(appID)(req)
-			return e.do(t, req).presenting(at).hiding("bob", "alice")
-		}, want: requestRefused(405, "invalid_request", "the introspection endpoint accepts only POST")},
-		{name: "revocation_with_GET", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
-			req := e.newRequest(t, http.MethodGet, "/oauth2/revoke?"+url.Values{"token": {at}}.Encode(), nil)
-			basic(appID)(req)
-			return e.do(t, req).presenting(at).hiding("bob", "alice")
-		}, want: requestRefused(405, "invalid_request", "the revocation endpoint accepts only POST")},
+			return e.postForm(t, "/oauth2/introspect", "token="+at+"&token="+other, basic(appID)).presenting(other)
+		}), want: requestRefused(400, "invalid_request", "parameter given more than once: token")},
+		{name: "introspection_with_GET", run: tokenByGET("/oauth2/introspect"), want: requestRefused(405, "invalid_request", "the introspection endpoint accepts only POST")},
+		{name: "revocation_with_GET", run: tokenByGET("/oauth2/revoke"), want: requestRefused(405, "invalid_request", "the revocation endpoint accepts only POST")},
 		{name: "revocation_without_client_authentication", check: func(t *testing.T, e *env) {
 			at := e.accessToken(t)
-			r := e.postForm(t, "/oauth2/revoke", url.Values{"token": {at}}.Encode(), nil).presenting(at).hiding("bob", "alice")
+			r := e.postToken(t, "/oauth2/revoke", at, nil).presenting(at).hiding("bob", "alice")
 			assertRefused(t, e, r, requestRefused(401, "invalid_client", "client authentication required"))
 			still := e.api(t, http.MethodGet, "/api/me", at)
 			assert.Equal(t, http.StatusOK, still.status, "an unauthenticated request revoked the token")
@@ -485,23 +487,20 @@ func TestRequest(t *testing.T) {
 		}, want: requestRefused(400, "invalid_request", "token is required")},
 
 		// Bearer tokens where RFC 6750 and RFC 9700 say they must not be.
-		{name: "access_token_in_URL_query_at_API", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
-			return e.do(t, e.newRequest(t, http.MethodGet, "/api/me?access_token="+at, nil)).presenting(at).hiding("bob", "alice")
-		}, want: refusal{status: 401, noAudit: gapAPIAudit}},
-		{name: "access_token_in_form_body_at_API", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
+		{name: "access_token_in_URL_query_at_API", run: withAccessToken(func(t *testing.T, e *env, at string) response {
+			return e.do(t, e.newRequest(t, http.MethodGet, "/api/me?access_token="+at, nil))
+		}), want: refusal{status: 401, noAudit: gapAPIAudit}},
+		{name: "access_token_in_form_body_at_API", run: withAccessToken(func(t *testing.T, e *env, at string) response {
 			req := e.newRequest(t, http.MethodPost, "/api/orders", strings.NewReader("access_token="+at))
 			req.Header.Set("Content-Type", formType)
-			return e.do(t, req).presenting(at).hiding("bob", "alice")
-		}, want: refusal{status: 401, noAudit: gapAPIAudit}},
-		{name: "two_bearer_tokens_at_API", run: func(t *testing.T, e *env) response {
-			at := e.accessToken(t)
+			return e.do(t, req)
+		}), want: refusal{status: 401, noAudit: gapAPIAudit}},
+		{name: "two_bearer_tokens_at_API", run: withAccessToken(func(t *testing.T, e *env, at string) response {
 			req := e.newRequest(t, http.MethodPost, "/api/orders", nil)
 			req.Header.Add("Authorization", "Bearer "+at)
 			req.Header.Add("Authorization", "Bearer "+at)
-			return e.do(t, req).presenting(at).hiding("bob", "alice")
-		}, want: refusal{status: 401, noAudit: gapAPIAudit}},
+			return e.do(t, req)
+		}), want: refusal{status: 401, noAudit: gapAPIAudit}},
 		{name: "client_credentials_as_Basic_at_API", run: func(t *testing.T, e *env) response {
 			req := e.newRequest(t, http.MethodGet, "/api/me", nil)
 			basic(appID)(req)
@@ -522,16 +521,12 @@ func TestRequest(t *testing.T) {
 			formPostSafe(t, r, name, "&lt;script")
 		}},
 		{name: "form_post_error_description_via_requested_subject", check: func(t *testing.T, e *env) {
-			v := authorizeValues(appID, `<img src=x onerror=alert(1)>`)
-			v.Set("response_mode", "form_post")
-			r := e.authorize(t, "alice", v.Encode())
+			r := authorizeValuesMod("alice", appID, `<img src=x onerror=alert(1)>`, params("response_mode", "form_post"))(t, e)
 			assertRefused(t, e, r, refusal{status: 200, code: "access_denied", event: store.EventImpersonationDenied, reason: "subject_unknown"})
 			formPostSafe(t, r, "<img", "&lt;img", "onerror")
 		}},
 		{name: "fragment_state_parameter_smuggling", check: func(t *testing.T, e *env) {
-			v := authorizeValues(appID, "carol")
-			v.Set("state", "s&error=none&subject_token=forged#x")
-			r := e.authorize(t, "eve", v.Encode()).hiding("carol")
+			r := authorizeValuesMod("eve", appID, "carol", params("state", "s&error=none&subject_token=forged#x"))(t, e)
 			assertRefused(t, e, r, deniedAt("subject_outside_organization"))
 			f := redirectParams(t, r.header.Get("Location"))[1]
 			assert.Equal(t, []string{"access_denied"}, f["error"], "state cannot add parameters")
@@ -540,34 +535,30 @@ func TestRequest(t *testing.T) {
 
 		// Response modes and the other authorize parameters.
 		{name: "response_mode_query_for_client_that_did_not_opt_in", check: func(t *testing.T, e *env) {
-			v := authorizeValues(appID, "bob")
-			v.Set("response_mode", "query")
-			r := e.authorize(t, "alice", v.Encode()).hiding("bob")
+			r := authorizeValuesMod("alice", appID, "bob", params("response_mode", "query"))(t, e)
 			assertRefused(t, e, r, requestRefused(http.StatusFound, "invalid_request", "response_mode query is not allowed for the client"))
 			u, err := url.Parse(r.header.Get("Location"))
 			require.NoError(t, err)
 			assert.Empty(t, u.RawQuery, "nothing in the query of a client that did not opt in")
 			assert.Equal(t, appRedirect, u.Scheme+"://"+u.Host+u.Path)
 		}},
-		{name: "response_mode_unknown", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("response_mode", "web_message") }),
+		{name: "response_mode_unknown", run: authorizeValuesMod("alice", appID, "bob", params("response_mode", "web_message")),
 			want: requestRefused(http.StatusFound, "invalid_request", "unsupported response_mode")},
-		{name: "response_mode_case_changed", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("response_mode", "FORM_POST") }),
+		{name: "response_mode_case_changed", run: authorizeValuesMod("alice", appID, "bob", params("response_mode", "FORM_POST")),
 			want: requestRefused(http.StatusFound, "invalid_request", "unsupported response_mode")},
 		{name: "denied_request_of_query_client_answers_in_query", check: func(t *testing.T, e *env) {
-			v := authorizeValues(queryAppID, "carol")
-			v.Set("response_mode", "query")
-			r := e.authorize(t, "eve", v.Encode()).hiding("carol")
+			r := authorizeValuesMod("eve", queryAppID, "carol", params("response_mode", "query"))(t, e)
 			assertRefused(t, e, r, deniedAt("impersonator_lacks_role"))
 			q := redirectParams(t, r.header.Get("Location"))[0]
 			assert.Equal(t, "access_denied", q.Get("error"))
 		}},
-		{name: "response_type_token", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("response_type", "token") }),
+		{name: "response_type_token", run: authorizeValuesMod("alice", appID, "bob", params("response_type", "token")),
 			want: requestRefused(http.StatusFound, "unsupported_response_type", "response_type must be")},
-		{name: "response_type_code", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("response_type", "code") }),
+		{name: "response_type_code", run: authorizeValuesMod("alice", appID, "bob", params("response_type", "code")),
 			want: requestRefused(http.StatusFound, "unsupported_response_type", "response_type must be")},
-		{name: "response_type_subject_token_twice", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("response_type", "subject_token subject_token") }),
+		{name: "response_type_subject_token_twice", run: authorizeValuesMod("alice", appID, "bob", params("response_type", "subject_token subject_token")),
 			want: requestRefused(http.StatusFound, "unsupported_response_type", "response_type must be")},
-		{name: "scope_without_internal_user_impersonate", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("scope", "openid "+scopeRead) }),
+		{name: "scope_without_internal_user_impersonate", run: authorizeValuesMod("alice", appID, "bob", params("scope", "openid "+scopeRead)),
 			want: requestRefused(http.StatusFound, "invalid_scope", "scope must include internal_user_impersonate")},
 		{name: "scope_with_more_than_64_values_at_authorize", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) {
 			s := []string{scopeImpersonate}
@@ -582,7 +573,7 @@ func TestRequest(t *testing.T) {
 			want: requestRefused(http.StatusFound, "invalid_request", "requested_subject is repeated")},
 		{name: "requested_subject_missing", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Del("requested_subject") }),
 			want: requestRefused(http.StatusFound, "invalid_request", "requested_subject is missing")},
-		{name: "impersonation_reason_forging_audit_lines", run: authorizeValuesMod("alice", appID, "bob", func(v url.Values) { v.Set("impersonation_reason", forgedLine) }),
+		{name: "impersonation_reason_forging_audit_lines", run: authorizeValuesMod("alice", appID, "bob", params("impersonation_reason", forgedLine)),
 			want: requestRefused(http.StatusFound, "invalid_request", "impersonation_reason must be")},
 
 		// Audit-log injection through other client input.
@@ -592,20 +583,18 @@ func TestRequest(t *testing.T) {
 				st, idt := e.genuine(t, appID, "alice", "bob")
 				r := e.do(t, postRaw(t, e, exchangeForm(st, idt).Encode(), formType, basicWith(forgedLine, "guess")))
 				assertRefused(t, e, r.presenting(st, idt), requestRefused(401, "invalid_client", "client authentication failed"))
-				auditPrintable(t, e.db.Events()[r.mark:])
+				auditPrintable(t, e.since(r.mark))
 				big := e.do(t, postRaw(t, e, "client_id="+strings.Repeat("A", 60<<10)+"&client_secret=x&"+exchangeForm(st, idt).Encode(), formType, nil))
 				require.Equal(t, http.StatusUnauthorized, big.status)
-				auditPrintable(t, e.db.Events()[big.mark:])
+				auditPrintable(t, e.since(big.mark))
 			},
 		},
 		{
 			name: "audit_log_injection_via_requested_subject_and_scope",
 			check: func(t *testing.T, e *env) {
-				v := authorizeValues(appID, forgedLine)
-				v.Set("scope", scopeImpersonate+" "+forgedLine+strings.Repeat("z", 4096))
-				r := e.authorize(t, "bob", v.Encode())
+				r := authorizeValuesMod("bob", appID, forgedLine, params("scope", scopeImpersonate+" "+forgedLine+strings.Repeat("z", 4096)))(t, e)
 				assertRefused(t, e, r, deniedAt("impersonator_lacks_role"))
-				auditPrintable(t, e.db.Events()[r.mark:])
+				auditPrintable(t, e.since(r.mark))
 			},
 		},
 	}
@@ -660,7 +649,7 @@ func TestRequest_CredentialsAreFormDecoded(t *testing.T) {
 			r := e.do(t, postRaw(t, e, exchangeForm(st, idt).Encode()+tc.body, formType, tc.auth))
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			var ev store.Event
-			for _, x := range e.db.Events()[r.mark:] {
+			for _, x := range e.since(r.mark) {
 				if x.Type == store.EventTokenExchanged {
 					ev = x
 				}
@@ -682,10 +671,7 @@ func TestRequest_FormPostSuccessPageEscapesState(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	payload := `"><script>alert(1)</script>`
-	v := authorizeValues(appID, "bob")
-	v.Set("response_mode", "form_post")
-	v.Set("state", payload)
-	r := e.authorize(t, "alice", v.Encode())
+	r := authorizeValuesMod("alice", appID, "bob", params("response_mode", "form_post", "state", payload))(t, e)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	formPostSafe(t, r, payload)
 	assert.Contains(t, r.body, `name="subject_token"`)

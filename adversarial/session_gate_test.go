@@ -2,7 +2,6 @@ package adversarial_test
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/tokenexchange"
 )
 
 // The impersonation session attacked for its policy gate (issue 11, F1:
@@ -49,33 +47,38 @@ func (e *env) signInUnderSession() (*impersonation.Tokens, error) {
 	})
 }
 
+// refusedSignIn starts alice's session, denies the policy with deny, then
+// requires attempt's sign-in at app2 to be refused as not permitted and
+// recorded.
+func refusedSignIn(deny func(testing.TB, *env), attempt func(t *testing.T, e *env) error) func(*testing.T, *env) {
+	return func(t *testing.T, e *env) {
+		e.startSession(t)
+		deny(t, e)
+		mark := len(e.db.Events())
+		require.ErrorIs(t, attempt(t, e), impersonation.ErrNotPermitted, "the sign-in must be refused, not the user's nor the impersonator's own")
+		assertGateRecorded(t, e, mark, "session sign-in: policy: ")
+	}
+}
+
 func TestSessionGate(t *testing.T) {
 	var cases []attack
 	for name, deny := range gateDenials {
 		cases = append(cases,
 			attack{
 				name: "F1 session sign-in at the authorize step of a client the policy refuses (" + name + ")",
-				check: func(t *testing.T, e *env) {
-					e.startSession(t)
-					deny(t, e)
-					mark := len(e.db.Events())
+				check: refusedSignIn(deny, func(t *testing.T, e *env) error {
 					sess, err := e.svc.Sessions().SignIn(context.Background(), gateLogin, app2ID)
-					require.ErrorIs(t, err, impersonation.ErrNotPermitted, "the sign-in must be refused, not the user's nor the impersonator's own")
 					assert.NotNil(t, sess)
-					assertGateRecorded(t, e, mark, "session sign-in: policy: ")
-				},
+					return err
+				}),
 			},
 			attack{
 				name: "F1 session sign-in at the token step of a client the policy refuses (" + name + ")",
-				check: func(t *testing.T, e *env) {
-					e.startSession(t)
-					deny(t, e)
-					mark := len(e.db.Events())
+				check: refusedSignIn(deny, func(t *testing.T, e *env) error {
 					tok, err := e.signInUnderSession()
-					require.ErrorIs(t, err, impersonation.ErrNotPermitted)
 					assert.Nil(t, tok, "nothing issued: neither bob's tokens nor alice's own")
-					assertGateRecorded(t, e, mark, "session sign-in: policy: ")
-				},
+					return err
+				}),
 			},
 			attack{
 				name: "F1 session refresh at a client the policy refuses (" + name + ")",
@@ -86,8 +89,7 @@ func TestSessionGate(t *testing.T) {
 					require.NoError(t, err)
 					require.NotEmpty(t, tok.RefreshToken)
 					deny(t, e)
-					form := url.Values{"grant_type": {tokenexchange.GrantTypeRefreshToken}, "refresh_token": {tok.RefreshToken}}
-					return e.token(t, app2ID, form).presenting(tok.RefreshToken)
+					return e.token(t, app2ID, refreshForm(tok.RefreshToken)).presenting(tok.RefreshToken)
 				},
 				want: refusal{status: 400, code: "invalid_grant", event: store.EventImpersonationDenied, reasonPrefix: "session refresh: policy: "},
 			},
@@ -101,11 +103,11 @@ func TestSessionGate(t *testing.T) {
 func assertGateRecorded(t *testing.T, e *env, mark int, prefix string) {
 	t.Helper()
 	var found bool
-	for _, ev := range e.db.Events()[mark:] {
+	for _, ev := range e.since(mark) {
 		assert.NotEqual(t, store.EventSessionTokens, ev.Type, "tokens recorded as issued")
 		if ev.Type == store.EventImpersonationDenied && ev.ClientID == app2ID && strings.HasPrefix(ev.Reason, prefix) {
 			found = true
 		}
 	}
-	assert.Truef(t, found, "no impersonation.denied event for %s with a reason %q… among %s", app2ID, prefix, describe(e.db.Events()[mark:]))
+	assert.Truef(t, found, "no impersonation.denied event for %s with a reason %q… among %s", app2ID, prefix, describe(e.since(mark)))
 }
