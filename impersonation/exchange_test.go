@@ -169,19 +169,6 @@ func bobParams() authorizetoken.Params {
 	return authorizetoken.Params{Subject: "bob", ClientID: appID, Scope: claims.Scope{"openid", scopeOrdersRead}, Actor: "alice"}
 }
 
-// publicJWK returns the JWK of key's public half as a JSON object.
-func publicJWK(t testing.TB, key store.PrivateKey) map[string]any {
-	t.Helper()
-	b, err := store.MarshalJWKS([]store.PublicKey{key.Public()})
-	require.NoError(t, err)
-	var set struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	require.NoError(t, json.Unmarshal(b, &set))
-	require.Len(t, set.Keys, 1)
-	return set.Keys[0]
-}
-
 type rejectCase struct {
 	name string
 	// prepare sets the scene and returns who presents what.
@@ -316,7 +303,7 @@ func rejectCases() []rejectCase {
 				require.NoError(t, err)
 				hdr := map[string]any{
 					"alg": store.ES256, "typ": authorizetoken.HeaderType, "kid": other.ID,
-					"jwk": publicJWK(t, other), "jku": "https://evil.example/jwks", "x5u": "https://evil.example/cert",
+					"jwk": testkit.PublicJWK(t, other), "jku": "https://evil.example/jwks", "x5u": "https://evil.example/cert",
 				}
 				return testkit.SignRaw(t, other, hdr, f.subjectClaims())
 			}),

@@ -1,7 +1,6 @@
 package interop_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,11 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -84,30 +83,11 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's output goroutines
-// and the test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is the reference server running as a child process.
 type server struct {
 	Issuer string
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *testkit.SyncBuffer
 	done   chan struct{}
 	err    error // the process's exit, once done is closed
 }
@@ -129,7 +109,7 @@ func freePort(t *testing.T) int {
 func startServer(t *testing.T, port int, keysDir string) *server {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	s := &server{Issuer: "http://" + addr, output: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{Issuer: "http://" + addr, output: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	args := []string{"-addr", addr, "-issuer", s.Issuer}
 	if keysDir != "" {
 		args = append(args, "-keys", keysDir)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -139,7 +140,7 @@ func TestBadDataFiles(t *testing.T) {
 				}
 			}
 			path := writeData(t, content)
-			_, _, err := newServer(config{Issuer: "http://127.0.0.1:1", DataFile: path, PasswordIterations: testPasswordIterations}, &syncBuffer{}, &syncBuffer{})
+			_, _, err := newServer(config{Issuer: "http://127.0.0.1:1", DataFile: path, PasswordIterations: testPasswordIterations}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 			require.Error(t, err)
 			msg := err.Error()
 			assert.True(t, strings.HasPrefix(msg, path+": "), "the message names the file: %s", msg)
@@ -153,7 +154,7 @@ func TestBadDataFiles(t *testing.T) {
 	}
 	t.Run("missing file", func(t *testing.T) {
 		t.Parallel()
-		_, _, err := newServer(config{Issuer: "http://127.0.0.1:1", DataFile: filepath.Join(t.TempDir(), "nope.json")}, &syncBuffer{}, &syncBuffer{})
+		_, _, err := newServer(config{Issuer: "http://127.0.0.1:1", DataFile: filepath.Join(t.TempDir(), "nope.json")}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 		require.ErrorContains(t, err, "nope.json")
 	})
 }

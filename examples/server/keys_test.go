@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,13 +123,13 @@ func TestKeysDirErrors(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			tc.setup(t, dir)
-			_, _, err := newServer(config{Issuer: "http://127.0.0.1:1", KeysDir: dir, PasswordIterations: testPasswordIterations}, &syncBuffer{}, &syncBuffer{})
+			_, _, err := newServer(config{Issuer: "http://127.0.0.1:1", KeysDir: dir, PasswordIterations: testPasswordIterations}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "-keys: ")
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	_, _, err = newServer(config{Issuer: "http://127.0.0.1:1", KeysDir: filepath.Join(t.TempDir(), "missing")}, &syncBuffer{}, &syncBuffer{})
+	_, _, err = newServer(config{Issuer: "http://127.0.0.1:1", KeysDir: filepath.Join(t.TempDir(), "missing")}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 	require.ErrorContains(t, err, "-keys: ")
 	assert.True(t, strings.Contains(err.Error(), "no such file"), err.Error())
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,7 +45,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stdout, lines := newLineWriter(t)
-	stderr := &syncBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, config{Addr: "127.0.0.1:0", PasswordIterations: testPasswordIterations}, stdout, stderr)

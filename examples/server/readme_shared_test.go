@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 )
 
@@ -52,7 +53,7 @@ func TestReadmeSeveralInstances(t *testing.T) {
 
 	// start runs one instance as main does, and returns its URL, its
 	// stdout and a function that stops it and expects a clean stop.
-	start := func(issuer string) (string, *syncBuffer, func()) {
+	start := func(issuer string) (string, *testkit.SyncBuffer, func()) {
 		cfg := config{Addr: "127.0.0.1:0", Issuer: issuer, KeysDir: keys, PasswordIterations: testPasswordIterations}
 		ss.both(&cfg)
 		url, stdout, _, stop := runServer(ctx, t, cfg)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -176,10 +177,10 @@ func runBash(ctx context.Context, bash, script string, env ...string) (string, e
 // runServer runs the server with cfg as main does, until ctx is done or
 // stop is called, and returns its issuer (once it answers there), its
 // stdout and stderr, and stop, which stops it and expects a clean stop.
-func runServer(ctx context.Context, t *testing.T, cfg config) (issuer string, stdout, stderr *syncBuffer, stop func()) {
+func runServer(ctx context.Context, t *testing.T, cfg config) (issuer string, stdout, stderr *testkit.SyncBuffer, stop func()) {
 	t.Helper()
 	serverCtx, cancel := context.WithCancel(ctx)
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(serverCtx, cfg, stdout, stderr) }()
 	issuer = waitListening(ctx, t, stdout, stderr, done)
@@ -198,7 +199,7 @@ func runServer(ctx context.Context, t *testing.T, cfg config) (issuer string, st
 // waitListening waits, until ctx's deadline, for the server to print the
 // address it listens on and to answer its discovery document there, and
 // returns its issuer.
-func waitListening(ctx context.Context, t *testing.T, stdout, stderr *syncBuffer, done <-chan error) string {
+func waitListening(ctx context.Context, t *testing.T, stdout, stderr *testkit.SyncBuffer, done <-chan error) string {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(10 * time.Millisecond)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 )
 
@@ -494,7 +495,7 @@ func TestSecurityHeaders(t *testing.T) {
 	assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
 	assert.False(t, c.Secure, "http issuer")
 
-	_, h, err := newServer(config{Issuer: "https://idp.example", PasswordIterations: testPasswordIterations}, &syncBuffer{}, &syncBuffer{})
+	_, h, err := newServer(config{Issuer: "https://idp.example", PasswordIterations: testPasswordIterations}, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 	require.NoError(t, err)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://idp.example/login", nil))

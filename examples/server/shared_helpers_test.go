@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/postgres"
 )
@@ -177,7 +177,7 @@ func newInstance(t *testing.T, iss string, mutate ...func(*config)) *fixture {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	f := &fixture{srv: srv, issuer: own, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	f := &fixture{srv: srv, issuer: own, stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}}
 	s, h, err := newServer(cfg, f.stdout, f.stderr)
 	if err != nil {
 		srv.Close()
@@ -290,67 +290,6 @@ func ofType(events []store.Event, typ store.EventType) []store.Event {
 		}
 	}
 	return out
-}
-
-// tcpProxy forwards TCP connections to target, so that a test can take a
-// store away from a running server and give it back on the same address
-// (after store/redisstore's test helper).
-type tcpProxy struct {
-	t      testing.TB
-	target string
-	addr   string
-	mu     sync.Mutex
-	l      net.Listener
-	conns  []net.Conn
-}
-
-func newTCPProxy(t testing.TB, target string) *tcpProxy {
-	p := &tcpProxy{t: t, target: target, addr: "127.0.0.1:0"}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-// start listens (again) on the proxy's address and forwards.
-func (p *tcpProxy) start() {
-	l, err := net.Listen("tcp", p.addr)
-	require.NoError(p.t, err)
-	p.mu.Lock()
-	p.l, p.addr = l, l.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-}
-
-// stop closes the listener and every forwarded connection: to the
-// server, the store is gone, and its address refuses connections.
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l != nil {
-		_ = p.l.Close()
-		p.l = nil
-	}
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
 }
 
 // closedAddr returns a local address nothing listens on.

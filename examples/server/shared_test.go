@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/postgres"
 	"github.com/actas/actas/subjecttoken"
@@ -188,10 +189,10 @@ func TestSharedRevocation(t *testing.T) {
 func TestSharedFailClosedRedis(t *testing.T) {
 	t.Parallel()
 	ss := newSharedStores(t)
-	proxy := newTCPProxy(t, testRedisAddr)
+	proxy := testkit.NewProxy(t, testRedisAddr)
 	f := newInstance(t, "", func(cfg *config) {
 		ss.both(cfg)
-		cfg.Redis = "redis://" + proxy.addr + "/0"
+		cfg.Redis = "redis://" + proxy.Addr() + "/0"
 	})
 	tokens := subjectTokens(t, f, "bob", 3)
 	status, out := exchangeAt(t, f, tokens[0])
@@ -199,7 +200,7 @@ func TestSharedFailClosedRedis(t *testing.T) {
 	access := out["access_token"].(string)
 	require.Equal(t, http.StatusOK, f.apiCall(t, http.MethodGet, "/api/me", access).StatusCode)
 
-	proxy.stop()
+	proxy.Stop()
 	assertFailsClosed(t, f, tokens[1], access)
 
 	events := ss.events(t)
@@ -214,7 +215,7 @@ func TestSharedFailClosedRedis(t *testing.T) {
 			r["level"] == "ERROR" && strings.Contains(reason, "redisstore:")
 	}), "the failure is on stderr:\n%s", f.stderr.String())
 
-	proxy.start()
+	proxy.Start()
 	assertServesAgain(t, f, tokens[2], access)
 }
 
@@ -260,24 +261,24 @@ func waitServing(t *testing.T, ok func() bool) {
 func TestSharedFailClosedPostgres(t *testing.T) {
 	t.Parallel()
 	ss := newSharedStores(t)
-	proxy := newTCPProxy(t, hostOf(t, ss.pgURL))
+	proxy := testkit.NewProxy(t, hostOf(t, ss.pgURL))
 	f := newInstance(t, "", func(cfg *config) {
 		ss.postgres(cfg) // token state in PostgreSQL too
-		cfg.Postgres = withHost(t, ss.pgURL, proxy.addr)
+		cfg.Postgres = withHost(t, ss.pgURL, proxy.Addr())
 	})
 	tokens := subjectTokens(t, f, "bob", 3)
 	status, out := exchangeAt(t, f, tokens[0])
 	require.Equal(t, http.StatusOK, status, out)
 	access := out["access_token"].(string)
 
-	proxy.stop()
+	proxy.Stop()
 	assertFailsClosed(t, f, tokens[1], access)
 	assert.True(t, slices.ContainsFunc(auditRecords(t, f), func(r map[string]any) bool {
 		reason, _ := r["reason"].(string)
 		return r["outcome"] == store.OutcomeFailed && strings.Contains(reason, "audit store failed: postgres:")
 	}), "the fallback auditor has the refusal and the audit store's error:\n%s", f.stderr.String())
 
-	proxy.start()
+	proxy.Start()
 	assertServesAgain(t, f, tokens[2], access)
 	assert.Len(t, ofType(ss.events(t), store.EventTokenExchanged), 2, "the first and the last exchange")
 }
@@ -467,7 +468,7 @@ func TestSharedStoreUnreachableAtStart(t *testing.T) {
 			t.Parallel()
 			cfg := c.cfg
 			cfg.Issuer, cfg.PasswordIterations = "http://127.0.0.1:1", testPasswordIterations
-			s, h, err := newServer(cfg, &syncBuffer{}, &syncBuffer{})
+			s, h, err := newServer(cfg, &testkit.SyncBuffer{}, &testkit.SyncBuffer{})
 			require.Error(t, err)
 			assert.Nil(t, s)
 			assert.Nil(t, h)
@@ -482,14 +483,14 @@ func TestSharedStoreUnreachableAtStart(t *testing.T) {
 // TestStoreFlags: the flags set the config; the prefix and schema need
 // their store.
 func TestStoreFlags(t *testing.T) {
-	cfg, err := parseFlags([]string{"-redis", "redis://127.0.0.1:6379/0", "-redis-prefix", "p:", "-postgres", defaultTestPostgres, "-postgres-schema", "s"}, &syncBuffer{})
+	cfg, err := parseFlags([]string{"-redis", "redis://127.0.0.1:6379/0", "-redis-prefix", "p:", "-postgres", defaultTestPostgres, "-postgres-schema", "s"}, &testkit.SyncBuffer{})
 	require.NoError(t, err)
 	assert.Equal(t, "redis://127.0.0.1:6379/0", cfg.Redis)
 	assert.Equal(t, "p:", cfg.RedisPrefix)
 	assert.Equal(t, defaultTestPostgres, cfg.Postgres)
 	assert.Equal(t, "s", cfg.PostgresSchema)
 	for _, args := range [][]string{{"-redis-prefix", "p:"}, {"-postgres-schema", "s"}} {
-		var stderr syncBuffer
+		var stderr testkit.SyncBuffer
 		_, err := parseFlags(args, &stderr)
 		assert.Error(t, err, args)
 		assert.Contains(t, stderr.String(), "needs -")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -440,83 +439,25 @@ func TestClosedClientFailsAndANewClientServes(t *testing.T) {
 	assert.ErrorIs(t, again.Use(ctx, "before", exp), store.ErrAlreadyUsed, "and remembers what was used before")
 }
 
-// proxy forwards TCP connections to the test Redis, so a test can take
-// the server away from a client and give it back on the same address.
-type proxy struct {
-	t     testing.TB
-	addr  string
-	mu    sync.Mutex
-	l     net.Listener
-	conns []net.Conn
-}
-
-func newProxy(t testing.TB) *proxy {
-	p := &proxy{t: t, addr: "127.0.0.1:0"}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) start() {
-	l, err := net.Listen("tcp", p.addr)
-	require.NoError(p.t, err)
-	p.mu.Lock()
-	p.l, p.addr = l, l.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", redisAddr)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-}
-
-// stop closes the listener and every forwarded connection: to the client,
-// Redis is gone.
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l != nil {
-		_ = p.l.Close()
-		p.l = nil
-	}
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
 func TestSameStoreServesAgainOnceRedisIsBack(t *testing.T) {
 	t.Parallel()
 	prefix := newPrefix(t)
-	p := newProxy(t)
-	c := redis.NewClient(&redis.Options{Addr: p.addr})
+	p := testkit.NewProxy(t, redisAddr)
+	c := redis.NewClient(&redis.Options{Addr: p.Addr()})
 	t.Cleanup(func() { _ = c.Close() })
 	s := newStore(t, c, prefix, redisstore.WithTimeout(500*time.Millisecond))
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute)
 	require.NoError(t, s.Use(ctx, "before", exp))
 
-	p.stop()
+	p.Stop()
 	for name, op := range ops(s) {
 		err := op(ctx)
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), "redisstore: ", name)
 	}
 
-	p.start()
+	p.Start()
 	// The client reconnects by itself; on real time that takes a moment.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
