@@ -64,7 +64,7 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
 	ev.Org = d.Org.ID
-	grants, err := s.stores.Grants.GrantedScopes(ctx, d.Client.ID, d.Subject.ID)
+	grants, err := s.grantsOf(ctx, d)
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}

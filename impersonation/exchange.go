@@ -244,7 +244,7 @@ func (s *Service) narrowScope(ctx context.Context, d *Decision, tokenScope, requ
 	if len(requested) > 0 {
 		want = requested
 	}
-	grants, err := s.stores.Grants.GrantedScopes(ctx, d.Client.ID, d.Subject.ID)
+	grants, err := s.grantsOf(ctx, d)
 	if err != nil {
 		return nil, err
 	}

@@ -981,3 +981,37 @@ func mintSubject(t testing.TB, i *authorizetoken.Issuer, p authorizetoken.Params
 	require.NoError(t, err)
 	return tok
 }
+
+// countingGrants counts the GrantedScopes reads per client and user.
+type countingGrants struct {
+	next store.Grants
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (g *countingGrants) GrantedScopes(ctx context.Context, clientID, userID string) ([]string, error) {
+	g.mu.Lock()
+	g.n[clientID+"/"+userID]++
+	g.mu.Unlock()
+	return g.next.GrantedScopes(ctx, clientID, userID)
+}
+
+// TestExchange_ReadsEachGrantOnce: the policy gate and the scope rule
+// share one read of the subject's grants: the authorize step and the
+// exchange each read alice's and bob's grants for the client once.
+func TestExchange_ReadsEachGrantOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	grants := &countingGrants{next: f.db, n: map[string]int{}}
+	svc, err := impersonation.New(testIssuer, impersonation.Stores{
+		Clients: f.db, Users: f.db, Organizations: f.db, Grants: grants, OneTimeUse: f.db, Keys: f.keys,
+	}, impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.db))
+	require.NoError(t, err)
+	f.svc = svc
+	st, id := f.authorize(t, "alice", "bob")
+	assert.Equal(t, map[string]int{appID + "/alice": 1, appID + "/bob": 1}, grants.n, "authorize")
+	resp, err := svc.Exchange(context.Background(), clientApp(), exchangeRequest(st, id))
+	require.NoError(t, err)
+	assert.Equal(t, claims.Scope{"openid", scopeOrdersRead}, resp.Scope, "the scope rule still narrows to bob's grants")
+	assert.Equal(t, map[string]int{appID + "/alice": 2, appID + "/bob": 2}, grants.n, "authorize and exchange")
+}

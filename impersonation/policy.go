@@ -57,6 +57,20 @@ type Decision struct {
 	Subject      *store.User
 	// Org is the subject's organisation.
 	Org *store.Organization
+
+	// subjectGrants are the scopes the subject's roles grant for Client,
+	// when the decision already read them (the default protected check
+	// does); nil when not read yet.
+	subjectGrants []string
+}
+
+// grantsOf returns the scopes d's subject holds for d's client, reading
+// them only if the decision has not.
+func (s *Service) grantsOf(ctx context.Context, d *Decision) ([]string, error) {
+	if d.subjectGrants != nil {
+		return d.subjectGrants, nil
+	}
+	return s.stores.Grants.GrantedScopes(ctx, d.Client.ID, d.Subject.ID)
 }
 
 // Decide applies the impersonation policy: the client exists, is enabled
@@ -115,14 +129,24 @@ func (s *Service) decide(ctx context.Context, client *store.Client, impersonator
 	if err != nil {
 		return nil, err
 	}
-	protected, err := s.protected(ctx, client, sub)
-	if err != nil {
+	d := &Decision{Client: client, Impersonator: imp, Subject: sub, Org: org}
+	var protected bool
+	if s.protected == nil {
+		// The default: whoever may impersonate through the client is
+		// protected. The subject's grants, read here, serve the scope
+		// rule later too.
+		grants, err := s.stores.Grants.GrantedScopes(ctx, client.ID, sub.ID)
+		if err != nil {
+			return nil, fmt.Errorf("impersonation: protected check: %w", err)
+		}
+		protected, d.subjectGrants = slices.Contains(grants, subjecttoken.ScopeImpersonate), append([]string{}, grants...)
+	} else if protected, err = s.protected(ctx, client, sub); err != nil {
 		return nil, fmt.Errorf("impersonation: protected check: %w", err)
 	}
 	if protected {
 		return nil, deny(ReasonProtected)
 	}
-	return &Decision{Client: client, Impersonator: imp, Subject: sub, Org: org}, nil
+	return d, nil
 }
 
 // covers checks that org is ancestor or the same as subjectOrg and returns

@@ -227,9 +227,6 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	if s.fallback == nil {
 		s.fallback = store.NewSlogAuditor(slog.Default())
 	}
-	if s.protected == nil {
-		s.protected = s.holdsImpersonation
-	}
 	if s.sessionConfig != nil {
 		ss, err := newSessions(s, s.sessionStore, s.sessionRevocation, *s.sessionConfig)
 		if err != nil {
@@ -253,15 +250,6 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
 	return s, nil
-}
-
-// holdsImpersonation is the default ProtectedFunc.
-func (s *Service) holdsImpersonation(ctx context.Context, client *store.Client, subject *store.User) (bool, error) {
-	granted, err := s.stores.Grants.GrantedScopes(ctx, client.ID, subject.ID)
-	if err != nil {
-		return false, err
-	}
-	return slices.Contains(granted, subjecttoken.ScopeImpersonate), nil
 }
 
 // record writes an audit event stamped with the service clock.

@@ -497,7 +497,12 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 			return nil, err
 		}
 	}
-	grants, err := s.stores.Grants.GrantedScopes(ctx, c.ID, u.ID)
+	var grants []string
+	if d != nil {
+		grants, err = s.grantsOf(ctx, d)
+	} else {
+		grants, err = s.stores.Grants.GrantedScopes(ctx, c.ID, u.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
