@@ -47,6 +47,10 @@ const (
 // that has ended in the meantime; the host should start the sign-in again.
 var ErrSessionEnded = errors.New("impersonation: the impersonation session has ended")
 
+// errSessionsOff: a method of a nil *Sessions (a Service built without
+// WithSessions) that would need them.
+var errSessionsOff = errors.New("impersonation: impersonation sessions are off (no WithSessions)")
+
 // Session errors.
 var (
 	// ErrNotImpersonated: StartSession got a token that is not an
@@ -132,7 +136,9 @@ func newSessions(svc *Service, st store.Sessions, rev store.Revocation, cfg Sess
 }
 
 // Sessions returns the impersonation sessions, nil unless the Service was
-// built [WithSessions].
+// built [WithSessions]. A nil *Sessions is usable: no login session is
+// impersonating (Active and SignIn answer nil, End does nothing), and
+// Start, Issue, Refresh and Grant refuse.
 func (s *Service) Sessions() *Sessions { return s.sessions }
 
 // StartSession binds loginSession (an identifier of the impersonator's
@@ -144,6 +150,9 @@ func (s *Service) Sessions() *Sessions { return s.sessions }
 // configured maximum duration; a previous session of the login session is
 // ended first.
 func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason string) (*store.ImpersonationSession, error) {
+	if ss == nil {
+		return nil, errSessionsOff
+	}
 	s := ss.svc
 	if loginSession == "" {
 		return nil, errors.New("impersonation: Start needs a login session")
@@ -209,6 +218,9 @@ func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason
 // requestedSubject other than the session's subject (a new impersonation
 // inside this one) is refused with ErrOtherSubject; empty means any.
 func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject string) (*store.ImpersonationSession, error) {
+	if ss == nil {
+		return nil, nil // without sessions no login session impersonates
+	}
 	s := ss.svc
 	if ss.store == nil {
 		return nil, nil
@@ -255,6 +267,9 @@ func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject s
 // an audit event records reason. The host calls it for an explicit "End
 // impersonation" and on the impersonator's logout. No session is no error.
 func (ss *Sessions) End(ctx context.Context, loginSession, reason string) error {
+	if ss == nil {
+		return nil
+	}
 	if ss.store == nil {
 		return nil
 	}
@@ -362,6 +377,9 @@ type SignIn struct {
 // application never becomes the user's rights in another.
 // [Sessions.Issue] and [Sessions.Refresh] apply the same gate again.
 func (ss *Sessions) SignIn(ctx context.Context, loginSession, clientID string) (*store.ImpersonationSession, error) {
+	if ss == nil {
+		return nil, nil
+	}
 	s := ss.svc
 	sess, err := ss.Active(ctx, loginSession, "")
 	if err != nil || sess == nil {
@@ -430,6 +448,9 @@ func (ss *Sessions) recordDenial(ctx context.Context, clientID string, sess *sto
 // signed-in user's own. A refresh token comes only for clients that enable
 // RefreshTokens.
 func (ss *Sessions) Issue(ctx context.Context, in SignIn) (*Tokens, error) {
+	if ss == nil {
+		return nil, errSessionsOff
+	}
 	s := ss.svc
 	c, err := s.stores.Clients.Client(ctx, in.ClientID)
 	if err != nil {
@@ -592,6 +613,9 @@ func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subje
 // are *tokenexchange.Error values (invalid_grant for a bad, used, expired
 // or foreign refresh token), mapped in one place, refreshWire.
 func (ss *Sessions) Refresh(ctx context.Context, client tokenexchange.Client, refreshToken string, requested claims.Scope) (*Tokens, error) {
+	if ss == nil {
+		return nil, tokenexchange.ErrUnsupportedGrantType.WithCause(errSessionsOff)
+	}
 	t, err := ss.refresh(ctx, client, refreshToken, requested)
 	if err != nil {
 		return nil, refreshWire(err)
@@ -747,6 +771,9 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 // (RFC 6749 §6), for mounting on the token endpoint with
 // tokenexchange.WithGrant(tokenexchange.GrantTypeRefreshToken, svc.Sessions()).
 func (ss *Sessions) Grant(ctx context.Context, client tokenexchange.Client, req *tokenexchange.GrantRequest) (*tokenexchange.Response, error) {
+	if ss == nil {
+		return nil, tokenexchange.ErrUnsupportedGrantType.WithCause(errSessionsOff)
+	}
 	if req.RefreshToken == "" {
 		return nil, tokenexchange.ErrInvalidRequest.WithDescription("refresh_token is required")
 	}

@@ -317,7 +317,31 @@ func TestStartSession_WithoutSessions(t *testing.T) {
 			svc, err := impersonation.New(testIssuer, f.sessStores(),
 				append([]impersonation.Option{impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.auditor)}, opts(f)...)...)
 			require.NoError(t, err)
-			assert.Nil(t, svc.Sessions())
+			ss := svc.Sessions()
+			require.Nil(t, ss)
+
+			// A nil Sessions is usable: nobody is impersonating, and
+			// nothing is started or issued.
+			ctx := context.Background()
+			active, err := ss.Active(ctx, sessLogin, "")
+			require.NoError(t, err)
+			assert.Nil(t, active)
+			signIn, err := ss.SignIn(ctx, sessLogin, appID)
+			require.NoError(t, err)
+			assert.Nil(t, signIn)
+			require.NoError(t, ss.End(ctx, sessLogin, "logout"))
+			started, err := ss.Start(ctx, sessLogin, "any.access.token", sessReason)
+			require.Error(t, err)
+			assert.Nil(t, started)
+			tok, err := ss.Issue(ctx, impersonation.SignIn{LoginSession: sessLogin, User: "alice", ClientID: appID})
+			require.Error(t, err)
+			assert.Nil(t, tok)
+			resp, err := ss.Grant(ctx, clientApp(), &tokenexchange.GrantRequest{GrantType: tokenexchange.GrantTypeRefreshToken, RefreshToken: "x"})
+			require.ErrorIs(t, err, tokenexchange.ErrUnsupportedGrantType)
+			assert.Nil(t, resp)
+			tok, err = ss.Refresh(ctx, clientApp(), "x", nil)
+			require.ErrorIs(t, err, tokenexchange.ErrUnsupportedGrantType)
+			assert.Nil(t, tok)
 		})
 	}
 }
