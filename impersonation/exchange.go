@@ -18,15 +18,19 @@ import (
 	"github.com/actas/actas/tokenexchange"
 )
 
-// exchangeRefusal is a refused exchange: the wire error for the client and
-// the reason for the audit log.
+// exchangeRefusal is an exchange the Service refused or could not carry
+// out: the wire error for the client, the reason for the audit log, and
+// for a server-side failure its cause. exchangeFailed records it; the
+// endpoints' refusal recorder therefore skips it.
 type exchangeRefusal struct {
 	wire   *tokenexchange.Error
 	reason string
 	replay bool
+	cause  error
 }
 
 func (r *exchangeRefusal) Error() string { return r.reason }
+func (r *exchangeRefusal) Unwrap() error { return r.cause }
 
 func refuse(wire *tokenexchange.Error, reason string) error {
 	return &exchangeRefusal{wire: wire, reason: reason}
@@ -277,33 +281,21 @@ func audiences(c *store.Client, req *tokenexchange.Request) (claims.Audience, er
 // wire error. This is the one place where exchange-side errors get their
 // wire code.
 func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error) error {
-	var (
-		refusal *exchangeRefusal
-		wire    *tokenexchange.Error
-	)
-	switch {
-	case errors.As(err, &refusal):
-		ev.Reason, wire = refusal.reason, refusal.wire
-		if refusal.replay {
-			ev.Type = store.EventReplayDetected
-		}
-	default:
+	var refusal *exchangeRefusal
+	if !errors.As(err, &refusal) {
 		// A store, key or audit failure: fail closed, and tell the client
 		// it may try again (with a new subject token if this one was
 		// consumed before the failure).
-		ev.Type, ev.Outcome, ev.Reason = store.EventTokenExchangeDenied, store.OutcomeFailed, err.Error()
-		wire = tokenexchange.ErrTemporarilyUnavailable
+		refusal = &exchangeRefusal{wire: tokenexchange.ErrTemporarilyUnavailable, reason: err.Error(), cause: err}
+		ev.Type, ev.Outcome = store.EventTokenExchangeDenied, store.OutcomeFailed
+	}
+	ev.Reason = refusal.reason
+	if refusal.replay {
+		ev.Type = store.EventReplayDetected
 	}
 	_ = s.record(ctx, ev)
-	return wire.WithCause(&recordedError{err})
+	return refusal.wire.WithCause(refusal)
 }
-
-// recordedError marks an error whose refusal the Service has recorded, so
-// that recordRefusal does not record it twice.
-type recordedError struct{ err error }
-
-func (e *recordedError) Error() string { return e.err.Error() }
-func (e *recordedError) Unwrap() error { return e.err }
 
 // recordRefusal is the tokenexchange.WithErrorObserver of the
 // token, introspection and revocation endpoints of Handlers: it records a
@@ -315,9 +307,9 @@ func (e *recordedError) Unwrap() error { return e.err }
 // description; the cause goes to the record only when it is not the
 // client's input.
 func (s *Service) recordRefusal(r *http.Request, clientID string, err error) {
-	var done *recordedError
-	if errors.As(err, &done) {
-		return
+	var decided *exchangeRefusal
+	if errors.As(err, &decided) {
+		return // recorded by exchangeFailed
 	}
 	var code, desc string
 	var wire *tokenexchange.Error
