@@ -1,6 +1,15 @@
 // Package impersonation decides and carries out user impersonation by
 // OAuth 2.0 Token Exchange (RFC 8693): the issuer's side.
 //
+// # Wiring
+//
+// [New] builds the [Service] over the host's stores; [Service.Handlers]
+// returns every endpoint (authorize, token, introspection, revocation,
+// JWKS, metadata), with every refusal recorded, and [Endpoints.Mount]
+// mounts them. A host with its own token endpoint calls [Service.Exchange],
+// [Service.Introspect], [Service.Revoke] and [Sessions.Grant] with the
+// client it authenticated.
+//
 // # The flow
 //
 // An impersonator (an admin) asks the authorize endpoint for a subject token
@@ -55,8 +64,8 @@
 // What an API needs lives in the package of its own
 // [github.com/actas/actas/impersonation/resource], which imports nothing of
 // this package: its Verifier checks the access tokens, its Middleware puts
-// the Principal in the request context. The JWKS endpoint of [Service.Handlers] publishes the keys
-// it verifies with.
+// the Principal in the request context. The JWKS endpoint of
+// [Service.Handlers] publishes the keys it verifies with.
 //
 // # What it deliberately does not do
 //

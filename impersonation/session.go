@@ -53,7 +53,7 @@ var errSessionsOff = errors.New("impersonation: impersonation sessions are off (
 
 // Session errors.
 var (
-	// ErrNotImpersonated: StartSession got a token that is not an
+	// ErrNotImpersonated: Start got a token that is not an
 	// impersonated access token of this issuer.
 	ErrNotImpersonated = errors.New("impersonation: not an impersonated access token")
 	// ErrReasonRequired: a reason is required to start a session.
@@ -141,7 +141,7 @@ func newSessions(svc *Service, st store.Sessions, rev store.Revocation, cfg Sess
 // Start, Issue, Refresh and Grant refuse.
 func (s *Service) Sessions() *Sessions { return s.sessions }
 
-// StartSession binds loginSession (an identifier of the impersonator's
+// Start binds loginSession (an identifier of the impersonator's
 // login session at the host — not the session cookie itself: stores keep
 // it in clear) to the impersonation that accessToken, the access token
 // just obtained by token exchange, carries. reason is the impersonator's
@@ -262,7 +262,7 @@ func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject s
 	return sess, nil
 }
 
-// EndSession ends the impersonation session of loginSession: every token
+// End ends the impersonation session of loginSession: every token
 // issued under it, and the access token that started it, are revoked and
 // an audit event records reason. The host calls it for an explicit "End
 // impersonation" and on the impersonator's logout. No session is no error.
@@ -351,7 +351,7 @@ type SignIn struct {
 	AuthTime time.Time
 }
 
-// SignInSession is the authorize hook of an ordinary sign-in (the
+// SignIn is the authorize hook of an ordinary sign-in (the
 // authorization-code flow, or any other way a host issues a user's tokens)
 // of client clientID through loginSession. It answers:
 //
@@ -436,13 +436,13 @@ func (ss *Sessions) recordDenial(ctx context.Context, clientID string, sess *sto
 	_ = s.record(ctx, ev)
 }
 
-// IssueTokens issues the tokens of an authorization-code sign-in. When the
+// Issue issues the tokens of an authorization-code sign-in. When the
 // login session is an impersonation session, they are for the impersonated
 // user, and only when the policy allows the impersonation for the client
 // that signs in (as [Sessions.SignIn] decides): sub is that user,
 // act.sub the impersonator, isid the session, scope what the user holds for
 // this client (and the client may ask for), and they expire with the
-// session. When the policy refuses it for this client, IssueTokens returns
+// session. When the policy refuses it for this client, Issue returns
 // the *[DeniedError] (recorded) and issues nothing, not even the
 // impersonator's own tokens. Without an impersonation session they are the
 // signed-in user's own. A refresh token comes only for clients that enable
