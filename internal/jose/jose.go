@@ -286,18 +286,8 @@ func (s *dupScanner) object(depth int) error {
 		if err := s.value(depth); err != nil {
 			return err
 		}
-		s.ws()
-		if s.i >= len(s.data) {
-			return errSyntax
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return errSyntax
+		if done, err := s.separator('}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -317,20 +307,28 @@ func (s *dupScanner) array(depth int) error {
 		if err := s.value(depth); err != nil {
 			return err
 		}
-		s.ws()
-		if s.i >= len(s.data) {
-			return errSyntax
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return errSyntax
+		if done, err := s.separator(']'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// separator consumes what follows a member or an element: a comma, or
+// closing, which ends the object or array (done).
+func (s *dupScanner) separator(closing byte) (done bool, err error) {
+	s.ws()
+	if s.i >= len(s.data) {
+		return false, errSyntax
+	}
+	switch s.data[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case closing:
+		s.i++
+		return true, nil
+	}
+	return false, errSyntax
 }
 
 // str scans a JSON string starting at its opening quote and returns its
