@@ -180,7 +180,7 @@ func TestAuthorizeHandler(t *testing.T) {
 	// redirected after the login, whatever the consent would have been.
 	policyRefused := func(c ahCase, reason impersonation.Reason) ahCase {
 		c.wantAuthn = 1
-		c.wantError, c.wantDesc = subjecttoken.CodeAccessDenied, "the impersonation is not permitted"
+		c.wantError, c.wantDesc = subjecttoken.ErrAccessDenied.Code, "the impersonation is not permitted"
 		c.wantEvent, c.wantReason = store.EventImpersonationDenied, string(reason)
 		return c
 	}
@@ -201,7 +201,7 @@ func TestAuthorizeHandler(t *testing.T) {
 			wantEvent: store.EventRequestRefused, wantReason: "invalid_request: redirect_uri is not registered for the client"},
 		{name: "malformed request: redirected before login",
 			user: "alice", subject: "bob", mutate: func(v url.Values) { v.Del("requested_subject") },
-			wantError: subjecttoken.CodeInvalidRequest, wantDesc: "requested_subject is missing",
+			wantError: subjecttoken.ErrInvalidRequest.Code, wantDesc: "requested_subject is missing",
 			wantEvent: store.EventRequestRefused, wantReason: "invalid_request: requested_subject is missing"},
 		{name: "granted without consent",
 			user: "alice", subject: "bob", wantAuthn: 1,
@@ -212,7 +212,7 @@ func TestAuthorizeHandler(t *testing.T) {
 		{name: "consent denied",
 			user: "alice", withConsent: true, consent: impersonation.ConsentDenied, subject: "bob",
 			wantAuthn: 1, wantConsent: 1,
-			wantError: subjecttoken.CodeAccessDenied, wantDesc: "the impersonator declined",
+			wantError: subjecttoken.ErrAccessDenied.Code, wantDesc: "the impersonator declined",
 			wantEvent: store.EventImpersonationDenied, wantReason: string(impersonation.ReasonConsentDenied)},
 		{name: "consent granted",
 			user: "alice", withConsent: true, consent: impersonation.ConsentGranted, subject: "bob",
@@ -319,7 +319,7 @@ func TestAuthorizeHandler_ConsentDeniedEvent(t *testing.T) {
 
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 	assert.Equal(t, url.Values{
-		"error":             {subjecttoken.CodeAccessDenied},
+		"error":             {subjecttoken.ErrAccessDenied.Code},
 		"error_description": {"the impersonator declined"},
 		"state":             {testState},
 	}, got.params)
@@ -367,7 +367,7 @@ func TestAuthorizeHandler_PostedConsent(t *testing.T) {
 		wantError  string
 	}{
 		{name: "allow", method: http.MethodPost, field: "allow", wantTokens: true},
-		{name: "deny", method: http.MethodPost, field: "deny", wantError: subjecttoken.CodeAccessDenied},
+		{name: "deny", method: http.MethodPost, field: "deny", wantError: subjecttoken.ErrAccessDenied.Code},
 		{name: "no answer yet", method: http.MethodPost},
 		{name: "unknown answer", method: http.MethodPost, field: "maybe"},
 		{name: "allow in the URL query of a POST is not posted", method: http.MethodPost, inQuery: true},
@@ -516,7 +516,7 @@ func TestAuthorizeHandler_Justification(t *testing.T) {
 
 			if tc.wantError {
 				got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
-				assert.Equal(t, subjecttoken.CodeInvalidRequest, got.params.Get("error"))
+				assert.Equal(t, subjecttoken.ErrInvalidRequest.Code, got.params.Get("error"))
 				assert.Equal(t, "impersonation_reason must be at most 512 bytes of printable text", got.params.Get("error_description"))
 				assert.Equal(t, testState, got.params.Get("state"))
 				assert.Zero(t, authn.calls.Load())
@@ -572,7 +572,7 @@ func TestAuthorizeHandler_StoreFailureWithConsent(t *testing.T) {
 	calls, _, _ := consent.seen()
 	assert.Zero(t, calls, "no decision, no consent")
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
-	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, got.params.Get("error"))
+	assert.Equal(t, subjecttoken.ErrTemporarilyUnavailable.Code, got.params.Get("error"))
 	assert.Equal(t, testState, got.params.Get("state"))
 	testkit.AssertNoLeak(t, w.Header().Get("Location"), "connection refused")
 	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeFailed, errAHUsersDown.Error())

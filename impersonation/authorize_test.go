@@ -147,12 +147,12 @@ func TestAuthorize_QueryModeRefusedForClientThatDidNotOptIn(t *testing.T) {
 	_, _, err := subjecttoken.ParseAuthorizeValues(context.Background(), v, f.db)
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
-	assert.Equal(t, subjecttoken.CodeInvalidRequest, se.Code)
+	assert.Equal(t, subjecttoken.ErrInvalidRequest.Code, se.Code)
 	assert.True(t, se.Redirectable())
 	w := httptest.NewRecorder()
 	subjecttoken.WriteAuthorizeError(w, err)
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
-	assert.Equal(t, subjecttoken.CodeInvalidRequest, got.params.Get("error"))
+	assert.Equal(t, subjecttoken.ErrInvalidRequest.Code, got.params.Get("error"))
 	assert.Empty(t, f.db.Events(), "the policy never ran")
 }
 
@@ -397,7 +397,7 @@ func TestAuthorize_AuditFailureIssuesNothing(t *testing.T) {
 	assert.Nil(t, resp, "nothing is issued that was not recorded")
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
-	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, se.Code)
+	assert.Equal(t, subjecttoken.ErrTemporarilyUnavailable.Code, se.Code)
 	assert.True(t, se.Redirectable())
 	assert.Empty(t, f.db.Notices(), "nobody is told of an impersonation that did not happen")
 
@@ -417,7 +417,7 @@ func TestAuthorize_ProtectedPredicateFailureIsTemporarilyUnavailable(t *testing.
 	assert.Nil(t, resp)
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
-	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, se.Code)
+	assert.Equal(t, subjecttoken.ErrTemporarilyUnavailable.Code, se.Code)
 	assert.True(t, se.Redirectable())
 	require.ErrorIs(t, err, boom)
 	assert.NotErrorIs(t, err, impersonation.ErrNotPermitted)
@@ -455,14 +455,14 @@ func TestAuthorizeEndpoint_MalformedRequestsIssueNothing(t *testing.T) {
 		wantRedirect bool
 		wantCode     string
 	}{
-		{name: "unknown client is not redirected", mutate: func(v url.Values) { v.Set("client_id", "ghost") }, wantCode: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri mismatch is not redirected", mutate: func(v url.Values) { v.Set("redirect_uri", "https://evil.example/cb") }, wantCode: subjecttoken.CodeInvalidRequest},
-		{name: "redirect_uri prefix is a mismatch", mutate: func(v url.Values) { v.Set("redirect_uri", appRedirect+"/../x") }, wantCode: subjecttoken.CodeInvalidRequest},
-		{name: "missing requested_subject", mutate: func(v url.Values) { v.Del("requested_subject") }, wantRedirect: true, wantCode: subjecttoken.CodeInvalidRequest},
-		{name: "missing nonce with id_token", mutate: func(v url.Values) { v.Del("nonce") }, wantRedirect: true, wantCode: subjecttoken.CodeInvalidRequest},
-		{name: "internal_user_impersonate missing", mutate: func(v url.Values) { v.Set("scope", "openid orders:read") }, wantRedirect: true, wantCode: subjecttoken.CodeInvalidScope},
-		{name: "unsupported response_type", mutate: func(v url.Values) { v.Set("response_type", "code") }, wantRedirect: true, wantCode: subjecttoken.CodeUnsupportedResponseType},
-		{name: "duplicate requested_subject", mutate: func(v url.Values) { v.Add("requested_subject", "carol") }, wantRedirect: true, wantCode: subjecttoken.CodeInvalidRequest},
+		{name: "unknown client is not redirected", mutate: func(v url.Values) { v.Set("client_id", "ghost") }, wantCode: subjecttoken.ErrInvalidRequest.Code},
+		{name: "redirect_uri mismatch is not redirected", mutate: func(v url.Values) { v.Set("redirect_uri", "https://evil.example/cb") }, wantCode: subjecttoken.ErrInvalidRequest.Code},
+		{name: "redirect_uri prefix is a mismatch", mutate: func(v url.Values) { v.Set("redirect_uri", appRedirect+"/../x") }, wantCode: subjecttoken.ErrInvalidRequest.Code},
+		{name: "missing requested_subject", mutate: func(v url.Values) { v.Del("requested_subject") }, wantRedirect: true, wantCode: subjecttoken.ErrInvalidRequest.Code},
+		{name: "missing nonce with id_token", mutate: func(v url.Values) { v.Del("nonce") }, wantRedirect: true, wantCode: subjecttoken.ErrInvalidRequest.Code},
+		{name: "internal_user_impersonate missing", mutate: func(v url.Values) { v.Set("scope", "openid orders:read") }, wantRedirect: true, wantCode: subjecttoken.ErrInvalidScope.Code},
+		{name: "unsupported response_type", mutate: func(v url.Values) { v.Set("response_type", "code") }, wantRedirect: true, wantCode: subjecttoken.ErrUnsupportedResponseType.Code},
+		{name: "duplicate requested_subject", mutate: func(v url.Values) { v.Add("requested_subject", "carol") }, wantRedirect: true, wantCode: subjecttoken.ErrInvalidRequest.Code},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

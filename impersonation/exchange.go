@@ -342,7 +342,7 @@ func refusalEvent(r *http.Request, code, description string, err error) store.Ev
 	if description != "" {
 		ev.Reason += ": " + description
 	}
-	if code == tokenexchange.CodeServerError || code == tokenexchange.CodeTemporarilyUnavailable {
+	if code == tokenexchange.ErrServerError.Code || code == tokenexchange.ErrTemporarilyUnavailable.Code {
 		// A server-side failure: the record gets what failed, the
 		// client only the code and description.
 		ev.Outcome = store.OutcomeFailed

@@ -185,7 +185,7 @@ func flow(t testing.TB, f *fixture) (string, string) {
 }
 
 func rejectCases() []rejectCase {
-	invalid := tokenexchange.CodeInvalidRequest
+	invalid := tokenexchange.ErrInvalidRequest.Code
 	return []rejectCase{
 		{
 			name: "wrong subject_token_type",
@@ -413,35 +413,35 @@ func rejectCases() []rejectCase {
 			prepare: changed(func(req *tokenexchange.Request) {
 				req.Scope = claims.Scope{scopeOrdersRead, scopeOrdersWrite}
 			}),
-			wantCode: tokenexchange.CodeInvalidScope, wantReason: "scope escalation",
+			wantCode: tokenexchange.ErrInvalidScope.Code, wantReason: "scope escalation",
 		},
 		{
 			name: "scope escalation to the impersonate scope",
 			prepare: changed(func(req *tokenexchange.Request) {
 				req.Scope = claims.Scope{subjecttoken.ScopeImpersonate}
 			}),
-			wantCode: tokenexchange.CodeInvalidScope, wantReason: "scope escalation",
+			wantCode: tokenexchange.ErrInvalidScope.Code, wantReason: "scope escalation",
 		},
 		{
 			name: "audience the client may not ask for",
 			prepare: changed(func(req *tokenexchange.Request) {
 				req.Audience = []string{apiAudience, "https://evil.example"}
 			}),
-			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
+			wantCode: tokenexchange.ErrInvalidTarget.Code, wantReason: "audience not allowed",
 		},
 		{
 			name: "audience of another client",
 			prepare: changed(func(req *tokenexchange.Request) {
 				req.Audience = []string{app2ID}
 			}),
-			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
+			wantCode: tokenexchange.ErrInvalidTarget.Code, wantReason: "audience not allowed",
 		},
 		{
 			name: "resource the client may not ask for",
 			prepare: changed(func(req *tokenexchange.Request) {
 				req.Resource = []string{"https://evil.example/api"}
 			}),
-			wantCode: tokenexchange.CodeInvalidTarget, wantReason: "audience not allowed",
+			wantCode: tokenexchange.ErrInvalidTarget.Code, wantReason: "audience not allowed",
 		},
 		{
 			name: "role revoked between authorize and exchange",
@@ -544,7 +544,7 @@ func TestExchange_SubjectTokenExpirySkew(t *testing.T) {
 				return
 			}
 			assert.Equal(t, http.StatusBadRequest, out.status)
-			assert.Equal(t, tokenexchange.CodeInvalidRequest, out.code)
+			assert.Equal(t, tokenexchange.ErrInvalidRequest.Code, out.code)
 			assert.Equal(t, 0, testkit.CountEvents(f.db.Events(), store.EventTokenExchanged))
 			assert.Contains(t, f.db.Events()[len(f.db.Events())-1].Reason, "expired")
 		})
@@ -577,7 +577,7 @@ func TestExchange_RefusedAttemptByAnotherClientDoesNotBurnToken(t *testing.T) {
 
 	stolen := f.postToken(t, app2ID, app2Secret, exchangeRequest(st, id).Values())
 	require.Equal(t, http.StatusBadRequest, stolen.Code)
-	assert.Contains(t, stolen.Body.String(), tokenexchange.CodeInvalidRequest)
+	assert.Contains(t, stolen.Body.String(), tokenexchange.ErrInvalidRequest.Code)
 
 	legit := f.postToken(t, appID, appSecret, exchangeRequest(st, id).Values())
 	assert.Equal(t, http.StatusOK, legit.Code, legit.Body.String())
@@ -601,27 +601,27 @@ func TestExchange_ProtocolRejections(t *testing.T) {
 		wantCode    string
 		wantBasic   bool
 	}{
-		{name: "wrong grant_type", mutate: func(v url.Values) { v.Set("grant_type", "authorization_code") }, wantStatus: 400, wantCode: tokenexchange.CodeUnsupportedGrantType},
-		{name: "grant_type missing", mutate: func(v url.Values) { v.Del("grant_type") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "duplicate subject_token", mutate: func(v url.Values) { v.Add("subject_token", v.Get("subject_token")) }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "duplicate scope", mutate: func(v url.Values) { v.Add("scope", "openid"); v.Add("scope", "orders:write") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "duplicate grant_type", mutate: func(v url.Values) { v.Add("grant_type", tokenexchange.GrantType) }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "actor_token without actor_token_type", mutate: func(v url.Values) { v.Del("actor_token_type") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "actor_token_type without actor_token", mutate: func(v url.Values) { v.Del("actor_token") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "subject_token_type missing", mutate: func(v url.Values) { v.Del("subject_token_type") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "resource with a fragment", mutate: func(v url.Values) { v.Set("resource", apiAudience+"#x") }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidTarget},
-		{name: "bad client secret (Basic)", secret: "not-the-secret", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
-		{name: "another client's secret (Basic)", secret: app2Secret, wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
-		{name: "unknown client (Basic)", clientID: "ghost", secret: "anything", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
-		{name: "disabled client with its own secret", clientID: disabledID, secret: disabledSecret, wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient, wantBasic: true},
-		{name: "bad client secret (post)", secret: "not-the-secret", auth: "post", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient},
-		{name: "unknown client (post)", clientID: "ghost", secret: "anything", auth: "post", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient},
-		{name: "no client authentication", auth: "none", wantStatus: 401, wantCode: tokenexchange.CodeInvalidClient},
-		{name: "two authentication methods", auth: "both", wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "GET", method: http.MethodGet, wantStatus: 405, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "JSON content type", contentType: "application/json", wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "client_secret in the URL query", query: "client_secret=" + appSecret, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
-		{name: "oversized body", mutate: func(v url.Values) { v.Set("padding", strings.Repeat("a", 70<<10)) }, wantStatus: 400, wantCode: tokenexchange.CodeInvalidRequest},
+		{name: "wrong grant_type", mutate: func(v url.Values) { v.Set("grant_type", "authorization_code") }, wantStatus: 400, wantCode: tokenexchange.ErrUnsupportedGrantType.Code},
+		{name: "grant_type missing", mutate: func(v url.Values) { v.Del("grant_type") }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "duplicate subject_token", mutate: func(v url.Values) { v.Add("subject_token", v.Get("subject_token")) }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "duplicate scope", mutate: func(v url.Values) { v.Add("scope", "openid"); v.Add("scope", "orders:write") }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "duplicate grant_type", mutate: func(v url.Values) { v.Add("grant_type", tokenexchange.GrantType) }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "actor_token without actor_token_type", mutate: func(v url.Values) { v.Del("actor_token_type") }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "actor_token_type without actor_token", mutate: func(v url.Values) { v.Del("actor_token") }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "subject_token_type missing", mutate: func(v url.Values) { v.Del("subject_token_type") }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "resource with a fragment", mutate: func(v url.Values) { v.Set("resource", apiAudience+"#x") }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidTarget.Code},
+		{name: "bad client secret (Basic)", secret: "not-the-secret", wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code, wantBasic: true},
+		{name: "another client's secret (Basic)", secret: app2Secret, wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code, wantBasic: true},
+		{name: "unknown client (Basic)", clientID: "ghost", secret: "anything", wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code, wantBasic: true},
+		{name: "disabled client with its own secret", clientID: disabledID, secret: disabledSecret, wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code, wantBasic: true},
+		{name: "bad client secret (post)", secret: "not-the-secret", auth: "post", wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code},
+		{name: "unknown client (post)", clientID: "ghost", secret: "anything", auth: "post", wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code},
+		{name: "no client authentication", auth: "none", wantStatus: 401, wantCode: tokenexchange.ErrInvalidClient.Code},
+		{name: "two authentication methods", auth: "both", wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "GET", method: http.MethodGet, wantStatus: 405, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "JSON content type", contentType: "application/json", wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "client_secret in the URL query", query: "client_secret=" + appSecret, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
+		{name: "oversized body", mutate: func(v url.Values) { v.Set("padding", strings.Repeat("a", 70<<10)) }, wantStatus: 400, wantCode: tokenexchange.ErrInvalidRequest.Code},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -692,10 +692,10 @@ func TestExchange_ClientRejections(t *testing.T) {
 		wantCode   string
 		wantReason string
 	}{
-		{name: "client with impersonation off", clientID: noImpID, via: bothWays, wantCode: tokenexchange.CodeUnauthorizedClient, wantReason: string(impersonation.ReasonImpersonationDisabled)},
-		{name: "client without the token-exchange grant type", clientID: noGrantID, via: bothWays, wantCode: tokenexchange.CodeUnauthorizedClient, wantReason: "grant type"},
-		{name: "disabled client", clientID: disabledID, via: []string{viaDirect}, wantCode: tokenexchange.CodeUnauthorizedClient, wantReason: string(impersonation.ReasonClientDisabled)},
-		{name: "unknown client", clientID: "ghost", via: []string{viaDirect}, wantCode: tokenexchange.CodeInvalidClient, wantReason: "client unknown"},
+		{name: "client with impersonation off", clientID: noImpID, via: bothWays, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: string(impersonation.ReasonImpersonationDisabled)},
+		{name: "client without the token-exchange grant type", clientID: noGrantID, via: bothWays, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: "grant type"},
+		{name: "disabled client", clientID: disabledID, via: []string{viaDirect}, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: string(impersonation.ReasonClientDisabled)},
+		{name: "unknown client", clientID: "ghost", via: []string{viaDirect}, wantCode: tokenexchange.ErrInvalidClient.Code, wantReason: "client unknown"},
 	}
 	for _, tc := range tests {
 		for _, via := range tc.via {
@@ -843,7 +843,7 @@ func TestExchange_ConcurrentUseOfOneSubjectToken(t *testing.T) {
 		switch {
 		case codes[i] == http.StatusOK:
 			ok++
-		case codes[i] == http.StatusBadRequest && errs[i] == tokenexchange.CodeInvalidRequest:
+		case codes[i] == http.StatusBadRequest && errs[i] == tokenexchange.ErrInvalidRequest.Code:
 			refused++
 		}
 	}
@@ -866,17 +866,17 @@ func TestExchange_StoreFailures(t *testing.T) {
 		{
 			name:       "one-time-use store error",
 			fail:       func(f *fixture) { f.oneTime.failWith(errors.New("redis: dial tcp 10.0.0.7:6379: connection refused")) },
-			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable, wantReason: "connection refused",
+			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.ErrTemporarilyUnavailable.Code, wantReason: "connection refused",
 		},
 		{
 			name:       "one-time-use store timeout",
 			fail:       func(f *fixture) { f.oneTime.failWith(fmt.Errorf("redis: %w", context.DeadlineExceeded)) },
-			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable, wantReason: "deadline exceeded",
+			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.ErrTemporarilyUnavailable.Code, wantReason: "deadline exceeded",
 		},
 		{
 			name:       "audit sink down",
 			fail:       func(f *fixture) { f.auditor.Fail.Store(true) },
-			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.CodeTemporarilyUnavailable,
+			wantStatus: http.StatusServiceUnavailable, wantCode: tokenexchange.ErrTemporarilyUnavailable.Code,
 		},
 	}
 	for _, tc := range tests {

@@ -50,7 +50,7 @@ var gateDenials = []gateDenial{
 			f.updateClient(t, gateClient, func(c *store.Client) { c.Impersonation = false })
 		},
 		reason:       impersonation.ReasonImpersonationDisabled,
-		exchangeCode: tokenexchange.CodeUnauthorizedClient,
+		exchangeCode: tokenexchange.ErrUnauthorizedClient.Code,
 	},
 	{
 		name: "impersonator lacks the role for the receiving client",
@@ -58,7 +58,7 @@ var gateDenials = []gateDenial{
 			require.NoError(t, f.db.Unassign(gateClient, roleImpersonator, "alice"))
 		},
 		reason:       impersonation.ReasonNoRole,
-		exchangeCode: tokenexchange.CodeInvalidRequest,
+		exchangeCode: tokenexchange.ErrInvalidRequest.Code,
 	},
 }
 
@@ -151,7 +151,7 @@ var gateEntries = []gateEntry{
 				return out
 			}
 		},
-		code:  subjecttoken.CodeAccessDenied,
+		code:  subjecttoken.ErrAccessDenied.Code,
 		event: store.EventImpersonationDenied,
 	},
 	{
@@ -178,7 +178,7 @@ var gateEntries = []gateEntry{
 				return out
 			}
 		},
-		code:  subjecttoken.CodeAccessDenied,
+		code:  subjecttoken.ErrAccessDenied.Code,
 		event: store.EventImpersonationDenied,
 	},
 	{
@@ -259,7 +259,7 @@ var gateEntries = []gateEntry{
 				return out
 			}
 		},
-		code:         tokenexchange.CodeInvalidGrant,
+		code:         tokenexchange.ErrInvalidGrant.Code,
 		event:        store.EventImpersonationDenied,
 		reasonPrefix: "session refresh: policy: ",
 		session:      true,
@@ -276,7 +276,7 @@ var gateEntries = []gateEntry{
 				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
 			}
 		},
-		code:         tokenexchange.CodeInvalidGrant,
+		code:         tokenexchange.ErrInvalidGrant.Code,
 		event:        store.EventImpersonationDenied,
 		reasonPrefix: "session refresh: policy: ",
 		session:      true,
@@ -323,7 +323,7 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 					if e.Type == entry.event && e.ClientID == gateClient && e.Outcome == store.OutcomeDenied {
 						found = true
 						assert.Contains(t, e.Reason, entry.reasonPrefix+string(denial.reason), "the rule in the audit reason")
-						if !entry.exchange || denial.exchangeCode == tokenexchange.CodeInvalidRequest {
+						if !entry.exchange || denial.exchangeCode == tokenexchange.ErrInvalidRequest.Code {
 							// An exchange refused for the client itself is
 							// refused before its tokens are read.
 							assert.Equal(t, "alice", e.Impersonator)
@@ -350,7 +350,7 @@ func TestPolicyGate_RefreshRefusalKeepsTheRefreshToken(t *testing.T) {
 	t.Parallel()
 	f, sess, first := refreshingSession(t, sessLogin) // gateClient is app2
 	require.NoError(t, f.db.Unassign(gateClient, roleImpersonator, "alice"))
-	assert.Equal(t, tokenexchange.CodeInvalidGrant, f.refreshErr(t, gateClient, first.RefreshToken, nil).Code)
+	assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, f.refreshErr(t, gateClient, first.RefreshToken, nil).Code)
 
 	require.NoError(t, f.db.Assign(gateClient, roleImpersonator, "alice"))
 	f.requireSessionTokens(t, f.refreshOK(t, gateClient, first.RefreshToken, nil), gateClient, sess)

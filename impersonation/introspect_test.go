@@ -437,7 +437,7 @@ func TestIntrospect_RevocationStoreFailure(t *testing.T) {
 				assert.Equal(t, irInactive, out.body)
 				return
 			}
-			assert.Equal(t, tokenexchange.CodeTemporarilyUnavailable, out.code)
+			assert.Equal(t, tokenexchange.ErrTemporarilyUnavailable.Code, out.code)
 			if via == viaDirect {
 				require.ErrorIs(t, out.err, tokenexchange.ErrTemporarilyUnavailable)
 				require.ErrorIs(t, out.err, errIRRevocationDown, "the cause is kept for the host's logs")
@@ -564,7 +564,7 @@ func TestRFC7009_2_1_TokenOfAnotherClientRefused(t *testing.T) {
 
 			out := f.revoke(t, via, app2ID, token)
 
-			out.requireRefused(t, via, http.StatusBadRequest, tokenexchange.CodeUnauthorizedClient, tokenexchange.ErrUnauthorizedClient)
+			out.requireRefused(t, via, http.StatusBadRequest, tokenexchange.ErrUnauthorizedClient.Code, tokenexchange.ErrUnauthorizedClient)
 			testkit.AssertNoLeak(t, out.body, token)
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "nothing revoked, nothing recorded")
 
@@ -596,7 +596,7 @@ func TestRevoke_UnexchangedSubjectToken(t *testing.T) {
 
 		ex := f.exchangeVia(t, via, appID, exchangeRequest(st, id))
 		require.Equal(t, http.StatusBadRequest, ex.status, ex.body)
-		assert.Equal(t, tokenexchange.CodeInvalidRequest, ex.code)
+		assert.Equal(t, tokenexchange.ErrInvalidRequest.Code, ex.code)
 		assert.Nil(t, ex.resp)
 		r := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n+1), store.EventReplayDetected, store.OutcomeDenied, "already used")
 		assert.Equal(t, tok.Str(t, "jti"), r.JTI)
@@ -693,7 +693,7 @@ func TestRevoke_WithoutRevocationStore(t *testing.T) {
 
 			out := f.revoke(t, via, appID, token)
 
-			out.requireRefused(t, via, http.StatusBadRequest, tokenexchange.CodeUnsupportedTokenType, tokenexchange.ErrUnsupportedTokenType)
+			out.requireRefused(t, via, http.StatusBadRequest, tokenexchange.ErrUnsupportedTokenType.Code, tokenexchange.ErrUnsupportedTokenType)
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 			switch tc.kind {
 			case "access":
@@ -748,7 +748,7 @@ func TestRevoke_StoreFailures(t *testing.T) {
 
 			out := f.revoke(t, via, appID, token)
 
-			out.requireRefused(t, via, http.StatusServiceUnavailable, tokenexchange.CodeTemporarilyUnavailable, tokenexchange.ErrTemporarilyUnavailable)
+			out.requireRefused(t, via, http.StatusServiceUnavailable, tokenexchange.ErrTemporarilyUnavailable.Code, tokenexchange.ErrTemporarilyUnavailable)
 			testkit.AssertNoLeak(t, out.body, token, tc.leak)
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
 
@@ -775,13 +775,13 @@ func TestIntrospectionAndRevocationEndpoints_ClientAuthentication(t *testing.T) 
 		wantCode   string
 	}{
 		{name: "wrong secret", auth: func(r *http.Request) { r.SetBasicAuth(appID, app2Secret) },
-			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.CodeInvalidClient},
+			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.ErrInvalidClient.Code},
 		{name: "disabled client", auth: func(r *http.Request) { r.SetBasicAuth(disabledID, disabledSecret) },
-			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.CodeInvalidClient},
+			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.ErrInvalidClient.Code},
 		{name: "unknown client", auth: func(r *http.Request) { r.SetBasicAuth("nobody", appSecret) },
-			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.CodeInvalidClient},
+			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.ErrInvalidClient.Code},
 		{name: "no credentials", auth: func(*http.Request) {},
-			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.CodeInvalidClient},
+			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.ErrInvalidClient.Code},
 	}
 	for _, tc := range tests {
 		for _, endpoint := range []string{"introspection", "revocation"} {

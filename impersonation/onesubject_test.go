@@ -34,7 +34,7 @@ func TestAuthorize_OneSubjectPerSession(t *testing.T) {
 	assert.Nil(t, resp, "nothing issued")
 	var wire *subjecttoken.Error
 	require.ErrorAs(t, err, &wire)
-	assert.Equal(t, subjecttoken.CodeInvalidRequest, wire.Code)
+	assert.Equal(t, subjecttoken.ErrInvalidRequest.Code, wire.Code)
 	assert.Equal(t, otherSubjectDesc, wire.Description)
 	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonationDenied, store.OutcomeDenied,
 		"another impersonation session is active (bob)")
@@ -71,7 +71,7 @@ func TestAuthorizeHandler_OneSubjectPerSession(t *testing.T) {
 	w := ahServe(h, http.MethodGet, authorizeValues(appID, "carol"))
 	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 	assert.Equal(t, appRedirect, got.base)
-	assert.Equal(t, subjecttoken.CodeInvalidRequest, got.params.Get("error"))
+	assert.Equal(t, subjecttoken.ErrInvalidRequest.Code, got.params.Get("error"))
 	assert.Equal(t, otherSubjectDesc, got.params.Get("error_description"))
 	assert.Empty(t, got.params.Get("subject_token"))
 	assert.Empty(t, got.params.Get("id_token"))

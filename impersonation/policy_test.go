@@ -113,7 +113,7 @@ func TestAuthorize_PolicyDenies(t *testing.T) {
 			assert.Nil(t, resp, "nothing issued")
 			var se *subjecttoken.Error
 			require.ErrorAs(t, err, &se)
-			assert.Equal(t, subjecttoken.CodeAccessDenied, se.Code)
+			assert.Equal(t, subjecttoken.ErrAccessDenied.Code, se.Code)
 			assert.True(t, se.Redirectable(), "access_denied goes back to the client")
 			require.ErrorIs(t, err, impersonation.ErrNotPermitted)
 			var denied *impersonation.DeniedError
@@ -132,7 +132,7 @@ func TestAuthorize_PolicyDenies(t *testing.T) {
 			subjecttoken.WriteAuthorizeError(w, err)
 			got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
 			assert.Equal(t, redirects[clientID], got.base)
-			assert.Equal(t, subjecttoken.CodeAccessDenied, got.params.Get("error"))
+			assert.Equal(t, subjecttoken.ErrAccessDenied.Code, got.params.Get("error"))
 			assert.Equal(t, testState, got.params.Get("state"))
 			assert.Empty(t, got.params.Get("subject_token"))
 			assert.Empty(t, got.params.Get("id_token"))

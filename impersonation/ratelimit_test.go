@@ -36,7 +36,7 @@ func TestAuthorize_StartLimitPerImpersonator(t *testing.T) {
 	err := start("alice", "bob")
 	var se *subjecttoken.Error
 	require.ErrorAs(t, err, &se)
-	assert.Equal(t, subjecttoken.CodeTemporarilyUnavailable, se.Code)
+	assert.Equal(t, subjecttoken.ErrTemporarilyUnavailable.Code, se.Code)
 	assert.Contains(t, se.Description, "slow down")
 	assert.True(t, se.Redirectable(), "the client learns it, in its response mode")
 	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), before), store.EventImpersonationDenied, store.OutcomeDenied, "")
@@ -62,11 +62,11 @@ func TestAuthorize_StartLimitConfigurable(t *testing.T) {
 	}{
 		{name: "shared limiter of 2 per hour", opt: func(f *fixture) impersonation.Option {
 			return impersonation.WithStartLimit(f.db, 2, time.Hour)
-		}, allowed: 2, wantCode: subjecttoken.CodeTemporarilyUnavailable},
+		}, allowed: 2, wantCode: subjecttoken.ErrTemporarilyUnavailable.Code},
 		{name: "off", opt: func(*fixture) impersonation.Option { return impersonation.WithStartLimit(nil, 0, 0) }, allowed: 25},
 		{name: "limiter down fails closed", opt: func(*fixture) impersonation.Option {
 			return impersonation.WithStartLimit(failingLimiter{}, 5, time.Minute)
-		}, allowed: 0, wantCode: subjecttoken.CodeTemporarilyUnavailable},
+		}, allowed: 0, wantCode: subjecttoken.ErrTemporarilyUnavailable.Code},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

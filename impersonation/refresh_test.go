@@ -71,7 +71,7 @@ func TestRefresh_UnderSession(t *testing.T) {
 	assert.Equal(t, p.TokenID, e.JTI)
 
 	te := f.refreshErr(t, app2ID, first.RefreshToken, nil)
-	assert.Equal(t, tokenexchange.CodeInvalidGrant, te.Code, "a refresh token is used once")
+	assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, te.Code, "a refresh token is used once")
 
 	third := f.refreshOK(t, app2ID, second.RefreshToken, nil)
 	f.requireSessionTokens(t, third, app2ID, sess)
@@ -154,7 +154,7 @@ func TestRefresh_Refused(t *testing.T) {
 				f.refreshOK(t, app2ID, first.RefreshToken, nil)
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "refresh token of another client",
@@ -162,7 +162,7 @@ func TestRefresh_Refused(t *testing.T) {
 				f.enableRefresh(t, appID)
 				return given{clientID: appID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "after EndSession",
@@ -170,7 +170,7 @@ func TestRefresh_Refused(t *testing.T) {
 				require.NoError(t, f.svc.Sessions().End(context.Background(), sessLogin, "End impersonation"))
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "after the session was replaced",
@@ -178,7 +178,7 @@ func TestRefresh_Refused(t *testing.T) {
 				f.startSession(t, "TICKET-4712")
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "after a token of the session was revoked",
@@ -186,7 +186,7 @@ func TestRefresh_Refused(t *testing.T) {
 				require.NoError(t, f.svc.Revoke(context.Background(), sessClient(app2ID), first.AccessToken, ""))
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "after the policy ended the session",
@@ -195,7 +195,7 @@ func TestRefresh_Refused(t *testing.T) {
 				require.Nil(t, f.activeSession(t))
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "after the session's end and the skew",
@@ -203,14 +203,14 @@ func TestRefresh_Refused(t *testing.T) {
 				f.clock.Advance(time.Hour + claims.DefaultSkew + time.Second)
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "scope escalation",
 			setup: func(_ *testing.T, _ *fixture, first *impersonation.Tokens) given {
 				return given{clientID: app2ID, token: first.RefreshToken, scope: claims.Scope{"openid", scopeOrdersWrite}}
 			},
-			wantCode: tokenexchange.CodeInvalidScope,
+			wantCode: tokenexchange.ErrInvalidScope.Code,
 		},
 		{
 			name: "the client no longer has refresh tokens",
@@ -218,7 +218,7 @@ func TestRefresh_Refused(t *testing.T) {
 				f.updateClient(t, app2ID, func(c *store.Client) { c.RefreshTokens = false })
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeUnauthorizedClient,
+			wantCode: tokenexchange.ErrUnauthorizedClient.Code,
 		},
 		{
 			name: "the client is disabled",
@@ -226,28 +226,28 @@ func TestRefresh_Refused(t *testing.T) {
 				f.updateClient(t, app2ID, func(c *store.Client) { c.Disabled = true })
 				return given{clientID: app2ID, token: first.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeUnauthorizedClient,
+			wantCode: tokenexchange.ErrUnauthorizedClient.Code,
 		},
 		{
 			name: "garbage",
 			setup: func(*testing.T, *fixture, *impersonation.Tokens) given {
 				return given{clientID: app2ID, token: "not.a.token"}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "access token as refresh token",
 			setup: func(_ *testing.T, _ *fixture, first *impersonation.Tokens) given {
 				return given{clientID: app2ID, token: first.AccessToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "ID token as refresh token",
 			setup: func(_ *testing.T, _ *fixture, first *impersonation.Tokens) given {
 				return given{clientID: app2ID, token: first.IDToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "tampered signature",
@@ -257,7 +257,7 @@ func TestRefresh_Refused(t *testing.T) {
 				sig[5] ^= 0x01
 				return given{clientID: app2ID, token: parts[0] + "." + parts[1] + "." + string(sig)}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "act stripped, re-signed with a foreign key",
@@ -269,7 +269,7 @@ func TestRefresh_Refused(t *testing.T) {
 				delete(c, impersonation.ClaimSessionID)
 				return given{clientID: app2ID, token: testkit.SignRaw(t, key, map[string]any{"alg": key.Algorithm, "kid": key.ID, "typ": "refresh+jwt"}, c)}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "own refresh token expired",
@@ -278,7 +278,7 @@ func TestRefresh_Refused(t *testing.T) {
 				f.clock.Advance(impersonation.DefaultRefreshTokenTTL + claims.DefaultSkew + time.Second)
 				return given{clientID: app2ID, token: own.RefreshToken}
 			},
-			wantCode: tokenexchange.CodeInvalidGrant,
+			wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 	}
 	for _, tc := range tests {
@@ -304,7 +304,7 @@ func TestRefresh_Scope(t *testing.T) {
 	f, sess, first := refreshingSession(t, sessLogin)
 
 	te := f.refreshErr(t, app2ID, first.RefreshToken, claims.Scope{"openid", scopeOrdersRead, scopeOrdersWrite})
-	assert.Equal(t, tokenexchange.CodeInvalidScope, te.Code)
+	assert.Equal(t, tokenexchange.ErrInvalidScope.Code, te.Code)
 
 	narrowed := f.refreshOK(t, app2ID, first.RefreshToken, claims.Scope{scopeOrdersRead})
 	p := f.requireSessionTokens(t, narrowed, app2ID, sess)
@@ -314,7 +314,7 @@ func TestRefresh_Scope(t *testing.T) {
 	assert.Equal(t, scopeOrdersRead, rt.Str(t, "scope"), "the new refresh token carries the narrowed scope")
 
 	te = f.refreshErr(t, app2ID, narrowed.RefreshToken, claims.Scope{"openid"})
-	assert.Equal(t, tokenexchange.CodeInvalidScope, te.Code, "narrowed once, narrowed for good")
+	assert.Equal(t, tokenexchange.ErrInvalidScope.Code, te.Code, "narrowed once, narrowed for good")
 }
 
 // TestRefresh_KeepsReason: tokens refreshed under a session carry its
@@ -344,7 +344,7 @@ func TestRefresh_PolicyRechecked(t *testing.T) {
 	require.NoError(t, f.db.Unassign(appID, roleImpersonator, "alice"))
 
 	te := f.refreshErr(t, app2ID, first.RefreshToken, nil, "impersonated tokens were issued after the impersonator lost the role")
-	assert.Equal(t, tokenexchange.CodeInvalidGrant, te.Code)
+	assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, te.Code)
 }
 
 // TestRefresh_WithinSkewAfterSessionEnd: a refresh token of a session that
@@ -356,7 +356,7 @@ func TestRefresh_WithinSkewAfterSessionEnd(t *testing.T) {
 	f.clock.Advance(sess.Expires.Sub(f.clock.Now()) + 10*time.Second)
 
 	te := f.refreshErr(t, app2ID, first.RefreshToken, nil)
-	assert.Equal(t, tokenexchange.CodeInvalidGrant, te.Code)
+	assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, te.Code)
 }
 
 // TestRefreshGrant_TokenEndpoint: the refresh_token grant on the token
@@ -408,49 +408,49 @@ func TestRefreshGrant_TokenEndpointRefusals(t *testing.T) {
 		{
 			name: "refresh_token missing", clientID: app2ID, secret: app2Secret,
 			form:       func(string) url.Values { return url.Values{"grant_type": {"refresh_token"}} },
-			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.ErrInvalidRequest.Code,
 		},
 		{
 			name: "garbage refresh token", clientID: app2ID, secret: app2Secret,
 			form: func(string) url.Values {
 				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"garbage-token-3e1f"}}
 			},
-			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.CodeInvalidGrant,
+			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "refresh token repeated", clientID: app2ID, secret: app2Secret,
 			form: func(rt string) url.Values {
 				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt, rt}}
 			},
-			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.ErrInvalidRequest.Code,
 		},
 		{
 			name: "scope escalation", clientID: app2ID, secret: app2Secret,
 			form: func(rt string) url.Values {
 				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid " + scopeOrdersWrite}}
 			},
-			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.CodeInvalidScope,
+			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.ErrInvalidScope.Code,
 		},
 		{
 			name: "refresh token of another client", clientID: appID, secret: appSecret,
 			form: func(rt string) url.Values {
 				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
 			},
-			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.CodeInvalidGrant,
+			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.ErrInvalidGrant.Code,
 		},
 		{
 			name: "wrong client secret", clientID: app2ID, secret: "wrong-secret-5a5a",
 			form: func(rt string) url.Values {
 				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.CodeInvalidClient,
+			wantStatus: http.StatusUnauthorized, wantCode: tokenexchange.ErrInvalidClient.Code,
 		},
 		{
 			name: "authorization_code not served", clientID: app2ID, secret: app2Secret,
 			form: func(string) url.Values {
 				return url.Values{"grant_type": {tokenexchange.GrantTypeAuthorizationCode}, "code": {"code-1"}}
 			},
-			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.CodeUnsupportedGrantType,
+			wantStatus: http.StatusBadRequest, wantCode: tokenexchange.ErrUnsupportedGrantType.Code,
 		},
 	}
 	for _, tc := range tests {
@@ -518,7 +518,7 @@ func TestRefresh_ConcurrentUseOnce(t *testing.T) {
 		}
 		var te *tokenexchange.Error
 		require.ErrorAs(t, err, &te)
-		assert.Equal(t, tokenexchange.CodeInvalidGrant, te.Code)
+		assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, te.Code)
 	}
 	assert.Equal(t, 1, ok)
 }
@@ -544,7 +544,7 @@ func TestRFC7009_2_RefreshTokenRevocation(t *testing.T) {
 			require.NoError(t, f.svc.Revoke(context.Background(), sessClient(app2ID), tok.RefreshToken, "refresh_token"))
 
 			te := f.refreshErr(t, app2ID, tok.RefreshToken, nil)
-			assert.Equal(t, tokenexchange.CodeInvalidGrant, te.Code)
+			assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, te.Code)
 		})
 	}
 }

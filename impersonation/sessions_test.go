@@ -601,7 +601,7 @@ func TestEndSession_RevokesEveryToken(t *testing.T) {
 				require.ErrorIs(t, err, resource.ErrRevoked, tok.name)
 				require.ErrorIs(t, err, resource.ErrInvalidToken, tok.name)
 			}
-			assert.Equal(t, tokenexchange.CodeInvalidGrant, f.refreshErr(t, app2ID, refreshed.RefreshToken, nil).Code)
+			assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, f.refreshErr(t, app2ID, refreshed.RefreshToken, nil).Code)
 
 			f.requireBackToOwnTokens(t)
 		})

@@ -250,7 +250,7 @@ func TestExchange_RefusesActorTokenIssuedUnderSession(t *testing.T) {
 				return
 			}
 			assert.Equal(t, http.StatusBadRequest, out.status)
-			assert.Equal(t, tokenexchange.CodeInvalidRequest, out.code)
+			assert.Equal(t, tokenexchange.ErrInvalidRequest.Code, out.code)
 			assert.Contains(t, out.description, "actor_token")
 			testkit.AssertNoLeak(t, out.body, under.IDToken, st)
 			e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenExchangeDenied, store.OutcomeDenied, "act")

@@ -317,80 +317,80 @@ func TestParseAuthorizeValues_Rejects(t *testing.T) {
 		noState bool   // a redirected error echoes no state; else "st-1"
 	}{
 		// 1. Client and redirect URI: never redirected.
-		{name: "client_id missing", mutate: func(v url.Values) { v.Del("client_id") }, code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "client_id empty", mutate: authzSet("client_id", ""), code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "client_id repeated", mutate: func(v url.Values) { v.Add("client_id", "app") }, code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "client unknown", mutate: authzSet("client_id", "nobody"), code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "redirect_uri missing", mutate: func(v url.Values) { v.Del("redirect_uri") }, code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "redirect_uri repeated", mutate: func(v url.Values) { v.Add("redirect_uri", authzCB) }, code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "redirect_uri foreign", mutate: authzSet("redirect_uri", "https://evil.example/cb"), code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "redirect_uri trailing slash", mutate: authzSet("redirect_uri", authzCB+"/"), code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "redirect_uri upper-case host", mutate: authzSet("redirect_uri", "https://APP.example.com/cb"), code: subjecttoken.CodeInvalidRequest, unbound: true},
-		{name: "redirect_uri extra query", mutate: authzSet("redirect_uri", authzCB+"?x=1"), code: subjecttoken.CodeInvalidRequest, unbound: true},
+		{name: "client_id missing", mutate: func(v url.Values) { v.Del("client_id") }, code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "client_id empty", mutate: authzSet("client_id", ""), code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "client_id repeated", mutate: func(v url.Values) { v.Add("client_id", "app") }, code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "client unknown", mutate: authzSet("client_id", "nobody"), code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "redirect_uri missing", mutate: func(v url.Values) { v.Del("redirect_uri") }, code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "redirect_uri repeated", mutate: func(v url.Values) { v.Add("redirect_uri", authzCB) }, code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "redirect_uri foreign", mutate: authzSet("redirect_uri", "https://evil.example/cb"), code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "redirect_uri trailing slash", mutate: authzSet("redirect_uri", authzCB+"/"), code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "redirect_uri upper-case host", mutate: authzSet("redirect_uri", "https://APP.example.com/cb"), code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
+		{name: "redirect_uri extra query", mutate: authzSet("redirect_uri", authzCB+"?x=1"), code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
 		{name: "redirect_uri registered for another client", mutate: authzSet("client_id", "formonly", "redirect_uri", authzCBQuery),
-			code: subjecttoken.CodeInvalidRequest, unbound: true},
+			code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
 		{name: "redirect_uri mismatch with bad response_type", mutate: authzSet("redirect_uri", "https://evil.example/cb", "response_type", "code"),
-			code: subjecttoken.CodeInvalidRequest, unbound: true},
+			code: subjecttoken.ErrInvalidRequest.Code, unbound: true},
 
 		// 2. Response mode: sent in fragment mode.
-		{name: "response_mode unknown", mutate: authzSet("response_mode", "web_message"), code: subjecttoken.CodeInvalidRequest},
+		{name: "response_mode unknown", mutate: authzSet("response_mode", "web_message"), code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "response_mode repeated", mutate: func(v url.Values) { v["response_mode"] = []string{"form_post", "form_post"} },
-			code: subjecttoken.CodeInvalidRequest},
-		{name: "response_mode query not listed", mutate: authzSet("response_mode", "query"), code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "response_mode query not listed", mutate: authzSet("response_mode", "query"), code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "response_mode fragment not listed", mutate: authzSet("client_id", "formonly", "response_mode", "fragment"),
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "response_mode form_post to a non-http redirect_uri", mutate: authzSet("redirect_uri", authzNative, "response_mode", "form_post"),
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "response_mode bad and state repeated", mutate: func(v url.Values) {
 			v.Set("response_mode", "bogus")
 			v.Add("state", "again")
-		}, code: subjecttoken.CodeInvalidRequest, noState: true},
+		}, code: subjecttoken.ErrInvalidRequest.Code, noState: true},
 
 		// 3. State.
-		{name: "state repeated", mutate: func(v url.Values) { v.Add("state", "st-2") }, code: subjecttoken.CodeInvalidRequest, noState: true},
+		{name: "state repeated", mutate: func(v url.Values) { v.Add("state", "st-2") }, code: subjecttoken.ErrInvalidRequest.Code, noState: true},
 		{name: "state repeated in form_post", mutate: func(v url.Values) { v.Add("state", "st-2"); v.Set("response_mode", "form_post") },
-			code: subjecttoken.CodeInvalidRequest, mode: store.ResponseModeFormPost, noState: true},
+			code: subjecttoken.ErrInvalidRequest.Code, mode: store.ResponseModeFormPost, noState: true},
 
 		// 4. Any repeated parameter.
-		{name: "scope repeated", mutate: func(v url.Values) { v.Add("scope", "openid") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "response_type repeated", mutate: func(v url.Values) { v.Add("response_type", "subject_token") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "requested_subject repeated", mutate: func(v url.Values) { v.Add("requested_subject", "other") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "nonce repeated", mutate: func(v url.Values) { v["nonce"] = []string{"a", "b"} }, code: subjecttoken.CodeInvalidRequest},
-		{name: "prompt repeated", mutate: func(v url.Values) { v["prompt"] = []string{"login", "none"} }, code: subjecttoken.CodeInvalidRequest},
-		{name: "unknown parameter repeated", mutate: func(v url.Values) { v["x-custom"] = []string{"1", "2"} }, code: subjecttoken.CodeInvalidRequest},
+		{name: "scope repeated", mutate: func(v url.Values) { v.Add("scope", "openid") }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "response_type repeated", mutate: func(v url.Values) { v.Add("response_type", "subject_token") }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "requested_subject repeated", mutate: func(v url.Values) { v.Add("requested_subject", "other") }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "nonce repeated", mutate: func(v url.Values) { v["nonce"] = []string{"a", "b"} }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "prompt repeated", mutate: func(v url.Values) { v["prompt"] = []string{"login", "none"} }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "unknown parameter repeated", mutate: func(v url.Values) { v["x-custom"] = []string{"1", "2"} }, code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "repeated parameter in query mode", mutate: func(v url.Values) {
 			authzQueryMode()(v)
 			v["login_hint"] = []string{"a", "b"}
-		}, code: subjecttoken.CodeInvalidRequest, mode: store.ResponseModeQuery},
+		}, code: subjecttoken.ErrInvalidRequest.Code, mode: store.ResponseModeQuery},
 
 		// 5. Response type.
-		{name: "response_type missing", mutate: func(v url.Values) { v.Del("response_type") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "response_type code", mutate: authzSet("response_type", "code"), code: subjecttoken.CodeUnsupportedResponseType},
-		{name: "response_type id_token alone", mutate: authzSet("response_type", "id_token", "nonce", "n"), code: subjecttoken.CodeUnsupportedResponseType},
-		{name: "response_type with token", mutate: authzSet("response_type", "subject_token token"), code: subjecttoken.CodeUnsupportedResponseType},
-		{name: "response_type duplicate word", mutate: authzSet("response_type", "subject_token subject_token"), code: subjecttoken.CodeUnsupportedResponseType},
+		{name: "response_type missing", mutate: func(v url.Values) { v.Del("response_type") }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "response_type code", mutate: authzSet("response_type", "code"), code: subjecttoken.ErrUnsupportedResponseType.Code},
+		{name: "response_type id_token alone", mutate: authzSet("response_type", "id_token", "nonce", "n"), code: subjecttoken.ErrUnsupportedResponseType.Code},
+		{name: "response_type with token", mutate: authzSet("response_type", "subject_token token"), code: subjecttoken.ErrUnsupportedResponseType.Code},
+		{name: "response_type duplicate word", mutate: authzSet("response_type", "subject_token subject_token"), code: subjecttoken.ErrUnsupportedResponseType.Code},
 		{name: "response_type duplicate id_token", mutate: authzSet("response_type", "id_token subject_token id_token", "nonce", "n"),
-			code: subjecttoken.CodeUnsupportedResponseType},
+			code: subjecttoken.ErrUnsupportedResponseType.Code},
 		{name: "response_type comma-separated", mutate: authzSet("response_type", "id_token,subject_token", "nonce", "n"),
-			code: subjecttoken.CodeUnsupportedResponseType},
-		{name: "response_type wrong case", mutate: authzSet("response_type", "Subject_Token"), code: subjecttoken.CodeUnsupportedResponseType},
+			code: subjecttoken.ErrUnsupportedResponseType.Code},
+		{name: "response_type wrong case", mutate: authzSet("response_type", "Subject_Token"), code: subjecttoken.ErrUnsupportedResponseType.Code},
 		{name: "response_type in form_post", mutate: authzSet("response_type", "code", "response_mode", "form_post"),
-			code: subjecttoken.CodeUnsupportedResponseType, mode: store.ResponseModeFormPost},
+			code: subjecttoken.ErrUnsupportedResponseType.Code, mode: store.ResponseModeFormPost},
 
 		// 6. Scope.
-		{name: "scope missing", mutate: func(v url.Values) { v.Del("scope") }, code: subjecttoken.CodeInvalidScope},
-		{name: "scope without impersonate", mutate: authzSet("scope", "openid profile"), code: subjecttoken.CodeInvalidScope},
-		{name: "scope with impersonate prefix only", mutate: authzSet("scope", "internal_user_impersonate_x openid"), code: subjecttoken.CodeInvalidScope},
+		{name: "scope missing", mutate: func(v url.Values) { v.Del("scope") }, code: subjecttoken.ErrInvalidScope.Code},
+		{name: "scope without impersonate", mutate: authzSet("scope", "openid profile"), code: subjecttoken.ErrInvalidScope.Code},
+		{name: "scope with impersonate prefix only", mutate: authzSet("scope", "internal_user_impersonate_x openid"), code: subjecttoken.ErrInvalidScope.Code},
 
 		// 7. Requested subject and nonce.
-		{name: "requested_subject missing", mutate: func(v url.Values) { v.Del("requested_subject") }, code: subjecttoken.CodeInvalidRequest},
-		{name: "requested_subject empty", mutate: authzSet("requested_subject", ""), code: subjecttoken.CodeInvalidRequest},
-		{name: "nonce missing with id_token", mutate: authzSet("response_type", "id_token subject_token"), code: subjecttoken.CodeInvalidRequest},
-		{name: "nonce empty with id_token", mutate: authzSet("response_type", "id_token subject_token", "nonce", ""), code: subjecttoken.CodeInvalidRequest},
+		{name: "requested_subject missing", mutate: func(v url.Values) { v.Del("requested_subject") }, code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "requested_subject empty", mutate: authzSet("requested_subject", ""), code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "nonce missing with id_token", mutate: authzSet("response_type", "id_token subject_token"), code: subjecttoken.ErrInvalidRequest.Code},
+		{name: "nonce empty with id_token", mutate: authzSet("response_type", "id_token subject_token", "nonce", ""), code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "nonce missing without state", mutate: func(v url.Values) {
 			v.Del("state")
 			v.Set("response_type", "id_token subject_token")
-		}, code: subjecttoken.CodeInvalidRequest, noState: true},
+		}, code: subjecttoken.ErrInvalidRequest.Code, noState: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -457,12 +457,12 @@ func TestParseAuthorizeValues_StoreFailure(t *testing.T) {
 		code    string
 		cause   error
 	}{
-		{name: "store error is server_error with cause", clients: authzFailingClients{err: boom}, code: subjecttoken.CodeServerError, cause: boom},
+		{name: "store error is server_error with cause", clients: authzFailingClients{err: boom}, code: subjecttoken.ErrServerError.Code, cause: boom},
 		{name: "wrapped not found is unknown client", clients: authzFailingClients{err: fmt.Errorf("db: %w", store.ErrNotFound)},
-			code: subjecttoken.CodeInvalidRequest, cause: subjecttoken.ErrUnknownClient},
+			code: subjecttoken.ErrInvalidRequest.Code, cause: subjecttoken.ErrUnknownClient},
 		{name: "nil client without error is unknown client", clients: authzFailingClients{},
-			code: subjecttoken.CodeInvalidRequest, cause: subjecttoken.ErrUnknownClient},
-		{name: "nil store is server_error", clients: nil, code: subjecttoken.CodeServerError},
+			code: subjecttoken.ErrInvalidRequest.Code, cause: subjecttoken.ErrUnknownClient},
+		{name: "nil store is server_error", clients: nil, code: subjecttoken.ErrServerError.Code},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -477,7 +477,7 @@ func TestParseAuthorizeValues_StoreFailure(t *testing.T) {
 			rec := authzWriteError(err)
 			assert.Empty(t, rec.Header().Get("Location"))
 			assert.NotContains(t, rec.Body.String(), "connection refused")
-			if tc.code == subjecttoken.CodeServerError {
+			if tc.code == subjecttoken.ErrServerError.Code {
 				assert.Equal(t, http.StatusInternalServerError, rec.Code)
 			}
 		})
@@ -564,23 +564,23 @@ func TestParseAuthorizeRequest(t *testing.T) {
 		{name: "POST form", method: http.MethodPost, target: "/authorize", body: form.Encode(), contentType: formType},
 		{name: "POST form with charset", method: http.MethodPost, target: "/authorize", body: form.Encode(), contentType: formType + "; charset=UTF-8"},
 		{name: "POST ignores the URL query", method: http.MethodPost, target: "/authorize?" + form.Encode(),
-			body: "", contentType: formType, code: subjecttoken.CodeInvalidRequest},
+			body: "", contentType: formType, code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "POST JSON", method: http.MethodPost, target: "/authorize", body: `{"client_id":"app"}`,
-			contentType: "application/json", code: subjecttoken.CodeInvalidRequest},
+			contentType: "application/json", code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "POST without content type", method: http.MethodPost, target: "/authorize", body: form.Encode(),
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "POST oversized", method: http.MethodPost, target: "/authorize",
-			body: form.Encode() + "&pad=" + strings.Repeat("a", 64<<10), contentType: formType, code: subjecttoken.CodeInvalidRequest},
+			body: form.Encode() + "&pad=" + strings.Repeat("a", 64<<10), contentType: formType, code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "POST malformed", method: http.MethodPost, target: "/authorize", body: form.Encode() + "&bad=%zz",
-			contentType: formType, code: subjecttoken.CodeInvalidRequest},
+			contentType: formType, code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "GET malformed query", method: http.MethodGet, target: "/authorize?" + form.Encode() + "&bad=%zz",
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "GET semicolon separator", method: http.MethodGet, target: "/authorize?" + form.Encode() + ";x=1",
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "PUT", method: http.MethodPut, target: "/authorize", body: form.Encode(), contentType: formType,
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 		{name: "DELETE with a valid query", method: http.MethodDelete, target: "/authorize?" + form.Encode(),
-			code: subjecttoken.CodeInvalidRequest},
+			code: subjecttoken.ErrInvalidRequest.Code},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -649,13 +649,13 @@ func TestAuthorizeRequest_Redirect(t *testing.T) {
 		var req *subjecttoken.AuthorizeRequest
 		e := req.Redirect(subjecttoken.ErrAccessDenied)
 		assert.False(t, e.Redirectable())
-		assert.Equal(t, subjecttoken.CodeAccessDenied, e.Code)
+		assert.Equal(t, subjecttoken.ErrAccessDenied.Code, e.Code)
 	})
 	t.Run("nil error becomes server_error", func(t *testing.T) {
 		t.Parallel()
 		e := authzParse(t, authzValues()).Redirect(nil)
 		assert.True(t, e.Redirectable())
-		assert.Equal(t, subjecttoken.CodeServerError, e.Code)
+		assert.Equal(t, subjecttoken.ErrServerError.Code, e.Code)
 	})
 }
 
@@ -758,7 +758,7 @@ func TestParseAuthorizeValues_ImpersonationReasonRejected(t *testing.T) {
 			desc := cmp.Or(tc.desc, authzReasonError)
 			e, err := authzRefuse(t, v, authzTestClients())
 			require.ErrorIs(t, err, subjecttoken.ErrInvalidRequest)
-			assert.Equal(t, subjecttoken.CodeInvalidRequest, e.Code)
+			assert.Equal(t, subjecttoken.ErrInvalidRequest.Code, e.Code)
 			assert.Equal(t, desc, e.Description)
 			assert.Equal(t, !tc.unbound, e.Redirectable())
 
@@ -773,7 +773,7 @@ func TestParseAuthorizeValues_ImpersonationReasonRejected(t *testing.T) {
 			got := authzRead(t, rec)
 			assert.Equal(t, cmp.Or(tc.mode, store.ResponseModeFragment), got.mode)
 			assert.Equal(t, url.Values{
-				"error":             {subjecttoken.CodeInvalidRequest},
+				"error":             {subjecttoken.ErrInvalidRequest.Code},
 				"error_description": {desc},
 				"state":             {"st-1"},
 			}, got.params)
@@ -845,6 +845,6 @@ func TestParseAuthorizeValues_TooManyScopes(t *testing.T) {
 	}
 	v.Set("scope", strings.Join(scopes, " "))
 	e, _ := authzRefuse(t, v, authzTestClients())
-	assert.Equal(t, subjecttoken.CodeInvalidScope, e.Code)
+	assert.Equal(t, subjecttoken.ErrInvalidScope.Code, e.Code)
 	assert.True(t, e.Redirectable())
 }

@@ -7,28 +7,31 @@ import (
 
 // Error codes of an authorization error response, RFC 6749 §4.1.2.1
 // (https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1) and §4.2.2.1
-// (https://www.rfc-editor.org/rfc/rfc6749#section-4.2.2.1).
+// (https://www.rfc-editor.org/rfc/rfc6749#section-4.2.2.1). Each has its
+// template below (ErrInvalidRequest for invalid_request, ...): test an
+// error with errors.Is against the template, or read the code as
+// ErrInvalidRequest.Code.
 const (
-	// CodeInvalidRequest: a required parameter is missing, a parameter is
+	// codeInvalidRequest: a required parameter is missing, a parameter is
 	// repeated or malformed, or the value is not supported.
-	CodeInvalidRequest = "invalid_request"
-	// CodeUnauthorizedClient: the client may not use this response type.
-	CodeUnauthorizedClient = "unauthorized_client"
-	// CodeAccessDenied: the resource owner or the server refused the
+	codeInvalidRequest = "invalid_request"
+	// codeUnauthorizedClient: the client may not use this response type.
+	codeUnauthorizedClient = "unauthorized_client"
+	// codeAccessDenied: the resource owner or the server refused the
 	// request, for instance because the impersonator may not impersonate
 	// the requested subject.
-	CodeAccessDenied = "access_denied"
-	// CodeUnsupportedResponseType: the response_type is neither
+	codeAccessDenied = "access_denied"
+	// codeUnsupportedResponseType: the response_type is neither
 	// "subject_token" nor "id_token subject_token".
-	CodeUnsupportedResponseType = "unsupported_response_type"
-	// CodeInvalidScope: the scope is invalid, unknown or lacks
+	codeUnsupportedResponseType = "unsupported_response_type"
+	// codeInvalidScope: the scope is invalid, unknown or lacks
 	// [ScopeImpersonate].
-	CodeInvalidScope = "invalid_scope"
-	// CodeServerError: an unexpected condition, such as a failing store.
-	CodeServerError = "server_error"
-	// CodeTemporarilyUnavailable: the server is overloaded or under
+	codeInvalidScope = "invalid_scope"
+	// codeServerError: an unexpected condition, such as a failing store.
+	codeServerError = "server_error"
+	// codeTemporarilyUnavailable: the server is overloaded or under
 	// maintenance.
-	CodeTemporarilyUnavailable = "temporarily_unavailable"
+	codeTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // Package-level authorization errors, one per code of RFC 6749 §4.1.2.1
@@ -38,13 +41,13 @@ const (
 // They are not bound to a redirect URI; bind one with
 // [AuthorizeRequest.Redirect].
 var (
-	ErrInvalidRequest          = &Error{Code: CodeInvalidRequest}
-	ErrUnauthorizedClient      = &Error{Code: CodeUnauthorizedClient}
-	ErrAccessDenied            = &Error{Code: CodeAccessDenied}
-	ErrUnsupportedResponseType = &Error{Code: CodeUnsupportedResponseType}
-	ErrInvalidScope            = &Error{Code: CodeInvalidScope}
-	ErrServerError             = &Error{Code: CodeServerError}
-	ErrTemporarilyUnavailable  = &Error{Code: CodeTemporarilyUnavailable}
+	ErrInvalidRequest          = &Error{Code: codeInvalidRequest}
+	ErrUnauthorizedClient      = &Error{Code: codeUnauthorizedClient}
+	ErrAccessDenied            = &Error{Code: codeAccessDenied}
+	ErrUnsupportedResponseType = &Error{Code: codeUnsupportedResponseType}
+	ErrInvalidScope            = &Error{Code: codeInvalidScope}
+	ErrServerError             = &Error{Code: codeServerError}
+	ErrTemporarilyUnavailable  = &Error{Code: codeTemporarilyUnavailable}
 )
 
 // Causes of the authorization errors that must not be redirected
@@ -75,7 +78,7 @@ var (
 // Methods never modify the receiver, so an *Error may be shared between
 // goroutines.
 type Error struct {
-	// Code is the error parameter, one of the Code constants.
+	// Code is the error parameter: that of one of the Err templates.
 	Code string
 	// Description is the optional error_description: human-readable
 	// ASCII text for the client developer. It must not contain tokens,
@@ -159,7 +162,7 @@ func (e *Error) Redirectable() bool {
 // clone returns a copy of e; a nil e gives a fresh server_error.
 func (e *Error) clone() *Error {
 	if e == nil {
-		return &Error{Code: CodeServerError}
+		return &Error{Code: codeServerError}
 	}
 	c := *e
 	return &c

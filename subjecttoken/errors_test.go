@@ -22,13 +22,13 @@ func authzPackageErrors() []struct {
 		err  *subjecttoken.Error
 		code string
 	}{
-		{"ErrInvalidRequest", subjecttoken.ErrInvalidRequest, subjecttoken.CodeInvalidRequest},
-		{"ErrUnauthorizedClient", subjecttoken.ErrUnauthorizedClient, subjecttoken.CodeUnauthorizedClient},
-		{"ErrAccessDenied", subjecttoken.ErrAccessDenied, subjecttoken.CodeAccessDenied},
-		{"ErrUnsupportedResponseType", subjecttoken.ErrUnsupportedResponseType, subjecttoken.CodeUnsupportedResponseType},
-		{"ErrInvalidScope", subjecttoken.ErrInvalidScope, subjecttoken.CodeInvalidScope},
-		{"ErrServerError", subjecttoken.ErrServerError, subjecttoken.CodeServerError},
-		{"ErrTemporarilyUnavailable", subjecttoken.ErrTemporarilyUnavailable, subjecttoken.CodeTemporarilyUnavailable},
+		{"ErrInvalidRequest", subjecttoken.ErrInvalidRequest, subjecttoken.ErrInvalidRequest.Code},
+		{"ErrUnauthorizedClient", subjecttoken.ErrUnauthorizedClient, subjecttoken.ErrUnauthorizedClient.Code},
+		{"ErrAccessDenied", subjecttoken.ErrAccessDenied, subjecttoken.ErrAccessDenied.Code},
+		{"ErrUnsupportedResponseType", subjecttoken.ErrUnsupportedResponseType, subjecttoken.ErrUnsupportedResponseType.Code},
+		{"ErrInvalidScope", subjecttoken.ErrInvalidScope, subjecttoken.ErrInvalidScope.Code},
+		{"ErrServerError", subjecttoken.ErrServerError, subjecttoken.ErrServerError.Code},
+		{"ErrTemporarilyUnavailable", subjecttoken.ErrTemporarilyUnavailable, subjecttoken.ErrTemporarilyUnavailable.Code},
 	}
 }
 
@@ -132,12 +132,12 @@ func TestError_NilReceiver(t *testing.T) {
 	assert.False(t, e.Is(subjecttoken.ErrServerError))
 	d := e.WithDescription("x")
 	require.NotNil(t, d)
-	assert.Equal(t, subjecttoken.CodeServerError, d.Code)
+	assert.Equal(t, subjecttoken.ErrServerError.Code, d.Code)
 }
 
 func TestError_HandMadeIsNotRedirectable(t *testing.T) {
 	t.Parallel()
-	e := &subjecttoken.Error{Code: subjecttoken.CodeAccessDenied, Description: "no"}
+	e := &subjecttoken.Error{Code: subjecttoken.ErrAccessDenied.Code, Description: "no"}
 	assert.False(t, e.Redirectable())
 	assert.False(t, e.WithDescription("x").WithCause(errors.New("y")).Redirectable())
 }

@@ -227,9 +227,9 @@ func writeErrorPage(w http.ResponseWriter, e *Error) {
 	code := wireCode(e.Code)
 	status := http.StatusBadRequest
 	switch code {
-	case CodeServerError:
+	case codeServerError:
 		status = http.StatusInternalServerError
-	case CodeTemporarilyUnavailable:
+	case codeTemporarilyUnavailable:
 		status = http.StatusServiceUnavailable
 	}
 	h := w.Header()
@@ -250,11 +250,11 @@ func writeErrorPage(w http.ResponseWriter, e *Error) {
 // characters RFC 6749 §4.1.2.1 does not allow in error.
 func wireCode(code string) string {
 	if code == "" {
-		return CodeServerError
+		return codeServerError
 	}
 	for i := 0; i < len(code); i++ {
 		if !allowedErrorChar(code[i]) {
-			return CodeServerError
+			return codeServerError
 		}
 	}
 	return code

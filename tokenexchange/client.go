@@ -31,7 +31,7 @@ const maxRetrieveErrorBody = 64 << 10
 type RetrieveError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
-	// ErrorCode is the error member, such as [CodeInvalidGrant]; empty if
+	// ErrorCode is the error member, such as [codeInvalidGrant]; empty if
 	// the body was not an OAuth error.
 	ErrorCode string
 	// ErrorDescription is the error_description member.

@@ -16,34 +16,37 @@ import (
 // (https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1), used here with
 // HTTP 500 and 503. The revocation endpoint adds unsupported_token_type
 // (RFC 7009 §2.2.1, https://www.rfc-editor.org/rfc/rfc7009#section-2.2.1).
+// Each has its template below (ErrInvalidRequest for invalid_request, ...):
+// test an error with errors.Is against the template, or read the code as
+// ErrInvalidRequest.Code.
 const (
-	// CodeInvalidRequest: a parameter is missing, repeated, malformed or
+	// codeInvalidRequest: a parameter is missing, repeated, malformed or
 	// unsupported, or the request uses more than one client authentication
 	// method.
-	CodeInvalidRequest = "invalid_request"
-	// CodeInvalidClient: client authentication failed (HTTP 401).
-	CodeInvalidClient = "invalid_client"
-	// CodeInvalidGrant: the subject or actor token is invalid, expired,
+	codeInvalidRequest = "invalid_request"
+	// codeInvalidClient: client authentication failed (HTTP 401).
+	codeInvalidClient = "invalid_client"
+	// codeInvalidGrant: the subject or actor token is invalid, expired,
 	// revoked or was issued to another client.
-	CodeInvalidGrant = "invalid_grant"
-	// CodeUnauthorizedClient: the client may not use this grant type.
-	CodeUnauthorizedClient = "unauthorized_client"
-	// CodeUnsupportedGrantType: the grant_type is not token exchange.
-	CodeUnsupportedGrantType = "unsupported_grant_type"
-	// CodeInvalidScope: the requested scope is invalid, unknown, malformed
+	codeInvalidGrant = "invalid_grant"
+	// codeUnauthorizedClient: the client may not use this grant type.
+	codeUnauthorizedClient = "unauthorized_client"
+	// codeUnsupportedGrantType: the grant_type is not token exchange.
+	codeUnsupportedGrantType = "unsupported_grant_type"
+	// codeInvalidScope: the requested scope is invalid, unknown, malformed
 	// or exceeds what may be granted.
-	CodeInvalidScope = "invalid_scope"
-	// CodeInvalidTarget: the resource or audience is invalid or unacceptable
+	codeInvalidScope = "invalid_scope"
+	// codeInvalidTarget: the resource or audience is invalid or unacceptable
 	// (RFC 8693 §2.2.2).
-	CodeInvalidTarget = "invalid_target"
-	// CodeUnsupportedTokenType: the revocation endpoint does not support
+	codeInvalidTarget = "invalid_target"
+	// codeUnsupportedTokenType: the revocation endpoint does not support
 	// revoking the presented type of token (RFC 7009 §2.2.1).
-	CodeUnsupportedTokenType = "unsupported_token_type"
-	// CodeServerError: the server failed unexpectedly (HTTP 500).
-	CodeServerError = "server_error"
-	// CodeTemporarilyUnavailable: the server cannot handle the request now,
+	codeUnsupportedTokenType = "unsupported_token_type"
+	// codeServerError: the server failed unexpectedly (HTTP 500).
+	codeServerError = "server_error"
+	// codeTemporarilyUnavailable: the server cannot handle the request now,
 	// for example because a store is down (HTTP 503).
-	CodeTemporarilyUnavailable = "temporarily_unavailable"
+	codeTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // Sentinel errors, one per code. Compare with [errors.Is], which matches on
@@ -51,26 +54,26 @@ const (
 // [Error.WithCause], which return copies: these values are never modified.
 var (
 	// ErrInvalidRequest is the invalid_request error.
-	ErrInvalidRequest = &Error{Code: CodeInvalidRequest}
+	ErrInvalidRequest = &Error{Code: codeInvalidRequest}
 	// ErrInvalidClient is the invalid_client error.
-	ErrInvalidClient = &Error{Code: CodeInvalidClient}
+	ErrInvalidClient = &Error{Code: codeInvalidClient}
 	// ErrInvalidGrant is the invalid_grant error.
-	ErrInvalidGrant = &Error{Code: CodeInvalidGrant}
+	ErrInvalidGrant = &Error{Code: codeInvalidGrant}
 	// ErrUnauthorizedClient is the unauthorized_client error.
-	ErrUnauthorizedClient = &Error{Code: CodeUnauthorizedClient}
+	ErrUnauthorizedClient = &Error{Code: codeUnauthorizedClient}
 	// ErrUnsupportedGrantType is the unsupported_grant_type error.
-	ErrUnsupportedGrantType = &Error{Code: CodeUnsupportedGrantType}
+	ErrUnsupportedGrantType = &Error{Code: codeUnsupportedGrantType}
 	// ErrInvalidScope is the invalid_scope error.
-	ErrInvalidScope = &Error{Code: CodeInvalidScope}
+	ErrInvalidScope = &Error{Code: codeInvalidScope}
 	// ErrInvalidTarget is the invalid_target error.
-	ErrInvalidTarget = &Error{Code: CodeInvalidTarget}
+	ErrInvalidTarget = &Error{Code: codeInvalidTarget}
 	// ErrUnsupportedTokenType is the unsupported_token_type error of the
 	// revocation endpoint.
-	ErrUnsupportedTokenType = &Error{Code: CodeUnsupportedTokenType}
+	ErrUnsupportedTokenType = &Error{Code: codeUnsupportedTokenType}
 	// ErrServerError is the server_error error.
-	ErrServerError = &Error{Code: CodeServerError}
+	ErrServerError = &Error{Code: codeServerError}
 	// ErrTemporarilyUnavailable is the temporarily_unavailable error.
-	ErrTemporarilyUnavailable = &Error{Code: CodeTemporarilyUnavailable}
+	ErrTemporarilyUnavailable = &Error{Code: codeTemporarilyUnavailable}
 )
 
 // internalErrorDescription is the only description a non-[*Error] error gets
@@ -91,7 +94,8 @@ const internalErrorDescription = "internal error"
 // Use the package's Err values with [Error.WithDescription] rather than
 // building an Error by hand, and do not modify an Error after handing it out.
 type Error struct {
-	// Code is the error code, one of the Code constants or an extension code.
+	// Code is the error code: that of one of the Err templates, or an
+	// extension code.
 	Code string
 	// Description is human-readable text for the client developer.
 	Description string
@@ -157,11 +161,11 @@ func (e *Error) WithCause(err error) *Error {
 // temporarily_unavailable and 400 for every other code.
 func (e *Error) StatusCode() int {
 	switch e.Code {
-	case CodeInvalidClient:
+	case codeInvalidClient:
 		return http.StatusUnauthorized
-	case CodeServerError:
+	case codeServerError:
 		return http.StatusInternalServerError
-	case CodeTemporarilyUnavailable:
+	case codeTemporarilyUnavailable:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusBadRequest

@@ -64,7 +64,7 @@ func TestErrorIs(t *testing.T) {
 		{name: "different code", err: ErrInvalidRequest.WithDescription("x"), target: ErrInvalidGrant, want: false},
 		{name: "wrapped", err: fmt.Errorf("ctx: %w", ErrInvalidGrant.WithDescription("expired")), target: ErrInvalidGrant, want: true},
 		{name: "cause reachable", err: ErrInvalidClient.WithCause(cause), target: cause, want: true},
-		{name: "hand-built same code", err: &Error{Code: CodeInvalidTarget}, target: ErrInvalidTarget, want: true},
+		{name: "hand-built same code", err: &Error{Code: codeInvalidTarget}, target: ErrInvalidTarget, want: true},
 		{name: "not an Error target", err: ErrInvalidGrant, target: errors.New("invalid_grant"), want: false},
 	}
 	for _, tc := range tests {

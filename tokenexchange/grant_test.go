@@ -151,12 +151,12 @@ func TestWithGrant_TokenExchangeStillServed(t *testing.T) {
 		{
 			name:       "grant type not registered",
 			body:       url.Values{"grant_type": {GrantTypeAuthorizationCode}, "code": {"c0de"}}.Encode(),
-			wantStatus: http.StatusBadRequest, wantCode: CodeUnsupportedGrantType,
+			wantStatus: http.StatusBadRequest, wantCode: codeUnsupportedGrantType,
 		},
 		{
 			name:       "no grant type",
 			body:       url.Values{"refresh_token": {testRefreshToken}}.Encode(),
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 	}
 	for _, tc := range tests {
@@ -189,42 +189,42 @@ func TestWithGrant_PipelineChecks(t *testing.T) {
 		{
 			name:       "GET",
 			spec:       reqSpec{method: http.MethodGet, authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("")},
-			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusMethodNotAllowed, wantCode: codeInvalidRequest,
 		},
 		{
 			name:       "JSON body",
 			spec:       reqSpec{contentType: "application/json", authz: []string{basicHeader(testClientID, testSecret)}, body: `{"grant_type":"refresh_token"}`},
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 		{
 			name:       "no client authentication",
 			spec:       reqSpec{body: refreshBody("")},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient,
+			wantStatus: http.StatusUnauthorized, wantCode: codeInvalidClient,
 		},
 		{
 			name:       "wrong secret",
 			spec:       reqSpec{authz: []string{basicHeader(testClientID, "wrong-secret")}, body: refreshBody("")},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient,
+			wantStatus: http.StatusUnauthorized, wantCode: codeInvalidClient,
 		},
 		{
 			name:       "two authentication methods",
 			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody(postCreds)},
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 		{
 			name:       "refresh_token repeated",
 			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("&refresh_token=other")},
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 		{
 			name:       "grant_type repeated",
 			spec:       reqSpec{authz: []string{basicHeader(testClientID, testSecret)}, body: refreshBody("&grant_type=refresh_token")},
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 		{
 			name:       "client_secret in the URL",
 			spec:       reqSpec{target: "/token?client_secret=" + testSecret, body: refreshBody(postCreds)},
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 		{
 			name: "oversized body",
@@ -232,7 +232,7 @@ func TestWithGrant_PipelineChecks(t *testing.T) {
 				authz: []string{basicHeader(testClientID, testSecret)},
 				body:  refreshBody("&pad=" + strings.Repeat("a", DefaultMaxBodyBytes)),
 			},
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidRequest,
 		},
 	}
 	for _, tc := range tests {
@@ -265,30 +265,30 @@ func TestWithGrant_HandlerErrors(t *testing.T) {
 	}{
 		{
 			name: "invalid_grant", err: ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or used"),
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidGrant, wantDesc: "the refresh token is invalid, expired or used",
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidGrant, wantDesc: "the refresh token is invalid, expired or used",
 		},
-		{name: "invalid_scope", err: ErrInvalidScope, wantStatus: http.StatusBadRequest, wantCode: CodeInvalidScope},
-		{name: "unauthorized_client", err: ErrUnauthorizedClient, wantStatus: http.StatusBadRequest, wantCode: CodeUnauthorizedClient},
+		{name: "invalid_scope", err: ErrInvalidScope, wantStatus: http.StatusBadRequest, wantCode: codeInvalidScope},
+		{name: "unauthorized_client", err: ErrUnauthorizedClient, wantStatus: http.StatusBadRequest, wantCode: codeUnauthorizedClient},
 		{
 			name: "wrapped wire error", err: errors.Join(errors.New("store: refresh:abc already used"), ErrInvalidGrant),
-			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidGrant,
+			wantStatus: http.StatusBadRequest, wantCode: codeInvalidGrant,
 		},
 		{
 			name: "temporarily_unavailable", err: ErrTemporarilyUnavailable.WithCause(errors.New("redis: connection refused")),
-			wantStatus: http.StatusServiceUnavailable, wantCode: CodeTemporarilyUnavailable,
+			wantStatus: http.StatusServiceUnavailable, wantCode: codeTemporarilyUnavailable,
 		},
 		{
 			name: "plain error", err: errors.New("signing key: pkcs8 blob corrupted " + testSecret),
-			wantStatus: http.StatusInternalServerError, wantCode: CodeServerError,
+			wantStatus: http.StatusInternalServerError, wantCode: codeServerError,
 		},
-		{name: "nil response", wantStatus: http.StatusInternalServerError, wantCode: CodeServerError},
+		{name: "nil response", wantStatus: http.StatusInternalServerError, wantCode: codeServerError},
 		{
 			name: "no access_token", resp: &Response{TokenType: BearerTokenType, IDToken: "id.token"},
-			wantStatus: http.StatusInternalServerError, wantCode: CodeServerError,
+			wantStatus: http.StatusInternalServerError, wantCode: codeServerError,
 		},
 		{
 			name: "no token_type", resp: &Response{AccessToken: "access.token", RefreshToken: "refresh.token"},
-			wantStatus: http.StatusInternalServerError, wantCode: CodeServerError,
+			wantStatus: http.StatusInternalServerError, wantCode: codeServerError,
 		},
 	}
 	for _, tc := range tests {

@@ -264,7 +264,7 @@ func (p *pipeline) check(ctx context.Context, id, secret string) error {
 		return nil
 	}
 	var e *Error
-	if errors.As(err, &e) && e != nil && (e.Code == CodeTemporarilyUnavailable || e.Code == CodeServerError) {
+	if errors.As(err, &e) && e != nil && (e.Code == codeTemporarilyUnavailable || e.Code == codeServerError) {
 		return err
 	}
 	return ErrInvalidClient.WithDescription("client authentication failed").WithCause(err)

@@ -289,7 +289,7 @@ func TestRFC6749_3_2_ParametersNotRepeated(t *testing.T) {
 			}
 			var e *Error
 			require.ErrorAs(t, err, &e)
-			assert.Equal(t, CodeInvalidRequest, e.Code)
+			assert.Equal(t, codeInvalidRequest, e.Code)
 			assert.Equal(t, tc.wantDesc, e.Description)
 		})
 	}

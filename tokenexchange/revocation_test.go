@@ -95,7 +95,7 @@ func TestRevocationHandlerRevokerErrors(t *testing.T) {
 func TestErrUnsupportedTokenType(t *testing.T) {
 	t.Parallel()
 	d := ErrUnsupportedTokenType.WithDescription("x")
-	assert.Equal(t, "unsupported_token_type", CodeUnsupportedTokenType)
+	assert.Equal(t, "unsupported_token_type", codeUnsupportedTokenType)
 	assert.Equal(t, http.StatusBadRequest, ErrUnsupportedTokenType.StatusCode())
 	assert.ErrorIs(t, d, ErrUnsupportedTokenType)
 	assert.NotErrorIs(t, d, ErrUnauthorizedClient)

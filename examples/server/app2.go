@@ -275,7 +275,7 @@ func (a *demoApp2) doRefresh(ctx context.Context, sess session) (session, error)
 	tr, err := a.token(ctx, url.Values{"grant_type": {tokenexchange.GrantTypeRefreshToken}, "refresh_token": {sess.RefreshToken}})
 	var re *tokenexchange.RetrieveError
 	switch {
-	case errors.As(err, &re) && re.ErrorCode != "" && re.ErrorCode != tokenexchange.CodeTemporarilyUnavailable && re.ErrorCode != tokenexchange.CodeServerError:
+	case errors.As(err, &re) && re.ErrorCode != "" && re.ErrorCode != tokenexchange.ErrTemporarilyUnavailable.Code && re.ErrorCode != tokenexchange.ErrServerError.Code:
 		return sess, fmt.Errorf("%w (%s)", errRefreshRefused, re.ErrorCode)
 	case err != nil:
 		return sess, err

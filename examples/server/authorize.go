@@ -169,54 +169,54 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 		cr.redirect(w, url.Values{"error": {code}, "error_description": {desc}})
 	}
 	if len(v["state"]) > 1 {
-		fail(subjecttoken.CodeInvalidRequest, "state is repeated")
+		fail(subjecttoken.ErrInvalidRequest.Code, "state is repeated")
 		return
 	}
 	cr.state = v.Get("state")
 	for _, k := range slices.Sorted(maps.Keys(v)) {
 		if len(v[k]) > 1 {
-			fail(subjecttoken.CodeInvalidRequest, "a parameter is repeated")
+			fail(subjecttoken.ErrInvalidRequest.Code, "a parameter is repeated")
 			return
 		}
 	}
 	if m := v.Get("response_mode"); m != "" && m != store.ResponseModeQuery {
-		fail(subjecttoken.CodeInvalidRequest, "response_mode must be query for response_type code")
+		fail(subjecttoken.ErrInvalidRequest.Code, "response_mode must be query for response_type code")
 		return
 	}
 	if c.Disabled || !slices.Contains(c.GrantTypes, tokenexchange.GrantTypeAuthorizationCode) {
-		fail(subjecttoken.CodeUnauthorizedClient, "the client may not use the authorization code flow")
+		fail(subjecttoken.ErrUnauthorizedClient.Code, "the client may not use the authorization code flow")
 		return
 	}
 	scope := claims.ParseScope(v.Get("scope"))
 	switch {
 	case len(scope) > claims.MaxScopeTokens:
-		fail(subjecttoken.CodeInvalidScope, "too many scope values")
+		fail(subjecttoken.ErrInvalidScope.Code, "too many scope values")
 		return
 	case !scope.Contains("openid"):
-		fail(subjecttoken.CodeInvalidScope, "scope must include openid")
+		fail(subjecttoken.ErrInvalidScope.Code, "scope must include openid")
 		return
 	case scope.Contains(subjecttoken.ScopeImpersonate):
-		fail(subjecttoken.CodeInvalidScope, subjecttoken.ScopeImpersonate+" belongs to the impersonation response types, not to response_type code")
+		fail(subjecttoken.ErrInvalidScope.Code, subjecttoken.ScopeImpersonate+" belongs to the impersonation response types, not to response_type code")
 		return
 	case len(c.Scopes) > 0 && !scope.SubsetOf(c.Scopes):
-		fail(subjecttoken.CodeInvalidScope, "scope includes a value the client is not registered for")
+		fail(subjecttoken.ErrInvalidScope.Code, "scope includes a value the client is not registered for")
 		return
 	}
 	nonce := v.Get("nonce")
 	if !opaqueParam(cr.state) || !opaqueParam(nonce) {
-		fail(subjecttoken.CodeInvalidRequest, "state and nonce must be at most 512 bytes of printable ASCII")
+		fail(subjecttoken.ErrInvalidRequest.Code, "state and nonce must be at most 512 bytes of printable ASCII")
 		return
 	}
 	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case challenge == "":
-		fail(subjecttoken.CodeInvalidRequest, "code_challenge is required (PKCE, RFC 7636)")
+		fail(subjecttoken.ErrInvalidRequest.Code, "code_challenge is required (PKCE, RFC 7636)")
 		return
 	case method != pkceS256:
-		fail(subjecttoken.CodeInvalidRequest, "code_challenge_method must be S256 (plain is not supported)")
+		fail(subjecttoken.ErrInvalidRequest.Code, "code_challenge_method must be S256 (plain is not supported)")
 		return
 	case !validChallenge(challenge):
-		fail(subjecttoken.CodeInvalidRequest, "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)")
+		fail(subjecttoken.ErrInvalidRequest.Code, "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)")
 		return
 	}
 
@@ -245,14 +245,14 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 	// user's tokens nor the impersonator's own.
 	active, err := s.svc.Sessions().SignIn(ctx, login, c.ID)
 	if errors.Is(err, impersonation.ErrNotPermitted) {
-		fail(subjecttoken.CodeAccessDenied, fmt.Sprintf(
+		fail(subjecttoken.ErrAccessDenied.Code, fmt.Sprintf(
 			"you are impersonating %s, and this application does not allow impersonation: end the impersonation to sign in as yourself",
 			s.dir.username(sessionSubject(active))))
 		return
 	}
 	if err != nil {
 		s.logger.Error("authorize: impersonation session", "err", err)
-		fail(subjecttoken.CodeTemporarilyUnavailable, "the sign-in cannot be completed right now")
+		fail(subjecttoken.ErrTemporarilyUnavailable.Code, "the sign-in cannot be completed right now")
 		return
 	}
 	grant := authCode{
@@ -265,7 +265,7 @@ func (s *server) codeAuthorize(w http.ResponseWriter, r *http.Request, v url.Val
 	code, err := s.codes.issue(grant)
 	if err != nil {
 		s.logger.Error("authorize: issue code", "err", err)
-		fail(subjecttoken.CodeTemporarilyUnavailable, "the sign-in cannot be completed right now")
+		fail(subjecttoken.ErrTemporarilyUnavailable.Code, "the sign-in cannot be completed right now")
 		return
 	}
 	cr.redirect(w, url.Values{"code": {code}})

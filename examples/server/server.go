@@ -337,7 +337,7 @@ func (s *server) algorithms() []string {
 // revocation requests (the library has recorded them in the audit log):
 // never the error text nor the request.
 func (s *server) logRefusal(r *http.Request, clientID string, err error) {
-	code := tokenexchange.CodeServerError
+	code := tokenexchange.ErrServerError.Code
 	var te *tokenexchange.Error
 	if errors.As(err, &te) {
 		code = te.Code

@@ -180,7 +180,7 @@ func run(ctx context.Context, out io.Writer) error {
 	p.section("Replay of the same subject token (must be refused)")
 	_, err = tokenexchange.Exchange(ctx, hc, issuer+"/oauth2/token", clientID, clientSecret, req)
 	var rerr *tokenexchange.RetrieveError
-	if !errors.As(err, &rerr) || rerr.ErrorCode != tokenexchange.CodeInvalidRequest {
+	if !errors.As(err, &rerr) || rerr.ErrorCode != tokenexchange.ErrInvalidRequest.Code {
 		return fmt.Errorf("replay: expected invalid_request, got %v", err)
 	}
 	p.line("refused: %d %s (%s)", rerr.StatusCode, rerr.ErrorCode, rerr.ErrorDescription)
@@ -192,7 +192,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if frag.Get("error") != subjecttoken.CodeAccessDenied || frag.Get("subject_token") != "" {
+	if frag.Get("error") != subjecttoken.ErrAccessDenied.Code || frag.Get("subject_token") != "" {
 		return fmt.Errorf("denied attempt: expected error=access_denied and no token, got %v", keysOf(frag))
 	}
 	p.line("302 to %s#error=%s&error_description=%q&state=%s", redirectURI,
