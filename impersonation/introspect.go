@@ -3,7 +3,6 @@ package impersonation
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
@@ -191,20 +190,7 @@ func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Cl
 // (the callers check client_id) and, with a revocation store, that it is
 // not revoked. Refusals match accesstoken.ErrInvalid.
 func (s *Service) verifyAccess(ctx context.Context, token string) (*accesstoken.Claims, error) {
-	c, err := accesstoken.Verify(ctx, token, s.stores.Keys, accesstoken.Expect{
-		Issuer: s.issuer, Now: s.now(), Skew: s.skew, Algs: s.algs, MaxDepth: s.maxDepth,
+	return accesstoken.Verify(ctx, token, s.stores.Keys, accesstoken.Expect{
+		Issuer: s.issuer, Now: s.now(), Skew: s.skew, Algs: s.algs, MaxDepth: s.maxDepth, Revocation: s.revocation,
 	})
-	if err != nil {
-		return nil, err
-	}
-	if s.revocation != nil {
-		revoked, err := accesstoken.Revoked(ctx, s.revocation, c)
-		if err != nil {
-			return nil, fmt.Errorf("revocation: %w", err)
-		}
-		if revoked {
-			return nil, fmt.Errorf("%w: %w", accesstoken.ErrInvalid, accesstoken.ErrRevoked)
-		}
-	}
-	return c, nil
 }

@@ -73,13 +73,17 @@ type Expect struct {
 	Skew     time.Duration
 	Algs     []string
 	MaxDepth int
+	// Revocation, when set, refuses a revoked token (by jti or by the session it was issued under).
+	Revocation store.Revocation
 }
 
 // Verify checks token: typ at+jwt, signature by a key of keys with an
 // allowed algorithm, iss, aud, exp, nbf and iat within the skew, jti and
 // client_id present, the act chain within the depth limit, at most
-// claims.MaxScopeTokens scope values and a lifetime within MaxTTL.
-// Revocation is not checked: see [Revoked].
+// claims.MaxScopeTokens scope values, a lifetime within MaxTTL and, with
+// e.Revocation, not revoked (matching ErrInvalid and ErrRevoked). A key
+// or revocation store failure does not match ErrInvalid: the token may be
+// fine and the store down.
 func Verify(ctx context.Context, token string, keys store.KeySet, e Expect) (*Claims, error) {
 	_, payload, err := jose.Verify(ctx, token, keys, e.Algs, HeaderType)
 	if err != nil {
@@ -108,12 +112,21 @@ func Verify(ctx context.Context, token string, keys store.KeySet, e Expect) (*Cl
 	if c.Expiry.Time().After(e.Now.Add(MaxTTL + e.Skew)) {
 		return nil, fmt.Errorf("%w: lifetime exceeds the cap", ErrInvalid)
 	}
+	if e.Revocation != nil {
+		isRevoked, err := revoked(ctx, e.Revocation, &c)
+		if err != nil {
+			return nil, fmt.Errorf("revocation: %w", err)
+		}
+		if isRevoked {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrRevoked)
+		}
+	}
 	return &c, nil
 }
 
-// Revoked reports whether the token of c was revoked, by its jti or, for
+// revoked reports whether the token of c was revoked, by its jti or, for
 // a token issued under an impersonation session, by the session's end.
-func Revoked(ctx context.Context, r store.Revocation, c *Claims) (bool, error) {
+func revoked(ctx context.Context, r store.Revocation, c *Claims) (bool, error) {
 	revoked, err := r.Revoked(ctx, c.ID)
 	if err != nil || revoked || c.SessionID == "" {
 		return revoked, err
