@@ -222,9 +222,6 @@ func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject s
 		return nil, nil // without sessions no login session impersonates
 	}
 	s := ss.svc
-	if ss.store == nil {
-		return nil, nil
-	}
 	sess, err := ss.store.SessionFor(ctx, loginSession)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -268,9 +265,6 @@ func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject s
 // impersonation" and on the impersonator's logout. No session is no error.
 func (ss *Sessions) End(ctx context.Context, loginSession, reason string) error {
 	if ss == nil {
-		return nil
-	}
-	if ss.store == nil {
 		return nil
 	}
 	sess, err := ss.store.SessionFor(ctx, loginSession)
