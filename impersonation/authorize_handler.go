@@ -112,11 +112,15 @@ func (h *authorizeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // parameters.
 func (s *Service) recordAuthorizeRefusal(r *http.Request, err error) {
 	var code, desc string
+	cause := err
 	var e *subjecttoken.Error
 	if errors.As(err, &e) {
 		code, desc = e.Code, e.Description
+		if c := e.Unwrap(); c != nil {
+			cause = c
+		}
 	}
-	_ = s.record(r.Context(), refusalEvent(r, code, desc, err))
+	_ = s.record(r.Context(), refusalEvent(r, code, desc, cause))
 }
 
 // ReasonConsentDenied is the audit reason when the impersonator declines

@@ -14,7 +14,6 @@ import (
 	"github.com/actas/actas/internal/accesstoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
-	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
 
@@ -312,11 +311,15 @@ func (s *Service) recordRefusal(r *http.Request, clientID string, err error) {
 		return // recorded by exchangeFailed
 	}
 	var code, desc string
+	cause := err
 	var wire *tokenexchange.Error
 	if errors.As(err, &wire) {
 		code, desc = wire.Code, wire.Description
+		if c := wire.Unwrap(); c != nil {
+			cause = c
+		}
 	}
-	ev := refusalEvent(r, code, desc, err)
+	ev := refusalEvent(r, code, desc, cause)
 	ev.ClientID = untrusted(clientID) // claimed, not authenticated
 	_ = s.record(r.Context(), ev)
 }
@@ -325,9 +328,10 @@ func (s *Service) recordRefusal(r *http.Request, clientID string, err error) {
 // refused with the wire error code and description (code empty when the
 // error is not a wire error): the code and its fixed description as the
 // reason, and for a server-side failure (server_error,
-// temporarily_unavailable, the same codes in both error models) the cause
-// too, with outcome failed.
-func refusalEvent(r *http.Request, code, description string, err error) store.Event {
+// temporarily_unavailable, the same codes in both error models) what
+// failed (cause: the wire error's cause, or the error itself) too, with
+// outcome failed.
+func refusalEvent(r *http.Request, code, description string, cause error) store.Event {
 	ev := store.Event{
 		Type:    store.EventRequestRefused,
 		Outcome: store.OutcomeDenied,
@@ -346,13 +350,6 @@ func refusalEvent(r *http.Request, code, description string, err error) store.Ev
 		// A server-side failure: the record gets what failed, the
 		// client only the code and description.
 		ev.Outcome = store.OutcomeFailed
-		cause := errors.Unwrap(err)
-		for cause != nil && wireCodeOf(cause) != "" {
-			cause = errors.Unwrap(cause)
-		}
-		if cause == nil {
-			cause = err
-		}
 		ev.Reason += ": " + cause.Error()
 	}
 	return ev
@@ -413,16 +410,4 @@ func (v *verifiedSecrets) verify(hash, secret string) bool {
 	v.m[hash] = sum
 	v.mu.Unlock()
 	return true
-}
-
-// wireCodeOf is the OAuth code of a wire error of either model, "" for
-// any other error.
-func wireCodeOf(err error) string {
-	switch e := err.(type) {
-	case *tokenexchange.Error:
-		return e.Code
-	case *subjecttoken.Error:
-		return e.Code
-	}
-	return ""
 }
