@@ -221,42 +221,51 @@ func (ss *Sessions) Active(ctx context.Context, loginSession, requestedSubject s
 	if ss == nil {
 		return nil, nil // without sessions no login session impersonates
 	}
+	sess, _, err := ss.active(ctx, loginSession, requestedSubject)
+	return sess, err
+}
+
+// active is Active, also returning the policy decision for the session's
+// own client that it just made (nil with no session), so that a sign-in
+// through that same client need not decide again (ss.gateAfter).
+func (ss *Sessions) active(ctx context.Context, loginSession, requestedSubject string) (*store.ImpersonationSession, *Decision, error) {
 	s := ss.svc
 	sess, err := ss.store.SessionFor(ctx, loginSession)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("impersonation: session: %w", err)
+		return nil, nil, fmt.Errorf("impersonation: session: %w", err)
 	}
 	revoked, err := s.revocation.Revoked(ctx, accesstoken.SessionRevocationKey(sess.ID))
 	if err != nil {
-		return nil, fmt.Errorf("impersonation: session: %w", err)
+		return nil, nil, fmt.Errorf("impersonation: session: %w", err)
 	}
 	if revoked {
 		// Ended elsewhere: one of its tokens, or the exchanged token that
 		// started it, was revoked.
 		if err := ss.store.DeleteSession(ctx, loginSession); err != nil {
-			return nil, fmt.Errorf("impersonation: session: %w", err)
+			return nil, nil, fmt.Errorf("impersonation: session: %w", err)
 		}
 		_ = s.record(ctx, sessionEvent(store.EventImpersonationEnded, sess, store.OutcomeGranted,
 			"revoked: a token of the session, or the one that started it, was revoked"))
-		return nil, nil
+		return nil, nil, nil
 	}
-	if _, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject); err != nil {
+	d, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject)
+	if err != nil {
 		var denied *DeniedError
 		if !errors.As(err, &denied) {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := ss.end(ctx, sess, "policy: "+string(denied.Reason)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if requestedSubject != "" && requestedSubject != sess.Subject {
-		return sess, ErrOtherSubject
+		return sess, d, ErrOtherSubject
 	}
-	return sess, nil
+	return sess, d, nil
 }
 
 // End ends the impersonation session of loginSession: every token
@@ -375,7 +384,7 @@ func (ss *Sessions) SignIn(ctx context.Context, loginSession, clientID string) (
 		return nil, nil
 	}
 	s := ss.svc
-	sess, err := ss.Active(ctx, loginSession, "")
+	sess, own, err := ss.active(ctx, loginSession, "")
 	if err != nil || sess == nil {
 		return nil, err
 	}
@@ -389,7 +398,7 @@ func (ss *Sessions) SignIn(ctx context.Context, loginSession, clientID string) (
 		ss.recordDenial(ctx, untrusted(clientID), sess, gateSignIn, denied)
 		return sess, err
 	}
-	if _, err := ss.gate(ctx, c, sess, gateSignIn); err != nil {
+	if _, err := ss.gateAfter(ctx, c, sess, own, gateSignIn); err != nil {
 		var denied *DeniedError
 		if errors.As(err, &denied) {
 			return sess, err
@@ -421,7 +430,17 @@ func (ss *Sessions) gate(ctx context.Context, c *store.Client, sess *store.Imper
 	return d, err
 }
 
-// recordSessionDenial records a session gate refusal; the request is
+// gateAfter is gate for c, given own, the decision active just made for
+// the session's own client: when c is that client, the same decision
+// serves, and the policy is not decided twice for one sign-in.
+func (ss *Sessions) gateAfter(ctx context.Context, c *store.Client, sess *store.ImpersonationSession, own *Decision, what string) (*Decision, error) {
+	if own != nil && own.Client.ID == c.ID {
+		return own, nil
+	}
+	return ss.gate(ctx, c, sess, what)
+}
+
+// recordDenial records a session gate refusal; the request is
 // refused whether or not this is recorded.
 func (ss *Sessions) recordDenial(ctx context.Context, clientID string, sess *store.ImpersonationSession, what string, denied *DeniedError) {
 	s := ss.svc
@@ -453,7 +472,7 @@ func (ss *Sessions) Issue(ctx context.Context, in SignIn) (*Tokens, error) {
 	if c.Disabled {
 		return nil, deny(ReasonClientDisabled)
 	}
-	sess, err := ss.Active(ctx, in.LoginSession, "")
+	sess, own, err := ss.active(ctx, in.LoginSession, "")
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +487,7 @@ func (ss *Sessions) Issue(ctx context.Context, in SignIn) (*Tokens, error) {
 	if sess == nil {
 		return ss.issue(ctx, c, nil, nil, in.User, in.Scope, in.Nonce, in.AuthTime)
 	}
-	d, err := ss.gate(ctx, c, sess, gateSignIn)
+	d, err := ss.gateAfter(ctx, c, sess, own, gateSignIn)
 	if err != nil {
 		return nil, err
 	}
@@ -685,7 +704,8 @@ func (ss *Sessions) refresh(ctx context.Context, client tokenexchange.Client, re
 		}
 		// The policy holds for every token issued under the session, as
 		// at every sign-in through it.
-		if _, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject); err != nil {
+		own, err := s.Decide(ctx, sess.ClientID, sess.Impersonator, sess.Subject)
+		if err != nil {
 			var denied *DeniedError
 			if !errors.As(err, &denied) {
 				return nil, err
@@ -697,7 +717,7 @@ func (ss *Sessions) refresh(ctx context.Context, client tokenexchange.Client, re
 		}
 		// And the gate for the client that receives the new tokens, before
 		// the refresh token is used up.
-		if d, err = ss.gate(ctx, c, sess, gateRefresh); err != nil {
+		if d, err = ss.gateAfter(ctx, c, sess, own, gateRefresh); err != nil {
 			var denied *DeniedError
 			if errors.As(err, &denied) {
 				return nil, invalidRefresh(err)

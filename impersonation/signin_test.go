@@ -337,3 +337,30 @@ func TestIssueTokens_LastSecondOfSession(t *testing.T) {
 	_, err = f.verifyAt(t, app2ID, tok.AccessToken)
 	require.NoError(t, err)
 }
+
+// TestIssueTokens_DecidesOncePerSignIn: a sign-in through the session's
+// own client decides the policy once (the session check and the gate for
+// the receiving client are the same decision); through another client the
+// gate decides for it too.
+func TestIssueTokens_DecidesOncePerSignIn(t *testing.T) {
+	t.Parallel()
+	f := newSessionFixture(t)
+	grants := &countingGrants{next: f.db, n: map[string]int{}}
+	svc, err := impersonation.New(testIssuer, impersonation.Stores{
+		Clients: f.db, Users: f.db, Organizations: f.db, Grants: grants, OneTimeUse: f.oneTime, Keys: f.keys,
+	}, impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.auditor), sessionsOf(f), impersonation.WithRevocationStore(f.db))
+	require.NoError(t, err)
+	f.svc = svc
+	f.startSession(t, sessReason)
+
+	clear(grants.n)
+	tok := f.issueTokens(t, appID, sessLogin)
+	require.NotNil(t, tok.Session, "the impersonated sign-in")
+	assert.Equal(t, map[string]int{appID + "/alice": 1, appID + "/bob": 1}, grants.n, "the session's own client")
+
+	clear(grants.n)
+	tok = f.issueTokens(t, app2ID, sessLogin)
+	require.NotNil(t, tok.Session)
+	assert.Equal(t, map[string]int{appID + "/alice": 1, appID + "/bob": 1, app2ID + "/alice": 1, app2ID + "/bob": 1}, grants.n,
+		"another client: its own gate decision")
+}
