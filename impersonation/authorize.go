@@ -118,6 +118,9 @@ func (s *Service) authorizeFailed(ctx context.Context, req *subjecttoken.Authori
 	if errors.As(err, &denied) {
 		ev.Reason = string(denied.Reason)
 		wire = subjecttoken.ErrAccessDenied.WithDescription("the impersonation is not permitted")
+		if clientLevel(denied.Reason) {
+			wire = subjecttoken.ErrUnauthorizedClient.WithDescription("the client is not authorized for user impersonation")
+		}
 	} else {
 		// A store, key or hook failure: fail closed, the client may retry.
 		ev.Outcome, ev.Reason = store.OutcomeFailed, err.Error()

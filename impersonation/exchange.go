@@ -95,6 +95,8 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("the client may not use this grant type"), "grant type not allowed for client")
 	case !c.Impersonation:
 		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("impersonation is not enabled for the client"), string(ReasonImpersonationDisabled))
+	case !apiAuthorized(c):
+		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("the client is not authorized for user impersonation"), string(ReasonClientNotAuthorized))
 	}
 
 	sub, err := s.tokens.Verify(ctx, req.SubjectToken, c.ID)

@@ -693,6 +693,7 @@ func TestExchange_ClientRejections(t *testing.T) {
 		wantReason string
 	}{
 		{name: "client with impersonation off", clientID: noImpID, via: bothWays, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: string(impersonation.ReasonImpersonationDisabled)},
+		{name: "client not authorized for the impersonation API", clientID: noAPIID, via: bothWays, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: string(impersonation.ReasonClientNotAuthorized)},
 		{name: "client without the token-exchange grant type", clientID: noGrantID, via: bothWays, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: "grant type"},
 		{name: "disabled client", clientID: disabledID, via: []string{viaDirect}, wantCode: tokenexchange.ErrUnauthorizedClient.Code, wantReason: string(impersonation.ReasonClientDisabled)},
 		{name: "unknown client", clientID: "ghost", via: []string{viaDirect}, wantCode: tokenexchange.ErrInvalidClient.Code, wantReason: "client unknown"},

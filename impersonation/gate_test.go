@@ -41,6 +41,9 @@ type gateDenial struct {
 	// exchangeCode is the token exchange's wire code for this denial: the
 	// client check comes before the tokens are looked at.
 	exchangeCode string
+	// authorizeCode, when set, is the authorize step's wire code for this
+	// denial instead of access_denied.
+	authorizeCode string
 }
 
 var gateDenials = []gateDenial{
@@ -59,6 +62,18 @@ var gateDenials = []gateDenial{
 		},
 		reason:       impersonation.ReasonNoRole,
 		exchangeCode: tokenexchange.ErrInvalidRequest.Code,
+	},
+	{
+		// The flow's step 1.1: the switch alone is not enough.
+		name: "receiving client not authorized for the impersonation API",
+		apply: func(t *testing.T, f *fixture) {
+			f.updateClient(t, gateClient, func(c *store.Client) {
+				c.Scopes = slices.DeleteFunc(slices.Clone(c.Scopes), func(s string) bool { return s == subjecttoken.ScopeImpersonate })
+			})
+		},
+		reason:        impersonation.ReasonClientNotAuthorized,
+		exchangeCode:  tokenexchange.ErrUnauthorizedClient.Code,
+		authorizeCode: subjecttoken.ErrUnauthorizedClient.Code,
 	},
 }
 
@@ -305,6 +320,9 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 				wantCode := entry.code
 				if entry.exchange {
 					wantCode = denial.exchangeCode
+				}
+				if denial.authorizeCode != "" && wantCode == subjecttoken.ErrAccessDenied.Code {
+					wantCode = denial.authorizeCode
 				}
 				assert.Equal(t, wantCode, out.code, "wire code")
 				if wantCode == "" {

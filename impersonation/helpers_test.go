@@ -45,6 +45,10 @@ const (
 	noImpSecret    = "noimp-secret-2b3c4d"
 	noGrantID      = "nogrant-app"
 	noGrantSecret  = "nogrant-secret-9e8d7c"
+	// noAPIID has impersonation on but is not authorized for the
+	// impersonation API (internal_user_impersonate is not in its Scopes).
+	noAPIID     = "noapi-app"
+	noAPISecret = "noapi-secret-5a6b7c"
 
 	appRedirect  = "https://app.example/cb"
 	app2Redirect = "https://app2.example/cb"
@@ -67,13 +71,13 @@ const (
 // secrets maps each confidential client to its plain secret.
 var secrets = map[string]string{
 	appID: appSecret, app2ID: app2Secret, disabledID: disabledSecret,
-	noImpID: noImpSecret, noGrantID: noGrantSecret,
+	noImpID: noImpSecret, noGrantID: noGrantSecret, noAPIID: noAPISecret,
 }
 
 // redirects maps each client to its one registered redirect URI.
 var redirects = map[string]string{
 	appID: appRedirect, app2ID: app2Redirect, disabledID: appRedirect,
-	noImpID: appRedirect, noGrantID: appRedirect,
+	noImpID: appRedirect, noGrantID: appRedirect, noAPIID: appRedirect,
 }
 
 // switchOneTimeUse passes to next until an error is set, then fails every
@@ -223,7 +227,9 @@ func seed(t testing.TB, db *memory.Store) {
 	noImp.Impersonation = false
 	noGrant := client(noGrantID)
 	noGrant.GrantTypes = nil
-	for _, c := range []store.Client{client(appID), client(app2ID), disabled, noImp, noGrant} {
+	noAPI := client(noAPIID)
+	noAPI.Scopes = []string{"openid", scopeOrdersRead, scopeOrdersWrite}
+	for _, c := range []store.Client{client(appID), client(app2ID), disabled, noImp, noGrant, noAPI} {
 		require.NoError(t, db.PutClient(c))
 	}
 	roles := []memory.Role{
@@ -234,7 +240,7 @@ func seed(t testing.TB, db *memory.Store) {
 		{Name: roleImpersonator, ClientID: app2ID, Scopes: []string{subjecttoken.ScopeImpersonate}},
 		{Name: roleCustomer, ClientID: app2ID, Scopes: []string{scopeOrdersRead}, Users: []string{"bob"}},
 	}
-	for _, id := range []string{disabledID, noImpID, noGrantID} {
+	for _, id := range []string{disabledID, noImpID, noGrantID, noAPIID} {
 		roles = append(roles,
 			memory.Role{Name: roleImpersonator, ClientID: id, Scopes: []string{subjecttoken.ScopeImpersonate}, Users: []string{"alice"}},
 			memory.Role{Name: roleCustomer, ClientID: id, Scopes: []string{scopeOrdersRead}, Users: []string{"bob"}},

@@ -23,15 +23,19 @@ const (
 	ReasonUnknownClient         Reason = "client_unknown"
 	ReasonClientDisabled        Reason = "client_disabled"
 	ReasonImpersonationDisabled Reason = "client_impersonation_disabled"
-	ReasonUnknownImpersonator   Reason = "impersonator_unknown"
-	ReasonImpersonatorDisabled  Reason = "impersonator_disabled"
-	ReasonNoRole                Reason = "impersonator_lacks_role"
-	ReasonUnknownSubject        Reason = "subject_unknown"
-	ReasonSubjectDisabled       Reason = "subject_disabled"
-	ReasonOutsideOrganization   Reason = "subject_outside_organization"
-	ReasonSelf                  Reason = "self_impersonation"
-	ReasonProtected             Reason = "subject_protected"
-	ReasonRateLimited           Reason = "rate_limited"
+	// ReasonClientNotAuthorized: the client has impersonation on but is
+	// not authorized for the User Impersonation API (its Scopes lack
+	// internal_user_impersonate), the flow's step 1.1.
+	ReasonClientNotAuthorized  Reason = "client_not_authorized_for_impersonation"
+	ReasonUnknownImpersonator  Reason = "impersonator_unknown"
+	ReasonImpersonatorDisabled Reason = "impersonator_disabled"
+	ReasonNoRole               Reason = "impersonator_lacks_role"
+	ReasonUnknownSubject       Reason = "subject_unknown"
+	ReasonSubjectDisabled      Reason = "subject_disabled"
+	ReasonOutsideOrganization  Reason = "subject_outside_organization"
+	ReasonSelf                 Reason = "self_impersonation"
+	ReasonProtected            Reason = "subject_protected"
+	ReasonRateLimited          Reason = "rate_limited"
 )
 
 // DeniedError is a policy refusal.
@@ -73,8 +77,9 @@ func (s *Service) grantsOf(ctx context.Context, d *Decision) ([]string, error) {
 	return s.stores.Grants.GrantedScopes(ctx, d.Client.ID, d.Subject.ID)
 }
 
-// Decide applies the impersonation policy: the client exists, is enabled
-// and has impersonation on; the impersonator exists, is enabled and holds a
+// Decide applies the impersonation policy: the client exists, is enabled,
+// has impersonation on and is authorized for the User Impersonation API
+// (internal_user_impersonate among its Scopes); the impersonator exists, is enabled and holds a
 // role for this client granting internal_user_impersonate; the subject
 // exists, is enabled, is not the impersonator, belongs to the
 // impersonator's organisation or one of its descendants, and is not
@@ -95,6 +100,8 @@ func (s *Service) decide(ctx context.Context, client *store.Client, impersonator
 		return nil, deny(ReasonClientDisabled)
 	case !client.Impersonation:
 		return nil, deny(ReasonImpersonationDisabled)
+	case !apiAuthorized(client):
+		return nil, deny(ReasonClientNotAuthorized)
 	}
 	imp, err := s.stores.Users.User(ctx, impersonatorID)
 	if err != nil {
@@ -148,6 +155,19 @@ func (s *Service) decide(ctx context.Context, client *store.Client, impersonator
 	}
 	return d, nil
 }
+
+// apiAuthorized reports whether c is authorized for the User
+// Impersonation API: internal_user_impersonate is among the scopes it may
+// ask for. The switch (Client.Impersonation) alone is not enough, as in the
+// flow's reference document, where an application must be authorized for
+// the API (step 1.1) before it may impersonate.
+func apiAuthorized(c *store.Client) bool {
+	return slices.Contains(c.Scopes, subjecttoken.ScopeImpersonate)
+}
+
+// clientLevel reports whether a refusal is about the client alone, which
+// the wire reports as unauthorized_client rather than access_denied.
+func clientLevel(r Reason) bool { return r == ReasonClientNotAuthorized }
 
 // covers checks that org is ancestor or the same as subjectOrg and returns
 // the subject's organisation.

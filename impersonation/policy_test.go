@@ -144,6 +144,46 @@ func TestAuthorize_PolicyDenies(t *testing.T) {
 	}
 }
 
+// TestAuthorize_ClientNotAuthorizedForTheAPI: the flow's step 1.1. A
+// client with impersonation on whose scopes lack internal_user_impersonate
+// is refused with unauthorized_client, before anyone is looked at, and
+// nothing is issued.
+func TestAuthorize_ClientNotAuthorizedForTheAPI(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	req := f.parseAuthorize(t, authorizeValues(noAPIID, "bob"))
+
+	resp, err := f.svc.Authorize(context.Background(), req, impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
+	assert.Nil(t, resp, "nothing issued")
+	var se *subjecttoken.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, subjecttoken.ErrUnauthorizedClient.Code, se.Code)
+	assert.True(t, se.Redirectable(), "the client is known and its redirect URI registered")
+	var denied *impersonation.DeniedError
+	require.ErrorAs(t, err, &denied)
+	assert.Equal(t, impersonation.ReasonClientNotAuthorized, denied.Reason)
+
+	e := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeDenied, string(impersonation.ReasonClientNotAuthorized))
+	assert.Equal(t, noAPIID, e.ClientID)
+	assert.Equal(t, "alice", e.Impersonator)
+	assert.Empty(t, e.JTI, "no token was minted")
+	assert.Empty(t, f.db.Notices())
+
+	w := httptest.NewRecorder()
+	subjecttoken.WriteAuthorizeError(w, err)
+	got := readAuthorizeResponse(t, w, store.ResponseModeFragment)
+	assert.Equal(t, subjecttoken.ErrUnauthorizedClient.Code, got.params.Get("error"))
+	assert.Equal(t, testState, got.params.Get("state"))
+	assert.Empty(t, got.params.Get("subject_token"))
+	assert.Empty(t, got.params.Get("id_token"))
+
+	// Authorized for the API, the same client may impersonate.
+	f.updateClient(t, noAPIID, func(c *store.Client) { c.Scopes = append(c.Scopes, subjecttoken.ScopeImpersonate) })
+	resp, err = f.svc.Authorize(context.Background(), req, impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
+	require.NoError(t, err)
+	assert.NotEmpty(t, resp.SubjectToken)
+}
+
 func TestDecide_UnknownClientIsDenied(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -42,6 +42,7 @@ func NewExample() (*Example, error) {
 		db.PutUser(store.User{ID: "bob", Name: "Bob Buyer", Org: "acme-eu"}),
 		db.PutClient(store.Client{
 			ID: "app", SecretHash: hash, RedirectURIs: []string{"https://app.example/cb"},
+			Scopes:     []string{"openid", subjecttoken.ScopeImpersonate, "orders:read"},
 			GrantTypes: []string{tokenexchange.GrantType}, Impersonation: true,
 		}),
 		db.PutRole(memory.Role{Name: "impersonator", ClientID: "app", Scopes: []string{subjecttoken.ScopeImpersonate}, Users: []string{"alice"}}),
