@@ -3,6 +3,7 @@ package impersonation
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
@@ -23,10 +24,13 @@ var (
 func WithRevocationStore(r store.Revocation) Option { return func(s *Service) { s.revocation = r } }
 
 // Introspect implements tokenexchange.Introspector (RFC 7662): an access
-// token of this issuer, unexpired, not revoked and issued to client, is
-// active and described; anything else (expired, revoked, issued to another
-// client, a subject token or an ID token, garbage) is inactive. A store
-// failure is temporarily_unavailable.
+// token of this issuer, unexpired, not revoked, and either issued to
+// client or naming client in its aud (a resource server registered as a
+// client, introspecting the tokens meant for it), is active and described;
+// anything else (expired, revoked, issued to and meant for other clients,
+// a subject token or an ID token, garbage) is inactive. RFC 7662 §4 leaves
+// who may introspect what to the server; this is the rule. A store failure
+// is temporarily_unavailable.
 func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, token, _ string) (*tokenexchange.Introspection, error) {
 	p, err := s.verifyAccess(ctx, token)
 	switch {
@@ -35,8 +39,8 @@ func (s *Service) Introspect(ctx context.Context, client tokenexchange.Client, t
 		return &tokenexchange.Introspection{Active: false}, nil
 	case err != nil:
 		return nil, tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
-	case p.ClientID != client.ID:
-		s.recordInactive(ctx, client, p, "introspection: inactive: the token was issued to another client")
+	case p.ClientID != client.ID && !slices.Contains(p.Audience, client.ID):
+		s.recordInactive(ctx, client, p, "introspection: inactive: the token was issued to another client and is not meant for this one")
 		return &tokenexchange.Introspection{Active: false}, nil
 	}
 	in := &tokenexchange.Introspection{

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -322,6 +323,45 @@ func TestIntrospect_ActiveAccessToken(t *testing.T) {
 			assert.Equal(t, f.clock.Now().Unix(), tok.Num(t, "iat"))
 			assert.Equal(t, f.clock.Now().Add(impersonation.DefaultAccessTokenTTL).Unix(), tok.Num(t, "exp"))
 			assert.Len(t, f.db.Events(), n, "introspection is not audited")
+		})
+	}
+}
+
+// TestIntrospect_WhoMayAsk: the issuing client and a client named in the
+// token's aud (a resource server registered as a client) get the token
+// described; an unrelated client gets {"active":false}, recorded.
+func TestIntrospect_WhoMayAsk(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		client string
+		active bool
+	}{
+		{name: "the issuing client", client: appID, active: true},
+		{name: "a client in aud", client: app2ID, active: true},
+		{name: "an unrelated client", client: noImpID, active: false},
+	}
+	for _, tc := range tests {
+		runBothWays(t, tc.name, func(t *testing.T, via string) {
+			f := newIRFixture(t, true)
+			f.updateClient(t, appID, func(c *store.Client) { c.Audiences = append(slices.Clone(c.Audiences), app2ID) })
+			at := f.exchangeWith(t, func(r *tokenexchange.Request) { r.Audience = []string{app2ID} })
+			require.Equal(t, app2ID, testkit.DecodeJWT(t, at).Str(t, "aud"))
+			n := len(f.db.Events())
+
+			if !tc.active {
+				f.requireInactive(t, via, tc.client, at)
+				e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventRequestRefused, store.OutcomeDenied, "introspection: inactive")
+				assert.Equal(t, tc.client, e.ClientID)
+				assert.Equal(t, "bob", e.Subject)
+				return
+			}
+			got := f.requireActive(t, via, tc.client, at)
+			assert.Equal(t, "bob", got["sub"])
+			assert.Equal(t, appID, got["client_id"], "client_id stays the client the token was issued to")
+			assert.Equal(t, app2ID, got["aud"])
+			assert.Equal(t, map[string]any{"sub": "alice"}, got["act"])
+			assert.Len(t, f.db.Events(), n, "an active answer is not audited")
 		})
 	}
 }
