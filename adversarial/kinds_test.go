@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/internal/testkit"
@@ -38,6 +39,17 @@ func typed(change func(v url.Values) url.Values) func(*testing.T, *env) response
 // when none).
 func typedWith(name string, vals ...string) func(*testing.T, *env) response {
 	return typed(func(v url.Values) url.Values { return with(v, name, vals...) })
+}
+
+// exchangedIDToken is the ID token of bob that an exchange of alice's
+// impersonation issues (requested_token_type id_token).
+func exchangedIDToken(t *testing.T, e *env) string {
+	t.Helper()
+	st, idt := e.genuine(t, appID, "alice", "bob")
+	r := e.token(t, appID, with(exchangeForm(st, idt), "requested_token_type", tokenexchange.TokenTypeIDToken))
+	tok := accessTokenOf(t, r)
+	require.Equal(t, "bob", testkit.DecodeJWT(t, tok).Str(t, "sub"))
+	return tok
 }
 
 func TestTokenKindConfusion(t *testing.T) {
@@ -153,10 +165,30 @@ func TestTokenKindConfusion(t *testing.T) {
 		}), want: exchangeDenied("invalid_request", "actor_token missing")},
 		{name: "actor_token_type_without_actor_token", run: typedWith("actor_token"), want: requestRefused(400, "invalid_request", "actor_token_type must not be sent without actor_token")},
 		{name: "actor_token_without_actor_token_type", run: typedWith("actor_token_type"), want: requestRefused(400, "invalid_request", "actor_token_type is required with actor_token")},
-		{name: "requested_token_type_refresh_token", run: typedWith("requested_token_type", tokenexchange.TokenTypeRefreshToken), want: exchangeDenied("invalid_request", "requested_token_type unsupported")},
-		{name: "requested_token_type_id_token", run: typedWith("requested_token_type", tokenexchange.TokenTypeIDToken), want: exchangeDenied("invalid_request", "requested_token_type unsupported")},
+		{name: "requested_token_type_refresh_token_for_a_client_without_refresh_tokens", run: typedWith("requested_token_type", tokenexchange.TokenTypeRefreshToken), want: exchangeDenied("invalid_request", "the client does not receive refresh tokens")},
 		{name: "requested_token_type_saml2", run: typedWith("requested_token_type", tokenexchange.TokenTypeSAML2), want: exchangeDenied("invalid_request", "requested_token_type unsupported")},
 		{name: "requested_token_type_unknown_URN", run: typedWith("requested_token_type", typeURN("subject_token")), want: exchangeDenied("invalid_request", "requested_token_type unsupported")},
+		// The impersonated user's ID token from an exchange speaks for the
+		// user: it makes nobody an impersonator, is no bearer token and is
+		// no subject token.
+		{name: "exchanged_ID_token_as_actor_token", run: func(t *testing.T, e *env) response {
+			idt := exchangedIDToken(t, e)
+			st, _ := e.genuine(t, appID, "alice", "bob")
+			return e.token(t, appID, exchangeForm(st, idt)).presenting(st, idt).hiding("bob", "alice")
+		}, want: actorWith("issued under impersonation (act)")},
+		{name: "exchanged_ID_token_as_subject_token", run: func(t *testing.T, e *env) response {
+			idt := exchangedIDToken(t, e)
+			_, actor := e.genuine(t, appID, "alice", "bob")
+			return e.token(t, appID, exchangeForm(idt, actor)).presenting(idt, actor).hiding("bob", "alice")
+		}, want: subjectWith("typ")},
+		{name: "exchanged_ID_token_as_bearer_at_API", run: func(t *testing.T, e *env) response {
+			idt := exchangedIDToken(t, e)
+			return e.api(t, http.MethodGet, "/api/me", idt).presenting(idt).hiding("bob")
+		}, want: badBearer},
+		{name: "exchanged_ID_token_introspected", run: func(t *testing.T, e *env) response {
+			idt := exchangedIDToken(t, e)
+			return e.introspect(t, appID, idt).presenting(idt).hiding("bob", "alice")
+		}, want: inactive},
 		{name: "opaque_refresh_like_token_as_subject_token", run: func(t *testing.T, e *env) response {
 			_, idt := e.genuine(t, appID, "alice", "bob")
 			rt := jose.NewID() + jose.NewID()

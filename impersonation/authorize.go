@@ -64,6 +64,12 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
 	ev.Org = d.Org.ID
+	if req.Reason == "" && s.reasonRequired(d.Client) {
+		ev.Reason = string(ReasonMissingReason)
+		_ = s.record(ctx, ev)
+		return nil, req.Redirect(subjecttoken.ErrInvalidRequest.WithDescription(
+			"a reason (impersonation_reason) is required to impersonate through this client"))
+	}
 	grants, err := s.grantsOf(ctx, d)
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)
@@ -80,6 +86,7 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		ClientID: d.Client.ID,
 		Scope:    scope,
 		Actor:    d.Impersonator.ID,
+		Reason:   req.Reason,
 		TTL:      d.Client.SubjectTokenTTL,
 	})
 	if err != nil {
@@ -87,13 +94,20 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 	}
 	resp := &subjecttoken.AuthorizeResponse{SubjectToken: tok}
 	if req.IDToken {
+		org, err := s.orgOf(ctx, d.Impersonator)
+		if err != nil {
+			return nil, s.authorizeFailed(ctx, req, ev, err)
+		}
 		resp.IDToken, _, err = s.tokens.MintIDToken(ctx, authorizetoken.IDTokenParams{
-			Subject:  d.Impersonator.ID,
-			ClientID: d.Client.ID,
-			Nonce:    req.Nonce,
-			State:    req.State,
-			AuthTime: authTime,
-			TTL:      s.idTTL,
+			Subject:      d.Impersonator.ID,
+			ClientID:     d.Client.ID,
+			Nonce:        req.Nonce,
+			State:        req.State,
+			AuthTime:     authTime,
+			LoginSession: login.Session,
+			AMR:          login.AMR,
+			Org:          org,
+			TTL:          s.idTTL,
 		})
 		if err != nil {
 			return nil, s.authorizeFailed(ctx, req, ev, err)
@@ -148,6 +162,19 @@ func (s *Service) notify(ctx context.Context, d *Decision, ev store.Event) {
 		ev.Type, ev.Outcome, ev.Reason = store.EventNotificationFailed, store.OutcomeFailed, err.Error()
 		_ = s.record(ctx, ev)
 	}
+}
+
+// orgOf returns u's organisation, nil when u has none or it is not
+// found (the token then names none).
+func (s *Service) orgOf(ctx context.Context, u *store.User) (*store.Organization, error) {
+	if u.Org == "" {
+		return nil, nil
+	}
+	org, err := s.stores.Organizations.Organization(ctx, u.Org)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return org, err
 }
 
 func displayName(u *store.User) string {

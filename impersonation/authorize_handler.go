@@ -18,8 +18,13 @@ type Login struct {
 	AuthTime time.Time
 	// Session identifies their login session at the host (a stable ID,
 	// not the session cookie itself: stores keep it in clear), as given to
-	// Sessions.Start. Empty when the host runs no impersonation sessions.
+	// Sessions.Start. The impersonator's ID token carries its hash as
+	// sid. Empty when the host has none to give.
 	Session string
+	// AMR are the authentication methods of the login (OpenID Connect
+	// Core §2 amr, e.g. "pwd", "otp", "mfa"), as the host reports them;
+	// the impersonator's ID token carries them. Nil omits amr.
+	AMR []string
 }
 
 // Authenticator is the host's login as the authorize endpoint sees it.

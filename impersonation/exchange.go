@@ -12,6 +12,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
+	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/tokenexchange"
@@ -44,7 +45,22 @@ var (
 
 // Exchange implements tokenexchange.Exchanger: it turns a subject token
 // and the impersonator's ID token (the actor token) into an impersonated
-// access token for client.
+// access token for client and, with openid granted, the impersonated
+// user's ID token beside it (sub the user, act the impersonator, auth_time
+// the impersonator's authentication, the user's org_id and org_name).
+//
+// requested_token_type (RFC 8693 §2.1, §3) picks the issued token: none or
+// access_token, the access token; jwt, the same, answered as
+// issued_token_type jwt; id_token, the user's ID token alone (token_type
+// N_A; openid must be granted); refresh_token, a refresh token (token_type
+// N_A) for a client with RefreshTokens on a Service with sessions, which
+// starts an impersonation session of its own (see WithSessions) whose every
+// refresh passes the policy again. Anything else is invalid_request.
+//
+// The reason the impersonator gave at the authorize step (the subject
+// token's impersonation_reason) is on the audit event and, with
+// ReasonPolicy.Claim, in the access token; a client or service that
+// requires a reason refuses a subject token without one.
 //
 // Checks, in order: the request's token types; the client is enabled, may
 // use the token-exchange grant and has impersonation on; the subject token
@@ -78,7 +94,7 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("actor_token is required for impersonation"), "actor_token missing")
 	case req.ActorTokenType != tokenexchange.TokenTypeIDToken:
 		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("actor_token_type must be "+tokenexchange.TokenTypeIDToken), "actor_token_type unsupported")
-	case req.RequestedTokenType != "" && req.RequestedTokenType != tokenexchange.TokenTypeAccessToken && req.RequestedTokenType != tokenexchange.TokenTypeJWT:
+	case !requestable(req.RequestedTokenType):
 		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("requested_token_type is not supported"), "requested_token_type unsupported")
 	}
 	c, err := s.stores.Clients.Client(ctx, client.ID)
@@ -97,13 +113,25 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("impersonation is not enabled for the client"), string(ReasonImpersonationDisabled))
 	case !apiAuthorized(c):
 		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("the client is not authorized for user impersonation"), string(ReasonClientNotAuthorized))
+	case req.RequestedTokenType == tokenexchange.TokenTypeRefreshToken && s.sessions == nil:
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("this server issues no refresh tokens for an impersonation (it runs no impersonation sessions)"), "requested_token_type refresh_token: sessions are off")
+	case req.RequestedTokenType == tokenexchange.TokenTypeRefreshToken && !c.RefreshTokens:
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("the client does not receive refresh tokens"), "requested_token_type refresh_token: the client does not receive refresh tokens")
 	}
 
 	sub, err := s.tokens.Verify(ctx, req.SubjectToken, c.ID)
 	if err != nil {
 		return nil, refuse(errBadSubjectToken, "subject token: "+err.Error())
 	}
-	ev.Subject, ev.Impersonator, ev.JTI, ev.Scopes = sub.Subject, sub.MayAct.Subject, sub.ID, sub.Scope
+	ev.Subject, ev.Impersonator, ev.JTI, ev.Scopes, ev.Justification = sub.Subject, sub.MayAct.Subject, sub.ID, sub.Scope, sub.Reason
+	if sub.Reason == "" && s.reasonRequired(c) {
+		// Minted before the requirement was switched on.
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("the impersonation needs a reason: start it again with impersonation_reason"), string(ReasonMissingReason))
+	}
+	if req.RequestedTokenType == tokenexchange.TokenTypeRefreshToken && sub.Act != nil {
+		// Refreshed tokens name one actor: a delegated chain would be lost.
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("no refresh token for a subject token that already carries act"), "requested_token_type refresh_token: the subject token carries act")
+	}
 
 	actor, err := s.tokens.VerifyIDToken(ctx, req.ActorToken, c.ID)
 	if err != nil {
@@ -139,6 +167,9 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	if err != nil {
 		return nil, err
 	}
+	if req.RequestedTokenType == tokenexchange.TokenTypeIDToken && !scope.Contains("openid") {
+		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("requested_token_type id_token needs the openid scope"), "requested_token_type id_token without openid")
+	}
 
 	// Last: consume the subject token. It is held past the longest time
 	// Verify could still accept it (see holdUntil).
@@ -149,32 +180,121 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, err
 	}
 
-	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
-		client:  c,
-		subject: d.Subject.ID,
-		aud:     aud,
-		scope:   scope,
+	x := exchanged{
+		client: c, decision: d, scope: scope, aud: aud, reason: sub.Reason,
 		// Verify capped the subject token's chain at maxDepth-1, so the
 		// new chain is at most maxDepth deep.
-		act: &claims.Actor{Subject: d.Impersonator.ID, Act: sub.Act},
-		org: d.Org,
-	})
+		act:      &claims.Actor{Subject: d.Impersonator.ID, Act: sub.Act},
+		authTime: actor.AuthTime.Time(),
+	}
+	var resp *tokenexchange.Response
+	switch req.RequestedTokenType {
+	case tokenexchange.TokenTypeIDToken:
+		resp, err = s.exchangeIDToken(ctx, x, ev)
+	case tokenexchange.TokenTypeRefreshToken:
+		resp, err = s.sessions.exchangeRefreshToken(ctx, x, ev)
+	default:
+		resp, err = s.exchangeAccessToken(ctx, x, ev, req.RequestedTokenType)
+	}
 	if err != nil {
 		return nil, err
 	}
-
-	ev.Type, ev.Outcome, ev.JTI, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, at.ID, scope, s.now().UTC()
+	ev.Type, ev.Outcome, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, scope, s.now().UTC()
 	if err := s.record(ctx, *ev); err != nil {
 		// Nothing is issued that was not recorded.
 		return nil, err
 	}
-	return &tokenexchange.Response{
+	return resp, nil
+}
+
+// requestable reports whether the exchange serves requested_token_type
+// rt (RFC 8693 §2.1, §3); empty means the access token.
+func requestable(rt string) bool {
+	switch rt {
+	case "", tokenexchange.TokenTypeAccessToken, tokenexchange.TokenTypeJWT,
+		tokenexchange.TokenTypeIDToken, tokenexchange.TokenTypeRefreshToken:
+		return true
+	}
+	return false
+}
+
+// exchanged is a granted exchange, past every check and with the subject
+// token consumed: what its tokens are minted from.
+type exchanged struct {
+	client   *store.Client
+	decision *Decision
+	scope    claims.Scope
+	aud      claims.Audience
+	act      *claims.Actor
+	reason   string
+	// authTime is when the impersonator authenticated (the actor token's
+	// auth_time); zero when it did not say.
+	authTime time.Time
+}
+
+// exchangeAccessToken mints the impersonated access token and, with
+// openid granted, the impersonated user's ID token beside it. requested is
+// the requested_token_type: jwt answers issued_token_type jwt (the access
+// token is one), anything else access_token. ev gets the access token's
+// jti.
+func (s *Service) exchangeAccessToken(ctx context.Context, x exchanged, ev *store.Event, requested string) (*tokenexchange.Response, error) {
+	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
+		client: x.client, subject: x.decision.Subject.ID, aud: x.aud, scope: x.scope,
+		act: x.act, org: x.decision.Org, reason: x.reason,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev.JTI = at.ID
+	resp := &tokenexchange.Response{
 		AccessToken:     tok,
 		IssuedTokenType: tokenexchange.TokenTypeAccessToken,
-		TokenType:       "Bearer",
+		TokenType:       tokenexchange.BearerTokenType,
 		ExpiresIn:       int64(ttl / time.Second),
-		Scope:           scope,
+		Scope:           x.scope,
+	}
+	if requested == tokenexchange.TokenTypeJWT {
+		resp.IssuedTokenType = tokenexchange.TokenTypeJWT
+	}
+	if x.scope.Contains("openid") {
+		if resp.IDToken, _, err = s.mintExchangedIDToken(ctx, x, min(s.idTTL, ttl)); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// exchangeIDToken issues the impersonated user's ID token as the issued
+// token (RFC 8693 §2.2.1: token_type N_A, it is no access token). ev gets
+// its jti.
+func (s *Service) exchangeIDToken(ctx context.Context, x exchanged, ev *store.Event) (*tokenexchange.Response, error) {
+	tok, c, err := s.mintExchangedIDToken(ctx, x, s.idTTL)
+	if err != nil {
+		return nil, err
+	}
+	ev.JTI = c.ID
+	return &tokenexchange.Response{
+		AccessToken:     tok,
+		IssuedTokenType: tokenexchange.TokenTypeIDToken,
+		TokenType:       tokenexchange.NotApplicableTokenType,
+		ExpiresIn:       int64(c.Expiry.Time().Sub(c.IssuedAt.Time()) / time.Second),
+		Scope:           x.scope,
 	}, nil
+}
+
+// mintExchangedIDToken signs the OpenID Connect ID token of the
+// impersonated user for x's client: sub the user, act the impersonator,
+// auth_time the impersonator's authentication, the user's org_id and
+// org_name, no nonce (none was bound to the exchange), living ttl.
+func (s *Service) mintExchangedIDToken(ctx context.Context, x exchanged, ttl time.Duration) (string, *authorizetoken.IDTokenClaims, error) {
+	return s.tokens.MintIDToken(ctx, authorizetoken.IDTokenParams{
+		Subject:  x.decision.Subject.ID,
+		ClientID: x.client.ID,
+		AuthTime: x.authTime,
+		Act:      x.act,
+		Org:      x.decision.Org,
+		TTL:      ttl,
+	})
 }
 
 // accessParams describe an access token to mint.
@@ -188,6 +308,9 @@ type accessParams struct {
 	// session, when set, is the impersonation session the token is issued
 	// under: its ID goes into isid and the token does not outlive it.
 	session *store.ImpersonationSession
+	// reason is the impersonator's stated reason, for the
+	// impersonation_reason claim when ReasonPolicy.Claim is on.
+	reason string
 }
 
 // mintAccessToken signs an RFC 9068 access token for p and returns it, its
@@ -223,9 +346,9 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	}
 	if p.session != nil {
 		at.SessionID = p.session.ID
-		if s.sessions != nil && s.sessions.reasonClaim {
-			at.Reason = p.session.Reason
-		}
+	}
+	if s.reason.Claim {
+		at.Reason = p.reason
 	}
 	key, err := s.stores.Keys.SigningKey(ctx)
 	if err != nil {

@@ -212,11 +212,26 @@ func rejectCases() []rejectCase {
 			wantCode: invalid, wantReason: "actor_token missing",
 		},
 		{
-			name: "requested_token_type refresh token",
+			name: "requested_token_type refresh token without sessions",
 			prepare: changed(func(req *tokenexchange.Request) {
 				req.RequestedTokenType = tokenexchange.TokenTypeRefreshToken
 			}),
+			wantCode: invalid, wantReason: "requested_token_type refresh_token: sessions are off",
+		},
+		{
+			name: "requested_token_type saml2",
+			prepare: changed(func(req *tokenexchange.Request) {
+				req.RequestedTokenType = tokenexchange.TokenTypeSAML2
+			}),
 			wantCode: invalid, wantReason: "requested_token_type unsupported",
+		},
+		{
+			name: "requested_token_type id_token without openid",
+			prepare: changed(func(req *tokenexchange.Request) {
+				req.RequestedTokenType = tokenexchange.TokenTypeIDToken
+				req.Scope = claims.Scope{scopeOrdersRead}
+			}),
+			wantCode: invalid, wantReason: "requested_token_type id_token without openid",
 		},
 		{
 			name: "subject token minted for client A used by client B",

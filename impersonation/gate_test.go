@@ -228,6 +228,35 @@ var gateEntries = []gateEntry{
 		event:    store.EventTokenExchangeDenied,
 	},
 	{
+		name:    "token exchange for the user's ID token (requested_token_type id_token)",
+		methods: []string{"Service.Exchange"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			req := exchangeRequest(f.authorizeFor(t, gateClient, "alice", "bob"))
+			req.RequestedTokenType = tokenexchange.TokenTypeIDToken
+			return func(t *testing.T) gateOutcome {
+				w := f.postToken(t, gateClient, secrets[gateClient], req.Values())
+				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
+			}
+		},
+		exchange: true,
+		event:    store.EventTokenExchangeDenied,
+	},
+	{
+		name:    "token exchange for a refresh token (requested_token_type refresh_token)",
+		methods: []string{"Service.Exchange"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			f.enableRefresh(t, gateClient)
+			req := exchangeRequest(f.authorizeFor(t, gateClient, "alice", "bob"))
+			req.RequestedTokenType = tokenexchange.TokenTypeRefreshToken
+			return func(t *testing.T) gateOutcome {
+				w := f.postToken(t, gateClient, secrets[gateClient], req.Values())
+				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
+			}
+		},
+		exchange: true,
+		event:    store.EventTokenExchangeDenied,
+	},
+	{
 		name:    "session sign-in, authorize step (SignInSession)",
 		methods: []string{"Sessions.SignIn"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {

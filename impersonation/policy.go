@@ -36,6 +36,9 @@ const (
 	ReasonSelf                 Reason = "self_impersonation"
 	ReasonProtected            Reason = "subject_protected"
 	ReasonRateLimited          Reason = "rate_limited"
+	// ReasonMissingReason: the impersonator gave no reason where one is
+	// required (WithReason, store.Client.ReasonRequired).
+	ReasonMissingReason Reason = "reason_missing"
 )
 
 // DeniedError is a policy refusal.

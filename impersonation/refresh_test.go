@@ -392,7 +392,7 @@ func TestRefreshGrant_TokenEndpoint(t *testing.T) {
 	out := f.exchangeVia(t, viaHTTP, appID, exchangeRequest(st, idt))
 	require.Equal(t, http.StatusOK, out.status, out.body)
 	assert.Equal(t, tokenexchange.TokenTypeAccessToken, out.resp.IssuedTokenType)
-	assert.Empty(t, out.resp.IDToken, "token exchange issues no ID token")
+	assert.Equal(t, "bob", testkit.DecodeJWT(t, out.resp.IDToken).Str(t, "sub"), "with openid, the exchange issues the user's ID token too")
 }
 
 func TestRefreshGrant_TokenEndpointRefusals(t *testing.T) {

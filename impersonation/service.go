@@ -98,6 +98,7 @@ type Service struct {
 	idTTL      time.Duration
 	revocation store.Revocation
 	secrets    verifiedSecrets
+	reason     ReasonPolicy
 
 	// sessions are nil unless WithSessions; the three fields after it
 	// are what WithSessions gave, for New to build them.
@@ -178,6 +179,32 @@ func WithStartLimit(limiter store.RateLimiter, n int, per time.Duration) Option 
 	return func(s *Service) { s.limiter, s.startLimit, s.startWindow = limiter, n, per }
 }
 
+// ReasonPolicy says what a [Service] asks of the impersonator's stated
+// reason: the impersonation_reason of the authorize request, which the
+// subject token carries on to the exchange, and the reason given to
+// [Sessions.Start]. The zero value asks nothing and puts it in no token.
+type ReasonPolicy struct {
+	// Required refuses an impersonation started without a reason: an
+	// authorize request is answered invalid_request (audited with reason
+	// reason_missing) and Sessions.Start returns ErrReasonRequired.
+	// store.Client.ReasonRequired asks the same of one client's
+	// impersonations.
+	Required bool
+	// Claim puts the reason into the tokens of the impersonation as
+	// impersonation_reason (ClaimReason): the exchanged access token and
+	// the tokens issued under an impersonation session, so that resource
+	// servers can show it and the resource-server kit's request audit
+	// records it.
+	Claim bool
+}
+
+// WithReason sets the [ReasonPolicy]; default none.
+func WithReason(p ReasonPolicy) Option { return func(s *Service) { s.reason = p } }
+
+// reasonRequired reports whether an impersonation through c needs a
+// reason.
+func (s *Service) reasonRequired(c *store.Client) bool { return s.reason.Required || c.ReasonRequired }
+
 // WithAccessTokenTTL sets the access token lifetime for clients that do
 // not set their own; default DefaultAccessTokenTTL.
 func WithAccessTokenTTL(d time.Duration) Option { return func(s *Service) { s.accessTTL = d } }
@@ -228,6 +255,8 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		s.fallback = store.NewSlogAuditor(slog.Default())
 	}
 	if s.sessionConfig != nil {
+		// SessionConfig.ReasonClaim predates WithReason and means the same.
+		s.reason.Claim = s.reason.Claim || s.sessionConfig.ReasonClaim
 		ss, err := newSessions(s, s.sessionStore, s.sessionRevocation, *s.sessionConfig)
 		if err != nil {
 			return nil, err

@@ -73,11 +73,13 @@ type SessionConfig struct {
 	// impersonation session (inside one it ends with the session); zero
 	// means DefaultRefreshTokenTTL, at most claims.MaxTokenAge.
 	RefreshTokenTTL time.Duration
-	// ReasonRequired makes a reason mandatory to start a session.
+	// ReasonRequired makes a reason mandatory to start a session (and
+	// only that: ReasonPolicy.Required asks for one at every start,
+	// authorize requests included).
 	ReasonRequired bool
-	// ReasonClaim puts the session's reason into the tokens issued under
-	// it, as the claim impersonation_reason (ClaimReason), so that resource
-	// servers can show or log it.
+	// ReasonClaim is ReasonPolicy.Claim ([WithReason]): the reason goes
+	// into the tokens of the impersonation, exchanged access tokens
+	// included, as the claim impersonation_reason (ClaimReason).
 	ReasonClaim bool
 }
 
@@ -102,7 +104,6 @@ type Sessions struct {
 	maxDuration   time.Duration
 	refreshTTL    time.Duration
 	requireReason bool
-	reasonClaim   bool
 }
 
 var _ tokenexchange.GrantHandler = (*Sessions)(nil)
@@ -116,7 +117,7 @@ func newSessions(svc *Service, st store.Sessions, rev store.Revocation, cfg Sess
 		return nil, errors.New("impersonation: WithSessions and WithRevocationStore name different revocation stores")
 	}
 	ss := &Sessions{svc: svc, store: st, maxDuration: cfg.MaxDuration, refreshTTL: cfg.RefreshTokenTTL,
-		requireReason: cfg.ReasonRequired, reasonClaim: cfg.ReasonClaim}
+		requireReason: cfg.ReasonRequired || svc.reason.Required}
 	if ss.maxDuration == 0 {
 		ss.maxDuration = DefaultSessionMaxDuration
 	}
@@ -145,8 +146,10 @@ func (s *Service) Sessions() *Sessions { return s.sessions }
 // login session at the host — not the session cookie itself: stores keep
 // it in clear) to the impersonation that accessToken, the access token
 // just obtained by token exchange, carries. reason is the impersonator's
-// stated reason (required with SessionConfig.ReasonRequired; at most
-// subjecttoken.MaxReasonBytes of printable text). The session lasts the
+// stated reason (at most subjecttoken.MaxReasonBytes of printable text);
+// empty takes the one accessToken carries, if any (ReasonPolicy.Claim). It
+// is required (ErrReasonRequired) with SessionConfig.ReasonRequired,
+// ReasonPolicy.Required or the client's ReasonRequired. The session lasts the
 // configured maximum duration; a previous session of the login session is
 // ended first.
 func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason string) (*store.ImpersonationSession, error) {
@@ -157,9 +160,6 @@ func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason
 	if loginSession == "" {
 		return nil, errors.New("impersonation: Start needs a login session")
 	}
-	if ss.requireReason && reason == "" {
-		return nil, ErrReasonRequired
-	}
 	if !cleanText(reason) || len(reason) > subjecttoken.MaxReasonBytes {
 		return nil, errors.New("impersonation: the reason must be at most 512 bytes of printable text")
 	}
@@ -169,6 +169,24 @@ func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason
 	}
 	if !p.Impersonated() {
 		return nil, ErrNotImpersonated
+	}
+	if reason == "" {
+		// The reason given at the authorize step, when the exchanged token
+		// carries it (ReasonPolicy.Claim).
+		reason = p.Reason
+	}
+	if reason == "" {
+		required := ss.requireReason
+		if !required {
+			c, err := s.stores.Clients.Client(ctx, p.ClientID)
+			if err != nil {
+				return nil, fmt.Errorf("impersonation: start session: %w", err)
+			}
+			required = c.ReasonRequired
+		}
+		if required {
+			return nil, ErrReasonRequired
+		}
 	}
 	if p.SessionID != "" {
 		// A token issued under a session cannot start another one: that
@@ -544,9 +562,11 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	if err != nil {
 		return nil, err
 	}
-	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
-		client: c, subject: u.ID, aud: claims.Audience{c.ID}, scope: scope, act: act, org: org, session: sess,
-	})
+	ap := accessParams{client: c, subject: u.ID, aud: claims.Audience{c.ID}, scope: scope, act: act, org: org, session: sess}
+	if sess != nil {
+		ap.reason = sess.Reason
+	}
+	tok, at, ttl, err := s.mintAccessToken(ctx, ap)
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +586,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 		}
 	}
 	if c.RefreshTokens {
-		if t.RefreshToken, err = ss.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
+		if t.RefreshToken, _, err = ss.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
 			return nil, err
 		}
 	}
@@ -588,7 +608,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	return t, nil
 }
 
-func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, error) {
+func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, *refreshtoken.Claims, error) {
 	s := ss.svc
 	now := s.now()
 	exp := now.Add(ss.refreshTTL)
@@ -614,9 +634,50 @@ func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subje
 	}
 	key, err := s.stores.Keys.SigningKey(ctx)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return refreshtoken.Mint(key, &rc)
+	tok, err := refreshtoken.Mint(key, &rc)
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, &rc, nil
+}
+
+// exchangeRefreshToken issues a refresh token as the issued token of an
+// exchange (requested_token_type refresh_token; RFC 8693 §2.2.1: token_type
+// N_A). The impersonation it carries is a session that no login session
+// holds: it lasts SessionConfig.MaxDuration, every token refreshed from it
+// carries its ID in isid and passes the policy gate again for the client
+// that receives it, and revoking any of them ends it. The session's start
+// is recorded; ev gets the refresh token's jti.
+func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *store.Event) (*tokenexchange.Response, error) {
+	s := ss.svc
+	now := s.now().UTC()
+	sess := &store.ImpersonationSession{
+		ID:           jose.NewID(),
+		Impersonator: x.decision.Impersonator.ID,
+		Subject:      x.decision.Subject.ID,
+		ClientID:     x.client.ID,
+		Org:          x.decision.Org.ID,
+		Reason:       x.reason,
+		Started:      now,
+		Expires:      now.Add(ss.maxDuration),
+	}
+	rt, rc, err := ss.mintRefreshToken(ctx, x.client, sess.Subject, &claims.Actor{Subject: sess.Impersonator}, sess, x.scope, x.authTime)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, sessionEvent(store.EventSessionStarted, sess, store.OutcomeGranted, "token exchange: refresh token")); err != nil {
+		return nil, err
+	}
+	ev.JTI = rc.ID
+	return &tokenexchange.Response{
+		AccessToken:     rt,
+		IssuedTokenType: tokenexchange.TokenTypeRefreshToken,
+		TokenType:       tokenexchange.NotApplicableTokenType,
+		ExpiresIn:       int64(rc.Expiry.Time().Sub(now) / time.Second),
+		Scope:           x.scope,
+	}, nil
 }
 
 // Refresh redeems a refresh token of client (used once: a new refresh

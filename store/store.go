@@ -59,6 +59,10 @@ type Client struct {
 	// authorization-code grant. Off by default; under impersonation a
 	// refresh token keeps act and never outlives the impersonation session.
 	RefreshTokens bool
+	// ReasonRequired refuses an impersonation through the client that
+	// starts without a stated reason (the authorize request's
+	// impersonation_reason, the reason of an impersonation session).
+	ReasonRequired bool
 }
 
 // Organization is a tenant. Parent is the ID of the parent organisation,

@@ -46,9 +46,10 @@ type Response struct {
 	Scope claims.Scope `json:"scope,omitempty"`
 	// RefreshToken is an optional refresh token.
 	RefreshToken string `json:"refresh_token,omitempty"`
-	// IDToken is the OpenID Connect ID token of an authorization-code or
-	// refresh grant served through WithGrant; token exchange leaves it
-	// empty.
+	// IDToken is an OpenID Connect ID token beside the issued token: the
+	// impersonated user's after a token exchange that granted openid, or
+	// that of an authorization-code or refresh grant served through
+	// WithGrant. Empty means none.
 	IDToken string `json:"id_token,omitempty"`
 }
 

@@ -101,6 +101,9 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 					Outcome:      store.OutcomeAttempted,
 					Method:       r.Method,
 					Path:         r.URL.Path,
+					// The reason, when the issuer puts it in the token
+					// (impersonation_reason).
+					Justification: p.Reason,
 				})
 				if err != nil {
 					wire.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")

@@ -244,8 +244,10 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 		name       string
 		method     string
 		impersonal bool // a token without act
+		reason     string
 		wantEvent  bool
 	}{
+		{name: "POST under impersonation, with the reason claim", method: http.MethodPost, reason: "ticket 4711", wantEvent: true},
 		{name: "POST under impersonation", method: http.MethodPost, wantEvent: true},
 		{name: "PUT under impersonation", method: http.MethodPut, wantEvent: true},
 		{name: "PATCH under impersonation", method: http.MethodPatch, wantEvent: true},
@@ -262,6 +264,9 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 			at := f.accessToken(t)
 			if tc.impersonal {
 				at = withClaims(func(_ *fixture, c map[string]any) { delete(c, "act") })(t, f)
+			}
+			if tc.reason != "" {
+				at = withClaims(func(_ *fixture, c map[string]any) { c["impersonation_reason"] = tc.reason })(t, f)
 			}
 			audit := memory.New()
 			next := &recordingHandler{}
@@ -284,6 +289,7 @@ func TestMiddleware_RequestAudit(t *testing.T) {
 			assert.Equal(t, []string{"openid", scopeOrdersRead}, e.Scopes)
 			assert.Equal(t, testkit.DecodeJWT(t, at).Str(t, "jti"), e.JTI)
 			assert.Equal(t, f.clock.Now().UTC(), e.Time)
+			assert.Equal(t, tc.reason, e.Justification, "the impersonator's reason, when the token carries it")
 		})
 	}
 }

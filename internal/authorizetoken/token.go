@@ -84,6 +84,10 @@ type Claims struct {
 	Scope           claims.Scope   `json:"scope"`
 	MayAct          *claims.MayAct `json:"may_act"`
 	Act             *claims.Actor  `json:"act,omitempty"`
+	// Reason is the impersonator's stated reason (impersonation_reason),
+	// when one was given at the authorize step: it travels to the
+	// exchange, whose audit event and tokens carry it on.
+	Reason string `json:"impersonation_reason,omitempty"`
 }
 
 // IDTokenClaims are the claims of the ID token issued to the impersonator
@@ -102,6 +106,17 @@ type IDTokenClaims struct {
 	Act *claims.Actor `json:"act,omitempty"`
 	// SessionID is isid, the impersonation session, when there is one.
 	SessionID string `json:"isid,omitempty"`
+	// LoginSessionID is sid (OpenID Connect Front-Channel Logout §3): a
+	// hash of the host's login session, never the session itself.
+	LoginSessionID string `json:"sid,omitempty"`
+	// AMR is amr (OpenID Connect Core §2): how the user authenticated, as
+	// the host reports it.
+	AMR []string `json:"amr,omitempty"`
+	// OrgID and OrgName are the user's organisation: the impersonator's
+	// in the impersonator's ID token, the impersonated user's in one
+	// issued for them.
+	OrgID   string `json:"org_id,omitempty"`
+	OrgName string `json:"org_name,omitempty"`
 }
 
 // Verifier verifies subject tokens and ID tokens of one issuer with its
@@ -215,6 +230,8 @@ type Params struct {
 	// Act is a prior actor chain to carry, when the impersonator is
 	// already acting for someone; usually nil.
 	Act *claims.Actor
+	// Reason is the impersonator's stated reason; empty for none.
+	Reason string
 	// TTL is the lifetime; zero means DefaultTTL; capped at MaxTTL.
 	TTL time.Duration
 }
@@ -248,6 +265,7 @@ func (i *Issuer) Mint(ctx context.Context, p Params) (string, *Claims, error) {
 		Scope:           p.Scope,
 		MayAct:          &claims.MayAct{Subject: p.Actor},
 		Act:             p.Act,
+		Reason:          p.Reason,
 	}
 	tok, err := i.sign(ctx, HeaderType, c)
 	if err != nil {
@@ -268,10 +286,18 @@ type IDTokenParams struct {
 	State string
 	// AuthTime is when the impersonator authenticated; zero omits auth_time.
 	AuthTime time.Time
-	// Act and SessionID mark an ID token issued under an impersonation
-	// session (Subject is then the impersonated user); usually empty.
+	// Act marks an ID token for an impersonated user (Subject), naming
+	// the impersonator; SessionID is the impersonation session it was
+	// issued under, if any. Usually empty.
 	Act       *claims.Actor
 	SessionID string
+	// LoginSession is the host's login session; the token carries its
+	// hash as sid. Empty omits sid.
+	LoginSession string
+	// AMR are the authentication methods the host reports; nil omits amr.
+	AMR []string
+	// Org is the user's organisation (org_id, org_name); nil omits them.
+	Org *store.Organization
 	// TTL is the lifetime; zero means DefaultIDTokenTTL; capped at
 	// MaxIDTokenTTL.
 	TTL time.Duration
@@ -306,12 +332,27 @@ func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDT
 	if p.State != "" {
 		c.StateHash = StateHash(p.State)
 	}
-	c.Act, c.SessionID = p.Act, p.SessionID
+	c.Act, c.SessionID, c.AMR = p.Act, p.SessionID, slices.Clone(p.AMR)
+	if p.LoginSession != "" {
+		c.LoginSessionID = LoginSessionHash(p.LoginSession)
+	}
+	if p.Org != nil {
+		c.OrgID, c.OrgName = p.Org.ID, p.Org.Name
+	}
 	tok, err := i.sign(ctx, IDTokenHeaderType, c)
 	if err != nil {
 		return "", nil, err
 	}
 	return tok, c, nil
+}
+
+// LoginSessionHash returns the sid of a login session: the base64url
+// SHA-256 of "sid:" and the session identifier, so that the ID token never
+// carries the identifier the host's stores are keyed by, while the host can
+// compute the sid of any of its sessions.
+func LoginSessionHash(loginSession string) string {
+	sum := sha256.Sum256([]byte("sid:" + loginSession))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // StateHash returns s_hash for state: the base64url encoding of the left
