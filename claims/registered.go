@@ -36,8 +36,8 @@ const (
 // aside): [Registered.Validate] refuses an older iat with [ErrIssuedAt].
 // While a token has not expired it is at most as old as its lifetime, and
 // every lifetime the library mints is far shorter: subject tokens
-// (internal/authorizetoken.MaxTTL, 10 minutes), ID tokens
-// (internal/authorizetoken.MaxIDTokenTTL, an hour), access
+// (internal/authorizetoken.DefaultMaxTTL, 10 minutes), ID tokens
+// (internal/authorizetoken.DefaultMaxIDTokenTTL, an hour), access
 // tokens ([github.com/actas/actas/impersonation.MaxAccessTokenTTL], 24
 // hours) and refresh tokens
 // ([github.com/actas/actas/impersonation.DefaultRefreshTokenTTL], 8 hours,

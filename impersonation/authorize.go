@@ -64,6 +64,9 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
 	ev.Org = d.Org.ID
+	if err := s.caps.Check(d.Client); err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
+	}
 	if req.Reason == "" && s.reasonRequired(d.Client) {
 		ev.Reason = string(ReasonMissingReason)
 		_ = s.record(ctx, ev)
@@ -136,8 +139,12 @@ func (s *Service) authorizeFailed(ctx context.Context, req *subjecttoken.Authori
 			wire = subjecttoken.ErrUnauthorizedClient.WithDescription("the client is not authorized for user impersonation")
 		}
 	} else {
-		// A store, key or hook failure: fail closed, the client may retry.
+		// A store, key or hook failure: fail closed, the client may retry;
+		// a configuration error will not go away on a retry.
 		ev.Outcome, ev.Reason = store.OutcomeFailed, err.Error()
+		if errors.Is(err, ErrConfiguration) {
+			wire = subjecttoken.ErrServerError
+		}
 	}
 	_ = s.record(ctx, ev) // the request is refused whether or not this is recorded
 	return req.Redirect(wire.WithCause(err))

@@ -113,6 +113,11 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("impersonation is not enabled for the client"), string(ReasonImpersonationDisabled))
 	case !apiAuthorized(c):
 		return nil, refuse(tokenexchange.ErrUnauthorizedClient.WithDescription("the client is not authorized for user impersonation"), string(ReasonClientNotAuthorized))
+	}
+	if err := s.caps.Check(c); err != nil {
+		return nil, err
+	}
+	switch {
 	case req.RequestedTokenType == tokenexchange.TokenTypeRefreshToken && s.sessions == nil:
 		return nil, refuse(tokenexchange.ErrInvalidRequest.WithDescription("this server issues no refresh tokens for an impersonation (it runs no impersonation sessions)"), "requested_token_type refresh_token: sessions are off")
 	case req.RequestedTokenType == tokenexchange.TokenTypeRefreshToken && !c.RefreshTokens:
@@ -320,7 +325,9 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	if ttl <= 0 {
 		ttl = s.accessTTL
 	}
-	ttl = min(ttl, MaxAccessTokenTTL)
+	if err := s.caps.Check(p.client); err != nil {
+		return "", nil, 0, err
+	}
 	now := s.now()
 	if p.session != nil {
 		ttl = min(ttl, p.session.Expires.Sub(now).Truncate(time.Second))
@@ -411,6 +418,10 @@ func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error)
 		// it may try again (with a new subject token if this one was
 		// consumed before the failure).
 		refusal = &exchangeRefusal{wire: tokenexchange.ErrTemporarilyUnavailable, reason: err.Error(), cause: err}
+		if errors.Is(err, ErrConfiguration) {
+			// Not going away on a retry: the host must fix it.
+			refusal.wire = tokenexchange.ErrServerError
+		}
 		ev.Type, ev.Outcome = store.EventTokenExchangeDenied, store.OutcomeFailed
 	}
 	ev.Reason = refusal.reason

@@ -24,10 +24,72 @@ const (
 	// DefaultAccessTokenTTL is the impersonated access token lifetime, as
 	// in the flow's reference document (3600 s).
 	DefaultAccessTokenTTL = accesstoken.DefaultTTL
-	// MaxAccessTokenTTL caps an impersonated access token's lifetime,
-	// whatever the client or WithAccessTokenTTL asks.
+	// MaxAccessTokenTTL is the default cap of an access token's lifetime
+	// (LifetimeCaps.AccessToken) and the most any cap may be: every
+	// verifier refuses a token that lives longer.
 	MaxAccessTokenTTL = accesstoken.MaxTTL
+	// DefaultMaxSubjectTokenTTL is the default cap of a subject token's
+	// lifetime: a bearer credential for someone else's account.
+	DefaultMaxSubjectTokenTTL = authorizetoken.DefaultMaxTTL
+	// DefaultMaxIDTokenTTL is the default cap of an ID token's lifetime.
+	DefaultMaxIDTokenTTL = authorizetoken.DefaultMaxIDTokenTTL
 )
+
+// ErrConfiguration is matched (errors.Is) by a refusal caused by the
+// host's configuration rather than the request, such as a client lifetime
+// above its cap. The client gets server_error; the audit event says what
+// to fix.
+var ErrConfiguration = errors.New("impersonation: configuration error")
+
+// LifetimeCaps are the longest lifetimes a [Service] gives each kind of
+// token; a zero field is its default, and no cap may exceed
+// MaxAccessTokenTTL. A lifetime above its cap is a configuration error,
+// never silently shortened: [New] refuses a default lifetime (from
+// WithAccessTokenTTL or WithIDTokenTTL) above it, and a client whose
+// SubjectTokenTTL or AccessTokenTTL exceeds it is refused at its first use
+// (server_error, audited, matching ErrConfiguration) until its
+// registration is fixed. [LifetimeCaps.Check] checks a registration
+// beforehand, as a data file loader should.
+type LifetimeCaps struct {
+	// SubjectToken caps subject tokens; zero means
+	// DefaultMaxSubjectTokenTTL (10 min).
+	SubjectToken time.Duration
+	// IDToken caps ID tokens; zero means DefaultMaxIDTokenTTL (1 h).
+	IDToken time.Duration
+	// AccessToken caps access tokens; zero means MaxAccessTokenTTL (24 h).
+	AccessToken time.Duration
+}
+
+// WithLifetimeCaps sets the [LifetimeCaps]; default the defaults of each.
+func WithLifetimeCaps(c LifetimeCaps) Option { return func(s *Service) { s.caps = c } }
+
+// orDefaults returns l with each zero field set to its default.
+func (l LifetimeCaps) orDefaults() LifetimeCaps {
+	if l.SubjectToken == 0 {
+		l.SubjectToken = DefaultMaxSubjectTokenTTL
+	}
+	if l.IDToken == 0 {
+		l.IDToken = DefaultMaxIDTokenTTL
+	}
+	if l.AccessToken == 0 {
+		l.AccessToken = MaxAccessTokenTTL
+	}
+	return l
+}
+
+// Check reports whether c's lifetimes are within the caps (a zero field of
+// l is its default): nil, or an error matching ErrConfiguration that names
+// the client, the field and the cap.
+func (l LifetimeCaps) Check(c *store.Client) error {
+	l = l.orDefaults()
+	switch {
+	case c.SubjectTokenTTL > l.SubjectToken:
+		return fmt.Errorf("%w: client %q: SubjectTokenTTL %v exceeds the subject token cap %v", ErrConfiguration, c.ID, c.SubjectTokenTTL, l.SubjectToken)
+	case c.AccessTokenTTL > l.AccessToken:
+		return fmt.Errorf("%w: client %q: AccessTokenTTL %v exceeds the access token cap %v", ErrConfiguration, c.ID, c.AccessTokenTTL, l.AccessToken)
+	}
+	return nil
+}
 
 // Stores are what a [Service] reads and writes. Every field is required;
 // store/memory's Store implements all but Keys, which its KeySet does.
@@ -99,6 +161,7 @@ type Service struct {
 	revocation store.Revocation
 	secrets    verifiedSecrets
 	reason     ReasonPolicy
+	caps       LifetimeCaps
 
 	// sessions are nil unless WithSessions; the three fields after it
 	// are what WithSessions gave, for New to build them.
@@ -206,11 +269,12 @@ func WithReason(p ReasonPolicy) Option { return func(s *Service) { s.reason = p 
 func (s *Service) reasonRequired(c *store.Client) bool { return s.reason.Required || c.ReasonRequired }
 
 // WithAccessTokenTTL sets the access token lifetime for clients that do
-// not set their own; default DefaultAccessTokenTTL.
+// not set their own; default DefaultAccessTokenTTL, at most
+// LifetimeCaps.AccessToken.
 func WithAccessTokenTTL(d time.Duration) Option { return func(s *Service) { s.accessTTL = d } }
 
-// WithIDTokenTTL sets the lifetime of the impersonator's ID token; default
-// authorizetoken.DefaultIDTokenTTL.
+// WithIDTokenTTL sets the lifetime of the ID tokens; default 5 min, at
+// most LifetimeCaps.IDToken.
 func WithIDTokenTTL(d time.Duration) Option { return func(s *Service) { s.idTTL = d } }
 
 // New returns a Service for the issuer identifier iss: the exact iss of
@@ -241,6 +305,16 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, errors.New("impersonation: scope rule is nil")
 	case s.accessTTL <= 0 || s.idTTL <= 0:
 		return nil, errors.New("impersonation: token lifetimes must be positive")
+	case s.caps.SubjectToken < 0 || s.caps.IDToken < 0 || s.caps.AccessToken < 0 ||
+		s.caps.SubjectToken > MaxAccessTokenTTL || s.caps.IDToken > MaxAccessTokenTTL || s.caps.AccessToken > MaxAccessTokenTTL:
+		return nil, fmt.Errorf("impersonation: lifetime caps must be positive and at most %v", MaxAccessTokenTTL)
+	}
+	s.caps = s.caps.orDefaults()
+	switch {
+	case s.accessTTL > s.caps.AccessToken:
+		return nil, fmt.Errorf("%w: WithAccessTokenTTL %v exceeds the access token cap %v", ErrConfiguration, s.accessTTL, s.caps.AccessToken)
+	case s.idTTL > s.caps.IDToken:
+		return nil, fmt.Errorf("%w: WithIDTokenTTL %v exceeds the ID token cap %v", ErrConfiguration, s.idTTL, s.caps.IDToken)
 	}
 	if s.startLimit > 0 && s.startWindow <= 0 {
 		return nil, errors.New("impersonation: start limit window must be positive")
@@ -270,6 +344,7 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		authorizetoken.WithAlgorithms(s.algs...),
 		// A subject token's act chain gains the impersonator on exchange.
 		authorizetoken.WithMaxActDepth(s.maxDepth),
+		authorizetoken.WithCaps(s.caps.SubjectToken, s.caps.IDToken),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)

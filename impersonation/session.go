@@ -717,6 +717,8 @@ func refreshWire(err error) error {
 		return tokenexchange.ErrInvalidScope.WithDescription(errRefreshScope.Error())
 	case errors.Is(err, errRefreshClient):
 		return tokenexchange.ErrUnauthorizedClient.WithDescription(errRefreshClient.Error())
+	case errors.Is(err, ErrConfiguration):
+		return tokenexchange.ErrServerError.WithCause(err)
 	}
 	return tokenexchange.ErrTemporarilyUnavailable.WithCause(err)
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/subjecttoken"
@@ -53,6 +54,9 @@ type clientEntry struct {
 	// RefreshTokens lets the client receive refresh tokens from the
 	// authorization-code grant (store.Client.RefreshTokens).
 	RefreshTokens bool `json:"refresh_tokens"`
+	// ReasonRequired refuses an impersonation through the client without
+	// a stated reason (store.Client.ReasonRequired).
+	ReasonRequired bool `json:"reason_required"`
 }
 
 type roleEntry struct {
@@ -100,6 +104,30 @@ func loadDataFile(path string) (*data, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkLifetimes refuses a client whose lifetimes exceed the caps of the
+// server (-max-subject-token-ttl; the access token cap is the library's),
+// naming the client, the field and the cap: a lifetime is never silently
+// shortened.
+func (d *data) checkLifetimes(name string, caps impersonation.LifetimeCaps) error {
+	subjectCap := caps.SubjectToken
+	if subjectCap == 0 {
+		subjectCap = impersonation.DefaultMaxSubjectTokenTTL
+	}
+	var errs []error
+	for i, c := range d.Clients {
+		at := where("clients", i, c.ID)
+		if time.Duration(c.SubjectTokenTTL)*time.Second > subjectCap {
+			errs = append(errs, fmt.Errorf(`%s: %s: "subject_token_ttl" %d exceeds the cap of %d seconds (-max-subject-token-ttl)`,
+				name, at, c.SubjectTokenTTL, int64(subjectCap/time.Second)))
+		}
+		if time.Duration(c.AccessTokenTTL)*time.Second > impersonation.MaxAccessTokenTTL {
+			errs = append(errs, fmt.Errorf(`%s: %s: "access_token_ttl" %d exceeds the cap of %d seconds`,
+				name, at, c.AccessTokenTTL, int64(impersonation.MaxAccessTokenTTL/time.Second)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // parseData decodes the JSON of a data file named name: syntax errors and
@@ -628,6 +656,7 @@ func newDirectory(d *data, passwordIterations int, now func() time.Time, appClie
 			SubjectTokenTTL: time.Duration(c.SubjectTokenTTL) * time.Second,
 			AccessTokenTTL:  time.Duration(c.AccessTokenTTL) * time.Second,
 			RefreshTokens:   c.RefreshTokens,
+			ReasonRequired:  c.ReasonRequired,
 		}
 		if err := dir.db.PutClient(sc); err != nil {
 			return nil, err

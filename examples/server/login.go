@@ -168,7 +168,8 @@ var _ impersonation.Authenticator = authenticator{}
 // user, or the login page, which comes back to this authorize request.
 func (a authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (impersonation.Login, bool) {
 	if sess, ok := a.s.signedIn(r); ok {
-		return impersonation.Login{UserID: sess.UserID, AuthTime: sess.AuthTime, Session: loginSessionID(sess)}, true
+		// The login form is a password: amr "pwd" (RFC 8176).
+		return impersonation.Login{UserID: sess.UserID, AuthTime: sess.AuthTime, Session: loginSessionID(sess), AMR: []string{"pwd"}}, true
 	}
 	a.s.showLogin(w, r, http.StatusOK, loginBody{ReturnTo: authorizeReturn(r)})
 	return impersonation.Login{}, false

@@ -112,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Var(startLimitFlag{&cfg}, "start-limit", fmt.Sprintf(
 		"impersonations one impersonator may start per window, as `N/DURATION` (N 0 to %d, DURATION %s to %s, such as 30/1m); 0 turns the limit off, see docs/limits.md for the risk (default %d/%s)",
 		maxStartLimit, short(minStartWindow), short(maxStartWindow), impersonation.DefaultStartLimit, short(impersonation.DefaultStartWindow)))
+	fs.DurationVar(&cfg.MaxSubjectTokenTTL, "max-subject-token-ttl", impersonation.DefaultMaxSubjectTokenTTL,
+		fmt.Sprintf("the longest subject token lifetime a client of the data file may ask for (subject_token_ttl), at most %s; a longer one is refused at load, never shortened", short(impersonation.MaxAccessTokenTTL)))
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -123,6 +125,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		err = errors.New("-redis-prefix needs -redis")
 	case cfg.PostgresSchema != "" && cfg.Postgres == "":
 		err = errors.New("-postgres-schema needs -postgres")
+	case cfg.MaxSubjectTokenTTL < time.Second || cfg.MaxSubjectTokenTTL > impersonation.MaxAccessTokenTTL:
+		err = fmt.Errorf("-max-subject-token-ttl must be between 1s and %s", short(impersonation.MaxAccessTokenTTL))
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

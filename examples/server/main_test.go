@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -85,7 +86,15 @@ func TestRunFailsOnBadData(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	cfg, err := parseFlags([]string{"-addr", "127.0.0.1:9999", "-issuer", "https://idp.example", "-data", "d.json", "-keys", "k"}, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, config{Addr: "127.0.0.1:9999", Issuer: "https://idp.example", DataFile: "d.json", KeysDir: "k"}, cfg)
+	assert.Equal(t, config{Addr: "127.0.0.1:9999", Issuer: "https://idp.example", DataFile: "d.json", KeysDir: "k", MaxSubjectTokenTTL: impersonation.DefaultMaxSubjectTokenTTL}, cfg)
+
+	cfg, err = parseFlags([]string{"-max-subject-token-ttl", "5h"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Hour, cfg.MaxSubjectTokenTTL)
+	for _, bad := range []string{"0s", "-1m", "25h", "5"} {
+		_, err = parseFlags([]string{"-max-subject-token-ttl", bad}, io.Discard)
+		assert.Error(t, err, bad)
+	}
 
 	cfg, err = parseFlags(nil, io.Discard)
 	require.NoError(t, err)

@@ -45,6 +45,11 @@ type config struct {
 	// StartWindow is the window of StartLimit; zero means
 	// impersonation.DefaultStartWindow.
 	StartWindow time.Duration
+	// MaxSubjectTokenTTL is the -max-subject-token-ttl cap of a subject
+	// token's lifetime (impersonation.LifetimeCaps.SubjectToken); zero
+	// means impersonation.DefaultMaxSubjectTokenTTL. A client of the data
+	// file asking for more is refused at load.
+	MaxSubjectTokenTTL time.Duration
 	// HTTPClient is what the demo app calls the issuer with (token,
 	// revocation and API endpoints); nil means a client with a 10 s
 	// timeout.
@@ -154,9 +159,13 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 	if s.keys, s.keyFiles, err = loadKeys(cfg.KeysDir); err != nil {
 		return nil, nil, err
 	}
+	caps := impersonation.LifetimeCaps{SubjectToken: cfg.MaxSubjectTokenTTL}
 	var d *data
 	if cfg.DataFile != "" {
 		if d, err = loadDataFile(cfg.DataFile); err != nil {
+			return nil, nil, err
+		}
+		if err := d.checkLifetimes(cfg.DataFile, caps); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -189,6 +198,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 		impersonation.WithRevocationStore(st.revoked),
 		impersonation.WithStartLimit(st.limiter, cfg.StartLimit, cfg.startWindow()),
 		impersonation.WithClock(cfg.Now),
+		impersonation.WithLifetimeCaps(caps),
 		// Impersonation sessions (Redis with -redis, else memory), each
 		// started with the reason the console asks for, which the tokens
 		// issued under it carry as impersonation_reason.

@@ -36,11 +36,14 @@ const (
 const (
 	DefaultTTL        = 180 * time.Second
 	DefaultIDTokenTTL = 300 * time.Second
-	// MaxTTL caps a subject token's lifetime, whatever the client asks:
-	// it is a bearer credential for someone else's account.
-	MaxTTL = 10 * time.Minute
-	// MaxIDTokenTTL caps the impersonator's ID token lifetime.
-	MaxIDTokenTTL = time.Hour
+	// DefaultMaxTTL caps a subject token's lifetime unless WithCaps says
+	// otherwise: it is a bearer credential for someone else's account.
+	DefaultMaxTTL = 10 * time.Minute
+	// DefaultMaxIDTokenTTL caps an ID token's lifetime unless WithCaps
+	// says otherwise.
+	DefaultMaxIDTokenTTL = time.Hour
+	// CeilingTTL bounds every cap WithCaps accepts: a day.
+	CeilingTTL = 24 * time.Hour
 )
 
 // Verification errors, for errors.Is. They name the failed check, never the
@@ -68,7 +71,8 @@ var (
 	ErrNoMayAct = errors.New("subjecttoken: may_act.sub missing")
 	// ErrTooManyScopes: more than claims.MaxScopeTokens scope values.
 	ErrTooManyScopes = errors.New("subjecttoken: too many scope values")
-	// ErrLifetime: the token expires later than the issuer's caps allow.
+	// ErrLifetime: the token expires later than the issuer's caps allow,
+	// or a lifetime to mint exceeds its cap.
 	ErrLifetime = errors.New("subjecttoken: token lifetime exceeds the cap")
 )
 
@@ -141,6 +145,8 @@ type config struct {
 	skew     time.Duration
 	algs     []string
 	maxDepth int
+	maxTTL   time.Duration
+	maxIDTTL time.Duration
 }
 
 // Option configures an [Issuer] or a [Verifier].
@@ -163,6 +169,14 @@ func WithAlgorithms(algs ...string) Option {
 // default claims.DefaultMaxActDepth.
 func WithMaxActDepth(n int) Option { return func(c *config) { c.maxDepth = n } }
 
+// WithCaps sets the longest lifetime of a subject token and of an ID token
+// (default DefaultMaxTTL and DefaultMaxIDTokenTTL, each at most
+// CeilingTTL): Mint refuses a longer one, Verify refuses a token that
+// expires later than its cap allows.
+func WithCaps(subjectToken, idToken time.Duration) Option {
+	return func(c *config) { c.maxTTL, c.maxIDTTL = subjectToken, idToken }
+}
+
 // NewVerifier returns a Verifier for tokens of the issuer identifier iss,
 // checked against keys (the issuer's key store, or a remote JWKS).
 func NewVerifier(iss string, keys store.KeySet, opts ...Option) (*Verifier, error) {
@@ -174,6 +188,8 @@ func NewVerifier(iss string, keys store.KeySet, opts ...Option) (*Verifier, erro
 			skew:     claims.DefaultSkew,
 			algs:     slices.Clone(jose.DefaultAlgorithms),
 			maxDepth: claims.DefaultMaxActDepth,
+			maxTTL:   DefaultMaxTTL,
+			maxIDTTL: DefaultMaxIDTokenTTL,
 		},
 	}
 	for _, o := range opts {
@@ -192,6 +208,8 @@ func NewVerifier(iss string, keys store.KeySet, opts ...Option) (*Verifier, erro
 		return nil, errors.New("subjecttoken: no algorithm allowed")
 	case v.maxDepth < 1:
 		return nil, errors.New("subjecttoken: act depth must be at least 1")
+	case v.maxTTL <= 0 || v.maxTTL > CeilingTTL || v.maxIDTTL <= 0 || v.maxIDTTL > CeilingTTL:
+		return nil, fmt.Errorf("subjecttoken: lifetime caps must be positive and at most %v", CeilingTTL)
 	}
 	for _, a := range v.algs {
 		if !slices.Contains(jose.DefaultAlgorithms, a) {
@@ -232,7 +250,8 @@ type Params struct {
 	Act *claims.Actor
 	// Reason is the impersonator's stated reason; empty for none.
 	Reason string
-	// TTL is the lifetime; zero means DefaultTTL; capped at MaxTTL.
+	// TTL is the lifetime; zero means DefaultTTL (or the cap, when it is
+	// shorter). A TTL above the cap is refused (ErrLifetime).
 	TTL time.Duration
 }
 
@@ -246,9 +265,11 @@ func (i *Issuer) Mint(ctx context.Context, p Params) (string, *Claims, error) {
 	}
 	ttl := p.TTL
 	if ttl <= 0 {
-		ttl = DefaultTTL
+		ttl = min(DefaultTTL, i.maxTTL)
 	}
-	ttl = min(ttl, MaxTTL)
+	if ttl > i.maxTTL {
+		return "", nil, fmt.Errorf("%w: subject token lifetime %v, cap %v", ErrLifetime, ttl, i.maxTTL)
+	}
 	now := i.now()
 	c := &Claims{
 		Registered: claims.Registered{
@@ -298,8 +319,8 @@ type IDTokenParams struct {
 	AMR []string
 	// Org is the user's organisation (org_id, org_name); nil omits them.
 	Org *store.Organization
-	// TTL is the lifetime; zero means DefaultIDTokenTTL; capped at
-	// MaxIDTokenTTL.
+	// TTL is the lifetime; zero means DefaultIDTokenTTL (or the cap, when
+	// it is shorter). A TTL above the cap is refused (ErrLifetime).
 	TTL time.Duration
 }
 
@@ -310,9 +331,11 @@ func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDT
 	}
 	ttl := p.TTL
 	if ttl <= 0 {
-		ttl = DefaultIDTokenTTL
+		ttl = min(DefaultIDTokenTTL, i.maxIDTTL)
 	}
-	ttl = min(ttl, MaxIDTokenTTL)
+	if ttl > i.maxIDTTL {
+		return "", nil, fmt.Errorf("%w: ID token lifetime %v, cap %v", ErrLifetime, ttl, i.maxIDTTL)
+	}
 	now := i.now()
 	c := &IDTokenClaims{
 		Registered: claims.Registered{
@@ -404,7 +427,7 @@ func (v *Verifier) Verify(ctx context.Context, token, clientID string) (*Claims,
 	if len(c.Scope) > claims.MaxScopeTokens {
 		return nil, ErrTooManyScopes
 	}
-	if err := v.lifetime(c.Expiry, MaxTTL); err != nil {
+	if err := v.lifetime(c.Expiry, v.maxTTL); err != nil {
 		return nil, err
 	}
 	if err := c.Act.Validate(v.maxDepth - 1); err != nil {
@@ -431,7 +454,7 @@ func (v *Verifier) VerifyIDToken(ctx context.Context, token, clientID string) (*
 	if c.AuthorizedParty != "" && c.AuthorizedParty != clientID {
 		return nil, ErrClientMismatch
 	}
-	if err := v.lifetime(c.Expiry, MaxIDTokenTTL); err != nil {
+	if err := v.lifetime(c.Expiry, v.maxIDTTL); err != nil {
 		return nil, err
 	}
 	return &c, nil

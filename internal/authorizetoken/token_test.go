@@ -262,18 +262,63 @@ func TestNewIssuerValidates(t *testing.T) {
 	}
 }
 
-func TestMintCapsLifetimes(t *testing.T) {
+// TestMintRefusesLifetimesAboveTheCap: a lifetime above its cap is an
+// error, never silently shortened; at the cap it is minted as asked.
+func TestMintRefusesLifetimesAboveTheCap(t *testing.T) {
 	t.Parallel()
 	iss, clk, _ := newTestIssuer(t)
-	tok, _, err := iss.Mint(context.Background(), authorizetoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", TTL: 24 * time.Hour})
+	ctx := context.Background()
+	tok, c, err := iss.Mint(ctx, authorizetoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", TTL: authorizetoken.DefaultMaxTTL + time.Second})
+	require.ErrorIs(t, err, authorizetoken.ErrLifetime)
+	assert.Empty(t, tok)
+	assert.Nil(t, c)
+	tok, _, err = iss.Mint(ctx, authorizetoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", TTL: authorizetoken.DefaultMaxTTL})
 	require.NoError(t, err)
 	_, p := segments(t, tok)
-	assert.Equal(t, float64(clk.Now().Add(authorizetoken.MaxTTL).Unix()), p["exp"], "a subject token never lives longer than MaxTTL")
+	assert.Equal(t, float64(clk.Now().Add(authorizetoken.DefaultMaxTTL).Unix()), p["exp"])
 
-	id, _, err := iss.MintIDToken(context.Background(), authorizetoken.IDTokenParams{Subject: "alice", ClientID: "app", TTL: 48 * time.Hour})
+	id, _, err := iss.MintIDToken(ctx, authorizetoken.IDTokenParams{Subject: "alice", ClientID: "app", TTL: authorizetoken.DefaultMaxIDTokenTTL + time.Second})
+	require.ErrorIs(t, err, authorizetoken.ErrLifetime)
+	assert.Empty(t, id)
+	id, _, err = iss.MintIDToken(ctx, authorizetoken.IDTokenParams{Subject: "alice", ClientID: "app", TTL: authorizetoken.DefaultMaxIDTokenTTL})
 	require.NoError(t, err)
 	_, p = segments(t, id)
-	assert.Equal(t, float64(clk.Now().Add(authorizetoken.MaxIDTokenTTL).Unix()), p["exp"])
+	assert.Equal(t, float64(clk.Now().Add(authorizetoken.DefaultMaxIDTokenTTL).Unix()), p["exp"])
+}
+
+// TestCapsRaised: with WithCaps a host allows the flow's reference
+// document's 5-hour subject token; its own verifier accepts it, a verifier
+// with the default caps refuses it as longer-lived than this issuer makes.
+func TestCapsRaised(t *testing.T) {
+	t.Parallel()
+	iss, clk, ks := newTestIssuer(t, authorizetoken.WithCaps(5*time.Hour, 2*time.Hour))
+	ctx := context.Background()
+	tok, _, err := iss.Mint(ctx, authorizetoken.Params{Subject: "bob", ClientID: "app", Actor: "alice", TTL: 5 * time.Hour})
+	require.NoError(t, err)
+	_, err = iss.Verify(ctx, tok, "app")
+	require.NoError(t, err)
+	strict, err := authorizetoken.NewVerifier(testIssuer, ks, authorizetoken.WithClock(clk.Now))
+	require.NoError(t, err)
+	_, err = strict.Verify(ctx, tok, "app")
+	assert.ErrorIs(t, err, authorizetoken.ErrLifetime)
+
+	id, _, err := iss.MintIDToken(ctx, authorizetoken.IDTokenParams{Subject: "alice", ClientID: "app", TTL: 2 * time.Hour})
+	require.NoError(t, err)
+	_, err = iss.VerifyIDToken(ctx, id, "app")
+	require.NoError(t, err)
+}
+
+func TestWithCapsRefusesBadCaps(t *testing.T) {
+	t.Parallel()
+	ks, err := memory.GenerateKeySet(store.ES256)
+	require.NoError(t, err)
+	for _, caps := range [][2]time.Duration{
+		{0, time.Hour}, {time.Minute, 0}, {-time.Minute, time.Hour},
+		{authorizetoken.CeilingTTL + time.Second, time.Hour}, {time.Minute, authorizetoken.CeilingTTL + time.Second},
+	} {
+		_, err := authorizetoken.NewIssuer(testIssuer, ks, authorizetoken.WithCaps(caps[0], caps[1]))
+		assert.Error(t, err, "%v", caps)
+	}
 }
 
 // publicOnly exposes only the verification half of a key store, as a
