@@ -17,8 +17,8 @@ import (
 func TestMaxTokenAgeExceedsEveryLifetime(t *testing.T) {
 	t.Parallel()
 	for name, lifetime := range map[string]time.Duration{
-		"subject token (authorizetoken.DefaultMaxTTL)":                           authorizetoken.DefaultMaxTTL,
-		"ID token (authorizetoken.DefaultMaxIDTokenTTL)":                         authorizetoken.DefaultMaxIDTokenTTL,
+		"subject token (authorizetoken.DefaultMaxTTL)":                    authorizetoken.DefaultMaxTTL,
+		"ID token (authorizetoken.DefaultMaxIDTokenTTL)":                  authorizetoken.DefaultMaxIDTokenTTL,
 		"access token (impersonation.MaxAccessTokenTTL)":                  impersonation.MaxAccessTokenTTL,
 		"refresh token (impersonation.DefaultRefreshTokenTTL)":            impersonation.DefaultRefreshTokenTTL,
 		"impersonation session (impersonation.DefaultSessionMaxDuration)": impersonation.DefaultSessionMaxDuration,
