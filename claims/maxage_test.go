@@ -19,6 +19,7 @@ func TestMaxTokenAgeExceedsEveryLifetime(t *testing.T) {
 	for name, lifetime := range map[string]time.Duration{
 		"subject token (authorizetoken.DefaultMaxTTL)":                    authorizetoken.DefaultMaxTTL,
 		"ID token (authorizetoken.DefaultMaxIDTokenTTL)":                  authorizetoken.DefaultMaxIDTokenTTL,
+		"any raised cap (authorizetoken.CeilingTTL)":                      authorizetoken.CeilingTTL,
 		"access token (impersonation.MaxAccessTokenTTL)":                  impersonation.MaxAccessTokenTTL,
 		"refresh token (impersonation.DefaultRefreshTokenTTL)":            impersonation.DefaultRefreshTokenTTL,
 		"impersonation session (impersonation.DefaultSessionMaxDuration)": impersonation.DefaultSessionMaxDuration,
