@@ -108,8 +108,15 @@ func TestReadmeCurlSession(t *testing.T) {
 		TokenType       string `json:"token_type"`
 		ExpiresIn       int    `json:"expires_in"`
 		Scope           string `json:"scope"`
+		IDToken         string `json:"id_token"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(lines[i]), &tokenResp), lines[i])
+	require.NotEmpty(t, tokenResp.IDToken, "openid granted: the user's ID token comes with the access token")
+	idHeader, idClaims := claimsOf(t, tokenResp.IDToken)
+	assert.Equal(t, "JWT", idHeader["typ"])
+	assert.Equal(t, "bob", idClaims["sub"])
+	assert.Equal(t, map[string]any{"sub": "alice"}, idClaims["act"])
+	assert.Equal(t, "cli", idClaims["aud"])
 	assert.Equal(t, "urn:ietf:params:oauth:token-type:access_token", tokenResp.IssuedTokenType)
 	assert.Equal(t, "Bearer", tokenResp.TokenType)
 	assert.Equal(t, 3600, tokenResp.ExpiresIn)
