@@ -67,8 +67,9 @@ const formContentType = "application/x-www-form-urlencoded"
 // response echoes the token or says which check failed; every refusal is
 // recorded as a store.EventRequestRefused whose reason does, and a
 // successful request with an impersonated token as a
-// store.EventImpersonatedRequest (if that record fails, the request is
-// refused with 503).
+// store.EventImpersonatedRequest, with the token's impersonation_reason as
+// its Justification (if that record fails, the request is refused with
+// 503).
 type UserInfo struct {
 	// Subject is sub: the token's sub, under impersonation the
 	// impersonated user.
@@ -141,7 +142,7 @@ func (h *userInfoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err := s.record(r.Context(), store.Event{
 			Type: store.EventImpersonatedRequest, ClientID: p.ClientID, Impersonator: p.Act.Subject,
 			Subject: p.Subject, Org: p.OrgID, JTI: p.ID, Scopes: p.Scope, Outcome: store.OutcomeGranted,
-			Method: r.Method, Path: r.URL.Path,
+			Method: r.Method, Path: r.URL.Path, Justification: p.Reason,
 		})
 		if err != nil {
 			s.userInfoFailed(w, r, p, err)

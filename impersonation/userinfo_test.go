@@ -75,7 +75,8 @@ func (u *uiUsers) remove(id string) {
 
 // uiFixture is a fixture whose service reads users through users and
 // revocations through rev (both over the fixture's memory store), has
-// impersonation sessions (for the user's own tokens of Sessions.Issue),
+// impersonation sessions whose tokens carry the reason (for the user's own
+// tokens of Sessions.Issue, and the tokens of a session),
 // records to the fixture's auditor with fallback as its fallback auditor,
 // and serves its UserInfo endpoint as userinfo. Client app may ask for
 // profile and email, which bob and alice hold for it.
@@ -104,7 +105,7 @@ func newUIFixture(t testing.TB) *uiFixture {
 		impersonation.WithFallbackAuditor(u.fallback),
 		impersonation.WithNotifier(f.db),
 		impersonation.WithRevocationStore(u.rev),
-		impersonation.WithSessions(f.db, u.rev, impersonation.SessionConfig{}),
+		impersonation.WithSessions(f.db, u.rev, impersonation.SessionConfig{ReasonClaim: true}),
 	)
 	require.NoError(t, err)
 	f.svc = svc
@@ -694,6 +695,31 @@ func TestUserInfo_ImpersonatedToken(t *testing.T) {
 			assert.Equal(t, uiPath, e.Path)
 		})
 	}
+}
+
+// TestUserInfo_SessionToken: a token issued under an impersonation
+// session reads the user's claims like the exchanged one, and its record
+// carries the impersonator's stated reason (impersonation_reason).
+func TestUserInfo_SessionToken(t *testing.T) {
+	t.Parallel()
+	f := newUIFixture(t)
+	sess, err := f.svc.Sessions().Start(context.Background(), sessLogin, f.impersonated(t), sessReason)
+	require.NoError(t, err)
+	tok, err := f.svc.Sessions().Issue(context.Background(), f.sessSignIn(appID, sessLogin))
+	require.NoError(t, err)
+	require.NotNil(t, tok.Session)
+	require.Equal(t, sess.ID, tok.Session.ID)
+	n := len(f.db.Events())
+
+	got := requireClaims(t, f.call(t, bearer(tok.AccessToken)))
+	assert.Equal(t, "bob", got["sub"])
+	assert.Equal(t, map[string]any{"sub": "alice"}, got["act"])
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventImpersonatedRequest, store.OutcomeGranted, "")
+	assert.Equal(t, sessReason, e.Justification)
+	assert.Equal(t, testkit.DecodeJWT(t, tok.AccessToken).Str(t, "jti"), e.JTI)
+
+	require.NoError(t, f.svc.Sessions().End(context.Background(), sessLogin, "done"))
+	assert.Equal(t, http.StatusUnauthorized, f.call(t, bearer(tok.AccessToken)).Code, "the session's end revokes its tokens")
 }
 
 // TestUserInfo_OwnToken: the user's own token gets the user's claims, no

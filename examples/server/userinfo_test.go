@@ -103,5 +103,11 @@ func TestUserInfo_CodeFlow(t *testing.T) {
 		b.app2SignIn()
 		got := userInfoClaims(t, f.userInfo(t, http.MethodGet, app2Session(t, f).AccessToken))
 		assert.Equal(t, map[string]any{"sub": "bob", "act": map[string]any{"sub": "alice"}, "org_id": "acme-eu", "org_name": "ACME Europe"}, got)
+		reads := f.eventsOf(store.EventImpersonatedRequest)
+		require.NotEmpty(t, reads)
+		last := reads[len(reads)-1]
+		assert.Equal(t, "/oauth2/userinfo", last.Path)
+		assert.Equal(t, demoApp2ClientID, last.ClientID)
+		assert.Equal(t, "ticket 1", last.Justification, "the console's reason, from the token's impersonation_reason")
 	})
 }
