@@ -4,11 +4,11 @@
 // # Wiring
 //
 // [New] builds the [Service] over the host's stores; [Service.Handlers]
-// returns every endpoint (authorize, token, introspection, revocation,
-// JWKS, metadata), with every refusal recorded, and [Endpoints.Mount]
-// mounts them. A host with its own token endpoint calls [Service.Exchange],
-// [Service.Introspect], [Service.Revoke] and [Sessions.Grant] with the
-// client it authenticated.
+// returns every endpoint (authorize, token, OpenID Connect UserInfo,
+// introspection, revocation, JWKS, metadata), with every refusal recorded,
+// and [Endpoints.Mount] mounts them. A host with its own token endpoint
+// calls [Service.Exchange], [Service.Introspect], [Service.Revoke] and
+// [Sessions.Grant] with the client it authenticated.
 //
 // # The flow
 //

@@ -23,6 +23,9 @@ type Endpoints struct {
 	// Token is the token endpoint (POST): token exchange, the refresh
 	// grant when sessions are on, and the grants of WithGrant.
 	Token http.Handler
+	// UserInfo is the OpenID Connect UserInfo endpoint (GET and POST):
+	// the claims of the user an access token speaks for; see [UserInfo].
+	UserInfo http.Handler
 	// Introspection (RFC 7662) and Revocation (RFC 7009), POST.
 	Introspection http.Handler
 	Revocation    http.Handler
@@ -81,8 +84,8 @@ func WithRefusalObserver(f func(r *http.Request, clientID string, err error)) Ha
 
 // Handlers returns every endpoint the issuer mounts, wired to s, with
 // login as the impersonator's authentication at the authorize endpoint.
-// Refusals at the token, introspection and revocation endpoints are
-// recorded as request.refused events unless s recorded them already. It
+// Refusals at the token, UserInfo, introspection and revocation endpoints
+// are recorded as request.refused events unless s recorded them already. It
 // reads the signing key (for the metadata's algorithm) with ctx.
 func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...HandlerOption) (*Endpoints, error) {
 	if login == nil {
@@ -116,6 +119,7 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 	if e.Token, err = tokenexchange.NewHandler(s, s, tokenOpts...); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
+	e.UserInfo = &userInfoHandler{svc: s}
 	if e.Introspection, err = tokenexchange.NewIntrospectionHandler(s, s, observe); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
@@ -144,7 +148,8 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 
 // Mount registers the endpoints on mux at the paths of the metadata's
 // endpoint URLs (by default /oauth2/authorize, /oauth2/token,
-// /oauth2/introspect, /oauth2/revoke and /oauth2/jwks under the issuer),
+// /oauth2/userinfo, /oauth2/introspect, /oauth2/revoke and /oauth2/jwks
+// under the issuer),
 // and the metadata at /.well-known/openid-configuration under the issuer
 // (OpenID Connect Discovery §4) and at
 // /.well-known/oauth-authorization-server before the issuer's path (RFC
@@ -163,6 +168,7 @@ func (e *Endpoints) Mount(mux *http.ServeMux) error {
 	}{
 		{e.metadata.AuthorizationEndpoint, e.Authorize},
 		{e.metadata.TokenEndpoint, e.Token},
+		{e.metadata.UserInfoEndpoint, e.UserInfo},
 		{e.metadata.IntrospectionEndpoint, e.Introspection},
 		{e.metadata.RevocationEndpoint, e.Revocation},
 		{e.metadata.JWKSURI, e.JWKS},

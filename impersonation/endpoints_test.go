@@ -43,6 +43,7 @@ func TestHandlers_MountServesEveryEndpoint(t *testing.T) {
 		var md impersonation.Metadata
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &md))
 		assert.Equal(t, testIssuer, md.Issuer)
+		assert.Equal(t, testIssuer+"/oauth2/userinfo", md.UserInfoEndpoint)
 		assert.Equal(t, []string{tokenexchange.GrantType, tokenexchange.GrantTypeRefreshToken}, md.GrantTypesSupported,
 			"sessions on: the refresh grant is served and announced")
 		assert.Contains(t, md.ClaimsSupported, impersonation.ClaimSessionID)
@@ -65,6 +66,12 @@ func TestHandlers_MountServesEveryEndpoint(t *testing.T) {
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tok))
 	at, _ := tok["access_token"].(string)
 	require.NotEmpty(t, at)
+	r := httptest.NewRequest(http.MethodGet, "/oauth2/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer "+at)
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.JSONEq(t, `{"sub":"bob","act":{"sub":"alice"},"org_id":"acme-eu","org_name":"ACME Europe"}`, w.Body.String())
 	creds := url.Values{"client_id": {appID}, "client_secret": {appSecret}, "token": {at}}
 	w = serve(http.MethodPost, "/oauth2/introspect", creds.Encode())
 	require.Equal(t, http.StatusOK, w.Code)

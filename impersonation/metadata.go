@@ -20,6 +20,7 @@ type Metadata struct {
 	Issuer                                    string   `json:"issuer"`
 	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
 	TokenEndpoint                             string   `json:"token_endpoint"`
+	UserInfoEndpoint                          string   `json:"userinfo_endpoint,omitempty"`
 	JWKSURI                                   string   `json:"jwks_uri"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint,omitempty"`
 	RevocationEndpoint                        string   `json:"revocation_endpoint,omitempty"`
@@ -40,7 +41,7 @@ type Metadata struct {
 
 // DefaultMetadata describes an issuer that mounts the library's handlers
 // at the conventional paths under iss (a trailing slash on iss is not
-// doubled): /oauth2/authorize, /oauth2/token,
+// doubled): /oauth2/authorize, /oauth2/token, /oauth2/userinfo,
 // /oauth2/jwks, /oauth2/introspect and /oauth2/revoke. alg is the
 // signing algorithm of its keys (ES256 when empty). Adjust the result for
 // other paths or more scopes.
@@ -54,6 +55,7 @@ func DefaultMetadata(iss, alg string) Metadata {
 		Issuer:                iss,
 		AuthorizationEndpoint: base + "/oauth2/authorize",
 		TokenEndpoint:         base + "/oauth2/token",
+		UserInfoEndpoint:      base + "/oauth2/userinfo",
 		JWKSURI:               base + "/oauth2/jwks",
 		IntrospectionEndpoint: base + "/oauth2/introspect",
 		RevocationEndpoint:    base + "/oauth2/revoke",
@@ -72,6 +74,7 @@ func DefaultMetadata(iss, alg string) Metadata {
 		ClaimsSupported: []string{
 			"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "azp", "client_id", "scope",
 			"act", "may_act", "aut", "org_id", "org_name", "nonce", "auth_time", "s_hash",
+			"name", "preferred_username", "email",
 		},
 	}
 }

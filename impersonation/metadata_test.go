@@ -37,6 +37,7 @@ func TestDefaultMetadata(t *testing.T) {
 			assert.Equal(t, tc.iss, m.Issuer, "issuer is the issuer identifier exactly")
 			assert.Equal(t, tc.iss+"/oauth2/authorize", m.AuthorizationEndpoint)
 			assert.Equal(t, tc.iss+"/oauth2/token", m.TokenEndpoint)
+			assert.Equal(t, tc.iss+"/oauth2/userinfo", m.UserInfoEndpoint)
 			assert.Equal(t, tc.iss+"/oauth2/jwks", m.JWKSURI)
 			assert.Equal(t, tc.iss+"/oauth2/introspect", m.IntrospectionEndpoint)
 			assert.Equal(t, tc.iss+"/oauth2/revoke", m.RevocationEndpoint)
@@ -57,7 +58,7 @@ func TestDefaultMetadata(t *testing.T) {
 			} {
 				assert.ElementsMatch(t, []string{"client_secret_basic", "client_secret_post"}, methods)
 			}
-			for _, c := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "act", "may_act", "org_id"} {
+			for _, c := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "act", "may_act", "org_id", "name", "preferred_username", "email"} {
 				assert.Contains(t, m.ClaimsSupported, c)
 			}
 		})
@@ -79,7 +80,7 @@ func TestDefaultMetadata_IssuerWithTrailingSlash(t *testing.T) {
 	t.Parallel()
 	m := impersonation.DefaultMetadata("https://id.example/", "")
 	assert.Equal(t, "https://id.example/", m.Issuer)
-	for _, u := range []string{m.AuthorizationEndpoint, m.TokenEndpoint, m.JWKSURI, m.IntrospectionEndpoint, m.RevocationEndpoint} {
+	for _, u := range []string{m.AuthorizationEndpoint, m.TokenEndpoint, m.UserInfoEndpoint, m.JWKSURI, m.IntrospectionEndpoint, m.RevocationEndpoint} {
 		assert.NotContains(t, strings.TrimPrefix(u, "https://"), "//", u)
 	}
 	assert.Equal(t, "https://id.example/oauth2/token", m.TokenEndpoint)
@@ -138,6 +139,7 @@ func TestMetadataHandler_WireNames(t *testing.T) {
 		{name: "issuer", key: "issuer", want: testIssuer},
 		{name: "authorization endpoint", key: "authorization_endpoint", want: testIssuer + "/oauth2/authorize"},
 		{name: "token endpoint", key: "token_endpoint", want: testIssuer + "/oauth2/token"},
+		{name: "userinfo endpoint", key: "userinfo_endpoint", want: testIssuer + "/oauth2/userinfo"},
 		{name: "jwks", key: "jwks_uri", want: testIssuer + "/oauth2/jwks"},
 		{name: "introspection endpoint", key: "introspection_endpoint", want: testIssuer + "/oauth2/introspect"},
 		{name: "revocation endpoint", key: "revocation_endpoint", want: testIssuer + "/oauth2/revoke"},

@@ -4,17 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 )
 
 // github.com/coreos/go-oidc/v3 verifies actas's ID tokens and access
 // tokens through the server's discovery document and JWKS, across a key
-// rotation.
+// rotation, and reads the UserInfo endpoint.
 
 // accessClaims are the access token claims go-oidc leaves to the caller.
 type accessClaims struct {
@@ -198,5 +201,51 @@ func TestGoOIDCTokenConfusion(t *testing.T) {
 		_, err := rs.Verify(context.Background(), tokens.IDToken)
 		require.Error(t, err)
 	})
+	srv.stop(t)
+}
+
+// TestGoOIDCUserInfo: go-oidc's Provider.UserInfo, at the endpoint the
+// discovery document names, reads the impersonated user's claims with
+// the exchanged access token: sub bob (go-oidc leaves comparing it with
+// the ID token's sub to the caller, OpenID Connect Core §5.3.2), and act,
+// org_id and org_name through Claims. Once the token is revoked, the
+// endpoint refuses it.
+func TestGoOIDCUserInfo(t *testing.T) {
+	srv := startServer(t, freePort(t), "")
+	issuer := srv.Issuer
+	g := newGoOIDC(t, issuer)
+	require.Equal(t, issuer+"/oauth2/userinfo", g.provider.UserInfoEndpoint())
+	access := exchangeForm(t, issuer, authorize(t, signIn(t, issuer), issuer))
+	ctx := oidc.ClientContext(t.Context(), &http.Client{Timeout: httpTimeout})
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: access.AccessToken, TokenType: "Bearer"})
+
+	info, err := g.provider.UserInfo(ctx, src)
+	require.NoError(t, err)
+	assert.Equal(t, "bob", info.Subject)
+	assert.Empty(t, info.Email, "no email scope")
+	var c struct {
+		Act     *struct{ Sub string } `json:"act"`
+		OrgID   string                `json:"org_id"`
+		OrgName string                `json:"org_name"`
+	}
+	require.NoError(t, info.Claims(&c))
+	require.NotNil(t, c.Act, "no act claim")
+	assert.Equal(t, "alice", c.Act.Sub)
+	assert.Equal(t, "acme-eu", c.OrgID)
+	assert.Equal(t, "ACME Europe", c.OrgName)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, issuer+"/oauth2/revoke",
+		strings.NewReader(url.Values{"token": {access.AccessToken}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret))
+	resp, err := (&http.Client{Timeout: httpTimeout}).Do(req)
+	require.NoError(t, err)
+	readAll(t, resp)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	_, err = g.provider.UserInfo(ctx, src)
+	require.Error(t, err, "the revoked token still reads the user's claims")
+	assert.Contains(t, err.Error(), "401")
 	srv.stop(t)
 }

@@ -19,8 +19,9 @@ import (
 // against actas's token endpoint (pkg/client/tokenexchange), reads the
 // access token with zitadel's own verifier (op.VerifyAccessToken over
 // rp.NewRemoteKeySet) and introspects it with its resource server client
-// (pkg/client/rs). Negative: the RFC errors surface as zitadel's
-// *oidc.Error.
+// (pkg/client/rs), and reads the impersonated user's claims at the
+// UserInfo endpoint with its relying party (rp.Userinfo). Negative: the
+// RFC errors surface as zitadel's *oidc.Error.
 
 // zitadelExchange sends the token exchange with zitadel's client: bob's
 // subject token, alice's ID token as the actor token, the demo API's
@@ -101,6 +102,27 @@ func TestZitadelTokenExchange(t *testing.T) {
 		assert.Equal(t, clientID, intro.ClientID)
 		assert.Equal(t, issuer, intro.Issuer)
 		assert.Equal(t, []string{"openid", "orders:read"}, []string(intro.Scope))
+	})
+
+	t.Run("userinfo with the exchanged token", func(t *testing.T) {
+		resp, err := zitadelExchange(t.Context(), newZitadelExchanger(t, issuer, clientSecret), issuer, authorize(t, browser, issuer))
+		require.NoError(t, err)
+		relying, err := rp.NewRelyingPartyOIDC(t.Context(), issuer, clientID, clientSecret, redirectURI, []string{"openid"}, rp.WithHTTPClient(hc))
+		require.NoError(t, err)
+		require.Equal(t, issuer+"/oauth2/userinfo", relying.UserinfoEndpoint(), "from discovery")
+
+		// rp.Userinfo compares sub with the subject the caller expects:
+		// bob, whom the token speaks for.
+		info, err := rp.Userinfo[*oidc.UserInfo](t.Context(), resp.AccessToken, resp.TokenType, "bob", relying)
+		require.NoError(t, err)
+		assert.Equal(t, "bob", info.Subject)
+		assert.Equal(t, map[string]any{"sub": "alice"}, info.Claims["act"], "who is acting, in the claims zitadel leaves to the caller")
+		assert.Equal(t, "acme-eu", info.Claims["org_id"])
+		assert.Equal(t, "ACME Europe", info.Claims["org_name"])
+		assert.Empty(t, info.Email, "no email scope")
+
+		_, err = rp.Userinfo[*oidc.UserInfo](t.Context(), resp.AccessToken, resp.TokenType, "alice", relying)
+		require.ErrorIs(t, err, rp.ErrUserInfoSubNotMatching, "the token is not the impersonator's")
 	})
 
 	t.Run("negative: a replayed subject token is invalid_request", func(t *testing.T) {

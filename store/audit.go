@@ -23,8 +23,10 @@ const (
 	EventTokenExchangeDenied EventType = "token.exchange_denied"
 	// EventReplayDetected: a subject token was presented a second time.
 	EventReplayDetected EventType = "token.replay_detected"
-	// EventImpersonatedRequest: a state-changing API request was made
-	// with an impersonated access token.
+	// EventImpersonatedRequest: a request was made with an impersonated
+	// access token: a state-changing API request (the resource kit's
+	// request audit), or a read of the user's claims at the issuer's
+	// UserInfo endpoint.
 	EventImpersonatedRequest EventType = "impersonation.request"
 	// EventNotificationFailed: the impersonated user could not be told.
 	EventNotificationFailed EventType = "impersonation.notification_failed"
@@ -77,7 +79,8 @@ type Event struct {
 	// rule for a denial, the server-side error for a failure; never
 	// client input echoed back.
 	Reason string
-	// Method and Path describe the request for EventImpersonatedRequest.
+	// Method and Path describe the request for EventImpersonatedRequest
+	// and EventRequestRefused.
 	Method string
 	Path   string
 	// Justification is the impersonator's stated reason for the

@@ -43,6 +43,8 @@
 //	                         response types, and response_type=code with PKCE S256
 //	POST /oauth2/token       token exchange, authorization_code, refresh_token
 //	                         (client_secret_basic or _post)
+//	GET  /oauth2/userinfo    (and POST) OpenID Connect UserInfo: the claims of the access
+//	                         token's user, with act under impersonation (each such read audited)
 //	GET  /oauth2/jwks
 //	POST /oauth2/introspect  RFC 7662
 //	POST /oauth2/revoke      RFC 7009: revoking an impersonated token ends the impersonation

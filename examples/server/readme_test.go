@@ -61,8 +61,8 @@ func docBashBlock(t *testing.T, doc, start, end string) string {
 // (once the README's) with bash against a fresh server (the demo data, as
 // `go run ./examples/server` serves it) on a free port, and checks what it
 // prints: the login, the token exchange's access token response, the API's
-// answer, the introspection of the active token, its revocation and the
-// API's 401 afterwards.
+// answer, the UserInfo answer, the introspection of the active token, its
+// revocation and the API's 401 afterwards.
 func TestReadmeCurlSession(t *testing.T) {
 	bash := requireBashAndCurl(t)
 	script := curlSessionBlock(t)
@@ -134,6 +134,11 @@ func TestReadmeCurlSession(t *testing.T) {
 	assert.Equal(t, "bob", me["sub"])
 	assert.Equal(t, map[string]any{"sub": "alice"}, me["act"])
 
+	i = next(i+1, "UserInfo answer", func(l string) bool { return strings.HasPrefix(l, `{"sub":`) })
+	var info map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[i]), &info), lines[i])
+	assert.Equal(t, map[string]any{"sub": "bob", "act": map[string]any{"sub": "alice"}, "org_id": "acme-eu", "org_name": "ACME Europe"}, info)
+
 	i = next(i+1, `introspection answer "active":true`, func(l string) bool { return strings.HasPrefix(l, `{"active":true`) })
 	var intro map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[i]), &intro), lines[i])
@@ -150,7 +155,7 @@ func TestReadmeCurlSession(t *testing.T) {
 
 	// The revocation ended the impersonation, and the audit log says so.
 	logged := stderr.String()
-	for _, event := range []string{"impersonation.started", "token.exchanged", "impersonation.ended"} {
+	for _, event := range []string{"impersonation.started", "token.exchanged", "impersonation.request", "impersonation.ended"} {
 		assert.Contains(t, logged, `"event":"`+event+`"`, "audit event %s", event)
 	}
 

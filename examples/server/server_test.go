@@ -31,6 +31,7 @@ func TestDiscovery(t *testing.T) {
 			for member, want := range map[string]string{
 				"authorization_endpoint": "/oauth2/authorize",
 				"token_endpoint":         "/oauth2/token",
+				"userinfo_endpoint":      "/oauth2/userinfo",
 				"jwks_uri":               "/oauth2/jwks",
 				"introspection_endpoint": "/oauth2/introspect",
 				"revocation_endpoint":    "/oauth2/revoke",

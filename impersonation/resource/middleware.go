@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/actas/actas/internal/wire"
@@ -61,7 +60,7 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, ok := bearerToken(r)
+			token, ok := wire.BearerToken(r)
 			if !ok {
 				m.challenge(w, http.StatusUnauthorized, "", "")
 				return
@@ -129,8 +128,7 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 			}
 			for _, s := range scopes {
 				if !p.Scope.Contains(s) {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope=`+strconv.Quote(strings.Join(scopes, " ")))
-					wire.WriteError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope")
+					wire.WriteBearerError(w, http.StatusForbidden, m.realm, "insufficient_scope", "the access token lacks a required scope", strings.Join(scopes, " "))
 					return
 				}
 			}
@@ -159,32 +157,7 @@ func ForbidImpersonation(next http.Handler) http.Handler {
 }
 
 func (m *middleware) challenge(w http.ResponseWriter, status int, code, desc string) {
-	c := `Bearer realm=` + strconv.Quote(m.realm)
-	if code != "" {
-		c += `, error="` + code + `", error_description=` + strconv.Quote(desc)
-	}
-	w.Header().Set("WWW-Authenticate", c)
-	if code == "" {
-		// RFC 6750 §3.1: a request without credentials gets no error
-		// information, only the challenge.
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		return
-	}
-	wire.WriteError(w, status, code, desc)
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 {
-		return "", false
-	}
-	scheme, token, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
+	wire.WriteBearerError(w, status, m.realm, code, desc, "")
 }
 
 func stateChanging(method string) bool {

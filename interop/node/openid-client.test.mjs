@@ -4,7 +4,8 @@
 // (the HTML login form, cookies, the redirect's fragment), the token
 // exchange (RFC 8693) with genericGrantRequest, verification of the access
 // token with jose against the JWKS (typ at+jwt, issuer, audience),
-// introspection and revocation, and the RFC errors these clients surface.
+// the UserInfo endpoint with fetchUserInfo, introspection and revocation,
+// and the RFC errors these clients surface.
 //
 // It starts nothing: interop/run starts the server on a free loopback port
 // and passes its issuer in ISSUER. By hand:
@@ -167,6 +168,7 @@ test('discovery: openid-client reads the server metadata', () => {
   for (const [field, path] of [
     ['authorization_endpoint', '/oauth2/authorize'],
     ['token_endpoint', '/oauth2/token'],
+    ['userinfo_endpoint', '/oauth2/userinfo'],
     ['jwks_uri', '/oauth2/jwks'],
     ['introspection_endpoint', '/oauth2/introspect'],
     ['revocation_endpoint', '/oauth2/revoke'],
@@ -328,4 +330,27 @@ test('negative: the subject token and the ID token are not access tokens', async
     assert.equal(res.status, 401, `${name} as a bearer token at /api/me`);
     assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
   }
+});
+
+test('fetchUserInfo: the impersonated user\'s claims, and who is acting', async () => {
+  const tokens = await authorize(config, browser);
+  const response = await exchange(config, tokens);
+
+  // openid-client's GET with the Bearer token; it requires sub to be the
+  // subject the client expects: bob, whom the token speaks for.
+  const info = await client.fetchUserInfo(config, response.access_token, 'bob');
+  assert.deepEqual(info, { sub: 'bob', act: { sub: 'alice' }, org_id: 'acme-eu', org_name: 'ACME Europe' });
+
+  // A client that expected the impersonator is told the token is not hers.
+  await rejectsWith(client.fetchUserInfo(config, response.access_token, 'alice'), client.ClientError, (err) => {
+    assert.equal(err.code, 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED');
+  });
+
+  // Revoked, it no longer speaks for anyone: an RFC 6750 challenge.
+  await client.tokenRevocation(config, response.access_token, { token_type_hint: 'access_token' });
+  const refused = await rejectsWith(client.fetchUserInfo(config, response.access_token, 'bob'), client.WWWAuthenticateChallengeError);
+  assert.equal(refused.status, 401);
+  assert.equal(refused.cause[0].scheme, 'bearer');
+  assert.equal(refused.cause[0].parameters.realm, 'userinfo');
+  assert.equal(refused.cause[0].parameters.error, 'invalid_token');
 });
