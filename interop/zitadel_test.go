@@ -73,11 +73,23 @@ func TestZitadelTokenExchange(t *testing.T) {
 		assert.EqualValues(t, 3600, resp.ExpiresIn)
 		assert.Equal(t, []string{"openid", "orders:read"}, []string(resp.Scopes))
 		assert.Empty(t, resp.RefreshToken)
-		assert.Empty(t, resp.IDToken)
+
+		// openid granted: the impersonated user's ID token comes too, and
+		// zitadel's relying-party verifier accepts it (issuer, audience,
+		// signature, expiry, iat, nonce absent as none was bound).
+		keySet := rp.NewRemoteKeySet(hc, issuer+"/oauth2/jwks")
+		require.NotEmpty(t, resp.IDToken)
+		idClaims, err := rp.VerifyIDToken[*oidc.IDTokenClaims](t.Context(), resp.IDToken,
+			rp.NewIDTokenVerifier(issuer, clientID, keySet, rp.WithSupportedSigningAlgorithms("ES256")))
+		require.NoError(t, err, "zitadel refused the exchanged ID token")
+		assert.Equal(t, "bob", idClaims.Subject)
+		require.NotNil(t, idClaims.Actor, "no act claim in the ID token")
+		assert.Equal(t, "alice", idClaims.Actor.Subject)
+		assert.Equal(t, clientID, idClaims.AuthorizedParty)
+		assert.Empty(t, idClaims.Nonce)
 
 		// zitadel's access token verifier: issuer, signature (from the
 		// JWKS), expiry. The audience and act are the caller's to read.
-		keySet := rp.NewRemoteKeySet(hc, issuer+"/oauth2/jwks")
 		verifier := op.NewAccessTokenVerifier(issuer, keySet, op.WithSupportedAccessTokenSigningAlgorithms("ES256"))
 		claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](t.Context(), resp.AccessToken, verifier)
 		require.NoError(t, err, "zitadel refused the access token")

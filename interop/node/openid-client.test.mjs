@@ -206,6 +206,20 @@ test('authorize, exchange, verify with jose, introspect, revoke', async (t) => {
   assert.equal(response.scope, GRANTED_SCOPE);
   assert.equal(response.refresh_token, undefined);
 
+  await t.test('the exchange gives the impersonated user\'s ID token too, which openid-client and jose verify', async () => {
+    assert.ok(response.id_token, 'openid granted: id_token beside the access token');
+    const validated = response.claims(); // openid-client validated iss, aud, exp, iat and the signature algorithm
+    assert.equal(validated.sub, 'bob');
+    const id = await jose.jwtVerify(response.id_token, jwks, { issuer: ISSUER, audience: CLIENT_ID, typ: 'JWT', algorithms: ['ES256'] });
+    assert.equal(id.payload.sub, 'bob');
+    assert.deepEqual(id.payload.act, { sub: 'alice' });
+    assert.equal(id.payload.azp, CLIENT_ID);
+    assert.equal(typeof id.payload.auth_time, 'number');
+    assert.equal(id.payload.org_id, 'acme-eu');
+    assert.equal(id.payload.org_name, 'ACME Europe');
+    assert.equal(id.payload.nonce, undefined, 'no nonce was bound to the exchange');
+  });
+
   const { payload, protectedHeader } = await jose.jwtVerify(response.access_token, jwks, {
     issuer: ISSUER,
     audience: API_AUDIENCE,
@@ -251,6 +265,34 @@ test('authorize, exchange, verify with jose, introspect, revoke', async (t) => {
   assert.equal(refused.status, 401);
   assert.equal(refused.cause[0].scheme, 'bearer');
   assert.equal(refused.cause[0].parameters.error, 'invalid_token');
+});
+
+test('requested_token_type id_token: the ID token is the issued token (token_type N_A)', async () => {
+  const tokens = await authorize(config, browser);
+  const res = await fetch(config.serverMetadata().token_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: TOKEN_EXCHANGE,
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      subject_token: tokens.subjectToken,
+      subject_token_type: TYPE_JWT,
+      actor_token: tokens.idToken,
+      actor_token_type: TYPE_ID_TOKEN,
+      requested_token_type: TYPE_ID_TOKEN,
+    }),
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(body.issued_token_type, TYPE_ID_TOKEN);
+  assert.equal(body.token_type, 'N_A');
+  const id = await jose.jwtVerify(body.access_token, jwks, { issuer: ISSUER, audience: CLIENT_ID, typ: 'JWT', algorithms: ['ES256'] });
+  assert.equal(id.payload.sub, 'bob');
+  assert.deepEqual(id.payload.act, { sub: 'alice' });
+  // It is no access token: jose refuses it as one.
+  await rejectsWith(jose.jwtVerify(body.access_token, jwks, { issuer: ISSUER, audience: CLIENT_ID, typ: 'at+jwt' }), jose.errors.JWTClaimValidationFailed);
 });
 
 test('client_secret_basic: the exchange with openid-client\'s Basic authentication', async () => {
