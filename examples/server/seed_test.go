@@ -158,3 +158,78 @@ func TestDataFileReasonRequired(t *testing.T) {
 	_, v = p.fragment(t)
 	assert.NotEmpty(t, v.Get("subject_token"), "%v", v)
 }
+
+// twoClientData is validData with a second client, the orders API
+// registered as a client so that it can introspect, and app1 allowed to
+// ask for it as an audience.
+func twoClientData(t *testing.T, app1Scopes string) string {
+	t.Helper()
+	content := strings.Replace(validData, `"audiences": ["https://api.example"]`, `"audiences": ["https://api.example", "orders-api"]`, 1)
+	content = strings.Replace(content, `"scopes": ["openid", "internal_user_impersonate", "orders:read"]`, `"scopes": `+app1Scopes, 1)
+	content = strings.Replace(content, `
+  ],
+  "roles": [`, `,
+    {"id": "orders-api", "secret": "secret-orders-api-file", "redirect_uris": ["https://orders.example/cb"]},
+    {"id": "other", "secret": "secret-other-file", "redirect_uris": ["https://other.example/cb"]}
+  ],
+  "roles": [`, 1)
+	require.NotEqual(t, validData, content)
+	return writeData(t, content)
+}
+
+// TestAPIAuthorizationRequired: the flow's step 1.1. A data file client
+// with impersonation on but without internal_user_impersonate among its
+// scopes gets unauthorized_client, audited, and no token.
+func TestAPIAuthorizationRequired(t *testing.T) {
+	path := twoClientData(t, `["openid", "orders:read"]`)
+	f := newFixture(t, func(c *config) { c.DataFile = path; c.AppClientID = "app1" })
+	b := f.browser(t)
+	b.login("alice", "pw-alice-file")
+
+	p := b.get(f.authorizeURL("app1", "https://app1.example/cb", "u-bob", "", nil))
+
+	_, v := p.fragment(t)
+	assert.Equal(t, "unauthorized_client", v.Get("error"))
+	assert.Empty(t, v.Get("subject_token"))
+	assert.Empty(t, v.Get("id_token"))
+	events := f.s.dir.db.Events()
+	require.NotEmpty(t, events)
+	last := events[len(events)-1]
+	assert.Equal(t, "impersonation.denied", string(last.Type))
+	assert.Equal(t, "client_not_authorized_for_impersonation", last.Reason)
+}
+
+// TestIntrospectionByTheAudience: a resource server registered as a
+// client introspects the tokens meant for it with its own credentials; a
+// client the token is neither issued to nor meant for gets active false.
+func TestIntrospectionByTheAudience(t *testing.T) {
+	path := twoClientData(t, `["openid", "internal_user_impersonate", "orders:read"]`)
+	f := newFixture(t, func(c *config) { c.DataFile = path; c.AppClientID = "app1" })
+	b := f.browser(t)
+	b.login("alice", "pw-alice-file")
+	p := b.get(f.authorizeURL("app1", "https://app1.example/cb", "u-bob", "", nil))
+	_, v := p.fragment(t)
+	require.NotEmpty(t, v.Get("subject_token"), "%v", v)
+
+	status, body := f.postClient(t, "/oauth2/token", "app1", "secret-app1-file", url.Values{
+		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token":      {v.Get("subject_token")},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"},
+		"actor_token":        {v.Get("id_token")},
+		"actor_token_type":   {"urn:ietf:params:oauth:token-type:id_token"},
+		"audience":           {"orders-api"},
+	})
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	at := body["access_token"].(string)
+
+	status, in := f.postClient(t, "/oauth2/introspect", "orders-api", "secret-orders-api-file", url.Values{"token": {at}})
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, true, in["active"])
+	assert.Equal(t, "u-bob", in["sub"])
+	assert.Equal(t, "app1", in["client_id"])
+	assert.Equal(t, map[string]any{"sub": "u-alice"}, in["act"])
+
+	status, in = f.postClient(t, "/oauth2/introspect", "other", "secret-other-file", url.Values{"token": {at}})
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, map[string]any{"active": false}, in)
+}
