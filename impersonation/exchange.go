@@ -278,13 +278,19 @@ func (s *Service) exchangeIDToken(ctx context.Context, x exchanged, ev *store.Ev
 		return nil, err
 	}
 	ev.JTI = c.ID
+	return issuedAlone(tok, tokenexchange.TokenTypeIDToken, c.Expiry.Time().Sub(c.IssuedAt.Time()), x.scope), nil
+}
+
+// issuedAlone is the response of an exchange whose issued token is no
+// access token (RFC 8693 §2.2.1: token_type N_A) of type typ, living ttl.
+func issuedAlone(tok, typ string, ttl time.Duration, scope claims.Scope) *tokenexchange.Response {
 	return &tokenexchange.Response{
 		AccessToken:     tok,
-		IssuedTokenType: tokenexchange.TokenTypeIDToken,
+		IssuedTokenType: typ,
 		TokenType:       tokenexchange.NotApplicableTokenType,
-		ExpiresIn:       int64(c.Expiry.Time().Sub(c.IssuedAt.Time()) / time.Second),
-		Scope:           x.scope,
-	}, nil
+		ExpiresIn:       int64(ttl / time.Second),
+		Scope:           scope,
+	}
 }
 
 // mintExchangedIDToken signs the OpenID Connect ID token of the

@@ -151,6 +151,21 @@ func gateRefreshToken(t *testing.T, f *fixture) string {
 	return first.RefreshToken
 }
 
+// postedExchange is the setup of an exchange at the token endpoint for
+// gateClient asking for requested (with refresh tokens on for
+// gateClient, which a refresh token needs).
+func postedExchange(requested string) func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+	return func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+		f.enableRefresh(t, gateClient)
+		req := exchangeRequest(f.authorizeFor(t, gateClient, "alice", "bob"))
+		req.RequestedTokenType = requested
+		return func(t *testing.T) gateOutcome {
+			w := f.postToken(t, gateClient, secrets[gateClient], req.Values())
+			return postedTokenOutcome(t, w.Code, w.Body.Bytes())
+		}
+	}
+}
+
 var gateEntries = []gateEntry{
 	{
 		name:    "authorize (subject token)",
@@ -215,44 +230,23 @@ var gateEntries = []gateEntry{
 		reasonPrefix: "",
 	},
 	{
-		name:    "token exchange (token endpoint)",
-		methods: []string{"Service.Exchange"},
-		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
-			st, id := f.authorizeFor(t, gateClient, "alice", "bob")
-			return func(t *testing.T) gateOutcome {
-				w := f.postToken(t, gateClient, secrets[gateClient], exchangeRequest(st, id).Values())
-				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
-			}
-		},
+		name:     "token exchange (token endpoint)",
+		methods:  []string{"Service.Exchange"},
+		setup:    postedExchange(""),
 		exchange: true,
 		event:    store.EventTokenExchangeDenied,
 	},
 	{
-		name:    "token exchange for the user's ID token (requested_token_type id_token)",
-		methods: []string{"Service.Exchange"},
-		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
-			req := exchangeRequest(f.authorizeFor(t, gateClient, "alice", "bob"))
-			req.RequestedTokenType = tokenexchange.TokenTypeIDToken
-			return func(t *testing.T) gateOutcome {
-				w := f.postToken(t, gateClient, secrets[gateClient], req.Values())
-				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
-			}
-		},
+		name:     "token exchange for the user's ID token (requested_token_type id_token)",
+		methods:  []string{"Service.Exchange"},
+		setup:    postedExchange(tokenexchange.TokenTypeIDToken),
 		exchange: true,
 		event:    store.EventTokenExchangeDenied,
 	},
 	{
-		name:    "token exchange for a refresh token (requested_token_type refresh_token)",
-		methods: []string{"Service.Exchange"},
-		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
-			f.enableRefresh(t, gateClient)
-			req := exchangeRequest(f.authorizeFor(t, gateClient, "alice", "bob"))
-			req.RequestedTokenType = tokenexchange.TokenTypeRefreshToken
-			return func(t *testing.T) gateOutcome {
-				w := f.postToken(t, gateClient, secrets[gateClient], req.Values())
-				return postedTokenOutcome(t, w.Code, w.Body.Bytes())
-			}
-		},
+		name:     "token exchange for a refresh token (requested_token_type refresh_token)",
+		methods:  []string{"Service.Exchange"},
+		setup:    postedExchange(tokenexchange.TokenTypeRefreshToken),
 		exchange: true,
 		event:    store.EventTokenExchangeDenied,
 	},

@@ -671,13 +671,7 @@ func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *s
 		return nil, err
 	}
 	ev.JTI = rc.ID
-	return &tokenexchange.Response{
-		AccessToken:     rt,
-		IssuedTokenType: tokenexchange.TokenTypeRefreshToken,
-		TokenType:       tokenexchange.NotApplicableTokenType,
-		ExpiresIn:       int64(rc.Expiry.Time().Sub(now) / time.Second),
-		Scope:           x.scope,
-	}, nil
+	return issuedAlone(rt, tokenexchange.TokenTypeRefreshToken, rc.Expiry.Time().Sub(now), x.scope), nil
 }
 
 // Refresh redeems a refresh token of client (used once: a new refresh

@@ -131,6 +131,17 @@ func TestDataFileLifetimesAboveTheCap(t *testing.T) {
 	}
 }
 
+// requireLastDenial requires the last audit event to be an
+// impersonation.denied with reason.
+func (f *fixture) requireLastDenial(t *testing.T, reason string) {
+	t.Helper()
+	events := f.s.dir.db.Events()
+	require.NotEmpty(t, events)
+	last := events[len(events)-1]
+	assert.Equal(t, "impersonation.denied", string(last.Type))
+	assert.Equal(t, reason, last.Reason)
+}
+
 // TestDataFileReasonRequired: a client with reason_required refuses an
 // authorize request without a reason (invalid_request to the client,
 // audited) and accepts one with it.
@@ -148,11 +159,7 @@ func TestDataFileReasonRequired(t *testing.T) {
 	assert.Equal(t, "invalid_request", v.Get("error"))
 	assert.Contains(t, v.Get("error_description"), "reason")
 	assert.Empty(t, v.Get("subject_token"))
-	events := f.s.dir.db.Events()
-	require.NotEmpty(t, events)
-	last := events[len(events)-1]
-	assert.Equal(t, "impersonation.denied", string(last.Type))
-	assert.Equal(t, "reason_missing", last.Reason)
+	f.requireLastDenial(t, "reason_missing")
 
 	p = b.get(f.authorizeURL("app1", "https://app1.example/cb", "u-bob", "", url.Values{"impersonation_reason": {"ticket 1"}}))
 	_, v = p.fragment(t)
@@ -192,11 +199,7 @@ func TestAPIAuthorizationRequired(t *testing.T) {
 	assert.Equal(t, "unauthorized_client", v.Get("error"))
 	assert.Empty(t, v.Get("subject_token"))
 	assert.Empty(t, v.Get("id_token"))
-	events := f.s.dir.db.Events()
-	require.NotEmpty(t, events)
-	last := events[len(events)-1]
-	assert.Equal(t, "impersonation.denied", string(last.Type))
-	assert.Equal(t, "client_not_authorized_for_impersonation", last.Reason)
+	f.requireLastDenial(t, "client_not_authorized_for_impersonation")
 }
 
 // TestIntrospectionByTheAudience: a resource server registered as a
