@@ -205,13 +205,13 @@ func assertNoRedirect(t testing.TB, w *httptest.ResponseRecorder) {
 	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
 }
 
-// TestEndSession_RefusalsNeverRedirect (RP-Initiated Logout 1.0 §3: the OP
+// TestRPInitiatedLogout_3_RefusalsNeverRedirect (RP-Initiated Logout 1.0 §3: the OP
 // MUST NOT redirect to a post_logout_redirect_uri that does not exactly
 // match a registered one): every request the endpoint cannot honour is an
 // error page with its status, no Location, nobody logged out, no
 // impersonation session ended, and one request.refused event naming why,
 // without the token.
-func TestEndSession_RefusalsNeverRedirect(t *testing.T) {
+func TestRPInitiatedLogout_3_RefusalsNeverRedirect(t *testing.T) {
 	t.Parallel()
 	otherKeys, err := memory.GenerateKeySet(store.ES256)
 	require.NoError(t, err)
@@ -449,11 +449,11 @@ func TestEndSession_RefusalsNeverRedirect(t *testing.T) {
 	}
 }
 
-// TestEndSession_SkipConsentClientRedirectsWithState: a client with
+// TestEndSessionEndpoint_SkipConsentClientRedirectsWithState: a client with
 // SkipLogoutConsent and an ID token of the signed-in user logs them out
 // at once and gets the browser back at its registered URI (303), with
 // state added to the query it registered.
-func TestEndSession_SkipConsentClientRedirectsWithState(t *testing.T) {
+func TestEndSessionEndpoint_SkipConsentClientRedirectsWithState(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -582,12 +582,12 @@ func TestRPInitiatedLogout_2_AsksUnlessTheHintIsTheUsers(t *testing.T) {
 	}
 }
 
-// TestEndSession_DuringImpersonationEndsTheSession: alice signed in to
+// TestEndSessionEndpoint_DuringImpersonationEndsTheSession: alice signed in to
 // app2 through her impersonation session of bob (ID token sub bob,
 // act.sub alice), and app2 logs her out: the session ends with every token
 // issued under it (introspection inactive, a resource server refuses, the
 // refresh token is refused), then her login, each recorded.
-func TestEndSession_DuringImpersonationEndsTheSession(t *testing.T) {
+func TestEndSessionEndpoint_DuringImpersonationEndsTheSession(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -652,10 +652,10 @@ func TestEndSession_DuringImpersonationEndsTheSession(t *testing.T) {
 	}
 }
 
-// TestEndSession_NobodySignedIn: with nobody signed in there is nobody to
+// TestEndSessionEndpoint_NobodySignedIn: with nobody signed in there is nobody to
 // ask and nobody to log out, and no login page either: a valid request is
 // redirected, or told it is signed out; a bad one is still refused.
-func TestEndSession_NobodySignedIn(t *testing.T) {
+func TestEndSessionEndpoint_NobodySignedIn(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -704,12 +704,12 @@ func TestEndSession_NobodySignedIn(t *testing.T) {
 	}
 }
 
-// TestEndSession_ConfirmationIsCSRFSafe: the confirmation form logs out
+// TestEndSessionEndpoint_ConfirmationIsCSRFSafe: the confirmation form logs out
 // only with the confirmation made for this login, once, within its
 // lifetime; anything else is refused (403) and recorded, logs nobody out
 // and ends no session. A POST without a confirmation is a new logout
 // request: it asks again.
-func TestEndSession_ConfirmationIsCSRFSafe(t *testing.T) {
+func TestEndSessionEndpoint_ConfirmationIsCSRFSafe(t *testing.T) {
 	t.Parallel()
 	otherKeys, err := memory.GenerateKeySet(store.ES256)
 	require.NoError(t, err)
@@ -865,10 +865,10 @@ func TestEndSession_ConfirmationIsCSRFSafe(t *testing.T) {
 	}
 }
 
-// TestEndSession_ConfirmationAfterSigningOutElsewhere: the user signed out
+// TestEndSessionEndpoint_ConfirmationAfterSigningOutElsewhere: the user signed out
 // in another tab before confirming: nothing to log out, the registered
 // redirect still happens.
-func TestEndSession_ConfirmationAfterSigningOutElsewhere(t *testing.T) {
+func TestEndSessionEndpoint_ConfirmationAfterSigningOutElsewhere(t *testing.T) {
 	t.Parallel()
 	f := newLogoutFixture(t)
 	c := confirmationOf(t, f.get(url.Values{"id_token_hint": {f.idToken(t, "alice", appID)}, "post_logout_redirect_uri": {appSignedOut}, "state": {"s"}}))
@@ -879,10 +879,10 @@ func TestEndSession_ConfirmationAfterSigningOutElsewhere(t *testing.T) {
 	assert.Zero(t, f.logins.logoutCount())
 }
 
-// TestEndSession_RedirectURIUnregisteredBeforeTheConfirmation: the URI is
+// TestEndSessionEndpoint_RedirectURIUnregisteredBeforeTheConfirmation: the URI is
 // checked again when the confirmation comes back; the user who confirmed
 // is logged out, without the redirect.
-func TestEndSession_RedirectURIUnregisteredBeforeTheConfirmation(t *testing.T) {
+func TestEndSessionEndpoint_RedirectURIUnregisteredBeforeTheConfirmation(t *testing.T) {
 	t.Parallel()
 	f := newLogoutFixture(t)
 	c := confirmationOf(t, f.get(url.Values{"id_token_hint": {f.idToken(t, "alice", appID)}, "post_logout_redirect_uri": {appSignedOut}}))
@@ -895,9 +895,9 @@ func TestEndSession_RedirectURIUnregisteredBeforeTheConfirmation(t *testing.T) {
 	f.requireLoggedOut(t, testkit.EventsSince(f.db.Events(), n), appID)
 }
 
-// TestEndSession_FailuresFailClosed: a store or the host's logout failing
+// TestEndSessionEndpoint_FailuresFailClosed: a store or the host's logout failing
 // is a 503 page, never a redirect, and leaves the host's login.
-func TestEndSession_FailuresFailClosed(t *testing.T) {
+func TestEndSessionEndpoint_FailuresFailClosed(t *testing.T) {
 	t.Parallel()
 	errDown := errors.New("store: connection refused")
 	t.Run("the host's logout fails", func(t *testing.T) {
@@ -929,9 +929,9 @@ func TestEndSession_FailuresFailClosed(t *testing.T) {
 	})
 }
 
-// TestEndSession_HostRendersItsPages: WithLogoutPage gets every page with
+// TestEndSessionEndpoint_HostRendersItsPages: WithLogoutPage gets every page with
 // what it needs, and its confirmation form works like the built-in one.
-func TestEndSession_HostRendersItsPages(t *testing.T) {
+func TestEndSessionEndpoint_HostRendersItsPages(t *testing.T) {
 	t.Parallel()
 	var (
 		mu    sync.Mutex
@@ -978,9 +978,9 @@ func TestEndSession_HostRendersItsPages(t *testing.T) {
 	require.Len(t, pages, 2, "a redirect is no page")
 }
 
-// TestEndSession_BuiltInPageEscapes: the built-in pages escape what they
+// TestEndSessionEndpoint_BuiltInPageEscapes: the built-in pages escape what they
 // show.
-func TestEndSession_BuiltInPageEscapes(t *testing.T) {
+func TestEndSessionEndpoint_BuiltInPageEscapes(t *testing.T) {
 	t.Parallel()
 	f := newLogoutFixture(t)
 	f.updateClient(t, appID, func(c *store.Client) { c.Name = `<script>alert("x")</script>` })
