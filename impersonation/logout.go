@@ -105,8 +105,10 @@ type LogoutPage struct {
 	// runs, which the logout ends too; nil when none.
 	Impersonation *store.ImpersonationSession
 	// Action and Confirmation (LogoutConfirm): the page posts
-	// LogoutConfirmField=Confirmation to Action (the end-session endpoint)
-	// as application/x-www-form-urlencoded, and nothing else is needed.
+	// LogoutConfirmField=Confirmation to Action (the metadata's
+	// end_session_endpoint; empty when it names none, and then the page's
+	// own URL) as application/x-www-form-urlencoded, and nothing else is
+	// needed.
 	Action       string
 	Confirmation string
 	// Error (LogoutRefused) says what was wrong: fixed text, never the
@@ -159,7 +161,9 @@ type LogoutPageFunc func(w http.ResponseWriter, r *http.Request, p *LogoutPage)
 // bound to the login it was shown to (its user, Login.Session and
 // AuthTime) and usable once (the issuer's one-time-use store). Another
 // site can neither read one from the page nor make one, and one made for
-// another login, reused or expired is refused (403). A signed token,
+// another login, reused or expired is refused (403); with nobody signed
+// in any more (signed out in another tab) a valid one only redirects. A
+// signed token,
 // rather than a random handle kept in memory or an HMAC under a key of
 // the process, is what every instance of an issuer that runs on several
 // verifies without a new shared secret or store. Give Login.Session: then
