@@ -221,10 +221,29 @@ func TestRPInitiatedLogout_3_RefusalsNeverRedirect(t *testing.T) {
 		method string
 		ctype  string
 		params func(t testing.TB, f *logoutFixture) url.Values
+		// raw, when set, is sent instead of params' encoding.
+		raw    string
 		status int
 		page   string
 		reason string
 	}{
+		{
+			name: "malformed query", raw: "client_id=%zz&state=1",
+			params: func(testing.TB, *logoutFixture) url.Values { return url.Values{} },
+			status: http.StatusBadRequest, page: "malformed parameters", reason: "malformed parameters",
+		},
+		{
+			name: "malformed body", method: http.MethodPost, raw: "post_logout_redirect_uri=%zz",
+			params: func(testing.TB, *logoutFixture) url.Values { return url.Values{} },
+			status: http.StatusBadRequest, page: "malformed parameters", reason: "malformed parameters",
+		},
+		{
+			name: "body over 64 KiB", method: http.MethodPost,
+			params: func(testing.TB, *logoutFixture) url.Values {
+				return url.Values{"client_id": {appID}, "x": {strings.Repeat("a", 64<<10)}}
+			},
+			status: http.StatusBadRequest, page: "request body unreadable or too large", reason: "too large",
+		},
 		{
 			name: "hint signed by another issuer's key",
 			params: func(t testing.TB, f *logoutFixture) url.Values {
@@ -407,11 +426,15 @@ func TestRPInitiatedLogout_3_RefusalsNeverRedirect(t *testing.T) {
 			if method == "" {
 				method = http.MethodGet
 			}
+			raw := v.Encode()
+			if tc.raw != "" {
+				raw = tc.raw
+			}
 			var r *http.Request
 			if method == http.MethodGet {
-				r = httptest.NewRequest(method, testIssuer+logoutPath+"?"+v.Encode(), nil)
+				r = httptest.NewRequest(method, testIssuer+logoutPath+"?"+raw, nil)
 			} else {
-				r = httptest.NewRequest(method, testIssuer+logoutPath, strings.NewReader(v.Encode()))
+				r = httptest.NewRequest(method, testIssuer+logoutPath, strings.NewReader(raw))
 				ctype := tc.ctype
 				if ctype == "" {
 					ctype = "application/x-www-form-urlencoded"
