@@ -60,9 +60,11 @@ const outsideData = `{
      "skip_consent": true, "response_modes": ["form_post"], "audiences": ["ISSUER/api"]},
     {"id": "demo-app2", "secret": "outside-app2-secret", "redirect_uris": ["ISSUER/app2/callback"],
      "scopes": ["openid", "internal_user_impersonate", "orders:read"],
-     "grant_types": ["authorization_code", "refresh_token"], "refresh_tokens": true, "impersonation": true},
+     "grant_types": ["authorization_code", "refresh_token"], "refresh_tokens": true, "impersonation": true,
+     "post_logout_redirect_uris": ["ISSUER/app2/signed-out"], "skip_logout_consent": true},
     {"id": "demo-app3", "secret": "outside-app3-secret", "redirect_uris": ["ISSUER/app3/callback"],
-     "scopes": ["openid", "orders:read"], "grant_types": ["authorization_code"]}
+     "scopes": ["openid", "orders:read"], "grant_types": ["authorization_code"],
+     "post_logout_redirect_uris": ["ISSUER/app3/signed-out"]}
   ],
   "roles": [
     {"name": "impersonator", "client": "demo-app", "scopes": ["internal_user_impersonate"], "users": ["alice", "gina"]},

@@ -28,6 +28,8 @@ type Login struct {
 }
 
 // Authenticator is the host's login as the authorize endpoint sees it.
+// (The end-session endpoint asks [Logins] instead, which never writes a
+// login page.)
 type Authenticator interface {
 	// Authenticate returns the signed-in user. When nobody is signed in
 	// it writes a response itself (a login page, a redirect to one) and

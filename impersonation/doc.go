@@ -5,10 +5,11 @@
 //
 // [New] builds the [Service] over the host's stores; [Service.Handlers]
 // returns every endpoint (authorize, token, OpenID Connect UserInfo,
-// introspection, revocation, JWKS, metadata), with every refusal recorded,
-// and [Endpoints.Mount] mounts them. A host with its own token endpoint
-// calls [Service.Exchange], [Service.Introspect], [Service.Revoke] and
-// [Sessions.Grant] with the client it authenticated.
+// introspection, revocation, JWKS, metadata, and end-session with
+// [WithLogout]), with every refusal recorded, and [Endpoints.Mount] mounts
+// them. A host with its own token endpoint calls [Service.Exchange],
+// [Service.Introspect], [Service.Revoke] and [Sessions.Grant] with the
+// client it authenticated.
 //
 // # The flow
 //
@@ -59,6 +60,20 @@
 // it. Refresh tokens ([Sessions.Refresh], [Sessions.Grant]) are off unless
 // a client enables them, keep act and die with the session.
 //
+// # Logout
+//
+// With [WithLogout] (the host's [Logins]: who is signed in, and ending
+// that login), [Service.Handlers] serves OpenID Connect RP-Initiated
+// Logout 1.0 at the end-session endpoint ([Endpoints.EndSession],
+// end_session_endpoint in the metadata): a client sends the browser there
+// with id_token_hint, client_id, post_logout_redirect_uri and state. A
+// logout ends the login's impersonation session first, with every token
+// issued under it, then the login, and redirects only to a URI the client
+// registered (store.Client.PostLogoutRedirectURIs), byte for byte; the
+// user confirms on a page first unless the client skips logout consent
+// (store.Client.SkipLogoutConsent) and sent an ID token of the signed-in
+// user.
+//
 // # Resource servers
 //
 // What an API needs lives in the package of its own
@@ -69,8 +84,13 @@
 //
 // # What it deliberately does not do
 //
-// It does not authenticate people (the host's login does), render pages or
-// route requests; it never logs except through the store.Auditor given.
+// It does not authenticate people (the host's login does) or route
+// requests, and renders no pages beyond the minimal built-in ones of the
+// end-session endpoint (a host gives its own with [WithLogoutPage]); it
+// never logs except through the store.Auditor given. It offers no OpenID
+// Connect Session Management (session_state, check_session_iframe): that
+// needs the identity server's cookie inside an iframe on the client's
+// site, a third-party cookie, which browsers block.
 //
 // # Compatibility
 //

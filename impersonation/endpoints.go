@@ -34,6 +34,9 @@ type Endpoints struct {
 	// Metadata is the discovery document (RFC 8414, OpenID Connect
 	// Discovery), GET.
 	Metadata http.Handler
+	// EndSession is the end-session endpoint (OpenID Connect RP-Initiated
+	// Logout 1.0), GET and POST; nil without WithLogout.
+	EndSession http.Handler
 
 	metadata Metadata
 }
@@ -46,6 +49,10 @@ type handlerConfig struct {
 	grants   map[string]tokenexchange.GrantHandler
 	metadata *Metadata
 	observe  func(r *http.Request, clientID string, err error)
+	// logout, logins and logoutPage are WithLogout's and WithLogoutPage's.
+	logout     bool
+	logins     Logins
+	logoutPage LogoutPageFunc
 }
 
 // WithConsent asks for consent before issuing a subject token; without it
@@ -126,8 +133,14 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 	if e.Revocation, err = tokenexchange.NewRevocationHandler(s, s, observe); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
 	}
+	if cfg.logoutPage != nil && !cfg.logout {
+		return nil, errors.New("impersonation: WithLogoutPage needs WithLogout")
+	}
 	if cfg.metadata != nil {
 		e.metadata = *cfg.metadata
+		if e.metadata.EndSessionEndpoint != "" && !cfg.logout {
+			return nil, errors.New("impersonation: the metadata names an end_session_endpoint but Handlers has no WithLogout to serve it: add WithLogout, or clear Metadata.EndSessionEndpoint")
+		}
 	} else {
 		key, err := s.stores.Keys.SigningKey(ctx)
 		if err != nil {
@@ -139,6 +152,14 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 		if s.sessions != nil {
 			e.metadata.ClaimsSupported = append(e.metadata.ClaimsSupported, ClaimSessionID, ClaimReason)
 		}
+		if !cfg.logout {
+			e.metadata.EndSessionEndpoint = ""
+		}
+	}
+	if cfg.logout {
+		if e.EndSession, err = newEndSessionHandler(s, cfg.logins, cfg.logoutPage, e.metadata.EndSessionEndpoint); err != nil {
+			return nil, err
+		}
 	}
 	if e.Metadata, err = metadataHandler(e.metadata); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
@@ -149,7 +170,7 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 // Mount registers the endpoints on mux at the paths of the metadata's
 // endpoint URLs (by default /oauth2/authorize, /oauth2/token,
 // /oauth2/userinfo, /oauth2/introspect, /oauth2/revoke and /oauth2/jwks
-// under the issuer),
+// under the issuer, and /oauth2/logout with WithLogout),
 // and the metadata at /.well-known/openid-configuration under the issuer
 // (OpenID Connect Discovery §4) and at
 // /.well-known/oauth-authorization-server before the issuer's path (RFC
@@ -172,12 +193,16 @@ func (e *Endpoints) Mount(mux *http.ServeMux) error {
 		{e.metadata.IntrospectionEndpoint, e.Introspection},
 		{e.metadata.RevocationEndpoint, e.Revocation},
 		{e.metadata.JWKSURI, e.JWKS},
+		{e.metadata.EndSessionEndpoint, e.EndSession},
 	}
 	paths := make([]string, 0, len(routes)+2)
 	handlers := make([]http.Handler, 0, len(routes)+2)
 	for _, r := range routes {
 		if r.url == "" {
 			continue
+		}
+		if r.h == nil {
+			return fmt.Errorf("impersonation: Mount: no handler for endpoint %q", r.url)
 		}
 		u, err := url.Parse(r.url)
 		if err != nil || u.Host == "" || u.Path == "" {

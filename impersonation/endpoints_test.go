@@ -125,12 +125,14 @@ func TestHandlers_RefusesBadConfiguration(t *testing.T) {
 	assert.Empty(t, pattern, "nothing mounted when Mount fails")
 
 	md := impersonation.DefaultMetadata(testIssuer, "")
+	md.EndSessionEndpoint = "" // no WithLogout here: TestHandlers_EndSessionConfiguration
 	md.JWKSURI = "/relative/jwks"
 	e, err = f.svc.Handlers(ctx, login, impersonation.WithMetadata(md))
 	require.NoError(t, err)
 	require.Error(t, e.Mount(http.NewServeMux()), "a relative endpoint URL")
 
 	md = impersonation.DefaultMetadata(testIssuer, "")
+	md.EndSessionEndpoint = ""
 	md.RevocationEndpoint = md.TokenEndpoint
 	e, err = f.svc.Handlers(ctx, login, impersonation.WithMetadata(md))
 	require.NoError(t, err)

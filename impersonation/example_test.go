@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 
+	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
+	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
 )
@@ -105,4 +110,75 @@ func ExampleService_Exchange() {
 	// audit: impersonation.started bob alice
 	// audit: token.exchanged bob alice
 	// audit: token.replay_detected bob alice
+}
+
+// exampleLogin is the host's login of ExampleWithLogout: alice, signed in
+// or not.
+type exampleLogin struct{ signedIn bool }
+
+func (l *exampleLogin) Authenticate(http.ResponseWriter, *http.Request) (impersonation.Login, bool) {
+	return impersonation.Login{UserID: "alice"}, l.signedIn
+}
+
+func (l *exampleLogin) SignedIn(*http.Request) (impersonation.Login, bool) {
+	return impersonation.Login{UserID: "alice"}, l.signedIn
+}
+
+func (l *exampleLogin) Logout(http.ResponseWriter, *http.Request) error {
+	l.signedIn = false
+	return nil
+}
+
+func ExampleWithLogout() {
+	ctx := context.Background()
+	e, err := testkit.NewExample()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The client registers where a logout may send the browser back to,
+	// and that its users need not confirm.
+	c, err := e.DB.Client(ctx, "app")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c.PostLogoutRedirectURIs = []string{"https://app.example/signed-out"}
+	c.SkipLogoutConsent = true
+	if err := e.DB.PutClient(*c); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// alice's ID token, as the client got it when she signed in.
+	ar, err := e.Authorize(ctx, "alice", "bob")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	login := &exampleLogin{signedIn: true}
+	endpoints, err := e.Svc.Handlers(ctx, login, impersonation.WithLogout(login))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The client sends the browser to the end-session endpoint.
+	v := url.Values{
+		"id_token_hint":            {ar.IDToken},
+		"post_logout_redirect_uri": {"https://app.example/signed-out"},
+		"state":                    {"af0ifjsldkj"},
+	}
+	w := httptest.NewRecorder()
+	endpoints.EndSession.ServeHTTP(w, httptest.NewRequest(http.MethodGet, testkit.ExampleIssuer+"/oauth2/logout?"+v.Encode(), nil))
+	fmt.Println(w.Code, w.Header().Get("Location"))
+	fmt.Println("signed in:", login.signedIn)
+	for _, ev := range e.DB.Events() {
+		if ev.Type == store.EventLoggedOut {
+			fmt.Println("audit:", ev.Type, ev.Subject, ev.ClientID)
+		}
+	}
+	// Output:
+	// 303 https://app.example/signed-out?state=af0ifjsldkj
+	// signed in: false
+	// audit: user.logged_out alice app
 }

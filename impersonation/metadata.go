@@ -24,6 +24,7 @@ type Metadata struct {
 	JWKSURI                                   string   `json:"jwks_uri"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint,omitempty"`
 	RevocationEndpoint                        string   `json:"revocation_endpoint,omitempty"`
+	EndSessionEndpoint                        string   `json:"end_session_endpoint,omitempty"`
 	ResponseTypesSupported                    []string `json:"response_types_supported"`
 	ResponseModesSupported                    []string `json:"response_modes_supported,omitempty"`
 	GrantTypesSupported                       []string `json:"grant_types_supported,omitempty"`
@@ -42,7 +43,8 @@ type Metadata struct {
 // DefaultMetadata describes an issuer that mounts the library's handlers
 // at the conventional paths under iss (a trailing slash on iss is not
 // doubled): /oauth2/authorize, /oauth2/token, /oauth2/userinfo,
-// /oauth2/jwks, /oauth2/introspect and /oauth2/revoke. alg is the
+// /oauth2/jwks, /oauth2/introspect, /oauth2/revoke and /oauth2/logout
+// (the end-session endpoint). alg is the
 // signing algorithm of its keys (ES256 when empty). Adjust the result for
 // other paths or more scopes.
 func DefaultMetadata(iss, alg string) Metadata {
@@ -59,6 +61,7 @@ func DefaultMetadata(iss, alg string) Metadata {
 		JWKSURI:               base + "/oauth2/jwks",
 		IntrospectionEndpoint: base + "/oauth2/introspect",
 		RevocationEndpoint:    base + "/oauth2/revoke",
+		EndSessionEndpoint:    base + "/oauth2/logout",
 		ResponseTypesSupported: []string{
 			subjecttoken.ResponseTypeSubjectToken,
 			subjecttoken.ResponseTypeIDToken + " " + subjecttoken.ResponseTypeSubjectToken,

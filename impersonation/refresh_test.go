@@ -548,3 +548,25 @@ func TestRFC7009_2_RefreshTokenRevocation(t *testing.T) {
 		})
 	}
 }
+
+// TestRevoke_RefreshTokenOfAnEndedSessionEndsNothingTwice: a client
+// revoking its refresh token after the session ended (the impersonator
+// logged out) records that revocation, not a second end of the session.
+func TestRevoke_RefreshTokenOfAnEndedSessionEndsNothingTwice(t *testing.T) {
+	t.Parallel()
+	f, sess, tok := refreshingSession(t, sessLogin)
+	require.NotEmpty(t, tok.RefreshToken)
+	require.NoError(t, f.svc.Sessions().End(context.Background(), sessLogin, "logout"))
+	n := len(f.db.Events())
+
+	require.NoError(t, f.svc.Revoke(context.Background(), sessClient(app2ID), tok.RefreshToken, "refresh_token"))
+
+	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenRevoked, store.OutcomeGranted, "")
+	assert.Equal(t, "bob", e.Subject)
+	assert.Equal(t, "alice", e.Impersonator)
+	assert.Equal(t, sess.Org, e.Org)
+	assert.Equal(t, app2ID, e.ClientID)
+	assert.Len(t, sessionEventsOf(f.db, store.EventImpersonationEnded), 1, "the session ended once")
+	te := f.refreshErr(t, app2ID, tok.RefreshToken, nil)
+	assert.Equal(t, tokenexchange.ErrInvalidGrant.Code, te.Code)
+}

@@ -823,14 +823,21 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 	}
 	ev := store.Event{Type: store.EventTokenRevoked, ClientID: client.ID, Subject: rc.Subject, JTI: rc.ID, Scopes: rc.Scope, Outcome: store.OutcomeGranted}
 	if rc.SessionID != "" && rc.Act != nil && rc.Session != nil && s.sessions != nil {
-		sess := &store.ImpersonationSession{
-			ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
-			Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
-		}
-		if err := s.sessions.end(ctx, sess, "a refresh token of the session was revoked"); err != nil {
+		ended, err := s.revocation.Revoked(ctx, accesstoken.SessionRevocationKey(rc.SessionID))
+		if err != nil {
 			return err
 		}
-		return nil
+		if !ended {
+			sess := &store.ImpersonationSession{
+				ID: rc.SessionID, Impersonator: rc.Act.Subject, Subject: rc.Subject, ClientID: rc.Session.ClientID,
+				Org: rc.Session.Org, Reason: rc.Session.Reason, Expires: rc.Session.Expires.Time(),
+			}
+			return s.sessions.end(ctx, sess, "a refresh token of the session was revoked")
+		}
+		// The session has ended already, and its end is recorded (a
+		// client revoking its tokens after the impersonator's logout):
+		// this is only the refresh token's revocation.
+		ev.Impersonator, ev.Org = rc.Act.Subject, rc.Session.Org
 	}
 	if err := s.record(ctx, ev); err != nil {
 		return err

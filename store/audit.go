@@ -48,6 +48,12 @@ const (
 	// (a subject token not yet exchanged, or a plain access token) was
 	// revoked.
 	EventTokenRevoked EventType = "token.revoked"
+	// EventLoggedOut: a user's login at the identity server was ended
+	// through the end-session endpoint (OpenID Connect RP-Initiated
+	// Logout); Subject is the user, ClientID the client that asked, if
+	// any. An impersonation session the login ran ends first, with its own
+	// EventImpersonationEnded.
+	EventLoggedOut EventType = "user.logged_out"
 )
 
 // Outcomes of an [Event].

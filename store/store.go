@@ -63,6 +63,19 @@ type Client struct {
 	// starts without a stated reason (the authorize request's
 	// impersonation_reason, the reason of an impersonation session).
 	ReasonRequired bool
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after a logout the client asked for (OpenID Connect
+	// RP-Initiated Logout 1.0 §3.1): post_logout_redirect_uri is compared
+	// to them exactly, byte for byte, and a URI not listed is never
+	// redirected to. Empty: the endpoint never redirects for the client.
+	PostLogoutRedirectURIs []string
+	// SkipLogoutConsent lets the end-session endpoint log the user out at
+	// the client's request without asking them first, when the request
+	// carries an id_token_hint for the user who is signed in (the seed's
+	// "Skip logout consent"). Off by default: the user confirms on a page.
+	// Without a hint, or with a hint for someone else, the user is always
+	// asked.
+	SkipLogoutConsent bool
 }
 
 // Organization is a tenant. Parent is the ID of the parent organisation,

@@ -45,6 +45,10 @@ type demoApp2 struct {
 	access *resource.Verifier
 	// path is where the app is mounted (/app2, /app3); brand its name.
 	path, brand string
+	// signedOutURL is where the end-session endpoint sends the browser
+	// back to after a logout (path + "/signed-out"), when the client
+	// registers it; empty otherwise.
+	signedOutURL string
 }
 
 func newDemoApp2(s *server, secure bool) *demoApp2 {
@@ -60,6 +64,9 @@ func newCodeFlowApp(s *server, secure bool, clientID, path, brand string) *demoA
 		a.problem = fmt.Sprintf("client %q needs the authorization_code grant type", a.clientID)
 	}
 	a.scope = scopeOf(c, []string{"openid"}, func(sc string) bool { return sc == subjecttoken.ScopeImpersonate })
+	if u := s.issuer + path + "/signed-out"; slices.Contains(c.PostLogoutRedirectURIs, u) {
+		a.signedOutURL = u
+	}
 	var err error
 	if a.access, err = resource.NewVerifier(s.issuer, a.clientID, a.jwks, resource.WithClock(s.now)); err != nil && a.problem == "" {
 		a.problem = "cannot verify tokens: " + err.Error()
@@ -172,7 +179,7 @@ func (a *demoApp2) callback(w http.ResponseWriter, r *http.Request) {
 	// an impersonation session, revoking its tokens would end the session
 	// this sign-in runs in.
 	a.sessions.renew(w, r, func(n *session) {
-		n.AccessToken, n.RefreshToken, n.Subject = tr.AccessToken, tr.RefreshToken, id.Subject
+		n.AccessToken, n.RefreshToken, n.Subject, n.IDToken = tr.AccessToken, tr.RefreshToken, id.Subject, tr.IDToken
 	})
 	http.Redirect(w, r, a.path, http.StatusSeeOther)
 }
@@ -209,7 +216,7 @@ func (a *demoApp2) home(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !active {
-		a.sessions.update(sess.ID, func(s *session) { s.AccessToken, s.RefreshToken, s.Subject = "", "", "" })
+		a.sessions.update(sess.ID, forgetTokens)
 		body.Flash = "You have been signed out: the identity server no longer accepts your session."
 		a.render(w, http.StatusOK, sess, body)
 		return
@@ -255,7 +262,7 @@ func (a *demoApp2) refresh(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			flash = "Tokens refreshed: a new access token, ID token and refresh token."
 		case errors.Is(err, errRefreshRefused):
-			a.sessions.update(sess.ID, func(s *session) { s.AccessToken, s.RefreshToken, s.Subject = "", "", "" })
+			a.sessions.update(sess.ID, forgetTokens)
 			flash = "You have been signed out: " + err.Error()
 		default:
 			flash = "The tokens could not be refreshed: " + describeRetrieveError(err)
@@ -290,21 +297,78 @@ func (a *demoApp2) doRefresh(ctx context.Context, sess session) (session, error)
 		return sess, errRefreshRefused
 	}
 	sess.AccessToken, sess.RefreshToken = tr.AccessToken, tr.RefreshToken
-	a.sessions.update(sess.ID, func(s *session) { s.AccessToken, s.RefreshToken = tr.AccessToken, tr.RefreshToken })
+	if tr.IDToken != "" {
+		sess.IDToken = tr.IDToken
+	}
+	a.sessions.update(sess.ID, func(s *session) {
+		s.AccessToken, s.RefreshToken, s.IDToken = sess.AccessToken, sess.RefreshToken, sess.IDToken
+	})
 	return sess, nil
 }
 
-// logout is POST /app2/logout: the app revokes its tokens (RFC 7009), as
-// a client does when its user signs out, and forgets them. Revoking a
-// token issued under an impersonation session ends that session: the
-// identity server decides that, the app does not know.
+// forgetTokens signs the app's session out: its tokens are gone.
+func forgetTokens(s *session) {
+	s.AccessToken, s.RefreshToken, s.Subject, s.IDToken = "", "", "", ""
+}
+
+// logout is POST /app2/logout: OpenID Connect RP-Initiated Logout. The
+// app forgets its tokens and sends the browser (303, so a GET: the
+// identity server's SameSite=Lax cookie comes along) to the end-session
+// endpoint with its ID token as id_token_hint, its client_id, and, when
+// the client registers it, post_logout_redirect_uri path/signed-out with a
+// fresh state. The identity server signs the user out there (after asking,
+// unless the client skips logout consent), which under an impersonation
+// session ends that session and every token issued under it: the
+// identity server decides that, the app does not know. The app revokes
+// its own tokens (RFC 7009) when the browser comes back.
 func (a *demoApp2) logout(w http.ResponseWriter, r *http.Request) {
 	sess, ok := a.checkForm(w, r)
 	if !ok {
 		return
 	}
-	a.revoke(r.Context(), sess.RefreshToken, sess.AccessToken)
-	a.sessions.destroy(w, r)
+	if sess.AccessToken == "" && sess.IDToken == "" {
+		a.sessions.destroy(w, r)
+		http.Redirect(w, r, a.path, http.StatusSeeOther)
+		return
+	}
+	v := url.Values{"client_id": {a.clientID}}
+	if sess.IDToken != "" {
+		v.Set("id_token_hint", sess.IDToken)
+	}
+	if a.signedOutURL == "" {
+		// Nowhere to come back to: the identity server says the user is
+		// signed out, and the app revokes its tokens now.
+		a.revoke(r.Context(), sess.RefreshToken, sess.AccessToken)
+		a.sessions.destroy(w, r)
+	} else {
+		p := &pendingLogout{State: randomToken(), AccessToken: sess.AccessToken, RefreshToken: sess.RefreshToken}
+		a.sessions.update(sess.ID, func(s *session) { forgetTokens(s); s.PendingLogout = p })
+		v.Set("post_logout_redirect_uri", a.signedOutURL)
+		v.Set("state", p.State)
+	}
+	http.Redirect(w, r, a.s.issuer+"/oauth2/logout?"+v.Encode(), http.StatusSeeOther)
+}
+
+// signedOut is GET /app2/signed-out, the post-logout redirect URI: the
+// state must be the one the app's logout sent; then the app revokes the
+// tokens it forgot (those issued under an impersonation session the
+// identity server has revoked already) and says so on its page.
+func (a *demoApp2) signedOut(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.sessions.get(r)
+	if !ok || sess.PendingLogout == nil {
+		a.message(w, http.StatusBadRequest, "No sign-out in progress", "No sign-out of "+a.path+" was started in this browser.")
+		return
+	}
+	p := sess.PendingLogout
+	if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("state")), []byte(p.State)) != 1 {
+		a.message(w, http.StatusBadRequest, "Bad request", "The response does not belong to the sign-out started in this browser (state mismatch).")
+		return
+	}
+	a.revoke(r.Context(), p.RefreshToken, p.AccessToken)
+	a.sessions.update(sess.ID, func(s *session) {
+		s.PendingLogout = nil
+		s.Flash = "You are signed out of " + a.brand + " and of the identity server."
+	})
 	http.Redirect(w, r, a.path, http.StatusSeeOther)
 }
 

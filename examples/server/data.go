@@ -57,6 +57,14 @@ type clientEntry struct {
 	// ReasonRequired refuses an impersonation through the client without
 	// a stated reason (store.Client.ReasonRequired).
 	ReasonRequired bool `json:"reason_required"`
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser back to after a logout the client asked for
+	// (store.Client.PostLogoutRedirectURIs): absolute, without fragment.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	// SkipLogoutConsent: a logout the client asks for with an ID token
+	// of the signed-in user needs no confirmation
+	// (store.Client.SkipLogoutConsent; the seed's "Skip logout consent").
+	SkipLogoutConsent bool `json:"skip_logout_consent"`
 }
 
 type roleEntry struct {
@@ -373,6 +381,11 @@ func (d *data) validate(name string) error {
 				add(at, "redirect_uris[%d] %q: %s", k, uri, problem)
 			}
 		}
+		for k, uri := range c.PostLogoutRedirectURIs {
+			if problem := checkRedirectURI(uri); problem != "" {
+				add(at, "post_logout_redirect_uris[%d] %q: %s", k, uri, problem)
+			}
+		}
 		for k, m := range c.ResponseModes {
 			if m != store.ResponseModeFragment && m != store.ResponseModeQuery && m != store.ResponseModeFormPost {
 				add(at, "response_modes[%d] %q: not one of fragment, form_post, query", k, m)
@@ -472,7 +485,10 @@ const (
 // impersonation role for it, so an impersonation session signs in there
 // as the impersonated user; demo-app3 has neither, so a sign-in to it
 // under an impersonation session is refused (access_denied): a role for
-// one application never becomes the user's rights in another.
+// one application never becomes the user's rights in another. Both log
+// out through the end-session endpoint: demo-app2, like cli, skips the
+// logout confirmation (the seed's step 1.4 for the impersonation
+// application), demo-app3 asks for it.
 func demoData(issuer string) *data {
 	impersonate := []string{tokenexchange.GrantType}
 	return &data{
@@ -499,13 +515,14 @@ func demoData(issuer string) *data {
 			},
 			{
 				ID: cliClientID, Secret: cliSecret,
-				RedirectURIs:  []string{cliRedirectURI},
-				Scopes:        []string{"openid", subjecttoken.ScopeImpersonate, "orders:read", "orders:write"},
-				GrantTypes:    impersonate,
-				Impersonation: true,
-				SkipConsent:   true,
-				ResponseModes: []string{store.ResponseModeFragment, store.ResponseModeQuery},
-				Audiences:     []string{issuer + "/api"},
+				RedirectURIs:      []string{cliRedirectURI},
+				Scopes:            []string{"openid", subjecttoken.ScopeImpersonate, "orders:read", "orders:write"},
+				GrantTypes:        impersonate,
+				Impersonation:     true,
+				SkipConsent:       true,
+				SkipLogoutConsent: true,
+				ResponseModes:     []string{store.ResponseModeFragment, store.ResponseModeQuery},
+				Audiences:         []string{issuer + "/api"},
 			},
 			{
 				ID: demoApp2ClientID, Secret: demoApp2Secret,
@@ -514,12 +531,18 @@ func demoData(issuer string) *data {
 				GrantTypes:    []string{tokenexchange.GrantTypeAuthorizationCode, tokenexchange.GrantTypeRefreshToken},
 				RefreshTokens: true,
 				Impersonation: true,
+				// The application impersonators use: pre-approved, so its
+				// logout asks nothing (the seed's step 1.4).
+				PostLogoutRedirectURIs: []string{issuer + "/app2/signed-out"},
+				SkipLogoutConsent:      true,
 			},
 			{
 				ID: demoApp3ClientID, Secret: demoApp3Secret,
 				RedirectURIs: []string{issuer + "/app3/callback"},
 				Scopes:       []string{"openid", "orders:read"},
 				GrantTypes:   []string{tokenexchange.GrantTypeAuthorizationCode},
+				// Its users confirm a logout it asks for.
+				PostLogoutRedirectURIs: []string{issuer + "/app3/signed-out"},
 			},
 		},
 		Roles: []roleEntry{
@@ -647,16 +670,18 @@ func newDirectory(d *data, passwordIterations int, now func() time.Time, appClie
 		}
 		sc := store.Client{
 			ID: c.ID, Name: c.ID, SecretHash: hash,
-			RedirectURIs:    slices.Clone(c.RedirectURIs),
-			Scopes:          slices.Clone(c.Scopes),
-			GrantTypes:      slices.Clone(c.GrantTypes),
-			Impersonation:   c.Impersonation,
-			ResponseModes:   slices.Clone(c.ResponseModes),
-			Audiences:       slices.Clone(c.Audiences),
-			SubjectTokenTTL: time.Duration(c.SubjectTokenTTL) * time.Second,
-			AccessTokenTTL:  time.Duration(c.AccessTokenTTL) * time.Second,
-			RefreshTokens:   c.RefreshTokens,
-			ReasonRequired:  c.ReasonRequired,
+			RedirectURIs:           slices.Clone(c.RedirectURIs),
+			Scopes:                 slices.Clone(c.Scopes),
+			GrantTypes:             slices.Clone(c.GrantTypes),
+			Impersonation:          c.Impersonation,
+			ResponseModes:          slices.Clone(c.ResponseModes),
+			Audiences:              slices.Clone(c.Audiences),
+			SubjectTokenTTL:        time.Duration(c.SubjectTokenTTL) * time.Second,
+			AccessTokenTTL:         time.Duration(c.AccessTokenTTL) * time.Second,
+			RefreshTokens:          c.RefreshTokens,
+			ReasonRequired:         c.ReasonRequired,
+			PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
+			SkipLogoutConsent:      c.SkipLogoutConsent,
 		}
 		if err := dir.db.PutClient(sc); err != nil {
 			return nil, err

@@ -28,7 +28,7 @@ const validData = `{
      "scopes": ["openid", "internal_user_impersonate", "orders:read"],
      "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
      "impersonation": true, "skip_consent": true, "response_modes": ["fragment", "query"],
-     "audiences": ["https://api.example"], "subject_token_ttl": 120, "access_token_ttl": 600, "refresh_tokens": false}
+     "audiences": ["https://api.example"], "subject_token_ttl": 120, "access_token_ttl": 600, "refresh_tokens": false, "post_logout_redirect_uris": ["https://app1.example/signed-out?from=idp"], "skip_logout_consent": true}
   ],
   "roles": [
     {"name": "impersonator", "client": "app1", "scopes": ["internal_user_impersonate"], "users": ["u-alice"]},
@@ -75,6 +75,8 @@ func TestDataFileLoads(t *testing.T) {
 	assert.Equal(t, "2m0s", c.SubjectTokenTTL.String())
 	assert.Equal(t, "10m0s", c.AccessTokenTTL.String())
 	assert.False(t, c.RefreshTokens)
+	assert.Equal(t, []string{"https://app1.example/signed-out?from=idp"}, c.PostLogoutRedirectURIs)
+	assert.True(t, c.SkipLogoutConsent)
 	assert.True(t, strings.HasPrefix(c.SecretHash, "pbkdf2-sha256-k$1000$"), "secrets are hashed")
 	assert.True(t, strings.HasPrefix(f.s.dir.accounts["bob"].hash, "pbkdf2-sha256-k$1000$"), "passwords are hashed with the configured count")
 }
@@ -124,6 +126,10 @@ func TestBadDataFiles(t *testing.T) {
 		{name: "unknown response mode", edits: []string{`"response_modes": ["fragment", "query"]`, `"response_modes": ["fragment", "web_message"]`}, want: []string{`clients[0] (id "app1"): response_modes[1] "web_message": not one of fragment, form_post, query`}},
 		{name: "relative redirect URI", edits: []string{`"https://app1.example/cb"`, `"/cb"`}, want: []string{`clients[0] (id "app1"): redirect_uris[0] "/cb": not an absolute URI`}},
 		{name: "redirect URI with a fragment", edits: []string{`"https://app1.example/cb"`, `"https://app1.example/cb#x"`}, want: []string{`clients[0] (id "app1"): redirect_uris[0] "https://app1.example/cb#x": has a fragment`}},
+		{name: "relative post-logout redirect URI", edits: []string{`"https://app1.example/signed-out?from=idp"`, `"/signed-out"`}, want: []string{`clients[0] (id "app1"): post_logout_redirect_uris[0] "/signed-out": not an absolute URI`}},
+		{name: "post-logout redirect URI with a fragment", edits: []string{`"https://app1.example/signed-out?from=idp"`, `"https://app1.example/signed-out#x"`}, want: []string{`clients[0] (id "app1"): post_logout_redirect_uris[0] "https://app1.example/signed-out#x": has a fragment`}},
+		{name: "post-logout redirect URI not a URI", edits: []string{`"https://app1.example/signed-out?from=idp"`, `"https://app1.example/signed-out?from=idp", "%zz"`}, want: []string{`clients[0] (id "app1"): post_logout_redirect_uris[1] "%zz": not a URI`}},
+		{name: "skip_logout_consent not a boolean", edits: []string{`"skip_logout_consent": true`, `"skip_logout_consent": "yes"`}, want: []string{`clients[0] (id "app1"): "skip_logout_consent": expected true or false, got string`}},
 		{name: "no redirect URI", edits: []string{`"redirect_uris": ["https://app1.example/cb"]`, `"redirect_uris": []`}, want: []string{`clients[0] (id "app1"): "redirect_uris" is empty`}},
 		{name: "bad scope", edits: []string{`"orders:read"]`, `"orders read"]`}, want: []string{`clients[0] (id "app1"): scopes[2] "orders read": not a scope token`}},
 		{name: "several problems at once", edits: []string{bob, `{"id": "u-bob", "username": "bob", "org": "nowhere"}`, `"users": ["u-alice"]`, `"users": ["nobody"]`}, want: []string{`users[1] (id "u-bob"): org "nowhere" does not exist`, `roles[0] (name "impersonator"): users[0]: user "nobody" does not exist`}},

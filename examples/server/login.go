@@ -159,20 +159,86 @@ func (s *server) forbidden(w http.ResponseWriter, text string) {
 	message(w, s.logger, http.StatusForbidden, pageData{}, messageBody{Heading: "Forbidden", Text: text, IsError: true})
 }
 
-// authenticator is the host's login as the authorize endpoint sees it.
+// authenticator is the host's login as the authorize endpoint
+// (impersonation.Authenticator) and the end-session endpoint
+// (impersonation.Logins) see it.
 type authenticator struct{ s *server }
 
-var _ impersonation.Authenticator = authenticator{}
+var (
+	_ impersonation.Authenticator = authenticator{}
+	_ impersonation.Logins        = authenticator{}
+)
 
 // Authenticate implements impersonation.Authenticator: the signed-in
 // user, or the login page, which comes back to this authorize request.
 func (a authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (impersonation.Login, bool) {
-	if sess, ok := a.s.signedIn(r); ok {
-		// The login form is a password: amr "pwd" (RFC 8176).
-		return impersonation.Login{UserID: sess.UserID, AuthTime: sess.AuthTime, Session: loginSessionID(sess), AMR: []string{"pwd"}}, true
+	if login, ok := a.SignedIn(r); ok {
+		return login, true
 	}
 	a.s.showLogin(w, r, http.StatusOK, loginBody{ReturnTo: authorizeReturn(r)})
 	return impersonation.Login{}, false
+}
+
+// SignedIn implements impersonation.Logins: the signed-in user, with the
+// login session key impersonation sessions are bound to; never a page.
+func (a authenticator) SignedIn(r *http.Request) (impersonation.Login, bool) {
+	sess, ok := a.s.signedIn(r)
+	if !ok {
+		return impersonation.Login{}, false
+	}
+	// The login form is a password: amr "pwd" (RFC 8176).
+	return impersonation.Login{UserID: sess.UserID, AuthTime: sess.AuthTime, Session: loginSessionID(sess), AMR: []string{"pwd"}}, true
+}
+
+// Logout implements impersonation.Logins: the login session ends and its
+// cookie is cleared. The library has ended its impersonation session
+// before.
+func (a authenticator) Logout(w http.ResponseWriter, r *http.Request) error {
+	a.s.idp.destroy(w, r)
+	return nil
+}
+
+// logoutBody is the Body of the logout confirmation page.
+type logoutBody struct {
+	// App names the client that asks; empty when none was identified.
+	App string
+	// User is who is signed in; OtherUser: the app asked to sign out
+	// another account.
+	User      string
+	OtherUser bool
+	// Impersonating is whom the login impersonates, which the logout
+	// ends; empty for nobody.
+	Impersonating string
+	// Action, Field and Confirmation make the form that confirms.
+	Action, Field, Confirmation string
+}
+
+// logoutPage is the impersonation.LogoutPageFunc: the end-session
+// endpoint's pages in the server's own layout.
+func (s *server) logoutPage(w http.ResponseWriter, r *http.Request, p *impersonation.LogoutPage) {
+	switch p.Kind {
+	case impersonation.LogoutConfirm:
+		body := logoutBody{
+			User: s.dir.username(p.Login.UserID), OtherUser: p.OtherUser,
+			Action: p.Action, Field: impersonation.LogoutConfirmField, Confirmation: p.Confirmation,
+		}
+		if p.Client != nil {
+			body.App = clientName(p.Client)
+		}
+		if p.Impersonation != nil {
+			body.Impersonating = s.dir.username(p.Impersonation.Subject)
+		}
+		sess, _ := s.signedIn(r)
+		render(w, s.logger, p.Status, "logout", pageData{Title: "Sign out?", SignedIn: body.User, CSRF: sess.CSRF, Body: body})
+	case impersonation.LogoutDone:
+		message(w, s.logger, p.Status, pageData{}, messageBody{
+			Heading: "Signed out", Text: "You are signed out of the identity server.", Link: "/login", LinkText: "Sign in again",
+		})
+	default:
+		message(w, s.logger, p.Status, pageData{}, messageBody{
+			Heading: "Sign-out refused", Text: "The sign-out request was refused: " + p.Error + ". Nobody was signed out.", IsError: true,
+		})
+	}
 }
 
 // authorizeReturn is the URL that repeats the authorize request r as a

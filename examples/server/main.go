@@ -48,13 +48,18 @@
 //	GET  /oauth2/jwks
 //	POST /oauth2/introspect  RFC 7662
 //	POST /oauth2/revoke      RFC 7009: revoking an impersonated token ends the impersonation
+//	GET  /oauth2/logout (and POST: the confirmation posts back): OpenID Connect
+//	                         RP-Initiated Logout (end_session_endpoint): ends the
+//	                         impersonation session and the login
 //	GET  /login, POST /login, POST /logout
 //	GET  /console, POST /console/impersonate, POST /console/end, GET /console/audit[?format=json]
 //	GET  /app, GET /app/start?handle=H (the console's single-use handle: no other
 //	                         GET starts an impersonation), POST /app/callback,
 //	                         POST /app/password, POST /app/end
-//	GET  /app2, GET /app2/login, GET /app2/callback, POST /app2/refresh, POST /app2/logout
-//	GET  /app3, GET /app3/login, GET /app3/callback, POST /app3/refresh, POST /app3/logout
+//	GET  /app2, GET /app2/login, GET /app2/callback, POST /app2/refresh, POST /app2/logout,
+//	     GET /app2/signed-out (the post-logout redirect URI)
+//	GET  /app3, GET /app3/login, GET /app3/callback, POST /app3/refresh, POST /app3/logout,
+//	     GET /app3/signed-out
 //	                         (demo-app3: impersonation off, so a sign-in under an
 //	                         impersonation session is refused with access_denied)
 //	GET  /api/me, POST /api/password (examples/api, audience <issuer>/api)

@@ -262,6 +262,9 @@ func (s *server) routes() (http.Handler, error) {
 		impersonation.WithGrant(tokenexchange.GrantTypeAuthorizationCode, codeGrant{s}),
 		impersonation.WithMetadata(s.metadata()),
 		impersonation.WithRefusalObserver(s.logRefusal),
+		// RP-Initiated Logout at the metadata's end_session_endpoint.
+		impersonation.WithLogout(authenticator{s}),
+		impersonation.WithLogoutPage(s.logoutPage),
 	)
 	if err != nil {
 		return nil, err
@@ -301,12 +304,14 @@ func (s *server) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /app2/callback", s.app2.callback)
 	mux.HandleFunc("POST /app2/refresh", s.app2.refresh)
 	mux.HandleFunc("POST /app2/logout", s.app2.logout)
+	mux.HandleFunc("GET /app2/signed-out", s.app2.signedOut)
 
 	mux.HandleFunc("GET /app3", s.app3.home)
 	mux.HandleFunc("GET /app3/login", s.app3.login)
 	mux.HandleFunc("GET /app3/callback", s.app3.callback)
 	mux.HandleFunc("POST /app3/refresh", s.app3.refresh)
 	mux.HandleFunc("POST /app3/logout", s.app3.logout)
+	mux.HandleFunc("GET /app3/signed-out", s.app3.signedOut)
 
 	mux.Handle("/api/", api.Handler(verifier, s.auditor))
 
@@ -461,12 +466,16 @@ func (s *server) printBanner(w io.Writer, d *data) {
 				if !c.Impersonation {
 					allows = "no impersonation: a sign-in under an impersonation session is refused"
 				}
-				fmt.Fprintf(w, "      redirect_uri %s  grant_types %s  refresh_tokens %t  (an ordinary OpenID Connect client: code flow with PKCE S256; %s)\n",
-					strings.Join(c.RedirectURIs, " "), strings.Join(c.GrantTypes, ","), c.RefreshTokens, allows)
+				logout := ""
+				if len(c.PostLogoutRedirectURIs) > 0 {
+					logout = fmt.Sprintf("  post_logout_redirect_uri %s  skip_logout_consent %t", strings.Join(c.PostLogoutRedirectURIs, " "), c.SkipLogoutConsent)
+				}
+				fmt.Fprintf(w, "      redirect_uri %s  grant_types %s  refresh_tokens %t%s  (an ordinary OpenID Connect client: code flow with PKCE S256; %s)\n",
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.GrantTypes, ","), c.RefreshTokens, logout, allows)
 				continue
 			}
-			fmt.Fprintf(w, "      redirect_uri %s  response_modes %s  skip_consent %t  audiences %s\n",
-				strings.Join(c.RedirectURIs, " "), strings.Join(c.ResponseModes, ","), c.SkipConsent, strings.Join(c.Audiences, " "))
+			fmt.Fprintf(w, "      redirect_uri %s  response_modes %s  skip_consent %t  skip_logout_consent %t  audiences %s\n",
+				strings.Join(c.RedirectURIs, " "), strings.Join(c.ResponseModes, ","), c.SkipConsent, c.SkipLogoutConsent, strings.Join(c.Audiences, " "))
 		}
 	}
 	s.stores.printStores(w)

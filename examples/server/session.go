@@ -34,8 +34,21 @@ type session struct {
 	// impersonation ends.
 	ImpersonationLogin string
 	ImpersonationID    string
-	// Demo app 2: the user its ID token names.
-	Subject string
+	// Demo app 2: the user its ID token names, the ID token itself (the
+	// id_token_hint of its logout), and the logout it sent to the
+	// identity server's end-session endpoint.
+	Subject       string
+	IDToken       string
+	PendingLogout *pendingLogout
+}
+
+// pendingLogout is what demo app 2 remembers between sending the browser
+// to the end-session endpoint and it coming back: the state it sent, and
+// the tokens it forgot, to revoke then.
+type pendingLogout struct {
+	State        string
+	AccessToken  string
+	RefreshToken string
 }
 
 // pendingAuth is what a demo app remembers between sending the browser to

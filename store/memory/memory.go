@@ -365,6 +365,7 @@ func cloneClient(c store.Client) store.Client {
 	c.GrantTypes = slices.Clone(c.GrantTypes)
 	c.ResponseModes = slices.Clone(c.ResponseModes)
 	c.Audiences = slices.Clone(c.Audiences)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	return c
 }
 

@@ -22,10 +22,12 @@ func TestClientListsKeepNilApartFromEmpty(t *testing.T) {
 	}{
 		{name: "zero value", client: store.Client{ID: "zero"}},
 		{name: "empty lists", client: store.Client{ID: "empty", RedirectURIs: []string{}, Scopes: []string{},
-			GrantTypes: []string{}, ResponseModes: []string{}, Audiences: []string{}}},
+			GrantTypes: []string{}, ResponseModes: []string{}, Audiences: []string{}, PostLogoutRedirectURIs: []string{}}},
 		{name: "odd strings and durations", client: store.Client{ID: "odd", Name: "ünï \"c\"",
 			RedirectURIs: []string{"https://a.example/cb?x=1,2", ""}, Scopes: []string{"NULL", `a"b`},
 			SubjectTokenTTL: 1500 * time.Millisecond, AccessTokenTTL: 36 * time.Hour}},
+		{name: "logout settings", client: store.Client{ID: "logout",
+			PostLogoutRedirectURIs: []string{"https://a.example/bye?x=1,2&y={z}", "NULL"}, SkipLogoutConsent: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

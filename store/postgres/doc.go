@@ -47,8 +47,10 @@
 // adds a table or an index adds a migration: impersonation_sessions came
 // with migrations/0003_sessions.sql and the organisation index, for
 // queries scoped to an organisation subtree ([store.AuditScope]), with
-// migrations/0004_audit_org.sql, so an existing schema gets them from the
-// next Migrate.
+// migrations/0004_audit_org.sql, and the clients' logout settings
+// ([store.Client.PostLogoutRedirectURIs], SkipLogoutConsent) with
+// migrations/0005_client_logout.sql, so an existing schema gets them from
+// the next Migrate.
 //
 // # Clock
 //

@@ -86,7 +86,7 @@ func TestMigrateTwiceIsHarmlessAndVersioned(t *testing.T) {
 
 // releasedVersions are the migrations this release embeds. A new migration
 // is appended here; an applied one is never edited.
-var releasedVersions = []int64{1, 2, 3, 4}
+var releasedVersions = []int64{1, 2, 3, 4, 5}
 
 func TestEmbeddedMigrationsAreTheReleasedOnes(t *testing.T) {
 	t.Parallel()
@@ -142,7 +142,9 @@ func TestMigrateAddsAuditOrgIndexToAnExistingSchema(t *testing.T) {
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, "DROP INDEX "+pgx.Identifier{schema, "audit_events_org_at_idx"}.Sanitize())
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 4")
+	// That release had none of the later migrations either (0005 adds
+	// its columns IF NOT EXISTS, so they may stay).
+	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version >= 4")
 	require.NoError(t, err)
 	before := appliedMigrations(t, pool, schema)
 	require.Equal(t, []int64{1, 2, 3}, versions(before))
@@ -158,6 +160,47 @@ func TestMigrateAddsAuditOrgIndexToAnExistingSchema(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1, "the event recorded before the upgrade is found by organisation")
 	assert.Equal(t, "kept", got[0].JTI)
+}
+
+// TestMigrateAddsClientLogoutToAnExistingSchema upgrades a schema that
+// the release before RP-Initiated Logout migrated (versions 1 to 4, with a
+// client): Migrate applies only 0005, the client is kept with no
+// post-logout redirect URIs and logout consent asked, and the new fields
+// are stored from then on.
+func TestMigrateAddsClientLogoutToAnExistingSchema(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	s := newStore(t, pool)
+	schema := s.Schema()
+	ctx := context.Background()
+	clients := pgx.Identifier{schema, "clients"}.Sanitize()
+	_, err := pool.Exec(ctx, "ALTER TABLE "+clients+" DROP COLUMN post_logout_redirect_uris, DROP COLUMN skip_logout_consent")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 5")
+	require.NoError(t, err)
+	before := appliedMigrations(t, pool, schema)
+	require.Equal(t, []int64{1, 2, 3, 4}, versions(before))
+	_, err = pool.Exec(ctx, "INSERT INTO "+clients+" (id, redirect_uris) VALUES ('kept', '{https://kept.example/cb}')")
+	require.NoError(t, err)
+	_, err = s.Client(ctx, "kept")
+	require.Error(t, err, "no logout columns yet")
+
+	require.NoError(t, s.Migrate(ctx))
+	after := appliedMigrations(t, pool, schema)
+	assert.Equal(t, releasedVersions, versions(after))
+	assert.Equal(t, before, after[:4], "the earlier versions are not re-applied")
+	c, err := s.Client(ctx, "kept")
+	require.NoError(t, err)
+	assert.Equal(t, store.Client{ID: "kept", RedirectURIs: []string{"https://kept.example/cb"}}, *c,
+		"the client survives the upgrade, with no post-logout redirect and logout consent asked")
+
+	want := store.Client{ID: "kept", PostLogoutRedirectURIs: []string{"https://kept.example/bye"}, SkipLogoutConsent: true}
+	require.NoError(t, s.PutClient(ctx, want))
+	c, err = s.Client(ctx, "kept")
+	require.NoError(t, err)
+	assert.Equal(t, want, *c)
+	require.NoError(t, s.Migrate(ctx), "and Migrate stays idempotent")
+	assert.Equal(t, after, appliedMigrations(t, pool, schema))
 }
 
 // hasIndex reports whether schema has an index named name.

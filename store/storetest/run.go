@@ -387,6 +387,8 @@ func runDirectory(t *testing.T, h Harness) {
 		Impersonation: true, ResponseModes: []string{"fragment", "form_post"},
 		Audiences:       []string{"https://api.example"},
 		SubjectTokenTTL: 2 * time.Minute, AccessTokenTTL: 30 * time.Minute, RefreshTokens: true,
+		PostLogoutRedirectURIs: []string{"https://app.example/signed-out", "https://app.example/bye?x=1"},
+		SkipLogoutConsent:      true,
 	}
 	seed := func(t *testing.T, d Directory) {
 		t.Helper()
@@ -465,6 +467,10 @@ func runDirectory(t *testing.T, h Harness) {
 		again, err := in.Directory.Client(ctx, "app")
 		require.NoError(t, err)
 		assert.Equal(t, "https://app.example/cb", again.RedirectURIs[0])
+		c.PostLogoutRedirectURIs[0] = "https://evil.example/signed-out"
+		again, err = in.Directory.Client(ctx, "app")
+		require.NoError(t, err)
+		assert.Equal(t, "https://app.example/signed-out", again.PostLogoutRedirectURIs[0])
 	})
 	t.Run("PutRefusesBrokenReferences", func(t *testing.T) {
 		in, _ := fresh(t, h, has, "Directory")

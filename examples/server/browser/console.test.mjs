@@ -7,7 +7,9 @@
 // refusing the impersonated sign-in, sees the active impersonation in the
 // console,
 // ends the impersonation, finds demo app 2 signing alice in as herself
-// afterwards, and finds the events in the impersonation log. It builds and
+// afterwards, finds the events in the impersonation log, and signs out of
+// demo app 2, which signs her out of the identity server too (OpenID
+// Connect RP-Initiated Logout, no confirmation for demo-app2). It builds and
 // starts the real server binary on a free port and stops it with SIGINT at
 // the end, expecting exit status 0.
 //
@@ -127,7 +129,7 @@ class Server {
   }
 }
 
-test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log', { timeout: 10 * 60_000 }, async (t) => {
+test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log, sign out of /app2', { timeout: 10 * 60_000 }, async (t) => {
   if (!existsSync(chromiumPath)) {
     assert.fail(`Chromium not found at ${chromiumPath}: install it (apt-get install -y chromium) or run ./run`);
   }
@@ -368,6 +370,20 @@ test('console: impersonate bob, see the banner in /app and /app2, end it, find i
     }
     const started = rows.find((r) => r.event === 'impersonation.started');
     assert.ok(started.cells.some((c) => c.includes(REASON)), `impersonation.started does not show the reason: ${JSON.stringify(started.cells)}`);
+  });
+
+  await step("Sign out of demo app 2 signs alice out of the identity server too", async () => {
+    await page.goto(`${issuer}/app2`);
+    await page.locator('#signed-in-as').waitFor({ state: 'visible' });
+    // POST /app2/logout -> the end-session endpoint (id_token_hint,
+    // post_logout_redirect_uri, state; demo-app2 skips the confirmation)
+    // -> /app2/signed-out -> /app2.
+    await Promise.all([expectPath('/app2'), page.getByRole('button', { name: 'Sign out of Demo app 2' }).click()]);
+    await page.locator('.flash', { hasText: 'You are signed out of Demo app 2 and of the identity server.' }).waitFor();
+    assert.equal(await page.locator('#signed-in-as').count(), 0, 'demo app 2 still shows alice signed in');
+    assert.equal(await page.locator('#sign-in').count(), 1, 'demo app 2 offers no sign-in');
+    await page.goto(`${issuer}/console`);
+    await expectPath('/login'); // the identity server's login ended too
   });
 
   assert.deepEqual(consoleErrors, [], 'Chromium reported console errors (CSP violations, script errors)');
