@@ -28,6 +28,7 @@ func TestClientListsKeepNilApartFromEmpty(t *testing.T) {
 			SubjectTokenTTL: 1500 * time.Millisecond, AccessTokenTTL: 36 * time.Hour}},
 		{name: "logout settings", client: store.Client{ID: "logout",
 			PostLogoutRedirectURIs: []string{"https://a.example/bye?x=1,2&y={z}", "NULL"}, SkipLogoutConsent: true}},
+		{name: "reason required", client: store.Client{ID: "reason", ReasonRequired: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,8 +48,9 @@
 // with migrations/0003_sessions.sql and the organisation index, for
 // queries scoped to an organisation subtree ([store.AuditScope]), with
 // migrations/0004_audit_org.sql, and the clients' logout settings
-// ([store.Client.PostLogoutRedirectURIs], SkipLogoutConsent) with
-// migrations/0005_client_logout.sql, so an existing schema gets them from
+// ([store.Client.PostLogoutRedirectURIs], SkipLogoutConsent) and
+// ReasonRequired with migrations/0005_client_logout_reason.sql, so an
+// existing schema gets them from
 // the next Migrate.
 //
 // # Clock

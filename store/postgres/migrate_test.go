@@ -174,7 +174,7 @@ func TestMigrateAddsClientLogoutToAnExistingSchema(t *testing.T) {
 	schema := s.Schema()
 	ctx := context.Background()
 	clients := pgx.Identifier{schema, "clients"}.Sanitize()
-	_, err := pool.Exec(ctx, "ALTER TABLE "+clients+" DROP COLUMN post_logout_redirect_uris, DROP COLUMN skip_logout_consent")
+	_, err := pool.Exec(ctx, "ALTER TABLE "+clients+" DROP COLUMN post_logout_redirect_uris, DROP COLUMN skip_logout_consent, DROP COLUMN reason_required")
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 5")
 	require.NoError(t, err)
@@ -194,7 +194,7 @@ func TestMigrateAddsClientLogoutToAnExistingSchema(t *testing.T) {
 	assert.Equal(t, store.Client{ID: "kept", RedirectURIs: []string{"https://kept.example/cb"}}, *c,
 		"the client survives the upgrade, with no post-logout redirect and logout consent asked")
 
-	want := store.Client{ID: "kept", PostLogoutRedirectURIs: []string{"https://kept.example/bye"}, SkipLogoutConsent: true}
+	want := store.Client{ID: "kept", PostLogoutRedirectURIs: []string{"https://kept.example/bye"}, SkipLogoutConsent: true, ReasonRequired: true}
 	require.NoError(t, s.PutClient(ctx, want))
 	c, err = s.Client(ctx, "kept")
 	require.NoError(t, err)

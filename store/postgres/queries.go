@@ -6,20 +6,21 @@ package postgres
 const (
 	sqlClient = `SELECT id, name, secret_hash, redirect_uris, scopes, grant_types,
 	disabled, impersonation, response_modes, audiences, subject_token_ttl, access_token_ttl, refresh_tokens,
-	post_logout_redirect_uris, skip_logout_consent
+	post_logout_redirect_uris, skip_logout_consent, reason_required
 FROM {s}.clients WHERE id = $1`
 
 	sqlPutClient = `INSERT INTO {s}.clients AS c (id, name, secret_hash, redirect_uris, scopes, grant_types,
 	disabled, impersonation, response_modes, audiences, subject_token_ttl, access_token_ttl, refresh_tokens,
-	post_logout_redirect_uris, skip_logout_consent)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	post_logout_redirect_uris, skip_logout_consent, reason_required)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, secret_hash = EXCLUDED.secret_hash,
 	redirect_uris = EXCLUDED.redirect_uris, scopes = EXCLUDED.scopes, grant_types = EXCLUDED.grant_types,
 	disabled = EXCLUDED.disabled, impersonation = EXCLUDED.impersonation,
 	response_modes = EXCLUDED.response_modes, audiences = EXCLUDED.audiences,
 	subject_token_ttl = EXCLUDED.subject_token_ttl, access_token_ttl = EXCLUDED.access_token_ttl,
 	refresh_tokens = EXCLUDED.refresh_tokens,
-	post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris, skip_logout_consent = EXCLUDED.skip_logout_consent`
+	post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris, skip_logout_consent = EXCLUDED.skip_logout_consent,
+	reason_required = EXCLUDED.reason_required`
 
 	sqlUser = `SELECT id, username, name, email, org, disabled FROM {s}.users WHERE id = $1`
 

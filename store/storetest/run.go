@@ -389,6 +389,7 @@ func runDirectory(t *testing.T, h Harness) {
 		SubjectTokenTTL: 2 * time.Minute, AccessTokenTTL: 30 * time.Minute, RefreshTokens: true,
 		PostLogoutRedirectURIs: []string{"https://app.example/signed-out", "https://app.example/bye?x=1"},
 		SkipLogoutConsent:      true,
+		ReasonRequired:         true,
 	}
 	seed := func(t *testing.T, d Directory) {
 		t.Helper()
