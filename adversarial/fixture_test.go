@@ -170,6 +170,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	mux.Handle("/oauth2/revoke", endpoints.Revocation)
 	mux.Handle("/oauth2/authorize", endpoints.Authorize)
 	mux.Handle("GET /oauth2/jwks", endpoints.JWKS)
+	mux.Handle("/oauth2/userinfo", endpoints.UserInfo)
 	mux.Handle("GET /api/me", api(http.HandlerFunc(me)))
 	mux.Handle("POST /api/orders", api(http.HandlerFunc(placeOrder)))
 	mux.Handle("POST /api/password", api(resource.ForbidImpersonation(http.HandlerFunc(changePassword))))
@@ -520,6 +521,9 @@ var (
 	badActor   = refusal{status: 400, code: "invalid_request", event: store.EventTokenExchangeDenied, reasonPrefix: "actor token: "}
 	badBearer  = refusal{status: 401, code: "invalid_token", bearer: true, noAudit: gapAPIAudit}
 	inactive   = refusal{status: 200, inactive: true, noAudit: gapIntrospectionAudit}
+	// badUserInfo is a token refused at the UserInfo endpoint: RFC 6750
+	// invalid_token, recorded as request.refused.
+	badUserInfo = refusal{status: 401, code: "invalid_token", bearer: true, event: store.EventRequestRefused, reasonPrefix: "invalid_token"}
 )
 
 // Audit gaps, each reported by a skipped case.

@@ -135,6 +135,29 @@ func TestTokenKindConfusion(t *testing.T) {
 		}), want: badBearer},
 		{name: "access_token_expired_at_API", run: atAPI(accessClaim(func(e *env) func(map[string]any) { return set("exp", e.clock.Now().Unix()-31) })), want: badBearer},
 
+		// Other kinds at the UserInfo endpoint, which answers only for an
+		// access token of this issuer.
+		{name: "subject_token_at_userinfo", run: func(t *testing.T, e *env) response {
+			st, _ := e.genuine(t, appID, "alice", "bob")
+			return e.api(t, http.MethodGet, "/oauth2/userinfo", st).presenting(st).hiding("bob", "alice")
+		}, want: badUserInfo},
+		{name: "impersonator_ID_token_at_userinfo", run: func(t *testing.T, e *env) response {
+			_, idt := e.genuine(t, appID, "alice", "bob")
+			return e.api(t, http.MethodGet, "/oauth2/userinfo", idt).presenting(idt).hiding("alice")
+		}, want: badUserInfo},
+		{name: "exchanged_ID_token_at_userinfo", run: func(t *testing.T, e *env) response {
+			idt := exchangedIDToken(t, e)
+			return e.api(t, http.MethodGet, "/oauth2/userinfo", idt).presenting(idt).hiding("bob", "alice")
+		}, want: badUserInfo},
+		{name: "access_token_of_another_issuer_at_userinfo", run: func(t *testing.T, e *env) response {
+			at := attackerSignedAs(typAccess, accessClaimsOf, asIs)(t, e)
+			return e.api(t, http.MethodGet, "/oauth2/userinfo", at).presenting(at).hiding("bob", "alice")
+		}, want: badUserInfo},
+		{name: "access_token_typ_JWT_at_userinfo", run: func(t *testing.T, e *env) response {
+			at := e.signClaims(t, typID, e.accessClaims())
+			return e.api(t, http.MethodGet, "/oauth2/userinfo", at).presenting(at).hiding("bob", "alice")
+		}, want: badUserInfo},
+
 		// Other kinds at the introspection endpoint.
 		{name: "subject_token_introspected", run: func(t *testing.T, e *env) response {
 			st, _ := e.genuine(t, appID, "alice", "bob")
