@@ -84,13 +84,18 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
+	ttl := d.Client.SubjectTokenTTL
+	if ttl <= 0 {
+		ttl = min(authorizetoken.DefaultTTL, s.caps.SubjectToken)
+	}
 	tok, c, err := s.tokens.Mint(ctx, authorizetoken.Params{
 		Subject:  d.Subject.ID,
 		ClientID: d.Client.ID,
 		Scope:    scope,
 		Actor:    d.Impersonator.ID,
 		Reason:   req.Reason,
-		TTL:      d.Client.SubjectTokenTTL,
+		// Under a subject grant, no longer than the grant.
+		TTL: s.untilGrant(d, ttl),
 	})
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)
@@ -115,6 +120,9 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		if err != nil {
 			return nil, s.authorizeFailed(ctx, req, ev, err)
 		}
+	}
+	if err := s.grantStillLive(ctx, d); err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
 	ev.Type, ev.Outcome, ev.JTI, ev.Scopes = store.EventImpersonationStarted, store.OutcomeGranted, c.ID, scope
 	ev.Time = s.now().UTC()

@@ -204,6 +204,13 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	if err != nil {
 		return nil, err
 	}
+	if err := s.grantStillLive(ctx, d); err != nil {
+		var denied *DeniedError
+		if errors.As(err, &denied) {
+			return nil, refuse(errBadSubjectToken, "policy: "+string(denied.Reason))
+		}
+		return nil, err
+	}
 	ev.Type, ev.Outcome, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, scope, s.now().UTC()
 	if err := s.record(ctx, *ev); err != nil {
 		// Nothing is issued that was not recorded.
@@ -245,7 +252,7 @@ type exchanged struct {
 func (s *Service) exchangeAccessToken(ctx context.Context, x exchanged, ev *store.Event, requested string) (*tokenexchange.Response, error) {
 	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
 		client: x.client, subject: x.decision.Subject.ID, aud: x.aud, scope: x.scope,
-		act: x.act, org: x.decision.Org, reason: x.reason,
+		act: x.act, org: x.decision.Org, reason: x.reason, decision: x.decision,
 	})
 	if err != nil {
 		return nil, err
@@ -304,7 +311,7 @@ func (s *Service) mintExchangedIDToken(ctx context.Context, x exchanged, ttl tim
 		AuthTime: x.authTime,
 		Act:      x.act,
 		Org:      x.decision.Org,
-		TTL:      ttl,
+		TTL:      s.untilGrant(x.decision, ttl),
 	})
 }
 
@@ -322,6 +329,9 @@ type accessParams struct {
 	// reason is the impersonator's stated reason, for the
 	// impersonation_reason claim when ReasonPolicy.Claim is on.
 	reason string
+	// decision, when set, is the policy decision the token is issued
+	// under: under a subject grant it carries sgid and ends with the grant.
+	decision *Decision
 }
 
 // mintAccessToken signs an RFC 9068 access token for p and returns it, its
@@ -338,6 +348,7 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	if p.session != nil {
 		ttl = min(ttl, p.session.Expires.Sub(now).Truncate(time.Second))
 	}
+	ttl = s.untilGrant(p.decision, ttl)
 	at := &accesstoken.Claims{
 		Registered: claims.Registered{
 			Issuer:    s.issuer,
@@ -362,6 +373,9 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	}
 	if s.reason.Claim {
 		at.Reason = p.reason
+	}
+	if p.decision != nil && p.decision.Grant != nil {
+		at.GrantID = p.decision.Grant.ID
 	}
 	key, err := s.stores.Keys.SigningKey(ctx)
 	if err != nil {

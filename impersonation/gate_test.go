@@ -75,6 +75,14 @@ var gateDenials = []gateDenial{
 		exchangeCode:  tokenexchange.ErrUnauthorizedClient.Code,
 		authorizeCode: subjecttoken.ErrUnauthorizedClient.Code,
 	},
+	{
+		name: "receiving client requires a subject grant and bob gave none",
+		apply: func(t *testing.T, f *fixture) {
+			f.updateClient(t, gateClient, func(c *store.Client) { c.RequireSubjectGrant = true })
+		},
+		reason:       impersonation.ReasonSubjectGrantMissing,
+		exchangeCode: tokenexchange.ErrInvalidRequest.Code,
+	},
 }
 
 // gateOutcome is what an entry point answered.
@@ -442,6 +450,11 @@ var gateExempt = map[string]string{
 	"Service.Introspect":         "describes a token already issued",
 	"Service.Revoke":             "revokes a token",
 	"Service.Sessions":           "returns the sessions, whose issuing methods are classified here too",
+	"Service.Grants":             "returns the subject grants, whose methods are classified here too",
+	"Grants.Give":                "records access a user gives; the policy reads it, it mints nothing",
+	"Grants.Revoke":              "revokes that access and the tokens that rely on it",
+	"Grants.Of":                  "lists a user's grants",
+	"Grants.MaxDuration":         "says the longest grant",
 	"Sessions.Active":            "looks a session up for display and for the impersonation response types, whose issuing Authorize gates",
 	"Sessions.End":               "ends a session and revokes its tokens",
 	"Sessions.Start":             "binds a login session to an access token the exchange gate issued; it mints nothing",
@@ -461,6 +474,7 @@ func TestPolicyGate_EveryMethodClassified(t *testing.T) {
 	types := map[string]reflect.Type{
 		"Service":  reflect.TypeFor[*impersonation.Service](),
 		"Sessions": reflect.TypeFor[*impersonation.Sessions](),
+		"Grants":   reflect.TypeFor[*impersonation.Grants](),
 	}
 	for tname, typ := range types {
 		for i := range typ.NumMethod() {

@@ -64,6 +64,10 @@ type Decision struct {
 	Subject      *store.User
 	// Org is the subject's organisation.
 	Org *store.Organization
+	// Grant is the subject's grant the impersonation relies on, for a
+	// client that requires one (store.Client.RequireSubjectGrant); nil
+	// otherwise.
+	Grant *store.SubjectGrant
 
 	// subjectGrants are the scopes the subject's roles grant for Client,
 	// when the decision already read them (the default protected check
@@ -85,8 +89,9 @@ func (s *Service) grantsOf(ctx context.Context, d *Decision) ([]string, error) {
 // (internal_user_impersonate among its Scopes); the impersonator exists, is enabled and holds a
 // role for this client granting internal_user_impersonate; the subject
 // exists, is enabled, is not the impersonator, belongs to the
-// impersonator's organisation or one of its descendants, and is not
-// protected. A refusal is a *DeniedError (errors.Is ErrNotPermitted); any
+// impersonator's organisation or one of its descendants, is not
+// protected, and, for a client that requires it, has given a live grant
+// (see Grants). A refusal is a *DeniedError (errors.Is ErrNotPermitted); any
 // other error is a store failure.
 func (s *Service) Decide(ctx context.Context, clientID, impersonatorID, subjectID string) (*Decision, error) {
 	client, err := s.stores.Clients.Client(ctx, clientID)
@@ -155,6 +160,11 @@ func (s *Service) decide(ctx context.Context, client *store.Client, impersonator
 	}
 	if protected {
 		return nil, deny(ReasonProtected)
+	}
+	if client.RequireSubjectGrant {
+		if d.Grant, err = s.subjectGrant(ctx, client, imp, sub); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

@@ -170,6 +170,12 @@ type Service struct {
 	sessionRevocation store.Revocation
 	sessionConfig     *SessionConfig
 
+	// grants are nil unless WithSubjectGrants; the two fields after it
+	// are what WithSubjectGrants gave, for New to build them.
+	grants      *Grants
+	grantStore  store.SubjectGrants
+	grantConfig *GrantConfig
+
 	limiter     store.RateLimiter
 	startLimit  int
 	startWindow time.Duration
@@ -338,6 +344,14 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		s.sessions = ss
 	}
 	s.sessionStore, s.sessionRevocation, s.sessionConfig = nil, nil, nil
+	if s.grantConfig != nil {
+		g, err := newGrants(s, s.grantStore, *s.grantConfig)
+		if err != nil {
+			return nil, err
+		}
+		s.grants = g
+	}
+	s.grantStore, s.grantConfig = nil, nil
 	tokens, err := authorizetoken.NewIssuer(iss, stores.Keys,
 		authorizetoken.WithClock(s.now),
 		authorizetoken.WithSkew(s.skew),

@@ -562,7 +562,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	if err != nil {
 		return nil, err
 	}
-	ap := accessParams{client: c, subject: u.ID, aud: claims.Audience{c.ID}, scope: scope, act: act, org: org, session: sess}
+	ap := accessParams{client: c, subject: u.ID, aud: claims.Audience{c.ID}, scope: scope, act: act, org: org, session: sess, decision: d}
 	if sess != nil {
 		ap.reason = sess.Reason
 	}
@@ -589,6 +589,9 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 		if t.RefreshToken, _, err = ss.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.grantStillLive(ctx, d); err != nil {
+		return nil, err
 	}
 	if sess == nil {
 		return t, nil // a user's own sign-in is no impersonation event
@@ -661,7 +664,8 @@ func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *s
 		Org:          x.decision.Org.ID,
 		Reason:       x.reason,
 		Started:      now,
-		Expires:      now.Add(ss.maxDuration),
+		// Under a subject grant, no longer than the grant.
+		Expires: now.Add(s.untilGrant(x.decision, ss.maxDuration)),
 	}
 	rt, rc, err := ss.mintRefreshToken(ctx, x.client, sess.Subject, &claims.Actor{Subject: sess.Impersonator}, sess, x.scope, x.authTime)
 	if err != nil {

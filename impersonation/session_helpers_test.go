@@ -103,6 +103,8 @@ func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 		impersonation.WithNotifier(f.db),
 		sessionsOf(f, opts...),
 		impersonation.WithRevocationStore(f.db),
+		// Off for every client that does not require them.
+		impersonation.WithSubjectGrants(f.db, impersonation.GrantConfig{}),
 	}
 	var setup sessSetup
 	for _, o := range opts {

@@ -54,6 +54,12 @@ const (
 	// any. An impersonation session the login ran ends first, with its own
 	// EventImpersonationEnded.
 	EventLoggedOut EventType = "user.logged_out"
+	// EventSubjectGrantCreated: a user gave access to be impersonated
+	// (store.SubjectGrant); JTI is the grant's ID.
+	EventSubjectGrantCreated EventType = "subject_grant.created"
+	// EventSubjectGrantRevoked: a user revoked that access; the
+	// impersonations that relied on it end.
+	EventSubjectGrantRevoked EventType = "subject_grant.revoked"
 )
 
 // Outcomes of an [Event].

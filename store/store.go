@@ -63,6 +63,9 @@ type Client struct {
 	// starts without a stated reason (the authorize request's
 	// impersonation_reason, the reason of an impersonation session).
 	ReasonRequired bool
+	// RequireSubjectGrant refuses an impersonation through the client
+	// unless the user has given a live SubjectGrant for it.
+	RequireSubjectGrant bool
 	// PostLogoutRedirectURIs are where the end-session endpoint may send
 	// the browser after a logout the client asked for (OpenID Connect
 	// RP-Initiated Logout 1.0 §3.1): post_logout_redirect_uri is compared
@@ -201,4 +204,48 @@ type Sessions interface {
 	SessionFor(ctx context.Context, loginSession string) (*ImpersonationSession, error)
 	// DeleteSession removes the session of loginSession; none is no error.
 	DeleteSession(ctx context.Context, loginSession string) error
+}
+
+// SubjectGrant is access a user gives to be impersonated: through one
+// client, by that client's impersonators or by one of them, until it
+// expires or the user revokes it. A client that requires it
+// (Client.RequireSubjectGrant) is refused every impersonation of a user
+// without a live grant for it.
+type SubjectGrant struct {
+	// ID is random, unique per subject.
+	ID string
+	// Subject is the user who gives the access.
+	Subject string
+	// ClientID is the client the access is given for.
+	ClientID string
+	// Impersonator, when set, is the one user who may use the grant;
+	// empty means any impersonator of the client.
+	Impersonator string
+	Created      time.Time
+	Expires      time.Time
+	// Revoked is when the subject revoked the grant; zero while not.
+	Revoked time.Time
+}
+
+// Live reports whether g may be used at now: not revoked and not expired.
+func (g *SubjectGrant) Live(now time.Time) bool {
+	return g.Revoked.IsZero() && now.Before(g.Expires)
+}
+
+// SubjectGrants stores the access users give to be impersonated, by
+// subject. A store keeps a grant at least until it expires; it may drop
+// it later.
+type SubjectGrants interface {
+	// PutSubjectGrant adds g, or replaces the grant with g's Subject and
+	// ID.
+	PutSubjectGrant(ctx context.Context, g SubjectGrant) error
+	// SubjectGrantsOf returns the grants of subject that expire after
+	// since (revoked ones included), newest Created first; none is an
+	// empty result, not an error.
+	SubjectGrantsOf(ctx context.Context, subject string, since time.Time) ([]SubjectGrant, error)
+	// RevokeSubjectGrant marks the grant id of subject revoked at at, if
+	// it is not revoked already, and returns it as stored afterwards. An
+	// unknown grant is an error wrapping ErrNotFound. Once it has
+	// returned, SubjectGrantsOf returns the grant revoked to every caller.
+	RevokeSubjectGrant(ctx context.Context, subject, id string, at time.Time) (*SubjectGrant, error)
 }

@@ -56,6 +56,10 @@ type Claims struct {
 	// Reason is impersonation_reason, the impersonator's stated reason,
 	// carried only when the issuer is configured to.
 	Reason string `json:"impersonation_reason,omitempty"`
+	// GrantID is sgid: the access the impersonated user gave
+	// (store.SubjectGrant) that the impersonation relies on; revoking the
+	// grant revokes the token.
+	GrantID string `json:"sgid,omitempty"`
 }
 
 // Mint signs c with key.
@@ -124,15 +128,31 @@ func Verify(ctx context.Context, token string, keys store.KeySet, e Expect) (*Cl
 	return &c, nil
 }
 
-// revoked reports whether the token of c was revoked, by its jti or, for
-// a token issued under an impersonation session, by the session's end.
+// revoked reports whether the token of c was revoked: by its jti, for a
+// token issued under an impersonation session by the session's end, and
+// for one that relies on a subject grant by the grant's revocation.
 func revoked(ctx context.Context, r store.Revocation, c *Claims) (bool, error) {
-	revoked, err := r.Revoked(ctx, c.ID)
-	if err != nil || revoked || c.SessionID == "" {
-		return revoked, err
+	keys := [3]string{c.ID}
+	n := 1
+	if c.SessionID != "" {
+		keys[n] = SessionRevocationKey(c.SessionID)
+		n++
 	}
-	return r.Revoked(ctx, SessionRevocationKey(c.SessionID))
+	if c.GrantID != "" {
+		keys[n] = GrantRevocationKey(c.GrantID)
+		n++
+	}
+	for _, k := range keys[:n] {
+		if revoked, err := r.Revoked(ctx, k); err != nil || revoked {
+			return revoked, err
+		}
+	}
+	return false, nil
 }
+
+// GrantRevocationKey is the revocation entry whose presence revokes every
+// token that relies on the subject grant id.
+func GrantRevocationKey(id string) string { return "subject-grant:" + id }
 
 // SessionRevocationKey is the revocation entry whose presence revokes
 // every token issued under the impersonation session id. A session's ID is

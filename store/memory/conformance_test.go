@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 		return storetest.Instance{
 			Stores: storetest.Stores{
 				OneTimeUse: s, Revocation: s, RateLimiter: s, Auditor: s, AuditLog: s,
-				Directory: directory{s}, Sessions: s,
+				Directory: directory{s}, Sessions: s, SubjectGrants: s,
 			},
 			Advance: func(d time.Duration) { clk.Advance(d) },
 			Now:     clk.Now,

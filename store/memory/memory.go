@@ -33,12 +33,16 @@ type Store struct {
 	sessMu   sync.Mutex
 	sessions map[string]store.ImpersonationSession
 
+	grantMu sync.Mutex
+	grants  map[string][]store.SubjectGrant // by subject
+
 	logMu   sync.Mutex
 	events  []store.Event
 	notices []store.Notice
 }
 
 var (
+	_ store.SubjectGrants = (*Store)(nil)
 	_ store.Clients       = (*Store)(nil)
 	_ store.Users         = (*Store)(nil)
 	_ store.Organizations = (*Store)(nil)
@@ -308,6 +312,61 @@ func (s *Store) DeleteSession(_ context.Context, loginSession string) error {
 	defer s.sessMu.Unlock()
 	delete(s.sessions, loginSession)
 	return nil
+}
+
+// PutSubjectGrant implements store.SubjectGrants. Grants expired for a
+// day are dropped on the way.
+func (s *Store) PutSubjectGrant(_ context.Context, g store.SubjectGrant) error {
+	if g.ID == "" || g.Subject == "" {
+		return errors.New("memory: subject grant needs an ID and a subject")
+	}
+	s.grantMu.Lock()
+	defer s.grantMu.Unlock()
+	if s.grants == nil {
+		s.grants = map[string][]store.SubjectGrant{}
+	}
+	keep := s.now().Add(-grantRetention)
+	gs := slices.DeleteFunc(s.grants[g.Subject], func(old store.SubjectGrant) bool {
+		return old.ID == g.ID || !old.Expires.After(keep)
+	})
+	s.grants[g.Subject] = append(gs, g)
+	return nil
+}
+
+// grantRetention is how long the memory store keeps an expired grant, so
+// that a refusal can say it expired.
+const grantRetention = 24 * time.Hour
+
+// SubjectGrantsOf implements store.SubjectGrants.
+func (s *Store) SubjectGrantsOf(_ context.Context, subject string, since time.Time) ([]store.SubjectGrant, error) {
+	s.grantMu.Lock()
+	defer s.grantMu.Unlock()
+	out := []store.SubjectGrant{}
+	for _, g := range s.grants[subject] {
+		if g.Expires.After(since) {
+			out = append(out, g)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.SubjectGrant) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+// RevokeSubjectGrant implements store.SubjectGrants.
+func (s *Store) RevokeSubjectGrant(_ context.Context, subject, id string, at time.Time) (*store.SubjectGrant, error) {
+	s.grantMu.Lock()
+	defer s.grantMu.Unlock()
+	gs := s.grants[subject]
+	for i := range gs {
+		if gs[i].ID != id {
+			continue
+		}
+		if gs[i].Revoked.IsZero() {
+			gs[i].Revoked = at
+		}
+		g := gs[i]
+		return &g, nil
+	}
+	return nil, fmt.Errorf("memory: subject grant: %w", store.ErrNotFound)
 }
 
 // Record implements store.Auditor by keeping the event.

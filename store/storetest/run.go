@@ -24,6 +24,114 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditLog", func(t *testing.T) { runAuditLog(t, h) })
 	t.Run("Directory", func(t *testing.T) { runDirectory(t, h) })
 	t.Run("Sessions", func(t *testing.T) { runSessions(t, h) })
+	t.Run("SubjectGrants", func(t *testing.T) { runSubjectGrants(t, h) })
+}
+
+func runSubjectGrants(t *testing.T, h Harness) {
+	has := func(s Stores) bool { return s.SubjectGrants != nil }
+	grant := func(in Instance, subject string, created time.Duration, l time.Duration) store.SubjectGrant {
+		now := in.now().UTC().Truncate(time.Microsecond)
+		return store.SubjectGrant{
+			ID: id("grant"), Subject: subject, ClientID: "app", Impersonator: "alice",
+			Created: now.Add(created), Expires: now.Add(l),
+		}
+	}
+	equal := func(t *testing.T, want, got store.SubjectGrant) {
+		t.Helper()
+		assert.True(t, want.Created.Equal(got.Created), "Created %v, want %v", got.Created, want.Created)
+		assert.True(t, want.Expires.Equal(got.Expires), "Expires %v, want %v", got.Expires, want.Expires)
+		assert.True(t, want.Revoked.Equal(got.Revoked), "Revoked %v, want %v", got.Revoked, want.Revoked)
+		got.Created, got.Expires, got.Revoked = want.Created, want.Expires, want.Revoked
+		assert.Equal(t, want, got)
+	}
+	t.Run("PutListRevoke", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "SubjectGrants")
+		ctx := context.Background()
+		subject := id("bob")
+		since := in.now()
+		none, err := in.SubjectGrants.SubjectGrantsOf(ctx, subject, since)
+		require.NoError(t, err)
+		assert.Empty(t, none)
+
+		older := grant(in, subject, -time.Minute, time.Hour)
+		older.Impersonator = ""
+		newer := grant(in, subject, 0, 24*time.Hour)
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, older))
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, newer))
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, grant(in, id("carol"), 0, time.Hour)))
+		got, err := in.SubjectGrants.SubjectGrantsOf(ctx, subject, since)
+		require.NoError(t, err)
+		require.Len(t, got, 2, "only the subject's grants")
+		equal(t, newer, got[0])
+		equal(t, older, got[1])
+
+		at := in.now().UTC().Truncate(time.Microsecond)
+		revoked, err := in.SubjectGrants.RevokeSubjectGrant(ctx, subject, older.ID, at)
+		require.NoError(t, err)
+		want := older
+		want.Revoked = at
+		equal(t, want, *revoked)
+		again, err := in.SubjectGrants.RevokeSubjectGrant(ctx, subject, older.ID, at.Add(time.Minute))
+		require.NoError(t, err)
+		assert.True(t, at.Equal(again.Revoked), "revoked once: the first time stays")
+		got, err = in.SubjectGrants.SubjectGrantsOf(ctx, subject, since)
+		require.NoError(t, err)
+		require.Len(t, got, 2, "a revoked grant is still listed")
+		equal(t, want, got[1])
+
+		_, err = in.SubjectGrants.RevokeSubjectGrant(ctx, subject, id("grant"), at)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = in.SubjectGrants.RevokeSubjectGrant(ctx, id("carol"), newer.ID, at)
+		assert.ErrorIs(t, err, store.ErrNotFound, "a grant is found only under its own subject")
+	})
+	t.Run("SinceLeavesOutTheExpired", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "SubjectGrants")
+		ctx := context.Background()
+		subject := id("bob")
+		short := grant(in, subject, 0, time.Minute)
+		long := grant(in, subject, 0, time.Hour)
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, short))
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, long))
+		got, err := in.SubjectGrants.SubjectGrantsOf(ctx, subject, in.now().Add(30*time.Minute))
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, long.ID, got[0].ID)
+	})
+	t.Run("ReplaceByID", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "SubjectGrants")
+		ctx := context.Background()
+		g := grant(in, id("bob"), 0, time.Hour)
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, g))
+		g.Impersonator = "dave"
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, g))
+		got, err := in.SubjectGrants.SubjectGrantsOf(ctx, g.Subject, in.now())
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, "dave", got[0].Impersonator)
+	})
+	t.Run("ConcurrentRevokeKeepsTheFirst", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "SubjectGrants")
+		ctx := context.Background()
+		g := grant(in, id("bob"), 0, time.Hour)
+		require.NoError(t, in.SubjectGrants.PutSubjectGrant(ctx, g))
+		base := in.now().UTC().Truncate(time.Microsecond)
+		var wg sync.WaitGroup
+		results := make([]time.Time, 8)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := in.SubjectGrants.RevokeSubjectGrant(ctx, g.Subject, g.ID, base.Add(time.Duration(i)*time.Second))
+				if assert.NoError(t, err) {
+					results[i] = r.Revoked
+				}
+			}()
+		}
+		wg.Wait()
+		for _, r := range results[1:] {
+			assert.True(t, results[0].Equal(r), "every caller sees the one revocation time: %v", results)
+		}
+	})
 }
 
 func runSessions(t *testing.T, h Harness) {

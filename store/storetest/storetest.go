@@ -28,9 +28,10 @@ type Stores struct {
 	RateLimiter store.RateLimiter
 	Auditor     store.Auditor
 	// AuditLog must read back what Auditor recorded.
-	AuditLog  store.AuditLog
-	Directory Directory
-	Sessions  store.Sessions
+	AuditLog      store.AuditLog
+	Directory     Directory
+	Sessions      store.Sessions
+	SubjectGrants store.SubjectGrants
 }
 
 // Directory is a store of clients, users, organisations and role grants
