@@ -17,7 +17,7 @@ func TestConformance(t *testing.T) {
 		return storetest.Instance{
 			Stores: storetest.Stores{
 				OneTimeUse: s, Revocation: s, RateLimiter: s,
-				Auditor: s, AuditLog: s, Directory: s, Sessions: s,
+				Auditor: s, AuditLog: s, Directory: s, Sessions: s, SubjectGrants: s,
 			},
 			Advance: c.Advance,
 			Now:     c.Now,

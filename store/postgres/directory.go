@@ -20,7 +20,7 @@ func (s *Store) Client(ctx context.Context, id string) (*store.Client, error) {
 	var c store.Client
 	err = s.pool.QueryRow(ctx, s.q.client, id).Scan(&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.Scopes,
 		&c.GrantTypes, &c.Disabled, &c.Impersonation, &c.ResponseModes, &c.Audiences, &c.SubjectTokenTTL, &c.AccessTokenTTL, &c.RefreshTokens,
-		&c.PostLogoutRedirectURIs, &c.SkipLogoutConsent, &c.ReasonRequired)
+		&c.PostLogoutRedirectURIs, &c.SkipLogoutConsent, &c.ReasonRequired, &c.RequireSubjectGrant)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: client: %w", store.ErrNotFound)
 	}
@@ -105,7 +105,7 @@ func (s *Store) PutClient(ctx context.Context, c store.Client) error {
 	}
 	_, err = s.pool.Exec(ctx, s.q.putClient, c.ID, c.Name, c.SecretHash, c.RedirectURIs, c.Scopes, c.GrantTypes,
 		c.Disabled, c.Impersonation, c.ResponseModes, c.Audiences, c.SubjectTokenTTL, c.AccessTokenTTL, c.RefreshTokens,
-		c.PostLogoutRedirectURIs, c.SkipLogoutConsent, c.ReasonRequired)
+		c.PostLogoutRedirectURIs, c.SkipLogoutConsent, c.ReasonRequired, c.RequireSubjectGrant)
 	if err != nil {
 		return fmt.Errorf("postgres: put client %q: %w", c.ID, err)
 	}

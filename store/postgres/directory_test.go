@@ -29,6 +29,7 @@ func TestClientListsKeepNilApartFromEmpty(t *testing.T) {
 		{name: "logout settings", client: store.Client{ID: "logout",
 			PostLogoutRedirectURIs: []string{"https://a.example/bye?x=1,2&y={z}", "NULL"}, SkipLogoutConsent: true}},
 		{name: "reason required", client: store.Client{ID: "reason", ReasonRequired: true}},
+		{name: "subject grant required", client: store.Client{ID: "grant", RequireSubjectGrant: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,8 +49,9 @@
 // queries scoped to an organisation subtree ([store.AuditScope]), with
 // migrations/0004_audit_org.sql, and the clients' logout settings
 // ([store.Client.PostLogoutRedirectURIs], SkipLogoutConsent) and
-// ReasonRequired with migrations/0005_client_logout_reason.sql, so an
-// existing schema gets them from
+// ReasonRequired with migrations/0005_client_logout_reason.sql, and
+// subject_grants ([store.SubjectGrants]) with
+// migrations/0006_subject_grants.sql, so an existing schema gets them from
 // the next Migrate.
 //
 // # Clock

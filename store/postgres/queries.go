@@ -6,13 +6,13 @@ package postgres
 const (
 	sqlClient = `SELECT id, name, secret_hash, redirect_uris, scopes, grant_types,
 	disabled, impersonation, response_modes, audiences, subject_token_ttl, access_token_ttl, refresh_tokens,
-	post_logout_redirect_uris, skip_logout_consent, reason_required
+	post_logout_redirect_uris, skip_logout_consent, reason_required, require_subject_grant
 FROM {s}.clients WHERE id = $1`
 
 	sqlPutClient = `INSERT INTO {s}.clients AS c (id, name, secret_hash, redirect_uris, scopes, grant_types,
 	disabled, impersonation, response_modes, audiences, subject_token_ttl, access_token_ttl, refresh_tokens,
-	post_logout_redirect_uris, skip_logout_consent, reason_required)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+	post_logout_redirect_uris, skip_logout_consent, reason_required, require_subject_grant)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, secret_hash = EXCLUDED.secret_hash,
 	redirect_uris = EXCLUDED.redirect_uris, scopes = EXCLUDED.scopes, grant_types = EXCLUDED.grant_types,
 	disabled = EXCLUDED.disabled, impersonation = EXCLUDED.impersonation,
@@ -20,7 +20,7 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, secret_hash = EXCLUDED.secr
 	subject_token_ttl = EXCLUDED.subject_token_ttl, access_token_ttl = EXCLUDED.access_token_ttl,
 	refresh_tokens = EXCLUDED.refresh_tokens,
 	post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris, skip_logout_consent = EXCLUDED.skip_logout_consent,
-	reason_required = EXCLUDED.reason_required`
+	reason_required = EXCLUDED.reason_required, require_subject_grant = EXCLUDED.require_subject_grant`
 
 	sqlUser = `SELECT id, username, name, email, org, disabled FROM {s}.users WHERE id = $1`
 
@@ -157,6 +157,9 @@ type queries struct {
 	record, queryEvents         string
 	putSession, session         string
 	deleteSession               string
+	putSubjectGrant             string
+	subjectGrantsOf             string
+	revokeSubjectGrant          string
 	// sweep deletes every expired row, trim a bounded batch.
 	sweep, trim     [numSweepTables]string
 	migrationsTable string
@@ -185,6 +188,10 @@ func newQueries(quoted string) queries {
 		putSession:      r(sqlPutSession),
 		session:         r(sqlSession),
 		deleteSession:   r(sqlDeleteSession),
+
+		putSubjectGrant:    r(sqlPutSubjectGrant),
+		subjectGrantsOf:    r(sqlSubjectGrantsOf),
+		revokeSubjectGrant: r(sqlRevokeSubjectGrant),
 		sweep: [numSweepTables]string{
 			r(sqlSweepUsed), r(sqlSweepRevoked), r(sqlSweepRates), r(sqlSweepSessions),
 		},

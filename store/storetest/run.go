@@ -498,6 +498,7 @@ func runDirectory(t *testing.T, h Harness) {
 		PostLogoutRedirectURIs: []string{"https://app.example/signed-out", "https://app.example/bye?x=1"},
 		SkipLogoutConsent:      true,
 		ReasonRequired:         true,
+		RequireSubjectGrant:    true,
 	}
 	seed := func(t *testing.T, d Directory) {
 		t.Helper()
