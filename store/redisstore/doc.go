@@ -39,6 +39,7 @@
 //	<prefix>revoked:<id>              a revoked token; TTL until its expiry
 //	<prefix>rate:<key>:<start ms>     a window's count; TTL until the window ends
 //	<prefix>session:<login session>   an impersonation session, as JSON; TTL until it expires
+//	<prefix>grants:<subject>          a user's subject grants, a hash; TTL until the last expires, plus a day
 //
 // where <start ms> is the start of the fixed window in Unix milliseconds
 // (milliseconds, so that windows shorter than a second get keys of their
@@ -46,7 +47,11 @@
 // login_session, impersonator, subject, client_id, org, reason, started,
 // expires, start_token_id and start_token_expiry, the times in RFC 3339
 // with nanoseconds, in UTC. Storing a session replaces the one its login
-// session had; storing one whose expiry has passed deletes it.
+// session had; storing one whose expiry has passed deletes it. A subject
+// grant is the field g:<id> of its subject's hash, a JSON object with the
+// fields id, client_id, impersonator, created and expires, and, once
+// revoked, the field r:<id> with the revocation time (RFC 3339, UTC);
+// HSETNX keeps the first revocation.
 //
 // Every key carries a TTL, so Redis drops it once it can no longer matter
 // and memory stays bounded by the tokens, windows and sessions alive at one

@@ -119,7 +119,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Instance {
 		s := newStore(t, c, newPrefix(t))
 		// Advance nil: Redis expires keys on real time.
-		return storetest.Instance{Stores: storetest.Stores{OneTimeUse: s, Revocation: s, RateLimiter: s, Sessions: s}}
+		return storetest.Instance{Stores: storetest.Stores{OneTimeUse: s, Revocation: s, RateLimiter: s, Sessions: s, SubjectGrants: s}}
 	})
 }
 
