@@ -57,6 +57,10 @@ type clientEntry struct {
 	// ReasonRequired refuses an impersonation through the client without
 	// a stated reason (store.Client.ReasonRequired).
 	ReasonRequired bool `json:"reason_required"`
+	// RequireSubjectGrant refuses an impersonation through the client
+	// unless the user has given access from /account
+	// (store.Client.RequireSubjectGrant).
+	RequireSubjectGrant bool `json:"require_subject_grant"`
 	// PostLogoutRedirectURIs are where the end-session endpoint may send
 	// the browser back to after a logout the client asked for
 	// (store.Client.PostLogoutRedirectURIs): absolute, without fragment.
@@ -680,6 +684,7 @@ func newDirectory(d *data, passwordIterations int, now func() time.Time, appClie
 			AccessTokenTTL:         time.Duration(c.AccessTokenTTL) * time.Second,
 			RefreshTokens:          c.RefreshTokens,
 			ReasonRequired:         c.ReasonRequired,
+			RequireSubjectGrant:    c.RequireSubjectGrant,
 			PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
 			SkipLogoutConsent:      c.SkipLogoutConsent,
 		}

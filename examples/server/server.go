@@ -203,6 +203,9 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 		// started with the reason the console asks for, which the tokens
 		// issued under it carry as impersonation_reason.
 		impersonation.WithSessions(st.sessions, st.revoked, impersonation.SessionConfig{ReasonRequired: true, ReasonClaim: true}),
+		// The access users give from /account, for clients with
+		// require_subject_grant.
+		impersonation.WithSubjectGrants(st.subjectGrants, impersonation.GrantConfig{}),
 	)
 	if err != nil {
 		return nil, nil, err

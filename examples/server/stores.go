@@ -29,6 +29,7 @@ import (
 //	audit log (and the audit page)         memory    memory    PostgreSQL  PostgreSQL
 //	one-time use, revocation, rate limits  memory    Redis     PostgreSQL  Redis
 //	impersonation sessions                 memory    Redis     PostgreSQL  Redis
+//	subject grants (/account)              memory    Redis     PostgreSQL  PostgreSQL
 //
 // The audit log also goes to stderr as slog JSON in every case, and that
 // same slog auditor is the library's fallback auditor: when the audit
@@ -55,8 +56,10 @@ type backends struct {
 	revoked  store.Revocation
 	limiter  store.RateLimiter
 	sessions store.Sessions // impersonation sessions
-	audit    store.Auditor  // the audit store (stderr comes on top)
-	auditLog store.AuditLog // what the audit page reads
+	// subjectGrants are the access users give to be impersonated.
+	subjectGrants store.SubjectGrants
+	audit         store.Auditor  // the audit store (stderr comes on top)
+	auditLog      store.AuditLog // what the audit page reads
 
 	// The shared stores' clients, closed by close; nil when not used.
 	rdb  *redis.Client
@@ -67,6 +70,15 @@ type backends struct {
 	redisPrefix string
 	// lines describe, for the banner, which store holds what.
 	lines []string
+}
+
+// grantsWhere says where the subject grants are: PostgreSQL with
+// -postgres, else where the token state is.
+func grantsWhere(cfg config, tokens string) string {
+	if cfg.Postgres != "" {
+		return "PostgreSQL " + redactURL(cfg.Postgres)
+	}
+	return tokens
 }
 
 // close releases the shared stores' connections.
@@ -92,7 +104,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 	db := dir.db
 	b := &backends{
 		clients: db, users: db, orgs: db, grants: db,
-		oneTime: db, revoked: db, limiter: db, sessions: db,
+		oneTime: db, revoked: db, limiter: db, sessions: db, subjectGrants: db,
 		audit: db, auditLog: memoryAuditLog{db},
 	}
 	defer func() {
@@ -110,7 +122,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 		if err != nil {
 			return nil, fmt.Errorf("-redis: %w", err)
 		}
-		b.oneTime, b.revoked, b.limiter, b.sessions = rs, rs, rs, rs
+		b.oneTime, b.revoked, b.limiter, b.sessions, b.subjectGrants = rs, rs, rs, rs, rs
 		tokens = fmt.Sprintf("Redis %s, key prefix %s", redactURL(cfg.Redis), b.redisPrefix)
 	}
 	if cfg.Postgres != "" {
@@ -120,7 +132,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 		pg := b.pg
 		where := fmt.Sprintf("PostgreSQL %s, schema %s", redactURL(cfg.Postgres), pg.Schema())
 		b.clients, b.users, b.orgs, b.grants = pg, pg, pg, pg
-		b.audit, b.auditLog = pg, pg
+		b.audit, b.auditLog, b.subjectGrants = pg, pg, pg
 		if cfg.Redis == "" {
 			b.oneTime, b.revoked, b.limiter, b.sessions = pg, pg, pg, pg
 			tokens = where
@@ -138,6 +150,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 		b.lines = append(b.lines,
 			"one-time use of subject tokens, revocation, rate limits: "+tokens,
 			"impersonation sessions: "+tokens,
+			"subject grants: "+grantsWhere(cfg, tokens),
 			"login sessions, passwords, demo app sessions, notices: this process only",
 			"authorization codes: this process only (a code is redeemed at the instance that issued it)")
 	}
