@@ -261,16 +261,20 @@ func TestFlow(t *testing.T) {
 			assert.Empty(t, r.header.Get("X-Password-Changed"), "the password handler ran")
 			assertAuditHoldsNoToken(t, e.since(r.mark), []string{at})
 			// WithRequestAudit records the attempt before the handler runs
-			// (documented): the trail shows who tried, by method and path.
-			var attempt []store.Event
+			// (documented), and ForbidImpersonation its refusal: the trail
+			// shows who tried, by method and path, and that it was refused.
+			var trail []store.Event
 			for _, ev := range e.since(r.mark) {
 				if ev.Type == store.EventImpersonatedRequest && ev.Path == "/api/password" {
-					attempt = append(attempt, ev)
+					trail = append(trail, ev)
 				}
 			}
-			require.Len(t, attempt, 1)
-			assert.Equal(t, "alice", attempt[0].Impersonator)
-			assert.Equal(t, "bob", attempt[0].Subject)
+			require.Len(t, trail, 2)
+			for i, outcome := range []string{store.OutcomeAttempted, store.OutcomeDenied} {
+				assert.Equal(t, outcome, trail[i].Outcome)
+				assert.Equal(t, "alice", trail[i].Impersonator)
+				assert.Equal(t, "bob", trail[i].Subject)
+			}
 		}},
 	}
 	runFamily(t, cases)

@@ -81,13 +81,17 @@ func TestPasswordRefusedToImpersonator(t *testing.T) {
 	assert.Contains(t, body["error_description"], "impersonat")
 
 	events := f.db.Events()
-	require.Len(t, events, 1, "the impersonated attempt is audited")
-	e := events[0]
-	assert.Equal(t, store.EventImpersonatedRequest, e.Type)
-	assert.Equal(t, http.MethodPost, e.Method)
-	assert.Equal(t, "/api/password", e.Path)
-	assert.Equal(t, "bob", e.Subject)
-	assert.Equal(t, "alice", e.Impersonator)
+	require.Len(t, events, 2, "the impersonated attempt is audited, and so is its refusal")
+	for i, outcome := range []string{store.OutcomeAttempted, store.OutcomeDenied} {
+		e := events[i]
+		assert.Equal(t, store.EventImpersonatedRequest, e.Type)
+		assert.Equal(t, outcome, e.Outcome)
+		assert.Equal(t, http.MethodPost, e.Method)
+		assert.Equal(t, "/api/password", e.Path)
+		assert.Equal(t, "bob", e.Subject)
+		assert.Equal(t, "alice", e.Impersonator)
+	}
+	assert.Equal(t, "forbidden under impersonation", events[1].Reason)
 }
 
 func TestPasswordAllowedToAccountHolder(t *testing.T) {

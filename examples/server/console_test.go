@@ -172,8 +172,8 @@ func TestConsoleToAppFlow(t *testing.T) {
 	assert.NotContains(t, p.Body, "You are acting as")
 	assert.Contains(t, p.Body, "not signed in to the demo app")
 
-	assert.Equal(t, []string{"impersonation.started", "token.exchanged", "impersonation.session_started", "impersonation.request", "impersonation.ended"}, f.decisions(),
-		"End impersonation ends the impersonation session, whose end revokes the token: one impersonation.ended")
+	assert.Equal(t, []string{"impersonation.started", "token.exchanged", "impersonation.session_started", "impersonation.request", "impersonation.request", "impersonation.ended"}, f.decisions(),
+		"the password change attempted and refused under impersonation; End impersonation ends the impersonation session, whose end revokes the token: one impersonation.ended")
 	assert.Contains(t, f.eventTypes(), string(store.EventRequestRefused), "the revoked token's refusals at the API and the introspection are traced too")
 	events := f.s.dir.db.Events()
 	assert.Equal(t, "ticket 4711: bob cannot see his orders", events[0].Justification)

@@ -462,9 +462,12 @@ func TestAPI(t *testing.T) {
 	assert.Equal(t, "application/json", p.Header.Get("Content-Type"))
 	assert.Contains(t, p.Body, "not allowed while impersonating")
 	events := f.s.dir.db.Events()[before:]
-	require.Len(t, events, 1)
-	assert.Equal(t, "impersonation.request", string(events[0].Type))
-	assert.Equal(t, "/api/password", events[0].Path)
+	require.Len(t, events, 2, "the attempt and its refusal")
+	for i, outcome := range []string{store.OutcomeAttempted, store.OutcomeDenied} {
+		assert.Equal(t, "impersonation.request", string(events[i].Type))
+		assert.Equal(t, outcome, events[i].Outcome)
+		assert.Equal(t, "/api/password", events[i].Path)
+	}
 
 	for name, tok := range map[string]string{"garbage": "garbage", "subject token": f.browser(t).cliAuthorize("carol", "fragment").Get("subject_token")} {
 		p = f.apiCall(t, http.MethodGet, "/api/me", tok)

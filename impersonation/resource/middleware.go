@@ -12,9 +12,26 @@ import (
 
 type principalKey struct{}
 
+// middlewareKey carries, beside the Principal, the Middleware that put it
+// there, so that RequireScope and ForbidImpersonation answer with its
+// realm and record with its auditor.
+type middlewareKey struct{}
+
 // WithPrincipal returns a copy of ctx carrying p, as [Middleware] does.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// defaultMiddleware is what RequireScope and ForbidImpersonation use when
+// no Middleware ran: realm "api", no audit.
+var defaultMiddleware = &middleware{realm: "api"}
+
+// middlewareFrom returns the Middleware that ran for ctx, or the default.
+func middlewareFrom(ctx context.Context) *middleware {
+	if m, ok := ctx.Value(middlewareKey{}).(*middleware); ok && m != nil {
+		return m
+	}
+	return defaultMiddleware
 }
 
 // PrincipalFrom returns the Principal that [Middleware] put in ctx.
@@ -88,39 +105,25 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 				return
 			}
 			if m.audit != nil && p.Impersonated() && stateChanging(r.Method) {
-				err := m.audit.Record(r.Context(), store.Event{
-					Type:         store.EventImpersonatedRequest,
-					Time:         m.v.now().UTC(),
-					ClientID:     p.ClientID,
-					Impersonator: p.Actor.Subject,
-					Subject:      p.Subject,
-					Org:          p.OrgID,
-					JTI:          p.TokenID,
-					Scopes:       p.Scope,
-					Outcome:      store.OutcomeAttempted,
-					Method:       r.Method,
-					Path:         r.URL.Path,
-					// The reason, when the issuer puts it in the token
-					// (impersonation_reason).
-					Justification: p.Reason,
-				})
-				if err != nil {
+				if err := m.audit.Record(r.Context(), m.requestEvent(r, p, store.OutcomeAttempted)); err != nil {
 					wire.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 					return
 				}
 			}
-			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+			ctx := context.WithValue(WithPrincipal(r.Context(), p), middlewareKey{}, m)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
 
 // RequireScope refuses, with 403 and error="insufficient_scope" (RFC 6750
 // §3.1), a request whose Principal lacks any of scopes, and with 401 one
-// that has no Principal (Middleware did not run).
+// that has no Principal (Middleware did not run). Its challenges carry the
+// realm of the Middleware in front of it ("api" without one).
 func RequireScope(scopes ...string) func(http.Handler) http.Handler {
-	m := &middleware{realm: "api"}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			m := middlewareFrom(r.Context())
 			p, ok := PrincipalFrom(r.Context())
 			if !ok {
 				m.challenge(w, http.StatusUnauthorized, "", "")
@@ -140,20 +143,57 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 // ForbidImpersonation refuses with 403 any request made under
 // impersonation, for operations only the account holder may perform
 // (password or MFA changes, deleting the account, ...). Requests without a
-// Principal get 401.
+// Principal get 401, with the realm of the Middleware in front of it. Behind
+// a Middleware WithRequestAudit, a refusal is recorded as
+// store.EventImpersonatedRequest with outcome store.OutcomeDenied (after
+// the Middleware's attempted event for a state-changing request); if that
+// record fails, the answer is 503 rather than 403.
 func ForbidImpersonation(next http.Handler) http.Handler {
-	m := &middleware{realm: "api"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := middlewareFrom(r.Context())
 		p, ok := PrincipalFrom(r.Context())
 		switch {
 		case !ok:
 			m.challenge(w, http.StatusUnauthorized, "", "")
 		case p.Impersonated():
+			if m.audit != nil {
+				ev := m.requestEvent(r, p, store.OutcomeDenied)
+				ev.Reason = "forbidden under impersonation"
+				if err := m.audit.Record(r.Context(), ev); err != nil {
+					wire.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+					return
+				}
+			}
 			wire.WriteError(w, http.StatusForbidden, "access_denied", "not allowed while impersonating")
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// requestEvent is the store.EventImpersonatedRequest of r made under p's
+// impersonation, with outcome. Only a Middleware with an auditor records,
+// and it has a Verifier.
+func (m *middleware) requestEvent(r *http.Request, p *Principal, outcome string) store.Event {
+	ev := store.Event{
+		Type:     store.EventImpersonatedRequest,
+		Time:     m.v.now().UTC(),
+		ClientID: p.ClientID,
+		Subject:  p.Subject,
+		Org:      p.OrgID,
+		JTI:      p.TokenID,
+		Scopes:   p.Scope,
+		Outcome:  outcome,
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		// The reason, when the issuer puts it in the token
+		// (impersonation_reason).
+		Justification: p.Reason,
+	}
+	if p.Actor != nil {
+		ev.Impersonator = p.Actor.Subject
+	}
+	return ev
 }
 
 func (m *middleware) challenge(w http.ResponseWriter, status int, code, desc string) {

@@ -312,3 +312,58 @@ func TestMiddleware_RequestAuditFailureRefusesRequest(t *testing.T) {
 	w = call(h, http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
 	assert.Equal(t, http.StatusNoContent, w.Code)
 }
+
+// TestRequireScope_UsesTheMiddlewaresRealm: behind a Middleware with its
+// own realm, RequireScope answers with that realm.
+func TestRequireScope_UsesTheMiddlewaresRealm(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	next := &recordingHandler{}
+	h := resource.Middleware(f.verifier(t, appID), resource.WithRealm("orders"))(resource.RequireScope(scopeOrdersWrite)(next))
+	w := call(h, http.MethodGet, "/orders", "Bearer "+f.accessToken(t))
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	assert.True(t, strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer realm="orders", error="insufficient_scope"`), w.Header().Get("WWW-Authenticate"))
+	assert.Zero(t, next.calls.Load())
+}
+
+// TestForbidImpersonation_RefusalIsAudited: behind a Middleware with
+// request audit, the refusal is recorded as denied after the attempt; a
+// refusal that cannot be recorded is 503.
+func TestForbidImpersonation_RefusalIsAudited(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	at := f.accessToken(t)
+	audit := memory.New()
+	next := &recordingHandler{}
+	h := resource.Middleware(f.verifier(t, appID), resource.WithRequestAudit(audit))(resource.ForbidImpersonation(next))
+
+	w := call(h, http.MethodPost, "/account/password", "Bearer "+at)
+
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	assert.Zero(t, next.calls.Load())
+	events := audit.Events()
+	require.Len(t, events, 2, "%+v", events)
+	assert.Equal(t, store.OutcomeAttempted, events[0].Outcome)
+	d := events[1]
+	assert.Equal(t, store.EventImpersonatedRequest, d.Type)
+	assert.Equal(t, store.OutcomeDenied, d.Outcome)
+	assert.Equal(t, "forbidden under impersonation", d.Reason)
+	assert.Equal(t, "bob", d.Subject)
+	assert.Equal(t, "alice", d.Impersonator)
+	assert.Equal(t, "/account/password", d.Path)
+	assert.Equal(t, testkit.DecodeJWT(t, at).Str(t, "jti"), d.JTI)
+
+	// A GET is not audited as an attempt; its refusal still is.
+	n := len(audit.Events())
+	w = call(h, http.MethodGet, "/account/password", "Bearer "+at)
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	testkit.RequireOneEvent(t, testkit.EventsSince(audit.Events(), n), store.EventImpersonatedRequest, store.OutcomeDenied, "forbidden under impersonation")
+
+	// The denied record fails: 503, and next still does not run.
+	failing := &testkit.SwitchAuditor{Next: memory.New()}
+	failing.Fail.Store(true)
+	h = resource.Middleware(f.verifier(t, appID), resource.WithRequestAudit(failing))(resource.ForbidImpersonation(next))
+	w = call(h, http.MethodGet, "/account/password", "Bearer "+at)
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Zero(t, next.calls.Load())
+}

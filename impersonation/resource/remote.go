@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -51,14 +53,23 @@ type RemoteKeySet struct {
 var _ store.KeySet = (*RemoteKeySet)(nil)
 
 // NewRemoteKeySet returns a key set reading jwksURL with hc, which must
-// have a timeout. It takes WithClock, WithMinRefresh and WithMaxAge.
+// have a timeout (a JWKS that never answers would hold every request). The
+// URL must be https, or http to a loopback host (127.0.0.0/8, ::1,
+// localhost): keys fetched in clear from elsewhere could be anyone's. It
+// takes WithClock, WithMinRefresh and WithMaxAge.
 func NewRemoteKeySet(jwksURL string, hc *http.Client, opts ...Option) (*RemoteKeySet, error) {
 	o := options{now: time.Now, minRefresh: DefaultMinRefresh, maxAge: DefaultMaxAge}
 	if err := o.apply("NewRemoteKeySet", []string{"WithClock", "WithMinRefresh", "WithMaxAge"}, opts); err != nil {
 		return nil, err
 	}
-	if jwksURL == "" || hc == nil {
+	switch {
+	case jwksURL == "" || hc == nil:
 		return nil, errors.New("resource: remote key set needs a URL and an HTTP client")
+	case hc.Timeout <= 0:
+		return nil, errors.New("resource: remote key set needs an HTTP client with a timeout")
+	}
+	if err := checkJWKSURL(jwksURL); err != nil {
+		return nil, err
 	}
 	if o.now == nil || o.minRefresh < 0 || o.maxAge <= 0 {
 		return nil, errors.New("resource: remote key set needs a clock, a non-negative min refresh and a positive max age")
@@ -181,4 +192,24 @@ func (r *RemoteKeySet) get(ctx context.Context) (map[string]store.PublicKey, err
 		keys[pk.ID] = pk
 	}
 	return keys, nil
+}
+
+// checkJWKSURL refuses a JWKS URL that is not absolute https, or http to
+// a loopback host.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("resource: the JWKS URL is not an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+			return nil
+		}
+		return errors.New("resource: the JWKS URL must be https (http only to a loopback host)")
+	}
+	return errors.New("resource: the JWKS URL must be https (http only to a loopback host)")
 }

@@ -293,6 +293,16 @@ func TestRemoteKeySet_FailedFetchDoesNotMakeValidTokensInvalid(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+func TestNewRemoteKeySet_AcceptsHTTPSAndLoopback(t *testing.T) {
+	t.Parallel()
+	hc := &http.Client{Timeout: time.Second}
+	for _, u := range []string{"https://id.example/jwks", "http://127.0.0.1:8080/jwks", "http://[::1]:8080/jwks", "http://localhost:8080/jwks"} {
+		r, err := resource.NewRemoteKeySet(u, hc)
+		assert.NoError(t, err, u)
+		assert.NotNil(t, r, u)
+	}
+}
+
 func TestNewRemoteKeySet_RejectsBadConfiguration(t *testing.T) {
 	t.Parallel()
 	hc := &http.Client{Timeout: time.Second}
@@ -303,6 +313,11 @@ func TestNewRemoteKeySet_RejectsBadConfiguration(t *testing.T) {
 	}{
 		{name: "empty URL", hc: hc},
 		{name: "nil client", url: "https://id.example/jwks"},
+		{name: "client without a timeout", url: "https://id.example/jwks", hc: &http.Client{}},
+		{name: "http to a host that is not loopback", url: "http://id.example/jwks", hc: hc},
+		{name: "http to a private address", url: "http://10.0.0.7/jwks", hc: hc},
+		{name: "another scheme", url: "ftp://id.example/jwks", hc: hc},
+		{name: "not absolute", url: "/oauth2/jwks", hc: hc},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
