@@ -142,7 +142,7 @@ func (s *Service) consentDenied(ctx context.Context, req *subjecttoken.Authorize
 		ClientID:      req.ClientID,
 		Impersonator:  d.Impersonator.ID,
 		Subject:       d.Subject.ID,
-		Org:           d.Org.ID,
+		Org:           orgID(d.Org),
 		Scopes:        req.Scope,
 		Outcome:       store.OutcomeDenied,
 		Reason:        string(ReasonConsentDenied),

@@ -162,7 +162,7 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		}
 		return nil, err
 	}
-	ev.Org = d.Org.ID
+	ev.Org = orgID(d.Org)
 
 	scope, err := s.narrowScope(ctx, d, sub.Scope, req.Scope)
 	if err != nil {

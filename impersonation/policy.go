@@ -62,7 +62,7 @@ type Decision struct {
 	Client       *store.Client
 	Impersonator *store.User
 	Subject      *store.User
-	// Org is the subject's organisation.
+	// Org is the subject's organisation; nil WithoutOrganizations.
 	Org *store.Organization
 	// Grant is the subject's grant the impersonation relies on, for a
 	// client that requires one (store.Client.RequireSubjectGrant); nil
@@ -140,9 +140,11 @@ func (s *Service) decide(ctx context.Context, client *store.Client, impersonator
 	if sub.Disabled {
 		return nil, deny(ReasonSubjectDisabled)
 	}
-	org, err := s.covers(ctx, imp.Org, sub.Org)
-	if err != nil {
-		return nil, err
+	var org *store.Organization
+	if !s.flat {
+		if org, err = s.covers(ctx, imp.Org, sub.Org); err != nil {
+			return nil, err
+		}
 	}
 	d := &Decision{Client: client, Impersonator: imp, Subject: sub, Org: org}
 	var protected bool

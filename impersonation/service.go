@@ -91,8 +91,9 @@ func (l LifetimeCaps) Check(c *store.Client) error {
 	return nil
 }
 
-// Stores are what a [Service] reads and writes. Every field is required;
-// store/memory's Store implements all but Keys, which its KeySet does.
+// Stores are what a [Service] reads and writes. Every field is required,
+// but Organizations with [WithoutOrganizations]; store/memory's Store
+// implements all but Keys, which its KeySet does.
 type Stores struct {
 	Clients       store.Clients
 	Users         store.Users
@@ -100,6 +101,40 @@ type Stores struct {
 	Grants        store.Grants
 	OneTimeUse    store.OneTimeUse
 	Keys          store.Keys
+}
+
+// check names the first missing store; Organizations may be missing
+// when flat.
+func (st Stores) check(flat bool) error {
+	for _, f := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Clients", st.Clients == nil}, {"Users", st.Users == nil},
+		{"Organizations", st.Organizations == nil && !flat}, {"Grants", st.Grants == nil},
+		{"OneTimeUse", st.OneTimeUse == nil}, {"Keys", st.Keys == nil},
+	} {
+		if f.missing {
+			return fmt.Errorf("impersonation: Stores.%s is required", f.name)
+		}
+	}
+	return nil
+}
+
+// WithoutOrganizations turns the organisation rule off, for a host
+// without tenants: an impersonator holding the role for the client may
+// impersonate any enabled user (every other rule stays: not themselves,
+// not a protected user, a subject grant where the client requires one).
+// Stores.Organizations may then be nil; users need no organisation, and
+// tokens and audit events name none.
+func WithoutOrganizations() Option { return func(s *Service) { s.flat = true } }
+
+// orgID is o's ID, empty for none.
+func orgID(o *store.Organization) string {
+	if o == nil {
+		return ""
+	}
+	return o.ID
 }
 
 // ProtectedFunc reports whether subject may never be impersonated through
@@ -162,6 +197,8 @@ type Service struct {
 	secrets    verifiedSecrets
 	reason     ReasonPolicy
 	caps       LifetimeCaps
+	// flat is WithoutOrganizations: no organisation rule.
+	flat bool
 
 	// sessions are nil unless WithSessions; the three fields after it
 	// are what WithSessions gave, for New to build them.
@@ -303,10 +340,10 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	if err := stores.check(s.flat); err != nil {
+		return nil, err
+	}
 	switch {
-	case stores.Clients == nil, stores.Users == nil, stores.Organizations == nil,
-		stores.Grants == nil, stores.OneTimeUse == nil, stores.Keys == nil:
-		return nil, errors.New("impersonation: every field of Stores is required")
 	case s.scopeRule == nil:
 		return nil, errors.New("impersonation: scope rule is nil")
 	case s.accessTTL <= 0 || s.idTTL <= 0:

@@ -544,8 +544,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 		if u.Disabled {
 			return nil, deny(ReasonSubjectDisabled)
 		}
-		org, err = s.stores.Organizations.Organization(ctx, u.Org)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if org, err = s.orgOf(ctx, u); err != nil {
 			return nil, err
 		}
 	}
@@ -661,7 +660,7 @@ func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *s
 		Impersonator: x.decision.Impersonator.ID,
 		Subject:      x.decision.Subject.ID,
 		ClientID:     x.client.ID,
-		Org:          x.decision.Org.ID,
+		Org:          orgID(x.decision.Org),
 		Reason:       x.reason,
 		Started:      now,
 		// Under a subject grant, no longer than the grant.

@@ -106,14 +106,16 @@ func (s *Store) PutClient(c store.Client) error {
 	return nil
 }
 
-// PutUser adds or replaces a user. Its organisation must exist.
+// PutUser adds or replaces a user. Its organisation, when it names one,
+// must exist; a user with none belongs to no organisation (see
+// impersonation.WithoutOrganizations).
 func (s *Store) PutUser(u store.User) error {
 	if u.ID == "" {
 		return errors.New("memory: user without ID")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.orgs[u.Org]; !ok {
+	if _, ok := s.orgs[u.Org]; !ok && u.Org != "" {
 		return fmt.Errorf("memory: user %q: organisation %q: %w", u.ID, u.Org, store.ErrNotFound)
 	}
 	s.users[u.ID] = u
