@@ -37,6 +37,15 @@ type Authenticator interface {
 	Authenticate(w http.ResponseWriter, r *http.Request) (login Login, ok bool)
 }
 
+// AuthenticatorFunc adapts a function to an [Authenticator], for a host
+// whose login is one function.
+type AuthenticatorFunc func(w http.ResponseWriter, r *http.Request) (login Login, ok bool)
+
+// Authenticate calls f(w, r).
+func (f AuthenticatorFunc) Authenticate(w http.ResponseWriter, r *http.Request) (Login, bool) {
+	return f(w, r)
+}
+
 // Consent is the outcome of a [ConsentFunc].
 type Consent int
 

@@ -182,3 +182,39 @@ func ExampleWithLogout() {
 	// signed in: false
 	// audit: user.logged_out alice app
 }
+
+// The host's login as one function, and every endpoint mounted in one
+// call: a request to the authorize endpoint signs alice in as the host
+// says and redirects with bob's subject token.
+func ExampleAuthenticatorFunc() {
+	ctx := context.Background()
+	e, err := testkit.NewExample()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	login := impersonation.AuthenticatorFunc(func(w http.ResponseWriter, r *http.Request) (impersonation.Login, bool) {
+		return impersonation.Login{UserID: "alice", AuthTime: e.Now()}, true // the host's session says so
+	})
+	endpoints, err := e.Svc.Handlers(ctx, login)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mux := http.NewServeMux()
+	if err := endpoints.Mount(mux); err != nil {
+		fmt.Println(err)
+		return
+	}
+	q := url.Values{
+		"client_id": {"app"}, "redirect_uri": {"https://app.example/cb"}, "state": {"s1"},
+		"scope": {"internal_user_impersonate openid"}, "response_type": {"subject_token"}, "requested_subject": {"bob"},
+	}
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, testkit.ExampleIssuer+"/oauth2/authorize?"+q.Encode(), nil))
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	frag, _ := url.ParseQuery(loc.Fragment)
+	fmt.Println(w.Code, loc.Host, frag.Get("state"), frag.Get("subject_token") != "")
+	// Output:
+	// 302 app.example s1 true
+}
