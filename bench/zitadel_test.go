@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/internal/authorizetoken"
+	"github.com/actas/actas/internal/secretcache"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/tokenexchange"
 )
@@ -33,7 +32,7 @@ import (
 //   - client_secret_basic: zitadel parses the header (ParseTokenExchangeRequest)
 //     and calls AuthorizeClientIDSecret with the plain secret; we check it
 //     against the same PBKDF2 hash actas uses, with the same
-//     verified-secret memo (see secretMemo).
+//     verified-secret memo (the same internal/secretcache).
 //   - subject token (token type jwt): zitadel has no verifier of its own for
 //     this type and calls VerifyExchangeSubjectToken, which verifies it with
 //     zitadel's own primitives (oidc.ParseToken, CheckIssuer, CheckSignature
@@ -112,7 +111,7 @@ type zitadelStorage struct {
 	subjectKeys oidc.KeySet
 	algs        []string
 
-	secrets   secretMemo
+	secrets   secretcache.Cache
 	dummyHash string
 	used      *jtiSet
 }
@@ -260,7 +259,7 @@ func (s *zitadelStorage) AuthorizeClientIDSecret(ctx context.Context, clientID, 
 	if c != nil && c.SecretHash != "" {
 		hash = c.SecretHash
 	}
-	ok := s.secrets.verify(hash, secret)
+	ok := s.secrets.Verify(hash, secret)
 	if c == nil || c.SecretHash == "" || c.Disabled || !ok {
 		return errClientAuth
 	}
@@ -586,35 +585,6 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// secretMemo is actas's verified-secret memo (impersonation.verifiedSecrets):
-// for a stored hash, the SHA-256 of the secret that last matched it, so
-// that later requests skip the PBKDF2 work. Copied so both sides pay the
-// same for client authentication.
-type secretMemo struct {
-	mu sync.RWMutex
-	m  map[string][sha256.Size]byte
-}
-
-func (v *secretMemo) verify(hash, secret string) bool {
-	sum := sha256.Sum256([]byte(secret))
-	v.mu.RLock()
-	want, ok := v.m[hash]
-	v.mu.RUnlock()
-	if ok && subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
-		return true
-	}
-	if !store.VerifySecret(hash, secret) {
-		return false
-	}
-	v.mu.Lock()
-	if v.m == nil || len(v.m) >= 4096 {
-		v.m = make(map[string][sha256.Size]byte)
-	}
-	v.m[hash] = sum
-	v.mu.Unlock()
-	return true
 }
 
 // jtiSet is the zitadel side's one-time-use set: a mutex and a map of IDs

@@ -2,12 +2,9 @@ package impersonation
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/actas/actas/claims"
@@ -516,7 +513,7 @@ func refusalEvent(r *http.Request, code, description string, cause error) store.
 // secret matches (constant-time). An unknown client costs the same hash
 // work as a known one with a wrong secret, so timing does not tell which
 // client IDs exist. A secret that matched once is remembered by its
-// SHA-256 (see verifiedSecrets), so a client's later requests skip the
+// SHA-256 (see internal/secretcache), so a client's later requests skip the
 // PBKDF2 work.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) error {
 	c, err := s.stores.Clients.Client(ctx, clientID)
@@ -527,43 +524,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 	if c != nil && c.SecretHash != "" {
 		hash = c.SecretHash
 	}
-	ok := s.secrets.verify(hash, secret)
+	ok := s.secrets.Verify(hash, secret)
 	if c == nil || c.SecretHash == "" || c.Disabled || !ok {
 		return errors.New("impersonation: client authentication failed")
 	}
 	return nil
-}
-
-// maxVerifiedSecrets bounds the verified-secret cache; when full it is
-// emptied, which costs each client one PBKDF2 verification again.
-const maxVerifiedSecrets = 4096
-
-// verifiedSecrets remembers, for a stored secret hash, the SHA-256 of the
-// secret that last matched it. The stored hash keeps its PBKDF2 strength
-// at rest; in memory the process holds what every request carries in
-// clear anyway. A changed secret has a new hash and misses the cache. It is
-// safe for concurrent use.
-type verifiedSecrets struct {
-	mu sync.RWMutex
-	m  map[string][sha256.Size]byte
-}
-
-func (v *verifiedSecrets) verify(hash, secret string) bool {
-	sum := sha256.Sum256([]byte(secret))
-	v.mu.RLock()
-	want, ok := v.m[hash]
-	v.mu.RUnlock()
-	if ok && subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
-		return true
-	}
-	if !store.VerifySecret(hash, secret) {
-		return false
-	}
-	v.mu.Lock()
-	if v.m == nil || len(v.m) >= maxVerifiedSecrets {
-		v.m = make(map[string][sha256.Size]byte)
-	}
-	v.m[hash] = sum
-	v.mu.Unlock()
-	return true
 }

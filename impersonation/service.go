@@ -14,6 +14,7 @@ import (
 	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/internal/ratelimit"
+	"github.com/actas/actas/internal/secretcache"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/subjecttoken"
 	"github.com/actas/actas/tokenexchange"
@@ -194,7 +195,7 @@ type Service struct {
 	accessTTL  time.Duration
 	idTTL      time.Duration
 	revocation store.Revocation
-	secrets    verifiedSecrets
+	secrets    secretcache.Cache
 	reason     ReasonPolicy
 	caps       LifetimeCaps
 	// flat is WithoutOrganizations: no organisation rule.
