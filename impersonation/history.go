@@ -222,8 +222,10 @@ type HistoryPage struct {
 }
 
 // List returns a page of the impersonations of q.Subject, newest first,
-// as [Impersonations] reads them from the audit log: three queries, each
-// bounded by the page size, however long the log. An After the audit log
+// as [Impersonations] reads them from the audit log in three queries: the
+// page's starts (Limit, from the cursor), then only the records linked to
+// them (by IDs), so that a page costs the same however long the log. An
+// After the audit log
 // cannot read is an error matching store.ErrInvalidCursor (a client
 // mistake when it came from a request); any other error is the audit
 // log's failure.
