@@ -52,7 +52,7 @@
 // logout settings ([store.Client.PostLogoutRedirectURIs],
 // SkipLogoutConsent) and ReasonRequired with
 // migrations/0005_client_logout_reason.sql, and audit_event_links with
-// migrations/0006_audit_links.sql, so an existing schema gets them from
+// migrations/0007_audit_links.sql, so an existing schema gets them from
 // the next Migrate.
 //
 // # Clock

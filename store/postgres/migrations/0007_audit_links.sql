@@ -1,4 +1,4 @@
--- 0006: what links the records of one impersonation, and when what an
+-- 0007: what links the records of one impersonation, and when what an
 -- event issued expires (store.Event.Parent and Expires), for reading a
 -- user's impersonations back (store.AuditQuery.IDs, Types, NewestFirst,
 -- After).
