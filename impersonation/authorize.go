@@ -125,7 +125,7 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
 	ev.Type, ev.Outcome, ev.JTI, ev.Scopes = store.EventImpersonationStarted, store.OutcomeGranted, c.ID, scope
-	ev.Time = s.now().UTC()
+	ev.Time, ev.Expires = s.now().UTC(), c.Expiry.Time().UTC()
 	if err := s.record(ctx, ev); err != nil {
 		// Nothing is issued that was not recorded.
 		return nil, req.Redirect(subjecttoken.ErrTemporarilyUnavailable.WithCause(err))

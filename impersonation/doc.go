@@ -60,6 +60,20 @@
 // it. Refresh tokens ([Sessions.Refresh], [Sessions.Grant]) are off unless
 // a client enables them, keep act and die with the session.
 //
+// # The impersonated user's history
+//
+// [NewHistory] reads the impersonations of a user back from the audit log
+// (a store.AuditLog over what the Service records): [History.List] a page
+// at a time, newest first, each an [Impersonation] saying who, when, in
+// which application, why and whether it still runs, and [History.End]
+// ends one at that user's request, revoking what it issued, as
+// [Sessions.End] does for the impersonator. The records of one
+// impersonation are linked in the log (store.Event.Parent, Expires), and
+// [Impersonations] turns them into impersonations for a host that reads
+// its log another way. A user sees and ends only the impersonations of
+// themselves: the host passes the signed-in user, and an ID of anyone
+// else's is answered as one that does not exist.
+//
 // # Logout
 //
 // With [WithLogout] (the host's [Logins]: who is signed in, and ending

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"time"
 
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/internal/authorizetoken"
@@ -110,6 +111,58 @@ func ExampleService_Exchange() {
 	// audit: impersonation.started bob alice
 	// audit: token.exchanged bob alice
 	// audit: token.replay_detected bob alice
+}
+
+func ExampleHistory() {
+	ctx := context.Background()
+	e, err := testkit.NewExample()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// alice impersonates bob: the whole flow.
+	if _, _, err := e.AccessToken(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// bob, signed in at the host, reads the impersonations of him back from
+	// the audit log (the memory store here) ...
+	h, err := impersonation.NewHistory(e.Svc, e.DB)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	page, err := h.List(ctx, impersonation.HistoryQuery{Subject: "bob"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, imp := range page.Impersonations {
+		fmt.Println(imp.Impersonator, "as", imp.Subject, "in", imp.ClientID, "at", imp.Started.Format(time.Kitchen),
+			"until", imp.Expires.Format(time.Kitchen), "running:", imp.Running(e.Now()))
+	}
+
+	// ... and ends it: its tokens are revoked, the end recorded.
+	imp, err := h.End(ctx, "bob", page.Impersonations[0].ID)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("running:", imp.Running(e.Now()), "ended:", imp.EndReason)
+	_, err = h.End(ctx, "bob", imp.ID)
+	fmt.Println(errors.Is(err, impersonation.ErrImpersonationOver))
+	// Nobody ends someone else's, or learns whether it exists.
+	_, err = h.End(ctx, "alice", imp.ID)
+	fmt.Println(errors.Is(err, impersonation.ErrNoImpersonation))
+	last := e.DB.Events()[len(e.DB.Events())-1]
+	fmt.Println("audit:", last.Type, last.Subject, last.Reason)
+	// Output:
+	// alice as bob in app at 3:04PM until 4:04PM running: true
+	// running: false ended: ended by the impersonated user
+	// true
+	// true
+	// audit: impersonation.ended bob ended by the impersonated user
 }
 
 // exampleLogin is the host's login of ExampleWithLogout: alice, signed in

@@ -209,6 +209,8 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 		return nil, err
 	}
 	ev.Type, ev.Outcome, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, scope, s.now().UTC()
+	// The subject token this exchange consumed: the impersonation's start.
+	ev.Parent = sub.ID
 	if err := s.record(ctx, *ev); err != nil {
 		// Nothing is issued that was not recorded.
 		return nil, err
@@ -245,7 +247,7 @@ type exchanged struct {
 // openid granted, the impersonated user's ID token beside it. requested is
 // the requested_token_type: jwt answers issued_token_type jwt (the access
 // token is one), anything else access_token. ev gets the access token's
-// jti.
+// jti and expiry.
 func (s *Service) exchangeAccessToken(ctx context.Context, x exchanged, ev *store.Event, requested string) (*tokenexchange.Response, error) {
 	tok, at, ttl, err := s.mintAccessToken(ctx, accessParams{
 		client: x.client, subject: x.decision.Subject.ID, aud: x.aud, scope: x.scope,
@@ -254,7 +256,7 @@ func (s *Service) exchangeAccessToken(ctx context.Context, x exchanged, ev *stor
 	if err != nil {
 		return nil, err
 	}
-	ev.JTI = at.ID
+	ev.JTI, ev.Expires = at.ID, at.Expiry.Time().UTC()
 	resp := &tokenexchange.Response{
 		AccessToken:     tok,
 		IssuedTokenType: tokenexchange.TokenTypeAccessToken,
@@ -275,13 +277,13 @@ func (s *Service) exchangeAccessToken(ctx context.Context, x exchanged, ev *stor
 
 // exchangeIDToken issues the impersonated user's ID token as the issued
 // token (RFC 8693 §2.2.1: token_type N_A, it is no access token). ev gets
-// its jti.
+// its jti and expiry.
 func (s *Service) exchangeIDToken(ctx context.Context, x exchanged, ev *store.Event) (*tokenexchange.Response, error) {
 	tok, c, err := s.mintExchangedIDToken(ctx, x, s.idTTL)
 	if err != nil {
 		return nil, err
 	}
-	ev.JTI = c.ID
+	ev.JTI, ev.Expires = c.ID, c.Expiry.Time().UTC()
 	return issuedAlone(tok, tokenexchange.TokenTypeIDToken, c.Expiry.Time().Sub(c.IssuedAt.Time()), x.scope), nil
 }
 

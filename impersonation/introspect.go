@@ -179,6 +179,8 @@ func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Cl
 	ev := store.Event{
 		Type: store.EventTokenRevoked, ClientID: client.ID, Subject: p.Subject, Org: p.OrgID,
 		JTI: p.ID, Scopes: p.Scope, Outcome: store.OutcomeGranted,
+		// A token of a session: its revocation ended the session.
+		Parent: p.SessionID,
 	}
 	if p.Impersonated() {
 		ev.Type, ev.Impersonator = store.EventImpersonationEnded, p.Act.Subject

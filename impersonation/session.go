@@ -219,7 +219,9 @@ func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason
 	if err := ss.store.PutSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("impersonation: start session: %w", err)
 	}
-	if err := s.record(ctx, sessionEvent(store.EventSessionStarted, &sess, store.OutcomeGranted, "")); err != nil {
+	started := sessionEvent(store.EventSessionStarted, &sess, store.OutcomeGranted, "")
+	started.Expires = sess.Expires
+	if err := s.record(ctx, started); err != nil {
 		_ = ss.store.DeleteSession(ctx, loginSession)
 		return nil, err
 	}
@@ -585,7 +587,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 		}
 	}
 	if c.RefreshTokens {
-		if t.RefreshToken, _, err = ss.mintRefreshToken(ctx, c, u.ID, act, sess, scope, authTime); err != nil {
+		if t.RefreshToken, _, err = ss.mintRefreshToken(ctx, c, "", u.ID, act, sess, scope, authTime); err != nil {
 			return nil, err
 		}
 	}
@@ -597,7 +599,7 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	}
 	ev := store.Event{
 		Type: store.EventSessionTokens, ClientID: c.ID, Subject: u.ID, JTI: at.ID, Scopes: scope,
-		Outcome: store.OutcomeGranted, Impersonator: sess.Impersonator, Justification: sess.Reason,
+		Outcome: store.OutcomeGranted, Impersonator: sess.Impersonator, Justification: sess.Reason, Parent: sess.ID,
 	}
 	if org != nil {
 		ev.Org = org.ID
@@ -610,14 +612,19 @@ func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, ses
 	return t, nil
 }
 
-func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, *refreshtoken.Claims, error) {
+// mintRefreshToken signs a refresh token for client c; jti is its ID,
+// empty for a fresh random one.
+func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, jti, subject string, act *claims.Actor, sess *store.ImpersonationSession, scope claims.Scope, authTime time.Time) (string, *refreshtoken.Claims, error) {
 	s := ss.svc
 	now := s.now()
 	exp := now.Add(ss.refreshTTL)
+	if jti == "" {
+		jti = jose.NewID()
+	}
 	rc := refreshtoken.Claims{
 		Registered: claims.Registered{
 			Issuer: s.issuer, Subject: subject, Audience: claims.Audience{s.issuer},
-			IssuedAt: claims.NewNumericDate(now), Expiry: claims.NewNumericDate(exp), ID: jose.NewID(),
+			IssuedAt: claims.NewNumericDate(now), Expiry: claims.NewNumericDate(exp), ID: jti,
 		},
 		ClientID: c.ID, Scope: scope, Act: act,
 	}
@@ -650,8 +657,11 @@ func (ss *Sessions) mintRefreshToken(ctx context.Context, c *store.Client, subje
 // N_A). The impersonation it carries is a session that no login session
 // holds: it lasts SessionConfig.MaxDuration, every token refreshed from it
 // carries its ID in isid and passes the policy gate again for the client
-// that receives it, and revoking any of them ends it. The session's start
-// is recorded; ev gets the refresh token's jti.
+// that receives it, and revoking any of them ends it. The session's ID is
+// the refresh token's jti, as a session started by [Sessions.Start] has
+// the exchanged access token's, so that the exchange's audit event and the
+// session's name the same impersonation. The session's start is recorded;
+// ev gets the refresh token's jti and expiry.
 func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *store.Event) (*tokenexchange.Response, error) {
 	s := ss.svc
 	now := s.now().UTC()
@@ -666,14 +676,16 @@ func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *s
 		// Under a subject grant, no longer than the grant.
 		Expires: now.Add(s.untilGrant(x.decision, ss.maxDuration)),
 	}
-	rt, rc, err := ss.mintRefreshToken(ctx, x.client, sess.Subject, &claims.Actor{Subject: sess.Impersonator}, sess, x.scope, x.authTime)
+	rt, rc, err := ss.mintRefreshToken(ctx, x.client, sess.ID, sess.Subject, &claims.Actor{Subject: sess.Impersonator}, sess, x.scope, x.authTime)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.record(ctx, sessionEvent(store.EventSessionStarted, sess, store.OutcomeGranted, "token exchange: refresh token")); err != nil {
+	started := sessionEvent(store.EventSessionStarted, sess, store.OutcomeGranted, "token exchange: refresh token")
+	started.Expires = sess.Expires
+	if err := s.record(ctx, started); err != nil {
 		return nil, err
 	}
-	ev.JTI = rc.ID
+	ev.JTI, ev.Expires = rc.ID, rc.Expiry.Time().UTC()
 	return issuedAlone(rt, tokenexchange.TokenTypeRefreshToken, rc.Expiry.Time().Sub(now), x.scope), nil
 }
 
@@ -840,7 +852,7 @@ func (s *Service) revokeRefreshToken(ctx context.Context, client tokenexchange.C
 		// The session has ended already, and its end is recorded (a
 		// client revoking its tokens after the impersonator's logout):
 		// this is only the refresh token's revocation.
-		ev.Impersonator, ev.Org = rc.Act.Subject, rc.Session.Org
+		ev.Impersonator, ev.Org, ev.Parent = rc.Act.Subject, rc.Session.Org, rc.SessionID
 	}
 	if err := s.record(ctx, ev); err != nil {
 		return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -98,6 +99,23 @@ type Event struct {
 	// Justification is the impersonator's stated reason for the
 	// impersonation (free text or a ticket ID), when one was given.
 	Justification string
+	// Parent is the ID of what the event's token was obtained through,
+	// which links the records of one impersonation: on
+	// EventTokenExchanged, the jti of the subject token exchanged (the JTI
+	// of its EventImpersonationStarted); on EventSessionTokens, and on
+	// EventImpersonationEnded or EventTokenRevoked for a token issued
+	// under an impersonation session, the session's ID. Empty otherwise.
+	Parent string
+	// Expires is when what the event issued stops on its own: the subject
+	// token's expiry on EventImpersonationStarted, the issued token's on
+	// EventTokenExchanged, the session's end on EventSessionStarted. Zero
+	// otherwise. Stores may keep it to the microsecond.
+	Expires time.Time
+	// Cursor is the event's position in the log, set by
+	// [AuditLog.QueryEvents] on the events it returns (Record ignores
+	// it): pass it as [AuditQuery.After] to read on from this event. It
+	// is opaque and meaningful only to the store that set it.
+	Cursor string
 }
 
 // Auditor records audit events. Record must be safe for concurrent use.
@@ -112,17 +130,48 @@ type Auditor interface {
 // impersonator is that user; Limit 0 means no limit. Scope nil means the
 // whole log (an auditor's view); set it to show a viewer only their share.
 // The criteria combine with AND.
+//
+// The answer is oldest first unless NewestFirst; Limit keeps the first
+// events in that order. To read the log a page at a time, pass the Cursor
+// of the last event of a page as After in the next query, with the same
+// criteria and order: the pages then hold every selected event exactly
+// once, events that share a Time included. Events recorded meanwhile
+// with a later Time than the cursor's appear on later pages of an
+// oldest-first reading; a newest-first reading goes back in time and
+// does not see them.
 type AuditQuery struct {
 	User         string
 	Subject      string
 	Impersonator string
 	From         time.Time
 	To           time.Time
+	// Types, when not empty, selects only the events of these types.
+	Types []EventType
+	// IDs, when not empty, selects only the events whose JTI or Parent is
+	// one of IDs: the records of those tokens and sessions and of what was
+	// obtained through them (see [Event.Parent]). An empty ID matches
+	// nothing.
+	IDs []string
 	// Scope, when not nil, confines the selection to what one viewer may
 	// see; see [AuditScope]. The other fields still narrow it further.
 	Scope *AuditScope
+	// NewestFirst orders the answer newest first (by Time, then the later
+	// recorded first); Limit then keeps the newest.
+	NewestFirst bool
+	// After, when not empty, is the [Event.Cursor] of an event that an
+	// earlier query with the same order returned: only the events after
+	// it in that order are selected (older ones when NewestFirst). A
+	// cursor the store cannot read is an error wrapping ErrInvalidCursor;
+	// any cursor it can read is merely a position, so a forged one
+	// selects nothing the other criteria do not.
+	After string
 	Limit int
 }
+
+// ErrInvalidCursor: [AuditQuery.After] is not a cursor the store wrote
+// (altered, or from another store). A host that takes the cursor from a
+// request should answer it as a client mistake (400), not a failure.
+var ErrInvalidCursor = errors.New("store: invalid audit cursor")
 
 // AuditScope is the share of the audit log one viewer may see, such as
 // the administrator of one tenant: the events of an organisation subtree,
@@ -156,10 +205,14 @@ type AuditScope struct {
 	User string
 }
 
-// Matches reports whether e is selected by q (Limit aside): what every
-// AuditLog implementation must agree on.
+// Matches reports whether e is selected by q (its order, After and Limit
+// aside): what every AuditLog implementation must agree on.
 func (q AuditQuery) Matches(e Event) bool {
 	switch {
+	case len(q.Types) > 0 && !slices.Contains(q.Types, e.Type):
+		return false
+	case len(q.IDs) > 0 && !q.related(e):
+		return false
 	case q.User != "" && e.Subject != q.User && e.Impersonator != q.User:
 		return false
 	case q.Subject != "" && e.Subject != q.Subject:
@@ -174,6 +227,11 @@ func (q AuditQuery) Matches(e Event) bool {
 		return false
 	}
 	return true
+}
+
+// related reports whether e's JTI or Parent is one of q.IDs.
+func (q AuditQuery) related(e Event) bool {
+	return e.JTI != "" && slices.Contains(q.IDs, e.JTI) || e.Parent != "" && slices.Contains(q.IDs, e.Parent)
 }
 
 // Contains reports whether e is in the scope.
@@ -227,7 +285,9 @@ func OrgSubtree(orgs []Organization, root string) []string {
 // investigation ("what did this impersonator do between T1 and T2?").
 type AuditLog interface {
 	// QueryEvents returns the events q selects, oldest first (by Time,
-	// then in the order recorded), at most q.Limit of them (the oldest).
+	// then in the order recorded) or, with q.NewestFirst, newest first,
+	// after q.After, at most q.Limit of them (the first in that order),
+	// each with its Cursor set.
 	QueryEvents(ctx context.Context, q AuditQuery) ([]Event, error)
 }
 
@@ -273,7 +333,7 @@ func (a *SlogAuditor) Record(ctx context.Context, e Event) error {
 	case e.Outcome == OutcomeFailed:
 		level = slog.LevelError
 	}
-	attrs := make([]slog.Attr, 0, 12)
+	attrs := make([]slog.Attr, 0, 14)
 	attrs = append(attrs,
 		slog.String("event", string(e.Type)),
 		slog.Time("at", e.Time.UTC()),
@@ -281,12 +341,15 @@ func (a *SlogAuditor) Record(ctx context.Context, e Event) error {
 	)
 	for _, kv := range [...][2]string{
 		{"client_id", e.ClientID}, {"impersonator", e.Impersonator}, {"subject", e.Subject},
-		{"org", e.Org}, {"jti", e.JTI}, {"reason", e.Reason}, {"method", e.Method}, {"path", e.Path},
+		{"org", e.Org}, {"jti", e.JTI}, {"parent", e.Parent}, {"reason", e.Reason}, {"method", e.Method}, {"path", e.Path},
 		{"justification", e.Justification},
 	} {
 		if kv[1] != "" {
 			attrs = append(attrs, slog.String(kv[0], kv[1]))
 		}
+	}
+	if !e.Expires.IsZero() {
+		attrs = append(attrs, slog.Time("expires", e.Expires.UTC()))
 	}
 	if len(e.Scopes) > 0 {
 		attrs = append(attrs, slog.Any("scopes", e.Scopes))

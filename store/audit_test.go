@@ -85,6 +85,38 @@ func TestAuditQueryScopeAndOtherCriteria(t *testing.T) {
 	}
 }
 
+// TestAuditQueryTypesAndIDs: Types selects by event type, IDs by the
+// event's JTI or Parent, never by an empty one.
+func TestAuditQueryTypesAndIDs(t *testing.T) {
+	t.Parallel()
+	started := store.Event{Type: store.EventImpersonationStarted, JTI: "st1"}
+	exchanged := store.Event{Type: store.EventTokenExchanged, JTI: "at1", Parent: "st1"}
+	bare := store.Event{Type: store.EventRequestRefused}
+	tests := []struct {
+		name string
+		q    store.AuditQuery
+		e    store.Event
+		want bool
+	}{
+		{name: "no types select every type", q: store.AuditQuery{}, e: started, want: true},
+		{name: "a listed type", q: store.AuditQuery{Types: []store.EventType{store.EventTokenExchanged, store.EventImpersonationStarted}}, e: started, want: true},
+		{name: "a type not listed", q: store.AuditQuery{Types: []store.EventType{store.EventTokenExchanged}}, e: started, want: false},
+		{name: "by JTI", q: store.AuditQuery{IDs: []string{"st1"}}, e: started, want: true},
+		{name: "by Parent", q: store.AuditQuery{IDs: []string{"st1"}}, e: exchanged, want: true},
+		{name: "by its own JTI too", q: store.AuditQuery{IDs: []string{"at1"}}, e: exchanged, want: true},
+		{name: "another ID", q: store.AuditQuery{IDs: []string{"st2"}}, e: exchanged, want: false},
+		{name: "an empty ID matches no empty JTI or Parent", q: store.AuditQuery{IDs: []string{""}}, e: bare, want: false},
+		{name: "IDs and Types combine with AND", q: store.AuditQuery{IDs: []string{"st1"}, Types: []store.EventType{store.EventTokenExchanged}}, e: started, want: false},
+		{name: "order, After and Limit do not select", q: store.AuditQuery{NewestFirst: true, After: "anything", Limit: 1}, e: started, want: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, tc.q.Matches(tc.e))
+		})
+	}
+}
+
 func TestOrgSubtree(t *testing.T) {
 	t.Parallel()
 	// Children listed before their parents, on purpose.

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/actas/actas/store"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -227,6 +228,29 @@ func TestSlogAuditorLevels(t *testing.T) {
 			assert.NotContains(t, rec, "method", "empty fields are left out")
 		})
 	}
+}
+
+// TestSlogAuditorLinksAndExpiry: the slog record carries Parent and
+// Expires when set, and leaves them out when not.
+func TestSlogAuditorLinksAndExpiry(t *testing.T) {
+	t.Parallel()
+	exp := time.Date(2030, 1, 1, 11, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	a := store.NewSlogAuditor(slog.New(slog.NewJSONHandler(&buf, nil)))
+	require.NoError(t, a.Record(context.Background(), store.Event{
+		Type: store.EventTokenExchanged, JTI: "at1", Parent: "st1", Expires: exp, Outcome: store.OutcomeGranted,
+	}))
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec))
+	assert.Equal(t, "st1", rec["parent"])
+	assert.Equal(t, exp.Format(time.RFC3339), rec["expires"])
+
+	buf.Reset()
+	require.NoError(t, a.Record(context.Background(), store.Event{Type: store.EventTokenExchanged, Outcome: store.OutcomeGranted}))
+	rec = nil
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec))
+	assert.NotContains(t, rec, "parent")
+	assert.NotContains(t, rec, "expires")
 }
 
 type failingAuditor struct{ calls *int }

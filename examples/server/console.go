@@ -216,6 +216,14 @@ func (s *server) endImpersonation(w http.ResponseWriter, r *http.Request) {
 // consoleForm parses a POSTed console form and checks that its browser is
 // signed in and its CSRF token; it has answered when it returns false.
 func (s *server) consoleForm(w http.ResponseWriter, r *http.Request) (session, bool) {
+	return s.signedInForm(w, r, "Reload the console and try again.")
+}
+
+// signedInForm parses a POSTed form of the identity server's pages and
+// checks that its browser is signed in and its CSRF token; it has answered
+// when it returns false. reload ends the text of a CSRF refusal: how to
+// get a fresh form.
+func (s *server) signedInForm(w http.ResponseWriter, r *http.Request, reload string) (session, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		message(w, s.logger, http.StatusBadRequest, pageData{}, messageBody{Heading: "Bad request", Text: "The form could not be read.", IsError: true})
@@ -226,7 +234,7 @@ func (s *server) consoleForm(w http.ResponseWriter, r *http.Request) (session, b
 		return session{}, false
 	}
 	if !checkCSRF(r, sess) {
-		s.forbidden(w, "The form has expired or did not come from this site. Reload the console and try again.")
+		s.forbidden(w, "The form has expired or did not come from this site. "+reload)
 		return session{}, false
 	}
 	return sess, true

@@ -104,6 +104,8 @@ type server struct {
 	app3     *demoApp2
 	// codes are the authorization codes issued and not yet redeemed.
 	codes *codeStore
+	// accountPage is the signed-in user's own page (/account).
+	accountPage *accountPage
 	// now is cfg.Now.
 	now func() time.Time
 }
@@ -278,6 +280,10 @@ func (s *server) routes() (http.Handler, error) {
 		return nil, err
 	}
 
+	if s.accountPage, err = newAccountPage(s); err != nil {
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
 	// The authorize endpoint also serves the host's code flow; the rest
 	// mount where the metadata says.
@@ -295,6 +301,8 @@ func (s *server) routes() (http.Handler, error) {
 	mux.HandleFunc("POST /console/impersonate", s.impersonate)
 	mux.HandleFunc("POST /console/end", s.endImpersonation)
 	mux.HandleFunc("GET /console/audit", s.audit)
+	mux.HandleFunc("GET /account", s.accountPage.show)
+	mux.HandleFunc("POST /account/end", s.accountPage.end)
 
 	mux.HandleFunc("GET /app", s.app.home)
 	mux.HandleFunc("GET /app/start", s.app.start)

@@ -310,6 +310,7 @@ func TestSharedAuditLog(t *testing.T) {
 		ClientID: "cli", Impersonator: "alice", Subject: "carol", Org: "acme-eu", JTI: "jti-1",
 		Scopes: []string{"openid", "orders:read"}, Outcome: store.OutcomeAttempted, Reason: "every field",
 		Method: http.MethodDelete, Path: "/api/orders/7", Justification: "ticket 43",
+		Parent: "isid-1", Expires: time.Date(2031, 2, 3, 5, 5, 6, 789012000, time.UTC),
 	}
 	require.NoError(t, a.s.auditor.Record(t.Context(), full))
 
@@ -332,9 +333,14 @@ func TestSharedAuditLog(t *testing.T) {
 	}
 	assert.Equal(t, full, want[len(want)-1], "the event with every field, the newest")
 
-	// B's store.AuditLog: the same events, exactly.
+	// B's store.AuditLog: the same events, exactly, each with the cursor
+	// the store gives it.
 	got, err := b.s.stores.auditLog.QueryEvents(t.Context(), store.AuditQuery{})
 	require.NoError(t, err)
+	for i := range got {
+		assert.NotEmpty(t, got[i].Cursor, "event %d", i)
+		got[i].Cursor = ""
+	}
 	assert.Equal(t, want, got)
 
 	// B's audit page (alice signs in at B: sessions are per instance):
@@ -382,7 +388,12 @@ func eventOfRecord(t *testing.T, r map[string]any) store.Event {
 	e := store.Event{
 		Type: store.EventType(str("event")), Time: at, ClientID: str("client_id"), Impersonator: str("impersonator"),
 		Subject: str("subject"), Org: str("org"), JTI: str("jti"), Outcome: str("outcome"), Reason: str("reason"),
-		Method: str("method"), Path: str("path"), Justification: str("justification"),
+		Method: str("method"), Path: str("path"), Justification: str("justification"), Parent: str("parent"),
+	}
+	if exp := str("expires"); exp != "" {
+		e.Expires, err = time.Parse(time.RFC3339Nano, exp)
+		require.NoError(t, err)
+		e.Expires = e.Expires.Truncate(time.Microsecond) // what PostgreSQL keeps
 	}
 	if sc, ok := r["scopes"].([]any); ok {
 		for _, s := range sc {

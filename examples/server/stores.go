@@ -105,7 +105,7 @@ func openBackends(ctx context.Context, cfg config, dir *directory) (_ *backends,
 	b := &backends{
 		clients: db, users: db, orgs: db, grants: db,
 		oneTime: db, revoked: db, limiter: db, sessions: db, subjectGrants: db,
-		audit: db, auditLog: memoryAuditLog{db},
+		audit: db, auditLog: db,
 	}
 	defer func() {
 		if err != nil {
@@ -287,31 +287,6 @@ var _ interface {
 	store.AuditLog
 	store.Sessions
 } = (*memory.Store)(nil)
-
-// memoryAuditLog reads the memory store's audit log the way the audit page
-// always has: in the order the events were recorded. (The memory store's
-// own QueryEvents orders them by Time, and the library stamps
-// token.exchanged with the access token's iat, whole seconds, which would
-// put it before the events of the same second.)
-type memoryAuditLog struct{ db *memory.Store }
-
-var _ store.AuditLog = memoryAuditLog{}
-
-// QueryEvents implements store.AuditLog: the events q.Matches selects (its
-// Scope included, so the audit page's organisation rule holds here as in
-// every store), in the order recorded, the first q.Limit when positive.
-func (l memoryAuditLog) QueryEvents(_ context.Context, q store.AuditQuery) ([]store.Event, error) {
-	var out []store.Event
-	for _, e := range l.db.Events() {
-		if q.Matches(e) {
-			out = append(out, e)
-		}
-	}
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, nil
-}
 
 // printStores writes the banner lines about the stores.
 func (b *backends) printStores(w io.Writer) {

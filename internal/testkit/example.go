@@ -19,7 +19,7 @@ const ExampleIssuer = "https://id.example"
 // Example is the embedded world of the godoc examples, on a fixed clock:
 // organisation acme with child acme-eu, admin alice (acme) holding the
 // impersonation role for client app, user bob (acme-eu) holding
-// orders:read.
+// orders:read; audit and revocation in the memory store.
 type Example struct {
 	Svc  *impersonation.Service
 	DB   *memory.Store
@@ -56,7 +56,7 @@ func NewExample() (*Example, error) {
 	}
 	svc, err := impersonation.New(ExampleIssuer, impersonation.Stores{
 		Clients: db, Users: db, Organizations: db, Grants: db, OneTimeUse: db, Keys: keys,
-	}, impersonation.WithClock(now), impersonation.WithAuditor(db))
+	}, impersonation.WithClock(now), impersonation.WithAuditor(db), impersonation.WithRevocationStore(db))
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,12 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -371,29 +373,58 @@ func (s *Store) RevokeSubjectGrant(_ context.Context, subject, id string, at tim
 	return nil, fmt.Errorf("memory: subject grant: %w", store.ErrNotFound)
 }
 
-// Record implements store.Auditor by keeping the event.
+// Record implements store.Auditor by keeping the event (without a
+// Cursor: QueryEvents sets it).
 func (s *Store) Record(_ context.Context, e store.Event) error {
 	e.Scopes = slices.Clone(e.Scopes)
+	e.Cursor = ""
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	s.events = append(s.events, e)
 	return nil
 }
 
-// QueryEvents implements store.AuditLog.
+// QueryEvents implements store.AuditLog. A Cursor is the event's index in
+// the order recorded, in decimal; events are ordered by Time, then by that
+// index.
 func (s *Store) QueryEvents(_ context.Context, q store.AuditQuery) ([]store.Event, error) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	var out []store.Event
-	for _, e := range s.events {
-		if q.Matches(e) {
-			e.Scopes = slices.Clone(e.Scopes)
-			out = append(out, e)
+	after := -1
+	if q.After != "" {
+		n, err := strconv.Atoi(q.After)
+		if err != nil || n < 0 || n >= len(s.events) || strconv.Itoa(n) != q.After {
+			return nil, fmt.Errorf("memory: query audit events: %w", store.ErrInvalidCursor)
+		}
+		after = n
+	}
+	// order compares the positions of the events of indexes i and j.
+	order := func(i, j int) int {
+		if c := s.events[i].Time.Compare(s.events[j].Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
+	}
+	if q.NewestFirst {
+		oldestFirst := order
+		order = func(i, j int) int { return oldestFirst(j, i) }
+	}
+	var picked []int
+	for i, e := range s.events {
+		if q.Matches(e) && (after < 0 || order(i, after) > 0) {
+			picked = append(picked, i)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b store.Event) int { return a.Time.Compare(b.Time) })
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
+	slices.SortFunc(picked, order)
+	if q.Limit > 0 && len(picked) > q.Limit {
+		picked = picked[:q.Limit]
+	}
+	var out []store.Event
+	for _, i := range picked {
+		e := s.events[i]
+		e.Scopes = slices.Clone(e.Scopes)
+		e.Cursor = strconv.Itoa(i)
+		out = append(out, e)
 	}
 	return out, nil
 }

@@ -29,15 +29,21 @@ func sampleEvent(at time.Time, jti string) store.Event {
 }
 
 // assertSameEvents checks got against want in order, every field equal and
-// times equal as instants.
+// times equal as instants, except Cursor, which each store writes its own
+// way: it must be set when want's is.
 func assertSameEvents(t *testing.T, want, got []store.Event) {
 	t.Helper()
 	require.Len(t, got, len(want))
 	for i := range want {
 		assert.True(t, want[i].Time.Equal(got[i].Time), "event %d: time %s, got %s", i, want[i].Time, got[i].Time)
-		g := got[i]
-		g.Time = want[i].Time
-		assert.Equal(t, want[i], g, "event %d", i)
+		assert.True(t, want[i].Expires.Equal(got[i].Expires), "event %d: expires %s, got %s", i, want[i].Expires, got[i].Expires)
+		g, w := got[i], want[i]
+		if w.Cursor != "" {
+			assert.NotEmpty(t, g.Cursor, "event %d: cursor", i)
+		}
+		g.Time, g.Expires, g.Cursor = w.Time, w.Expires, ""
+		w.Cursor = ""
+		assert.Equal(t, w, g, "event %d", i)
 	}
 }
 
@@ -104,6 +110,10 @@ func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
 	for _, at := range times {
 		for _, w := range who {
 			e := store.Event{Type: store.EventImpersonationStarted, Time: at, Impersonator: w[0], Subject: w[1], Org: w[2], JTI: fmt.Sprint("jti-", n)}
+			if n%4 == 1 {
+				// Exchanged: linked to the start before it, and expiring.
+				e.Type, e.Parent, e.Expires = store.EventTokenExchanged, fmt.Sprint("jti-", n-1), at.Truncate(time.Microsecond).Add(time.Hour)
+			}
 			n++
 			require.NoError(t, s.Record(ctx, e))
 			require.NoError(t, ref.Record(ctx, e))
@@ -142,6 +152,17 @@ func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
 		{name: "scope: zero selects nothing", q: store.AuditQuery{Scope: &store.AuditScope{}}, want: 0},
 		{name: "scope: empty orgs select nothing", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{}}}, want: 0},
 		{name: "scope: unknown org", q: store.AuditQuery{Scope: &store.AuditScope{Orgs: []string{"initech", "'; DROP TABLE audit_events; --"}}}, want: 0},
+		{name: "by type", q: store.AuditQuery{Types: []store.EventType{store.EventTokenExchanged}}, want: n / 4},
+		{name: "by two types", q: store.AuditQuery{Types: []store.EventType{store.EventTokenExchanged, store.EventImpersonationStarted}}, want: n},
+		{name: "by type and subject", q: store.AuditQuery{Types: []store.EventType{store.EventImpersonationStarted}, Subject: "bob"}, want: 20},
+		{name: "by IDs: a start and what it was exchanged for", q: store.AuditQuery{IDs: []string{"jti-0"}}, want: 2},
+		{name: "by IDs: the exchanged token alone", q: store.AuditQuery{IDs: []string{"jti-1"}}, want: 1},
+		{name: "by IDs: several", q: store.AuditQuery{IDs: []string{"jti-4", "jti-8", "jti-3", "nobody"}}, want: 5},
+		{name: "by IDs: an empty one matches nothing", q: store.AuditQuery{IDs: []string{""}}, want: 0},
+		{name: "by IDs: injection is a value", q: store.AuditQuery{IDs: []string{"') OR TRUE --"}}, want: 0},
+		{name: "newest first", q: store.AuditQuery{NewestFirst: true}, want: n},
+		{name: "newest first, limit keeps the newest", q: store.AuditQuery{NewestFirst: true, Limit: 5}, want: 5},
+		{name: "newest first by subject between T1 and T2", q: store.AuditQuery{NewestFirst: true, Subject: "bob", From: t1, To: t2}, want: 3 * 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +184,7 @@ func TestQueryEventsAgreesWithAuditQueryMatches(t *testing.T) {
 // source changes or removes audit rows, and that housekeeping leaves them.
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	t.Parallel()
-	forbidden := regexp.MustCompile(`(?is)\b(update|delete\s+from|truncate(\s+table)?|alter\s+table|drop\s+table)\s+(\{s\}\.)?"?audit_events\b`)
+	forbidden := regexp.MustCompile(`(?is)\b(update|delete\s+from|truncate(\s+table)?|alter\s+table|drop\s+table)\s+(\{s\}\.)?"?(audit_events|audit_event_links)\b`)
 	var files []string
 	for _, pattern := range []string{"*.go", "migrations/*.sql"} {
 		m, err := filepath.Glob(pattern)
@@ -182,6 +203,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	}
 	require.Greater(t, checked, 3)
 	assert.True(t, forbidden.MatchString("DELETE FROM {s}.audit_events WHERE"), "the check itself works")
+	assert.True(t, forbidden.MatchString("UPDATE audit_event_links SET"), "the check covers the links of events")
 
 	c, _, s := clockedStore(t)
 	ctx := context.Background()

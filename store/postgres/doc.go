@@ -43,15 +43,18 @@
 // directory), used_jti, revoked and rate_limits (expiring token state),
 // impersonation_sessions (one row per login session, indexed by expiry)
 // and audit_events (the audit log, indexed by time, by impersonator and
-// time, by subject and time and by organisation and time). A release that
-// adds a table or an index adds a migration: impersonation_sessions came
-// with migrations/0003_sessions.sql and the organisation index, for
-// queries scoped to an organisation subtree ([store.AuditScope]), with
-// migrations/0004_audit_org.sql, and the clients' logout settings
-// ([store.Client.PostLogoutRedirectURIs], SkipLogoutConsent) and
-// ReasonRequired with migrations/0005_client_logout_reason.sql, and
-// subject_grants ([store.SubjectGrants]) with
-// migrations/0006_subject_grants.sql, so an existing schema gets them from
+// time, by subject and time, by organisation and time and by jti) with
+// audit_event_links (an event's [store.Event.Parent] and Expires, indexed
+// by parent). A release that adds a table or an index adds a migration:
+// impersonation_sessions came with migrations/0003_sessions.sql and the
+// organisation index, for queries scoped to an organisation subtree
+// ([store.AuditScope]), with migrations/0004_audit_org.sql, the clients'
+// logout settings ([store.Client.PostLogoutRedirectURIs],
+// SkipLogoutConsent) and ReasonRequired with
+// migrations/0005_client_logout_reason.sql, subject_grants
+// ([store.SubjectGrants]) with migrations/0006_subject_grants.sql, and
+// audit_event_links with migrations/0007_audit_links.sql, so an existing
+// schema gets them from
 // the next Migrate.
 //
 // # Clock
@@ -104,12 +107,17 @@
 //
 // # Audit log
 //
-// audit_events is append-only: the Store inserts and selects and never
-// changes or removes a row, and no housekeeping touches it. Retention is
-// the operator's decision (and privilege). An event's time is stored as a
-// timestamptz to the microsecond plus the nanoseconds below it, so
-// [store.Event.Time] reads back exactly; [Store.QueryEvents] returns times
-// in UTC.
+// audit_events and audit_event_links are append-only: the Store inserts
+// and selects and never changes or removes a row, and no housekeeping
+// touches them. Retention is the operator's decision (and privilege). An
+// event's time is stored as a timestamptz to the microsecond plus the
+// nanoseconds below it, so [store.Event.Time] reads back exactly;
+// [store.Event.Expires] is kept to the microsecond; [Store.QueryEvents]
+// returns times in UTC. A page read from a cursor
+// ([store.AuditQuery.After]) is an index range scan from the cursor's
+// position (time, then id) when the other criteria are the time, the
+// subject or the impersonator, so it costs about the same however long
+// the log.
 //
 // # What it deliberately does not do
 //

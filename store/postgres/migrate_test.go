@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func TestMigrateTwiceIsHarmlessAndVersioned(t *testing.T) {
 
 // releasedVersions are the migrations this release embeds. A new migration
 // is appended here; an applied one is never edited.
-var releasedVersions = []int64{1, 2, 3, 4, 5, 6}
+var releasedVersions = []int64{1, 2, 3, 4, 5, 6, 7}
 
 func TestEmbeddedMigrationsAreTheReleasedOnes(t *testing.T) {
 	t.Parallel()
@@ -201,6 +202,58 @@ func TestMigrateAddsClientLogoutToAnExistingSchema(t *testing.T) {
 	c, err = s.Client(ctx, "kept")
 	require.NoError(t, err)
 	assert.Equal(t, want, *c)
+	require.NoError(t, s.Migrate(ctx), "and Migrate stays idempotent")
+	assert.Equal(t, after, appliedMigrations(t, pool, schema))
+}
+
+// TestMigrateAddsAuditLinksToAnExistingSchema upgrades a schema that the
+// release before the links of audit events migrated (every version before
+// 7, with an event that release recorded): Migrate applies only 0007, the
+// event is kept, with no parent and no expiry, and its rows are left as
+// they were; events recorded from then on keep both.
+func TestMigrateAddsAuditLinksToAnExistingSchema(t *testing.T) {
+	t.Parallel()
+	pool := connect(t)
+	s := newStore(t, pool)
+	schema := s.Schema()
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "DROP TABLE "+pgx.Identifier{schema, "audit_event_links"}.Sanitize())
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DROP INDEX "+pgx.Identifier{schema, "audit_events_jti_idx"}.Sanitize())
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DELETE FROM "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" WHERE version = 7")
+	require.NoError(t, err)
+	before := appliedMigrations(t, pool, schema)
+	earlier := slices.DeleteFunc(slices.Clone(releasedVersions), func(v int64) bool { return v == 7 })
+	require.Equal(t, earlier, versions(before))
+	require.Error(t, s.Record(ctx, sampleEvent(time.Now(), "too-early")), "no links table yet")
+	// What that release's Record wrote.
+	at := time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)
+	_, err = pool.Exec(ctx, "INSERT INTO "+pgx.Identifier{schema, "audit_events"}.Sanitize()+
+		" (at, type, subject, jti) VALUES ($1, 'token.exchanged', 'bob', 'kept')", at)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Migrate(ctx))
+	after := appliedMigrations(t, pool, schema)
+	assert.Equal(t, releasedVersions, versions(after))
+	assert.Equal(t, before, after[:len(before)], "the earlier versions are not re-applied")
+	assert.True(t, hasIndex(t, pool, schema, "audit_events_jti_idx"))
+	assert.True(t, hasIndex(t, pool, schema, "audit_event_links_parent_idx"))
+	got, err := s.QueryEvents(ctx, store.AuditQuery{IDs: []string{"kept"}})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the event recorded before the upgrade is found by its jti")
+	assert.Empty(t, got[0].Parent)
+	assert.True(t, got[0].Expires.IsZero())
+
+	e := sampleEvent(at.Add(time.Minute), "new")
+	e.Parent, e.Expires = "kept", at.Add(time.Hour)
+	require.NoError(t, s.Record(ctx, e))
+	got, err = s.QueryEvents(ctx, store.AuditQuery{IDs: []string{"kept"}, NewestFirst: true})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "the old event and the new one it links to")
+	assert.Equal(t, "new", got[0].JTI)
+	assert.Equal(t, "kept", got[0].Parent)
+	assert.True(t, e.Expires.Equal(got[0].Expires))
 	require.NoError(t, s.Migrate(ctx), "and Migrate stays idempotent")
 	assert.Equal(t, after, appliedMigrations(t, pool, schema))
 }

@@ -87,15 +87,28 @@ ON CONFLICT (key) DO UPDATE SET
 	window_end   = CASE WHEN r.window_end > $4 THEN r.window_end ELSE EXCLUDED.window_end END
 RETURNING count`
 
-	sqlRecord = `INSERT INTO {s}.audit_events (at, at_nanos, type, client_id, impersonator, subject, org,
-	jti, scopes, outcome, reason, method, path, justification)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	// sqlRecord inserts the event and, when it has a parent ($15) or an
+	// expiry ($16), its audit_event_links row, in one statement.
+	sqlRecord = `WITH e AS (
+	INSERT INTO {s}.audit_events (at, at_nanos, type, client_id, impersonator, subject, org,
+		jti, scopes, outcome, reason, method, path, justification)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+	RETURNING id
+)
+INSERT INTO {s}.audit_event_links (event_id, parent, expires)
+SELECT id, $15, $16 FROM e WHERE $15 <> '' OR $16::timestamptz IS NOT NULL`
 
 	// sqlQueryEvents is completed by QueryEvents with its WHERE, ORDER BY
 	// and LIMIT.
-	sqlQueryEvents = `SELECT at, at_nanos, type, client_id, impersonator, subject, org,
-	jti, scopes, outcome, reason, method, path, justification
-FROM {s}.audit_events`
+	sqlQueryEvents = `SELECT a.id, at, at_nanos, type, client_id, impersonator, subject, org,
+	jti, scopes, outcome, reason, method, path, justification, COALESCE(l.parent, ''), l.expires
+FROM {s}.audit_events a LEFT JOIN {s}.audit_event_links l ON l.event_id = a.id`
+
+	// sqlEventsByID is the condition of AuditQuery.IDs, $ID the array of
+	// IDs: the events of those jti and those whose parent they are,
+	// each found through its index.
+	sqlEventsByID = `a.id IN (SELECT id FROM {s}.audit_events WHERE jti = ANY($ID::text[])
+	UNION ALL SELECT event_id FROM {s}.audit_event_links WHERE parent <> '' AND parent = ANY($ID::text[]))`
 
 	// sqlPutSession stores a session, replacing the login session's
 	// previous one, live or expired.
@@ -155,6 +168,7 @@ type queries struct {
 	addRoleUsers, grantedScopes string
 	use, revoke, revoked, allow string
 	record, queryEvents         string
+	eventsByID                  string
 	putSession, session         string
 	deleteSession               string
 	putSubjectGrant             string
@@ -185,6 +199,7 @@ func newQueries(quoted string) queries {
 		allow:           r(sqlAllow),
 		record:          r(sqlRecord),
 		queryEvents:     r(sqlQueryEvents),
+		eventsByID:      r(sqlEventsByID),
 		putSession:      r(sqlPutSession),
 		session:         r(sqlSession),
 		deleteSession:   r(sqlDeleteSession),

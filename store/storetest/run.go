@@ -407,14 +407,27 @@ func runAuditLog(t *testing.T, h Harness) {
 			ClientID: "app", Impersonator: "alice", Subject: "bob", Org: "acme-eu", JTI: id("jti"),
 			Scopes: []string{"openid", "orders:read"}, Outcome: store.OutcomeGranted, Reason: "because",
 			Method: "POST", Path: "/api/orders", Justification: "ticket 4711 — ünïcode",
+			Parent: id("st"), Expires: in.now().UTC().Add(time.Hour).Truncate(time.Microsecond),
 		}
 		require.NoError(t, in.Auditor.Record(ctx, e))
 		got, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{})
 		require.NoError(t, err)
 		require.Len(t, got, 1)
 		assert.True(t, e.Time.Equal(got[0].Time), "time %s, got %s", e.Time, got[0].Time)
-		got[0].Time = e.Time
+		assert.True(t, e.Expires.Equal(got[0].Expires), "expires %s, got %s", e.Expires, got[0].Expires)
+		assert.NotEmpty(t, got[0].Cursor, "QueryEvents sets the cursor")
+		got[0].Time, got[0].Expires, got[0].Cursor = e.Time, e.Expires, ""
 		assert.Equal(t, e, got[0])
+	})
+	t.Run("ZeroExpiresStaysZero", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		ctx := context.Background()
+		require.NoError(t, in.Auditor.Record(ctx, store.Event{Type: store.EventReplayDetected, Time: in.now(), JTI: id("jti")}))
+		got, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.True(t, got[0].Expires.IsZero(), "got %s", got[0].Expires)
+		assert.Empty(t, got[0].Parent)
 	})
 	t.Run("QueriesSelectAndOrder", func(t *testing.T) {
 		in, _ := fresh(t, h, has, "Auditor and AuditLog")
@@ -423,14 +436,22 @@ func runAuditLog(t *testing.T, h Harness) {
 		who := [][2]string{{"alice", "bob"}, {"alice", "carol"}, {"dave", "bob"}, {"", "alice"}, {"alice", "bob"}}
 		// Recorded out of time order: the log orders by time.
 		offsets := []int{3, 1, 4, 0, 2}
+		types := []store.EventType{store.EventImpersonationStarted, store.EventTokenExchanged, store.EventImpersonationStarted, store.EventImpersonationEnded, store.EventTokenExchanged}
 		var all []store.Event
 		for i, w := range who {
 			e := store.Event{
-				Type: store.EventImpersonationStarted, Time: base.Add(time.Duration(offsets[i]) * time.Minute),
+				Type: types[i], Time: base.Add(time.Duration(offsets[i]) * time.Minute),
 				Impersonator: w[0], Subject: w[1], Outcome: store.OutcomeGranted, JTI: id("jti"),
+			}
+			if i > 0 {
+				e.Parent = all[i-1].JTI
 			}
 			require.NoError(t, in.Auditor.Record(ctx, e))
 			all = append(all, e)
+		}
+		byJTI := map[string]store.Event{}
+		for _, e := range all {
+			byJTI[e.JTI] = e
 		}
 		slices.SortStableFunc(all, func(a, b store.Event) int { return a.Time.Compare(b.Time) })
 		queries := map[string]store.AuditQuery{
@@ -443,21 +464,57 @@ func runAuditLog(t *testing.T, h Harness) {
 			"user bob from T2":         {User: "bob", From: base.Add(2 * time.Minute)},
 			"first two":                {Limit: 2},
 			"nobody":                   {User: "zed"},
+			"one type":                 {Types: []store.EventType{store.EventTokenExchanged}},
+			"two types":                {Types: []store.EventType{store.EventTokenExchanged, store.EventImpersonationEnded}},
+			"a type nobody recorded":   {Types: []store.EventType{store.EventLoggedOut}},
+			"subject bob, one type":    {Subject: "bob", Types: []store.EventType{store.EventImpersonationStarted}},
+			"by JTI or Parent":         {IDs: []string{all[2].JTI}},
+			"by two IDs":               {IDs: []string{all[0].JTI, all[4].JTI}},
+			"by an ID nobody recorded": {IDs: []string{"no-such-jti"}},
+			"an empty ID":              {IDs: []string{""}},
+			"by IDs, one type":         {IDs: []string{all[1].JTI}, Types: []store.EventType{store.EventTokenExchanged}},
+			"newest first":             {NewestFirst: true},
+			"newest two":               {NewestFirst: true, Limit: 2},
+			"subject bob newest first": {Subject: "bob", NewestFirst: true},
 		}
 		for name, q := range queries {
 			got, err := in.AuditLog.QueryEvents(ctx, q)
 			require.NoError(t, err, name)
+			order := all
+			if q.NewestFirst {
+				order = slices.Clone(all)
+				slices.Reverse(order)
+			}
 			var want []string
-			for _, e := range all {
+			for _, e := range order {
 				if q.Matches(e) && (q.Limit == 0 || len(want) < q.Limit) {
 					want = append(want, e.JTI)
 				}
+			}
+			for _, e := range got {
+				assert.Equal(t, byJTI[e.JTI].Parent, e.Parent, "%s: parent of %s", name, e.JTI)
 			}
 			var gotIDs []string
 			for _, e := range got {
 				gotIDs = append(gotIDs, e.JTI)
 			}
 			assert.Equal(t, want, gotIDs, name)
+		}
+	})
+	t.Run("PagesByCursor", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		runAuditPaging(t, in)
+	})
+	t.Run("InvalidCursorIsRefused", func(t *testing.T) {
+		in, _ := fresh(t, h, has, "Auditor and AuditLog")
+		ctx := context.Background()
+		require.NoError(t, in.Auditor.Record(ctx, store.Event{Type: store.EventImpersonationStarted, Time: in.now(), JTI: id("jti")}))
+		for _, bad := range []string{"x", "-1", "1.5", " 1", "1 ", "\x00", "99999999999999999999999999", "a.b.c", "1e3"} {
+			for _, newest := range []bool{false, true} {
+				got, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{After: bad, NewestFirst: newest})
+				assert.ErrorIs(t, err, store.ErrInvalidCursor, "cursor %q (newest first %t)", bad, newest)
+				assert.Empty(t, got, "cursor %q", bad)
+			}
 		}
 	})
 	t.Run("ScopeConfinesToOrganisations", func(t *testing.T) {
@@ -597,6 +654,96 @@ func runDirectory(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		assert.Empty(t, o.Parent, "a refused put changes nothing")
 	})
+}
+
+// runAuditPaging records events of two subjects, several sharing one
+// Time and some recorded out of time order, and reads them a page at a
+// time in both orders, with and without criteria: the pages, joined, are
+// exactly the one-query answer, every event once, and a cursor read
+// again gives the same page.
+func runAuditPaging(t *testing.T, in Instance) {
+	ctx := context.Background()
+	base := in.now().UTC().Truncate(time.Second)
+	// Minute offsets: ties at 2 and 5, and out of order.
+	offsets := []int{2, 0, 5, 2, 1, 5, 2, 7, 3, 5, 0}
+	for i, off := range offsets {
+		subject := "bob"
+		if i%3 == 1 {
+			subject = "carol"
+		}
+		require.NoError(t, in.Auditor.Record(ctx, store.Event{
+			Type: store.EventImpersonationStarted, Time: base.Add(time.Duration(off) * time.Minute),
+			Subject: subject, Impersonator: "alice", JTI: fmt.Sprint("e", i), Outcome: store.OutcomeGranted,
+		}))
+	}
+	jtis := func(events []store.Event) []string {
+		var out []string
+		for _, e := range events {
+			out = append(out, e.JTI)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		q    store.AuditQuery
+	}{
+		{name: "oldest first", q: store.AuditQuery{}},
+		{name: "newest first", q: store.AuditQuery{NewestFirst: true}},
+		{name: "subject bob newest first", q: store.AuditQuery{Subject: "bob", NewestFirst: true}},
+		{name: "subject carol oldest first", q: store.AuditQuery{Subject: "carol"}},
+		{name: "newest first before minute 5", q: store.AuditQuery{NewestFirst: true, To: base.Add(5 * time.Minute)}},
+	}
+	for _, tc := range tests {
+		whole, err := in.AuditLog.QueryEvents(ctx, tc.q)
+		require.NoError(t, err, tc.name)
+		require.NotEmpty(t, whole, tc.name)
+		for i := 1; i < len(whole); i++ {
+			c := whole[i-1].Time.Compare(whole[i].Time)
+			if tc.q.NewestFirst {
+				assert.GreaterOrEqual(t, c, 0, "%s: newest first", tc.name)
+			} else {
+				assert.LessOrEqual(t, c, 0, "%s: oldest first", tc.name)
+			}
+		}
+		for _, size := range []int{1, 2, 3, len(whole), len(whole) + 1} {
+			var pages []store.Event
+			q := tc.q
+			q.Limit = size
+			for range len(whole) + 2 {
+				page, err := in.AuditLog.QueryEvents(ctx, q)
+				require.NoError(t, err, "%s, pages of %d", tc.name, size)
+				assert.LessOrEqual(t, len(page), size)
+				if len(page) == 0 {
+					break
+				}
+				again, err := in.AuditLog.QueryEvents(ctx, q)
+				require.NoError(t, err)
+				assert.Equal(t, jtis(page), jtis(again), "%s, pages of %d: a cursor reads the same page again", tc.name, size)
+				pages = append(pages, page...)
+				q.After = page[len(page)-1].Cursor
+				require.NotEmpty(t, q.After)
+			}
+			assert.Equal(t, jtis(whole), jtis(pages), "%s, pages of %d", tc.name, size)
+		}
+	}
+	// A cursor is a position: one from another selection, used with this
+	// one, continues from that position.
+	newest, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{NewestFirst: true})
+	require.NoError(t, err)
+	carol := newest[0] // e7 at minute 7 is carol's (7 % 3 == 1)
+	require.Equal(t, "e7", carol.JTI)
+	got, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{Subject: "bob", NewestFirst: true, After: carol.Cursor, Limit: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"e9", "e5"}, jtis(got), "bob's newest two older than carol's e7, ties latest recorded first")
+	oldest, err := in.AuditLog.QueryEvents(ctx, store.AuditQuery{After: newest[len(newest)-1].Cursor})
+	require.NoError(t, err)
+	assert.Equal(t, jtis(newest[:len(newest)-1]), jtis(reversed(oldest)), "oldest first after the oldest event: all but it")
+}
+
+func reversed[T any](s []T) []T {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
 }
 
 // runAuditScope records the events of two tenants, acme (acme and its

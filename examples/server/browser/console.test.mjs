@@ -9,7 +9,11 @@
 // ends the impersonation, finds demo app 2 signing alice in as herself
 // afterwards, finds the events in the impersonation log, and signs out of
 // demo app 2, which signs her out of the identity server too (OpenID
-// Connect RP-Initiated Logout, no confirmation for demo-app2). It builds and
+// Connect RP-Initiated Logout, no confirmation for demo-app2). Then alice
+// impersonates bob again, in demo app 2; bob signs in in a browser context
+// of his own, finds the impersonation running on /account (and the first
+// one ended) and ends it there; alice's console and demo app 2 show it
+// over, and the impersonation log says bob ended it. It builds and
 // starts the real server binary on a free port and stops it with SIGINT at
 // the end, expecting exit status 0.
 //
@@ -40,6 +44,8 @@ const ACTION_TIMEOUT_MS = 15_000;
 
 const ADMIN = { username: 'alice', password: 'alice-demo-password' };
 const REASON = 'Browser test: ticket T-1234';
+const REASON2 = 'Browser test: ticket T-5678';
+const USER = { username: 'bob', password: 'bob-demo-password' };
 const BANNER = 'You are acting as bob — signed in as alice';
 
 // freePort asks the kernel for a free TCP port on the loopback interface.
@@ -129,7 +135,7 @@ class Server {
   }
 }
 
-test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log, sign out of /app2', { timeout: 10 * 60_000 }, async (t) => {
+test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log, sign out of /app2; bob ends the next one on /account', { timeout: 10 * 60_000 }, async (t) => {
   if (!existsSync(chromiumPath)) {
     assert.fail(`Chromium not found at ${chromiumPath}: install it (apt-get install -y chromium) or run ./run`);
   }
@@ -385,6 +391,102 @@ test('console: impersonate bob, see the banner in /app and /app2, end it, find i
     await page.goto(`${issuer}/console`);
     await expectPath('/login'); // the identity server's login ended too
   });
+
+  await step('alice signs in again and impersonates bob in demo app 2', async () => {
+    const form = page.locator('form[action="/login"]');
+    await form.locator('input[name="username"]').fill(ADMIN.username);
+    await form.locator('input[name="password"]').fill(ADMIN.password);
+    await Promise.all([expectPath('/console'), form.getByRole('button', { name: 'Sign in' }).click()]);
+    const row = page.locator('#users tr[data-user="bob"]');
+    await row.locator('input[name="reason"]').fill(REASON2);
+    await Promise.all([expectPath('/oauth2/authorize'), row.getByRole('button', { name: 'Impersonate in demo app 2' }).click()]);
+    await Promise.all([expectPath('/app2'), page.getByRole('button', { name: 'Allow' }).click()]);
+    await page.locator('#impersonation-banner').waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#banner-text').innerText()).trim(), BANNER);
+  });
+
+  // bob's own browser: a context of its own, so none of alice's cookies.
+  const bobContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  bobContext.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  bobContext.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+  const bobPage = await bobContext.newPage();
+  bobPage.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.location().url.endsWith('/favicon.ico')) {
+      consoleErrors.push(`bob's browser: ${msg.text()} (${msg.location().url})`);
+    }
+  });
+  bobPage.on('pageerror', (err) => consoleErrors.push(`bob's browser: ${err.message}`));
+  const bobRows = () => bobPage.locator('#impersonation-list tbody tr.impersonation').evaluateAll((trs) => trs.map((tr) => ({
+    id: tr.dataset.id,
+    state: tr.dataset.state,
+    who: tr.querySelector('.who').innerText.trim(),
+    app: tr.querySelector('.app').innerText.trim(),
+    reason: tr.querySelector('.reason').innerText.trim(),
+    status: tr.querySelector('.status').innerText.trim(),
+  })));
+
+  await step('bob signs in and finds the impersonation running on /account', async () => {
+    await bobPage.goto(`${issuer}/account`);
+    await bobPage.waitForURL((u) => u.origin === issuer && u.pathname === '/login'); // sent to sign in first
+    const form = bobPage.locator('form[action="/login"]');
+    await form.locator('input[name="username"]').fill(USER.username);
+    await form.locator('input[name="password"]').fill(USER.password);
+    await Promise.all([
+      bobPage.waitForURL((u) => u.origin === issuer && u.pathname === '/account'),
+      form.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+    await bobPage.locator('h2', { hasText: 'Impersonations of you' }).waitFor();
+    assert.match(await bobPage.locator('header .who').innerText(), /signed in as bob/);
+    const rows = await bobRows();
+    assert.equal(rows.length, 2, `bob's page lists ${JSON.stringify(rows)}`);
+    const [running, first] = rows; // newest first
+    assert.equal(running.state, 'running', `the newest: ${JSON.stringify(running)}`);
+    assert.equal(running.who, 'alice');
+    assert.equal(running.app, 'demo-app');
+    assert.equal(running.reason, `“${REASON2}”`);
+    assert.match(running.status, /^Running until /);
+    assert.equal(first.state, 'ended', `the first, ended in the demo app: ${JSON.stringify(first)}`);
+    assert.match(first.status, /^Ended at .*\(ended in the demo app\)$/, `the first: ${JSON.stringify(first)}`);
+    assert.equal(first.reason, `“${REASON}”`);
+    assert.equal(await bobPage.locator('form[action="/account/end"]').count(), 1, 'one End button, on the running one');
+  });
+
+  await step('bob ends it on /account', async () => {
+    const row = bobPage.locator('#impersonation-list tr[data-state="running"]');
+    await Promise.all([
+      bobPage.waitForURL((u) => u.origin === issuer && u.pathname === '/account'),
+      row.getByRole('button', { name: 'End' }).click(),
+    ]);
+    await bobPage.locator('h2', { hasText: 'Impersonations of you' }).waitFor();
+    const rows = await bobRows();
+    assert.equal(rows.length, 2, `bob's page lists ${JSON.stringify(rows)}`);
+    assert.equal(rows[0].state, 'ended', `the newest: ${JSON.stringify(rows[0])}`);
+    assert.match(rows[0].status, /^Ended by you at /);
+    assert.equal(await bobPage.locator('form[action="/account/end"]').count(), 0, 'nothing left to end');
+  });
+
+  await step("alice's console and demo app 2 show the impersonation over", async () => {
+    await page.goto(`${issuer}/console`);
+    await page.locator('#users').waitFor();
+    assert.equal(await page.locator('#active-impersonation').count(), 0, 'the console still shows the impersonation bob ended');
+    await page.goto(`${issuer}/app2`);
+    await page.locator('.flash', { hasText: 'You have been signed out' }).waitFor();
+    assert.equal(await page.locator('#impersonation-banner').count(), 0, 'demo app 2 still shows the banner after bob ended it');
+    await Promise.all([expectPath('/app2'), page.getByRole('link', { name: 'Sign in' }).click()]);
+    await page.locator('#signed-in-as').waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#signed-in-as').innerText()).trim(), 'Signed in as alice');
+    const at = JSON.parse(await page.locator('#token-claims').innerText());
+    assert.equal(at.act, undefined, `alice's own token carries act: ${JSON.stringify(at)}`);
+  });
+
+  await step('the audit log says bob ended it', async () => {
+    await page.goto(`${issuer}/console/audit`);
+    await page.locator('#audit').waitFor();
+    const ended = await page.locator('#audit tbody tr.event[data-event="impersonation.ended"]').evaluateAll((trs) => trs.map((tr) => tr.innerText));
+    assert.ok(ended.some((text) => text.includes('ended by the impersonated user')),
+      `no impersonation.ended by the impersonated user in the log: ${JSON.stringify(ended)}`);
+  });
+  await bobContext.close();
 
   assert.deepEqual(consoleErrors, [], 'Chromium reported console errors (CSP violations, script errors)');
 
