@@ -17,6 +17,10 @@ import (
 //     in which application, why and whether it still runs, newest first,
 //     accountPageSize a page with an "Older" link, and an End button on
 //     each running one (POST /account/end).
+//   - the access the user gives to be impersonated (impersonation.Grants),
+//     for the clients that require it (require_subject_grant): give it for
+//     an hour, a day or a week, to every impersonator of the client or one
+//     named (POST /account/grant), and revoke it (POST /account/revoke).
 //
 // Nobody sees or ends anyone else's impersonations here: every call names
 // the signed-in user, and an ID of someone else's is answered like an
@@ -50,7 +54,38 @@ type accountBody struct {
 	// Error, when set, says what went wrong with the last request.
 	Error          string
 	Impersonations impersonationsSection
+	Grants         grantsSection
 }
+
+// grantsSection is the page's list of the access the user gives, and the
+// form to give more. It is shown when some client requires it.
+type grantsSection struct {
+	// Clients are the clients that require a grant, to choose from.
+	Clients []grantClient
+	// Durations are the lengths a grant may have, up to the longest the
+	// server allows.
+	Durations []grantDuration
+	Rows      []grantRow
+	// Unavailable: the grants could not be read.
+	Unavailable bool
+}
+
+type grantClient struct{ ID, Name string }
+
+type grantDuration struct{ Value, Text string }
+
+// grantRow is one grant as the page shows it.
+type grantRow struct {
+	ID, App, Who, Until string
+	// State is live, expired or revoked (the row's data-state).
+	State string
+}
+
+// grantDurations are what the page offers, shortest first.
+var grantDurations = []struct {
+	d    time.Duration
+	text string
+}{{time.Hour, "1 hour"}, {24 * time.Hour, "1 day"}, {7 * 24 * time.Hour, "1 week"}}
 
 // impersonationsSection is the page's list of the impersonations of the
 // user.
@@ -120,9 +155,134 @@ func (a *accountPage) render(w http.ResponseWriter, r *http.Request, sess sessio
 	default:
 		body.Impersonations = a.section(page, after != "")
 	}
+	body.Grants = a.grants(r, sess.UserID)
+	if body.Grants.Unavailable && status == http.StatusOK {
+		status = http.StatusServiceUnavailable
+	}
 	render(w, a.s.logger, status, "account", pageData{
 		Title: "Your account", SignedIn: a.s.dir.username(sess.UserID), CSRF: sess.CSRF, Body: body,
 	})
+}
+
+// grants is the grants section for user: empty when no client requires a
+// grant.
+func (a *accountPage) grants(r *http.Request, user string) grantsSection {
+	var sec grantsSection
+	for _, c := range a.s.dir.clients {
+		if c.RequireSubjectGrant && c.Impersonation && !c.Disabled {
+			sec.Clients = append(sec.Clients, grantClient{ID: c.ID, Name: clientName(&c)})
+		}
+	}
+	if len(sec.Clients) == 0 {
+		return sec
+	}
+	max := a.s.svc.Grants().MaxDuration()
+	for _, d := range grantDurations {
+		if d.d <= max {
+			sec.Durations = append(sec.Durations, grantDuration{Value: d.d.String(), Text: d.text})
+		}
+	}
+	all, err := a.s.svc.Grants().Of(r.Context(), user)
+	if err != nil {
+		a.s.logger.Error("account: grants", "err", err)
+		sec.Unavailable = true
+		return sec
+	}
+	now := a.s.now()
+	for _, g := range all {
+		row := grantRow{ID: g.ID, App: g.ClientID, Who: "every impersonator", Until: clock(g.Expires), State: "live"}
+		if c, ok := a.s.dir.client(g.ClientID); ok {
+			row.App = clientName(&c)
+		}
+		if g.Impersonator != "" {
+			row.Who = a.s.dir.username(g.Impersonator)
+		}
+		switch {
+		case !g.Revoked.IsZero():
+			row.State, row.Until = "revoked", "revoked at "+clock(g.Revoked)
+		case !g.Live(now):
+			row.State, row.Until = "expired", "expired at "+clock(g.Expires)
+		}
+		sec.Rows = append(sec.Rows, row)
+	}
+	return sec
+}
+
+// give is POST /account/grant (CSRF token, client, duration, and an
+// optional impersonator username): the signed-in user gives access to be
+// impersonated through the client.
+func (a *accountPage) give(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.s.signedInForm(w, r, "Reload your account page and try again.")
+	if !ok {
+		return
+	}
+	f := r.PostForm
+	if len(f["client"]) != 1 || len(f["duration"]) != 1 || len(f["impersonator"]) > 1 {
+		a.render(w, r, sess, http.StatusBadRequest, "", "The form did not say which application and for how long.")
+		return
+	}
+	c, ok := a.s.dir.client(f.Get("client"))
+	if !ok || !c.RequireSubjectGrant {
+		a.render(w, r, sess, http.StatusBadRequest, "", "Access can be given only for an application that asks for it.")
+		return
+	}
+	var d time.Duration
+	for _, o := range grantDurations {
+		if o.d.String() == f.Get("duration") {
+			d = o.d
+		}
+	}
+	if d == 0 || d > a.s.svc.Grants().MaxDuration() {
+		a.render(w, r, sess, http.StatusBadRequest, "", "Choose one of the durations offered.")
+		return
+	}
+	impersonator := ""
+	if name := f.Get("impersonator"); name != "" {
+		acc, ok := a.s.dir.accounts[name]
+		if !ok || acc.disabled {
+			a.render(w, r, sess, http.StatusBadRequest, "", "There is no such user to give access to.")
+			return
+		}
+		impersonator = acc.userID
+	}
+	if impersonator == sess.UserID {
+		a.render(w, r, sess, http.StatusBadRequest, "", "You cannot give access to yourself.")
+		return
+	}
+	g, err := a.s.svc.Grants().Give(r.Context(), sess.UserID, c.ID, impersonator, d)
+	if err != nil {
+		a.s.logger.Error("account: give access", "err", err)
+		a.render(w, r, sess, http.StatusServiceUnavailable, "", "The access could not be given. Try again in a moment.")
+		return
+	}
+	a.s.logger.Info("account: access given", "user", sess.UserID, "client_id", c.ID, "impersonator", impersonator, "until", g.Expires)
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// revoke is POST /account/revoke (CSRF token, id): the signed-in user
+// revokes access they gave; the impersonations that relied on it end.
+func (a *accountPage) revoke(w http.ResponseWriter, r *http.Request) {
+	sess, ok := a.s.signedInForm(w, r, "Reload your account page and try again.")
+	if !ok {
+		return
+	}
+	ids := r.PostForm["id"]
+	if len(ids) != 1 || ids[0] == "" || len(ids[0]) > 256 {
+		a.render(w, r, sess, http.StatusBadRequest, "", "The form did not say which access to revoke.")
+		return
+	}
+	err := a.s.svc.Grants().Revoke(r.Context(), sess.UserID, ids[0])
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		a.render(w, r, sess, http.StatusNotFound, "", "There is no such access of yours.")
+		return
+	case err != nil:
+		a.s.logger.Error("account: revoke access", "err", err)
+		a.render(w, r, sess, http.StatusServiceUnavailable, "", "The access could not be revoked. Try again in a moment.")
+		return
+	}
+	a.s.logger.Info("account: access revoked", "user", sess.UserID, "grant", ids[0])
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
 // section is page as the page shows it, at the server's clock.

@@ -303,6 +303,8 @@ func (s *server) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /console/audit", s.audit)
 	mux.HandleFunc("GET /account", s.accountPage.show)
 	mux.HandleFunc("POST /account/end", s.accountPage.end)
+	mux.HandleFunc("POST /account/grant", s.accountPage.give)
+	mux.HandleFunc("POST /account/revoke", s.accountPage.revoke)
 
 	mux.HandleFunc("GET /app", s.app.home)
 	mux.HandleFunc("GET /app/start", s.app.start)
