@@ -17,13 +17,18 @@
 // starts the real server binary on a free port and stops it with SIGINT at
 // the end, expecting exit status 0.
 //
+// A second test runs the server on a data file whose demo app requires
+// the user's grant (require_subject_grant): bob gives support access for
+// an hour on /account, alice impersonates him in the demo app, bob revokes
+// the access, and alice's next request in the demo app is refused.
+//
 // Run it with ./run (installs Chromium and the npm packages first), or
 // with `node --test` in this directory once they are installed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -63,10 +68,10 @@ async function freePort() {
 // Server is the reference server running as a child process, with its
 // output kept for error messages.
 class Server {
-  constructor(binary, port) {
+  constructor(binary, port, extraArgs = []) {
     this.issuer = `http://127.0.0.1:${port}`;
     this.output = '';
-    this.proc = spawn(binary, ['-addr', `127.0.0.1:${port}`, '-issuer', this.issuer], {
+    this.proc = spawn(binary, ['-addr', `127.0.0.1:${port}`, '-issuer', this.issuer, ...extraArgs], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -495,4 +500,131 @@ test('console: impersonate bob, see the banner in /app and /app2, end it, find i
   assert.equal(signal, null, `the server was killed by ${signal} instead of exiting on SIGINT:\n${server.tail()}`);
   assert.equal(code, 0, `the server exited with status ${code} after SIGINT:\n${server.tail()}`);
   assert.match(server.output, /"msg":"stopped"/, `the server did not log its clean stop:\n${server.tail()}`);
+});
+
+// grantData is a data file for issuer whose demo app requires the user's
+// grant: alice may impersonate bob through it only while bob allows it.
+function grantData(issuer) {
+  return JSON.stringify({
+    organizations: [{ id: 'acme', name: 'ACME Corporation' }, { id: 'acme-eu', name: 'ACME Europe', parent: 'acme' }],
+    users: [
+      { id: 'alice', username: 'alice', password: ADMIN.password, org: 'acme', email: 'alice@acme.example' },
+      { id: 'bob', username: 'bob', password: USER.password, org: 'acme-eu', email: 'bob@acme.example' },
+    ],
+    clients: [{
+      id: 'demo-app', secret: 'demo-app-secret-not-for-production', redirect_uris: [`${issuer}/app/callback`],
+      scopes: ['openid', 'internal_user_impersonate', 'orders:read'],
+      grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+      impersonation: true, skip_consent: true, response_modes: ['form_post', 'fragment'],
+      audiences: [`${issuer}/api`], require_subject_grant: true,
+    }],
+    roles: [
+      { name: 'impersonator', client: 'demo-app', scopes: ['internal_user_impersonate'], users: ['alice'] },
+      { name: 'customer', client: 'demo-app', scopes: ['orders:read'], users: ['bob'] },
+    ],
+  });
+}
+
+test('subject grants: bob gives support access for an hour, alice impersonates, bob revokes, alice is refused', { timeout: 10 * 60_000 }, async (t) => {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'actas-browser-grants-'));
+  t.after(() => rm(tmp, { recursive: true, force: true }));
+  const binary = path.join(tmp, 'server');
+  try {
+    await promisify(execFile)('go', ['build', '-o', binary, './examples/server'], {
+      cwd: repoRoot, timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 << 20,
+    });
+  } catch (err) {
+    assert.fail(`go build ./examples/server failed: ${err.message}\n${err.stderr ?? ''}`);
+  }
+  const port = await freePort();
+  const dataFile = path.join(tmp, 'data.json');
+  await writeFile(dataFile, grantData(`http://127.0.0.1:${port}`));
+  const server = new Server(binary, port, ['-data', dataFile]);
+  t.after(async () => { if (!server.done) { server.proc.kill('SIGKILL'); await server.exited; } });
+  const spawnFailed = server.spawnError.then((err) => { throw new Error(`cannot start ${binary}: ${err.message}`); });
+  await Promise.race([server.waitReady(), spawnFailed]);
+  const { issuer } = server;
+
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+    timeout: 60_000,
+  });
+  t.after(() => browser.close());
+  const newPage = async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+    return context.newPage();
+  };
+  const alice = await newPage();
+  const bob = await newPage();
+  const step = async (name, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      let where = '';
+      for (const [who, p] of [['alice', alice], ['bob', bob]]) {
+        try {
+          where += `\n--- ${who} is at ${p.url()} ---\n${(await p.locator('body').innerText({ timeout: 2_000 })).trim().slice(0, 1_000)}`;
+        } catch { /* the page may be gone */ }
+      }
+      throw new Error(`step "${name}" failed: ${err.message}${where}\n--- server log (tail) ---\n${server.tail(25)}`, { cause: err });
+    }
+  };
+  const signIn = async (p, who, then) => {
+    await p.goto(`${issuer}${then}`);
+    await p.waitForURL((u) => u.pathname === '/login');
+    const form = p.locator('form[action="/login"]');
+    await form.locator('input[name="username"]').fill(who.username);
+    await form.locator('input[name="password"]').fill(who.password);
+    await Promise.all([p.waitForURL((u) => u.pathname === then), form.getByRole('button', { name: 'Sign in' }).click()]);
+  };
+  const grantStates = () => bob.locator('#grant-list tr.grant').evaluateAll((trs) => trs.map((tr) => tr.dataset.state));
+
+  await step('without a grant, the console does not offer bob', async () => {
+    await signIn(alice, ADMIN, '/console');
+    await alice.locator('h1', { hasText: 'Console' }).waitFor();
+    assert.equal(await alice.locator('#users tr[data-user="bob"]').count(), 0, 'bob is offered without his grant');
+  });
+
+  await step('bob gives support access for an hour on /account', async () => {
+    await signIn(bob, USER, '/account');
+    const form = bob.locator('#give-access');
+    await form.locator('select[name="client"]').selectOption('demo-app');
+    await form.locator('select[name="duration"]').selectOption({ label: '1 hour' });
+    await Promise.all([bob.waitForURL((u) => u.pathname === '/account'), form.getByRole('button', { name: 'Give access' }).click()]);
+    assert.deepEqual(await grantStates(), ['live']);
+    assert.match(await bob.locator('#grant-list tr.grant .who').innerText(), /every impersonator/);
+  });
+
+  await step('alice impersonates bob in the demo app', async () => {
+    await alice.goto(`${issuer}/console`);
+    const row = alice.locator('#users tr[data-user="bob"]');
+    await row.locator('input[name="reason"]').fill(REASON);
+    await Promise.all([alice.waitForURL((u) => u.pathname === '/app'), row.getByRole('button', { name: 'Impersonate', exact: true }).click()]);
+    await alice.locator('#impersonation-banner').waitFor({ state: 'visible' });
+    assert.equal((await alice.locator('#banner-text').innerText()).trim(), BANNER);
+  });
+
+  await step('bob revokes the access', async () => {
+    await bob.goto(`${issuer}/account`);
+    const row = bob.locator('#grant-list tr.grant[data-state="live"]');
+    await Promise.all([bob.waitForURL((u) => u.pathname === '/account'), row.getByRole('button', { name: 'Revoke' }).click()]);
+    assert.deepEqual(await grantStates(), ['revoked']);
+  });
+
+  await step("alice's next request in the demo app is refused", async () => {
+    await alice.goto(`${issuer}/app`);
+    await alice.locator('.flash', { hasText: 'Your impersonation has ended: the API no longer accepts the access token.' }).waitFor();
+    assert.equal(await alice.locator('#impersonation-banner').count(), 0, 'the banner still shows after bob revoked his grant');
+    await alice.goto(`${issuer}/console`);
+    assert.equal(await alice.locator('#users tr[data-user="bob"]').count(), 0, 'bob is offered after he revoked his grant');
+  });
+
+  await browser.close();
+  const { code, signal } = await server.stop();
+  assert.equal(signal, null, `the server was killed by ${signal}:\n${server.tail()}`);
+  assert.equal(code, 0, `the server exited with status ${code}:\n${server.tail()}`);
 });
