@@ -11,7 +11,7 @@
 // # Wiring
 //
 //	n, err := smtpnotify.New("smtp://mail.example.com:587", "Acme ID <no-reply@example.com>",
-//		smtpnotify.WithAccountURL("https://id.example.com/account"))
+//	smtpnotify.WithAccountURL("https://id.example.com/account"))
 //	if err != nil { return err }
 //	svc, err := impersonation.New(issuer, stores, impersonation.WithNotifier(n))
 //
@@ -22,21 +22,23 @@
 //
 // # The server URL
 //
-//		smtp://[user[:password]@]host[:port][?starttls=none]
-//		smtps://[user[:password]@]host[:port]
+//	smtp://[user[:password]@]host[:port][?starttls=none]
+//	smtps://[user[:password]@]host[:port]
 //
-//	  - smtp:// requires STARTTLS (default port 587): a server that does not
-//	    offer it, or whose certificate does not verify, gets no message, so
-//	    that an attacker on the path cannot strip the upgrade and read the
-//	    notice or the password. There is no opportunistic mode.
-//	  - smtp://...?starttls=none speaks cleartext: for a relay on the same
-//	    machine or a test server on loopback. It is an explicit opt-out.
-//	  - smtps:// is TLS from the first byte (implicit TLS, RFC 8314, default
-//	    port 465).
-//	  - user and password (percent-encoded) turn on SMTP AUTH, with the best
-//	    mechanism the server offers of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN and
-//	    LOGIN. A password is never sent in cleartext to another host: AUTH
-//	    with starttls=none is refused by [New] unless the host is loopback.
+// in which:
+//
+//   - smtp:// requires STARTTLS (default port 587): a server that does not
+//     offer it, or whose certificate does not verify, gets no message, so
+//     that an attacker on the path cannot strip the upgrade and read the
+//     notice or the password. There is no opportunistic mode.
+//   - smtp://...?starttls=none speaks cleartext: for a relay on the same
+//     machine or a test server on loopback. It is an explicit opt-out.
+//   - smtps:// is TLS from the first byte (implicit TLS, RFC 8314, default
+//     port 465).
+//   - user and password (percent-encoded) turn on SMTP AUTH, with the best
+//     mechanism the server offers of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN and
+//     LOGIN. A password is never sent in cleartext to another host: AUTH
+//     with starttls=none is refused by [New] unless the host is loopback.
 //
 // # Timing
 //

@@ -31,9 +31,11 @@ const (
 	// MaxTimeout is the longest [WithTimeout] accepted: the authorize
 	// response waits for the mail server at most this long.
 	MaxTimeout = time.Minute
-	// DefaultRecipientLimit notices per DefaultRecipientWindow reach one
-	// user; the rest are dropped (see [WithRecipientLimit]).
-	DefaultRecipientLimit  = 10
+	// DefaultRecipientLimit is how many notices reach one user per
+	// DefaultRecipientWindow; the rest are dropped (see
+	// [WithRecipientLimit]).
+	DefaultRecipientLimit = 10
+	// DefaultRecipientWindow is the window of DefaultRecipientLimit.
 	DefaultRecipientWindow = time.Hour
 )
 
