@@ -108,6 +108,7 @@ func TestService_FailingMailServerIsAuditedAndTheFlowGoesOn(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		server          func(t *testing.T) string
+		opts            []smtpnotify.Option
 		subject, reason string
 	}{
 		{
@@ -118,6 +119,7 @@ func TestService_FailingMailServerIsAuditedAndTheFlowGoesOn(t *testing.T) {
 		{
 			name:    "the server hangs",
 			server:  func(t *testing.T) string { return "smtp://" + smtptest.NewHangingServer(t) + "?starttls=none" },
+			opts:    []smtpnotify.Option{smtpnotify.WithTimeout(300 * time.Millisecond)},
 			subject: "bob", reason: smtpnotify.ErrTimeout.Error(),
 		},
 		{
@@ -129,7 +131,7 @@ func TestService_FailingMailServerIsAuditedAndTheFlowGoesOn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			u := tc.server(t)
-			n, err := smtpnotify.New(u, testFrom, smtpnotify.WithTimeout(300*time.Millisecond))
+			n, err := smtpnotify.New(u, testFrom, tc.opts...)
 			require.NoError(t, err)
 			svc, db := e2eService(t, n)
 
