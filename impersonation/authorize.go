@@ -164,15 +164,21 @@ func (s *Service) notify(ctx context.Context, d *Decision, ev store.Event) {
 	if s.notifier == nil {
 		return
 	}
-	err := s.notifier.Notify(ctx, store.Notice{
+	n := store.Notice{
 		UserID:           d.Subject.ID,
 		UserName:         displayName(d.Subject),
 		Email:            d.Subject.Email,
 		ImpersonatorID:   d.Impersonator.ID,
 		ImpersonatorName: displayName(d.Impersonator),
 		ClientID:         d.Client.ID,
+		ClientName:       d.Client.Name,
+		Reason:           ev.Justification,
 		Time:             ev.Time,
-	})
+	}
+	if d.Org != nil {
+		n.Org, n.OrgName = d.Org.ID, d.Org.Name
+	}
+	err := s.notifier.Notify(ctx, n)
 	if err != nil {
 		ev.Type, ev.Outcome, ev.Reason = store.EventNotificationFailed, store.OutcomeFailed, err.Error()
 		_ = s.record(ctx, ev)

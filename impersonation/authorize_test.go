@@ -353,6 +353,10 @@ func TestAuthorize_NotifiesSubjectOncePerStart(t *testing.T) {
 	assert.Equal(t, "alice", n.ImpersonatorID)
 	assert.Equal(t, "Alice Admin", n.ImpersonatorName)
 	assert.Equal(t, appID, n.ClientID)
+	assert.Equal(t, "client "+appID, n.ClientName, "the application, as people know it")
+	assert.Equal(t, "acme-eu", n.Org, "the subject's organisation")
+	assert.Equal(t, "ACME Europe", n.OrgName)
+	assert.Empty(t, n.Reason, "no impersonation_reason asked, none told")
 	assert.Equal(t, start.UTC(), n.Time)
 	assert.Equal(t, time.UTC, n.Time.Location(), "notice time in UTC")
 
@@ -365,6 +369,21 @@ func TestAuthorize_NotifiesSubjectOncePerStart(t *testing.T) {
 	_, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, authorizeValues(appID, "dave")), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
 	require.Error(t, err)
 	assert.Len(t, f.db.Notices(), 2)
+}
+
+// TestAuthorize_NoticeCarriesTheStatedReason: the user is told why, in the
+// impersonator's words, as the audit event records it.
+func TestAuthorize_NoticeCarriesTheStatedReason(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	v := authorizeValues(appID, "bob")
+	v.Set("impersonation_reason", "TICKET-4711: checkout fails")
+	_, err := f.svc.Authorize(context.Background(), f.parseAuthorize(t, v), impersonation.Login{UserID: "alice", AuthTime: f.clock.Now()})
+	require.NoError(t, err)
+	require.Len(t, f.db.Notices(), 1)
+	assert.Equal(t, "TICKET-4711: checkout fails", f.db.Notices()[0].Reason)
+	started := testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationStarted, store.OutcomeGranted, "")
+	assert.Equal(t, started.Justification, f.db.Notices()[0].Reason)
 }
 
 func TestAuthorize_FailingNotifierDoesNotBreakFlow(t *testing.T) {

@@ -291,14 +291,29 @@ type AuditLog interface {
 	QueryEvents(ctx context.Context, q AuditQuery) ([]Event, error)
 }
 
-// Notice tells a user that someone impersonated them.
+// Notice tells a user that someone impersonated them. Every field comes
+// from the stores or the impersonator's request, not from the user; a
+// Notifier that puts them in a message escapes them for its format.
 type Notice struct {
-	UserID           string
-	UserName         string
+	UserID   string
+	UserName string
+	// Email is the user's address in the user store ([User.Email]); empty
+	// when the store has none.
 	Email            string
 	ImpersonatorID   string
 	ImpersonatorName string
 	ClientID         string
+	// ClientName is the client's [Client.Name], the application the
+	// impersonation is for; empty when the client has none.
+	ClientName string
+	// Org and OrgName are the user's organisation (as [Event.Org]) and its
+	// name; empty when the user has none or it is not found.
+	Org     string
+	OrgName string
+	// Reason is the impersonator's stated reason (impersonation_reason:
+	// free text or a ticket ID, as [Event.Justification]), when one was
+	// given.
+	Reason string
 	// Time is when the impersonation started, in UTC.
 	Time time.Time
 }

@@ -7,6 +7,7 @@
 //	                         [-redis redis://127.0.0.1:6379/0 [-redis-prefix P]]
 //	                         [-postgres postgres://user@127.0.0.1:5432/db [-postgres-schema S]]
 //	                         [-start-limit N/DURATION]
+//	                         [-smtp smtp://host:port [-smtp-from ADDRESS]]
 //
 // Without -data it serves built-in demo data and prints the demo
 // credentials; without -keys it signs with an ephemeral ES256 key. It logs
@@ -35,6 +36,18 @@
 // (0 turns the limit off, which leaves a stolen admin session or a
 // scripted console free to impersonate every user at once), DURATION a Go
 // duration from 1s to 24h; anything else stops the server at start.
+//
+// Without -smtp the notice to an impersonated user (one per impersonation
+// start) goes to the log as a "notice" line. With -smtp URL it is sent by
+// email (notify/smtpnotify) through that server, to the user's email in the
+// data, from -smtp-from (default actas <noreply@localhost>), with a link to
+// <issuer>/account. smtp://host[:port] requires STARTTLS (default port
+// 587), smtp://host:port?starttls=none is cleartext (a local relay or a
+// test server), smtps:// is implicit TLS (465); user:password@ in the URL
+// turns on SMTP AUTH, refused in cleartext to another host. A bad URL
+// stops the server at start; a mail server that fails or does not answer
+// within 10 s never fails the impersonation: the failure is audited
+// (impersonation.notification_failed).
 //
 // Endpoints, under the issuer:
 //
@@ -119,6 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Var(startLimitFlag{&cfg}, "start-limit", fmt.Sprintf(
 		"impersonations one impersonator may start per window, as `N/DURATION` (N 0 to %d, DURATION %s to %s, such as 30/1m); 0 turns the limit off, see docs/limits.md for the risk (default %d/%s)",
 		maxStartLimit, short(minStartWindow), short(maxStartWindow), impersonation.DefaultStartLimit, short(impersonation.DefaultStartWindow)))
+	fs.StringVar(&cfg.SMTP, "smtp", "", "SMTP server URL (smtp://host:port, STARTTLS required; smtp://host:port?starttls=none for cleartext; smtps://host:port; user:password@ for AUTH) to send the impersonation notices by email (default: to the log)")
+	fs.StringVar(&cfg.SMTPFrom, "smtp-from", "", `From address of the notices sent with -smtp (default "`+defaultSMTPFrom+`")`)
 	fs.DurationVar(&cfg.MaxSubjectTokenTTL, "max-subject-token-ttl", impersonation.DefaultMaxSubjectTokenTTL,
 		fmt.Sprintf("the longest subject token lifetime a client of the data file may ask for (subject_token_ttl), at most %s; a longer one is refused at load, never shortened", short(impersonation.MaxAccessTokenTTL)))
 	if err := fs.Parse(args); err != nil {
@@ -132,6 +147,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		err = errors.New("-redis-prefix needs -redis")
 	case cfg.PostgresSchema != "" && cfg.Postgres == "":
 		err = errors.New("-postgres-schema needs -postgres")
+	case cfg.SMTPFrom != "" && cfg.SMTP == "":
+		err = errors.New("-smtp-from needs -smtp")
 	case cfg.MaxSubjectTokenTTL < time.Second || cfg.MaxSubjectTokenTTL > impersonation.MaxAccessTokenTTL:
 		err = fmt.Errorf("-max-subject-token-ttl must be between 1s and %s", short(impersonation.MaxAccessTokenTTL))
 	}

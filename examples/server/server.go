@@ -15,6 +15,7 @@ import (
 	"github.com/actas/actas/examples/api"
 	"github.com/actas/actas/impersonation"
 	"github.com/actas/actas/impersonation/resource"
+	"github.com/actas/actas/notify/smtpnotify"
 	"github.com/actas/actas/store"
 	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/tokenexchange"
@@ -76,6 +77,15 @@ type config struct {
 	// ordinary OpenID Connect client that does not allow impersonation;
 	// empty means demo-app3.
 	App3ClientID string
+	// SMTP is the -smtp URL of the mail server the notices to impersonated
+	// users are sent through (notify/smtpnotify); empty logs them.
+	SMTP string
+	// SMTPFrom is the -smtp-from address of the notices; empty means
+	// defaultSMTPFrom.
+	SMTPFrom string
+	// SMTPOptions are added to the mail notifier's options; tests set a
+	// short timeout or their TLS roots. There is no flag.
+	SMTPOptions []smtpnotify.Option
 	// Now is the clock of the server, the library and the memory stores;
 	// nil means time.Now. Tests set it to move time (an impersonation
 	// session's end); there is no flag.
@@ -188,6 +198,10 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 			s.close()
 		}
 	}()
+	notices, err := newNotifier(cfg, s.issuer, s.dir.db, s.stores.limiter, s.logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	st := s.stores
 	s.fallback = store.NewSlogAuditor(s.logger)
 	s.auditor = store.MultiAuditor{st.audit, s.fallback}
@@ -196,7 +210,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 	},
 		impersonation.WithAuditor(s.auditor),
 		impersonation.WithFallbackAuditor(s.fallback),
-		impersonation.WithNotifier(notifier{db: s.dir.db, logger: s.logger}),
+		impersonation.WithNotifier(notices),
 		impersonation.WithRevocationStore(st.revoked),
 		impersonation.WithStartLimit(st.limiter, cfg.StartLimit, cfg.startWindow()),
 		impersonation.WithClock(cfg.Now),
@@ -425,16 +439,62 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// defaultSMTPFrom is the From address of the notices without -smtp-from.
+const defaultSMTPFrom = "actas <noreply@localhost>"
+
 // notifier tells impersonated users: the memory store keeps the notice,
-// and a log line says it was sent (an e-mail in a real deployment).
+// then it goes by email with -smtp (mail set), else a log line stands for
+// it. Either way the log says so ("notice", by log or smtp).
 type notifier struct {
 	db     *memory.Store
 	logger *slog.Logger
+	mail   *smtpnotify.Notifier
 }
 
+// newNotifier is the notifier cfg asks for: by email through cfg.SMTP,
+// with a link to the issuer's account page and the notices to one user
+// counted in limiter (shared by the instances with -redis or -postgres),
+// or to the log.
+func newNotifier(cfg config, issuer string, db *memory.Store, limiter store.RateLimiter, logger *slog.Logger) (notifier, error) {
+	n := notifier{db: db, logger: logger}
+	if cfg.SMTP == "" {
+		return n, nil
+	}
+	opts := append([]smtpnotify.Option{
+		smtpnotify.WithAccountURL(issuer + "/account"),
+		smtpnotify.WithClock(cfg.Now),
+		smtpnotify.WithRecipientLimit(limiter, smtpnotify.DefaultRecipientLimit, smtpnotify.DefaultRecipientWindow),
+	}, cfg.SMTPOptions...)
+	mail, err := smtpnotify.New(cfg.SMTP, cfg.smtpFrom(), opts...)
+	if err != nil {
+		return notifier{}, fmt.Errorf("-smtp: %w", err)
+	}
+	n.mail = mail
+	return n, nil
+}
+
+// smtpFrom is cfg.SMTPFrom, or defaultSMTPFrom when it is empty.
+func (c config) smtpFrom() string {
+	if c.SMTPFrom == "" {
+		return defaultSMTPFrom
+	}
+	return c.SMTPFrom
+}
+
+// Notify implements store.Notifier.
 func (n notifier) Notify(ctx context.Context, no store.Notice) error {
-	n.logger.Info("notice", "user", no.UserID, "impersonator", no.ImpersonatorID, "client_id", no.ClientID)
-	return n.db.Notify(ctx, no)
+	if err := n.db.Notify(ctx, no); err != nil {
+		return err
+	}
+	if n.mail == nil {
+		n.logger.Info("notice", "by", "log", "user", no.UserID, "impersonator", no.ImpersonatorID, "client_id", no.ClientID)
+		return nil
+	}
+	if err := n.mail.Notify(ctx, no); err != nil {
+		return err // audited by the library as impersonation.notification_failed
+	}
+	n.logger.Info("notice", "by", "smtp", "user", no.UserID, "impersonator", no.ImpersonatorID, "client_id", no.ClientID)
+	return nil
 }
 
 // printBanner says what the server serves. With the built-in demo data it
@@ -492,6 +552,13 @@ func (s *server) printBanner(w io.Writer, d *data) {
 		}
 	}
 	s.stores.printStores(w)
+	if s.cfg.SMTP != "" {
+		shown := "the -smtp server"
+		if u, err := url.Parse(s.cfg.SMTP); err == nil {
+			shown = u.Redacted()
+		}
+		fmt.Fprintf(w, "notices: by email through %s from %s, linking %s/account\n", shown, s.cfg.smtpFrom(), s.issuer)
+	}
 	if s.stores.shared() && s.cfg.KeysDir == "" {
 		fmt.Fprintf(w, "keys: warning: with an ephemeral key no other instance verifies this one's tokens: give every instance behind the issuer the same -keys\n")
 	}
