@@ -149,3 +149,39 @@ func TestAccountWithoutGrantClients(t *testing.T) {
 	got := signedInAs(t, f, "bob").post("/account/grant", url.Values{"client": {demoAppClientID}, "duration": {"1h0m0s"}})
 	assert.Equal(t, http.StatusForbidden, got.StatusCode, "CSRF first")
 }
+
+// TestSharedAccountGrants: two instances of one issuer share the grants:
+// given at one, they let alice impersonate at the other; revoked at that
+// one, they stop her at the first. Once with Redis, once with PostgreSQL.
+func TestSharedAccountGrants(t *testing.T) {
+	t.Parallel()
+	ss := newSharedStores(t)
+	path := writeData(t, strings.Replace(validData, `"refresh_tokens": false`, `"refresh_tokens": false, "require_subject_grant": true`, 1))
+	for name, shared := range map[string]func(*config){"redis": ss.redis, "postgres": ss.postgres} {
+		t.Run(name, func(t *testing.T) {
+			a, b := twoInstances(t, func(c *config) { shared(c); c.DataFile = path; c.AppClientID = "app1" })
+			bobA := a.browser(t)
+			bobA.login("bob", "pw-bob-file")
+			aliceB := b.browser(t)
+			aliceB.login("alice", "pw-alice-file")
+			aliceA := a.browser(t)
+			aliceA.login("alice", "pw-alice-file")
+
+			p := accountPageOf(t, bobA)
+			got := bobA.post("/account/grant", url.Values{csrfField: {csrf(t, p.Body)}, "client": {"app1"}, "duration": {"1h0m0s"}})
+			require.Equal(t, http.StatusSeeOther, got.StatusCode, got.Body)
+			v := aliceAuthorizes(t, b, aliceB)
+			require.NotEmpty(t, v.Get("subject_token"), "the grant given at A holds at B: %v", v)
+
+			bobB := b.browser(t)
+			bobB.login("bob", "pw-bob-file")
+			p = accountPageOf(t, bobB)
+			rows := grantRowRe.FindAllStringSubmatch(p.Body, -1)
+			require.Len(t, rows, 1, "B lists the grant given at A")
+			got = bobB.post("/account/revoke", url.Values{csrfField: {csrf(t, p.Body)}, "id": {rows[0][1]}})
+			require.Equal(t, http.StatusSeeOther, got.StatusCode, got.Body)
+			v = aliceAuthorizes(t, a, aliceA)
+			assert.Equal(t, "access_denied", v.Get("error"), "revoked at B, refused at A")
+		})
+	}
+}
