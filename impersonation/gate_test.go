@@ -452,7 +452,6 @@ var gateExempt = map[string]string{
 	"Service.Introspect":         "describes a token already issued",
 	"Service.Revoke":             "revokes a token",
 	"Service.Sessions":           "returns the sessions, whose issuing methods are classified here too",
-	"Service.Grants":             "returns the subject grants, whose methods are classified here too",
 	"Grants.Give":                "records access a user gives; the policy reads it, it mints nothing",
 	"Grants.Revoke":              "revokes that access and the tokens that rely on it",
 	"Grants.Of":                  "lists a user's grants",

@@ -49,46 +49,59 @@ type GrantConfig struct {
 	MaxDuration time.Duration
 }
 
-// WithSubjectGrants enables subject grants ([Service.Grants]) over st. It
-// needs a revocation store (WithRevocationStore or WithSessions), through
-// which revoking a grant revokes the tokens that rely on it.
-func WithSubjectGrants(st store.SubjectGrants, cfg GrantConfig) Option {
-	return func(s *Service) { s.grantStore, s.grantConfig = st, &cfg }
+// WithSubjectGrants enables subject grants, through g (from
+// [NewGrants]), which the Service then uses for its policy and binds to
+// itself: one Grants serves one Service. It needs a revocation store
+// (WithRevocationStore or WithSessions), through which revoking a grant
+// revokes the tokens that rely on it.
+func WithSubjectGrants(g *Grants) Option {
+	return func(s *Service) { s.grants, s.grantsSet = g, true }
 }
 
-// Grants are the access users give to be impersonated, from
-// [Service.Grants]. They are safe for concurrent use. A nil *Grants (a
-// Service built without WithSubjectGrants) refuses every call.
+// Grants are the access users give to be impersonated: build them with
+// [NewGrants], hand them to [New] WithSubjectGrants, and call them for the
+// signed-in user (Give, Revoke, Of). They are safe for concurrent use. A
+// Grants no Service was built with, and a nil *Grants, refuse every call.
 type Grants struct {
 	svc   *Service
 	store store.SubjectGrants
 	max   time.Duration
 }
 
-// errGrantsOff: a method of a nil *Grants.
-var errGrantsOff = errors.New("impersonation: subject grants are off (no WithSubjectGrants)")
+// errGrantsOff: a method of a nil *Grants, or of one no Service uses.
+var errGrantsOff = errors.New("impersonation: subject grants are off (no Service built WithSubjectGrants with them)")
 
-// newGrants checks cfg and builds the grants of svc, once svc's
-// revocation store is known.
-func newGrants(svc *Service, st store.SubjectGrants, cfg GrantConfig) (*Grants, error) {
-	g := &Grants{svc: svc, store: st, max: cfg.MaxDuration}
+// NewGrants returns the subject grants kept in st, for [WithSubjectGrants].
+func NewGrants(st store.SubjectGrants, cfg GrantConfig) (*Grants, error) {
+	g := &Grants{store: st, max: cfg.MaxDuration}
 	if g.max == 0 {
 		g.max = DefaultGrantMaxDuration
 	}
 	switch {
 	case st == nil:
-		return nil, errors.New("impersonation: WithSubjectGrants needs a store")
-	case svc.revocation == nil:
-		return nil, errors.New("impersonation: WithSubjectGrants needs a revocation store (WithRevocationStore or WithSessions)")
+		return nil, errors.New("impersonation: NewGrants needs a store")
 	case g.max < 0 || g.max > claims.MaxTokenAge:
 		return nil, fmt.Errorf("impersonation: the longest grant must be positive and at most %v", claims.MaxTokenAge)
 	}
 	return g, nil
 }
 
-// Grants returns the subject grants, nil unless the Service was built
-// [WithSubjectGrants].
-func (s *Service) Grants() *Grants { return s.grants }
+// bind makes g the grants of svc, once svc's revocation store is known.
+func (g *Grants) bind(svc *Service) error {
+	switch {
+	case g == nil:
+		return errors.New("impersonation: WithSubjectGrants needs the Grants of NewGrants")
+	case g.svc != nil:
+		return errors.New("impersonation: these Grants serve another Service already")
+	case svc.revocation == nil:
+		return errors.New("impersonation: WithSubjectGrants needs a revocation store (WithRevocationStore or WithSessions)")
+	}
+	g.svc = svc
+	return nil
+}
+
+// off reports whether g may not be called.
+func (g *Grants) off() bool { return g == nil || g.svc == nil }
 
 // MaxDuration is the longest grant a user may give.
 func (g *Grants) MaxDuration() time.Duration {
@@ -105,7 +118,7 @@ func (g *Grants) MaxDuration() time.Duration {
 // on. It is recorded as store.EventSubjectGrantCreated; a grant that could
 // not be recorded is revoked again and the error returned.
 func (g *Grants) Give(ctx context.Context, subject, clientID, impersonator string, d time.Duration) (*store.SubjectGrant, error) {
-	if g == nil {
+	if g.off() {
 		return nil, errGrantsOff
 	}
 	s := g.svc
@@ -157,7 +170,7 @@ func (g *Grants) Give(ctx context.Context, subject, clientID, impersonator strin
 // or none, is an error matching store.ErrNotFound; revoking a grant again
 // changes nothing and records nothing.
 func (g *Grants) Revoke(ctx context.Context, subject, id string) error {
-	if g == nil {
+	if g.off() {
 		return errGrantsOff
 	}
 	s := g.svc
@@ -189,7 +202,7 @@ func (g *Grants) Revoke(ctx context.Context, subject, id string) error {
 
 // Of returns subject's grants, live and recently ended, newest first.
 func (g *Grants) Of(ctx context.Context, subject string) ([]store.SubjectGrant, error) {
-	if g == nil {
+	if g.off() {
 		return nil, errGrantsOff
 	}
 	return g.store.SubjectGrantsOf(ctx, subject, g.svc.now().Add(-grantLookback))

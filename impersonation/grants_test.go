@@ -32,7 +32,7 @@ func grantFixture(t *testing.T, opts ...sessOption) *fixture {
 // for d.
 func (f *fixture) give(t *testing.T, impersonator string, d time.Duration) *store.SubjectGrant {
 	t.Helper()
-	g, err := f.svc.Grants().Give(context.Background(), "bob", appID, impersonator, d)
+	g, err := f.grants.Give(context.Background(), "bob", appID, impersonator, d)
 	require.NoError(t, err)
 	return g
 }
@@ -52,14 +52,14 @@ func TestGrants_PolicyRefusesWithoutALiveGrant(t *testing.T) {
 	}{
 		{name: "no grant", want: impersonation.ReasonSubjectGrantMissing},
 		{name: "a grant for another client", want: impersonation.ReasonSubjectGrantMissing, prepare: func(t *testing.T, f *fixture) {
-			_, err := f.svc.Grants().Give(context.Background(), "bob", app2ID, "", time.Hour)
+			_, err := f.grants.Give(context.Background(), "bob", app2ID, "", time.Hour)
 			require.NoError(t, err)
 		}},
 		{name: "a grant for another impersonator", want: impersonation.ReasonSubjectGrantMissing, prepare: func(t *testing.T, f *fixture) {
 			f.give(t, "dave", time.Hour)
 		}},
 		{name: "a grant of another user", want: impersonation.ReasonSubjectGrantMissing, prepare: func(t *testing.T, f *fixture) {
-			_, err := f.svc.Grants().Give(context.Background(), "carol", appID, "", time.Hour)
+			_, err := f.grants.Give(context.Background(), "carol", appID, "", time.Hour)
 			require.NoError(t, err)
 		}},
 		{name: "an expired grant", want: impersonation.ReasonSubjectGrantExpired, prepare: func(t *testing.T, f *fixture) {
@@ -68,7 +68,7 @@ func TestGrants_PolicyRefusesWithoutALiveGrant(t *testing.T) {
 		}},
 		{name: "a revoked grant", want: impersonation.ReasonSubjectGrantRevoked, prepare: func(t *testing.T, f *fixture) {
 			g := f.give(t, "alice", time.Hour)
-			require.NoError(t, f.svc.Grants().Revoke(context.Background(), "bob", g.ID))
+			require.NoError(t, f.grants.Revoke(context.Background(), "bob", g.ID))
 		}},
 	}
 	for _, tc := range tests {
@@ -133,7 +133,7 @@ func TestGrants_RevokeEndsTheImpersonationsThatReliedOnIt(t *testing.T) {
 	tok := f.issueTokens(t, appID, sessLogin)
 	n := len(f.db.Events())
 
-	require.NoError(t, f.svc.Grants().Revoke(context.Background(), "bob", g.ID))
+	require.NoError(t, f.grants.Revoke(context.Background(), "bob", g.ID))
 
 	e := testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventSubjectGrantRevoked, store.OutcomeGranted, "")
 	assert.Equal(t, g.ID, e.JTI)
@@ -150,7 +150,7 @@ func TestGrants_RevokeEndsTheImpersonationsThatReliedOnIt(t *testing.T) {
 	assert.Equal(t, sess.ID, ended.JTI)
 
 	n = len(f.db.Events())
-	require.NoError(t, f.svc.Grants().Revoke(context.Background(), "bob", g.ID), "revoking again is no error")
+	require.NoError(t, f.grants.Revoke(context.Background(), "bob", g.ID), "revoking again is no error")
 	assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "and records nothing")
 }
 
@@ -160,7 +160,7 @@ func TestGrants_RevokeOnlyOwnGrants(t *testing.T) {
 	g := f.give(t, "", time.Hour)
 	n := len(f.db.Events())
 	for _, tc := range []struct{ subject, id string }{{"carol", g.ID}, {"bob", "no-such-grant"}, {"alice", g.ID}} {
-		err := f.svc.Grants().Revoke(context.Background(), tc.subject, tc.id)
+		err := f.grants.Revoke(context.Background(), tc.subject, tc.id)
 		assert.ErrorIs(t, err, store.ErrNotFound, "%+v", tc)
 	}
 	assert.Empty(t, testkit.EventsSince(f.db.Events(), n))
@@ -192,12 +192,12 @@ func TestGrants_GiveRefusesBadGrants(t *testing.T) {
 			t.Parallel()
 			f := grantFixture(t)
 			n := len(f.db.Events())
-			g, err := f.svc.Grants().Give(context.Background(), tc.subject, tc.client, tc.impersonator, tc.d)
+			g, err := f.grants.Give(context.Background(), tc.subject, tc.client, tc.impersonator, tc.d)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.Nil(t, g)
 			assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "nothing recorded")
-			all, err := f.svc.Grants().Of(context.Background(), tc.subject)
+			all, err := f.grants.Of(context.Background(), tc.subject)
 			require.NoError(t, err)
 			assert.Empty(t, all, "nothing stored")
 		})
@@ -216,7 +216,7 @@ func TestGrants_GiveIsRecordedAndListed(t *testing.T) {
 	assert.Equal(t, "acme-eu", e.Org)
 	assert.Equal(t, f.clock.Now().Add(24*time.Hour).Unix(), g.Expires.Unix())
 
-	all, err := f.svc.Grants().Of(context.Background(), "bob")
+	all, err := f.grants.Of(context.Background(), "bob")
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	assert.Equal(t, g.ID, all[0].ID)
@@ -228,7 +228,7 @@ func TestGrants_GiveWhoseRecordFailsIsRevoked(t *testing.T) {
 	t.Parallel()
 	f := grantFixture(t)
 	f.auditor.Fail.Store(true)
-	g, err := f.svc.Grants().Give(context.Background(), "bob", appID, "", time.Hour)
+	g, err := f.grants.Give(context.Background(), "bob", appID, "", time.Hour)
 	require.Error(t, err)
 	assert.Nil(t, g)
 	f.auditor.Fail.Store(false)
@@ -269,10 +269,13 @@ func TestGrants_RevocationRacingAnExchange(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	blocking := &blockingGrants{SubjectGrants: f.db, read: make(chan struct{}), release: make(chan struct{})}
+	grants, err := impersonation.NewGrants(blocking, impersonation.GrantConfig{})
+	require.NoError(t, err)
+	f.grants = grants
 	svc, err := impersonation.New(testIssuer, impersonation.Stores{
 		Clients: f.db, Users: f.db, Organizations: f.db, Grants: f.db, OneTimeUse: f.db, Keys: f.keys,
 	}, impersonation.WithClock(f.clock.Now), impersonation.WithAuditor(f.db),
-		impersonation.WithRevocationStore(f.db), impersonation.WithSubjectGrants(blocking, impersonation.GrantConfig{}))
+		impersonation.WithRevocationStore(f.db), impersonation.WithSubjectGrants(grants))
 	require.NoError(t, err)
 	f.svc = svc
 	f.updateClient(t, appID, func(c *store.Client) { c.RequireSubjectGrant = true })
@@ -294,7 +297,7 @@ func TestGrants_RevocationRacingAnExchange(t *testing.T) {
 		done <- result{r, err}
 	}()
 	<-blocking.read // the exchange's policy has seen the live grant
-	require.NoError(t, svc.Grants().Revoke(context.Background(), "bob", g.ID))
+	require.NoError(t, grants.Revoke(context.Background(), "bob", g.ID))
 	close(blocking.release)
 	r := <-done
 
@@ -314,16 +317,39 @@ func TestGrants_Configuration(t *testing.T) {
 	keys, err := memory.GenerateKeySet(store.ES256)
 	require.NoError(t, err)
 	stores := impersonation.Stores{Clients: db, Users: db, Organizations: db, Grants: db, OneTimeUse: db, Keys: keys}
+	for name, cfg := range map[string]impersonation.GrantConfig{
+		"a negative maximum":    {MaxDuration: -time.Hour},
+		"a maximum over a year": {MaxDuration: 400 * 24 * time.Hour},
+	} {
+		g, err := impersonation.NewGrants(db, cfg)
+		assert.Error(t, err, name)
+		assert.Nil(t, g, name)
+	}
+	g, err := impersonation.NewGrants(nil, impersonation.GrantConfig{})
+	assert.Error(t, err, "without a store")
+	assert.Nil(t, g)
+
+	newGrants := func() *impersonation.Grants {
+		g, err := impersonation.NewGrants(db, impersonation.GrantConfig{})
+		require.NoError(t, err)
+		return g
+	}
 	for name, opts := range map[string][]impersonation.Option{
-		"without a revocation store": {impersonation.WithSubjectGrants(db, impersonation.GrantConfig{})},
-		"without a store":            {impersonation.WithRevocationStore(db), impersonation.WithSubjectGrants(nil, impersonation.GrantConfig{})},
-		"a negative maximum":         {impersonation.WithRevocationStore(db), impersonation.WithSubjectGrants(db, impersonation.GrantConfig{MaxDuration: -time.Hour})},
-		"a maximum over a year":      {impersonation.WithRevocationStore(db), impersonation.WithSubjectGrants(db, impersonation.GrantConfig{MaxDuration: 400 * 24 * time.Hour})},
+		"without a revocation store": {impersonation.WithSubjectGrants(newGrants())},
+		"nil grants":                 {impersonation.WithRevocationStore(db), impersonation.WithSubjectGrants(nil)},
 	} {
 		svc, err := impersonation.New(testIssuer, stores, opts...)
 		assert.Error(t, err, name)
 		assert.Nil(t, svc, name)
 	}
+	unbound := newGrants()
+	_, err = unbound.Give(context.Background(), "bob", appID, "", time.Hour)
+	assert.Error(t, err, "grants no Service uses refuse")
+	svc, err := impersonation.New(testIssuer, stores, impersonation.WithRevocationStore(db), impersonation.WithSubjectGrants(unbound))
+	require.NoError(t, err)
+	require.NotNil(t, svc)
+	_, err = impersonation.New(testIssuer, stores, impersonation.WithRevocationStore(db), impersonation.WithSubjectGrants(unbound))
+	assert.Error(t, err, "one Grants serves one Service")
 
 	// A client that requires grants on a Service without them is a
 	// configuration error, answered server_error and recorded.
@@ -336,7 +362,7 @@ func TestGrants_Configuration(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, subjecttoken.ErrServerError.Code, se.Code)
 	testkit.RequireOneEvent(t, f.db.Events(), store.EventImpersonationDenied, store.OutcomeFailed, "requires subject grants")
-	assert.Nil(t, f.svc.Grants(), "no grants without WithSubjectGrants")
-	_, err = f.svc.Grants().Give(context.Background(), "bob", appID, "", time.Hour)
+	var none *impersonation.Grants
+	_, err = none.Give(context.Background(), "bob", appID, "", time.Hour)
 	assert.Error(t, err, "a nil *Grants refuses")
 }

@@ -127,6 +127,8 @@ type fixture struct {
 	oneTime *switchOneTimeUse
 	svc     *impersonation.Service
 	handler http.Handler
+	// grants are the service's subject grants, when it has them.
+	grants *impersonation.Grants
 }
 
 type fixtureConfig struct {

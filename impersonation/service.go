@@ -208,11 +208,9 @@ type Service struct {
 	sessionRevocation store.Revocation
 	sessionConfig     *SessionConfig
 
-	// grants are nil unless WithSubjectGrants; the two fields after it
-	// are what WithSubjectGrants gave, for New to build them.
-	grants      *Grants
-	grantStore  store.SubjectGrants
-	grantConfig *GrantConfig
+	// grants are nil unless WithSubjectGrants (grantsSet).
+	grants    *Grants
+	grantsSet bool
 
 	limiter     store.RateLimiter
 	startLimit  int
@@ -382,14 +380,7 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		s.sessions = ss
 	}
 	s.sessionStore, s.sessionRevocation, s.sessionConfig = nil, nil, nil
-	if s.grantConfig != nil {
-		g, err := newGrants(s, s.grantStore, *s.grantConfig)
-		if err != nil {
-			return nil, err
-		}
-		s.grants = g
-	}
-	s.grantStore, s.grantConfig = nil, nil
+
 	tokens, err := authorizetoken.NewIssuer(iss, stores.Keys,
 		authorizetoken.WithClock(s.now),
 		authorizetoken.WithSkew(s.skew),
@@ -404,6 +395,12 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 	s.tokens = tokens
 	if s.dummyHash, err = store.HashSecret(jose.NewID(), store.ClientSecretIterations); err != nil {
 		return nil, fmt.Errorf("impersonation: %w", err)
+	}
+	if s.grantsSet {
+		// Last: a Grants is bound only to a Service that New returns.
+		if err := s.grants.bind(s); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -104,7 +104,7 @@ func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 		sessionsOf(f, opts...),
 		impersonation.WithRevocationStore(f.db),
 		// Off for every client that does not require them.
-		impersonation.WithSubjectGrants(f.db, impersonation.GrantConfig{}),
+		impersonation.WithSubjectGrants(f.newGrants(t)),
 	}
 	var setup sessSetup
 	for _, o := range opts {
@@ -121,6 +121,16 @@ func newSessionFixture(t testing.TB, opts ...sessOption) *fixture {
 	}))
 	require.NoError(t, f.db.Assign(app2ID, roleImpersonator, "alice"))
 	return f
+}
+
+// newGrants returns subject grants over the fixture's store, kept as
+// f.grants.
+func (f *fixture) newGrants(t testing.TB) *impersonation.Grants {
+	t.Helper()
+	g, err := impersonation.NewGrants(f.db, impersonation.GrantConfig{})
+	require.NoError(t, err)
+	f.grants = g
+	return g
 }
 
 // startSession runs the exchange (alice as bob through app) and binds

@@ -176,13 +176,13 @@ func (a *accountPage) grants(r *http.Request, user string) grantsSection {
 	if len(sec.Clients) == 0 {
 		return sec
 	}
-	max := a.s.svc.Grants().MaxDuration()
+	max := a.s.grants.MaxDuration()
 	for _, d := range grantDurations {
 		if d.d <= max {
 			sec.Durations = append(sec.Durations, grantDuration{Value: d.d.String(), Text: d.text})
 		}
 	}
-	all, err := a.s.svc.Grants().Of(r.Context(), user)
+	all, err := a.s.grants.Of(r.Context(), user)
 	if err != nil {
 		a.s.logger.Error("account: grants", "err", err)
 		sec.Unavailable = true
@@ -232,7 +232,7 @@ func (a *accountPage) give(w http.ResponseWriter, r *http.Request) {
 			d = o.d
 		}
 	}
-	if d == 0 || d > a.s.svc.Grants().MaxDuration() {
+	if d == 0 || d > a.s.grants.MaxDuration() {
 		a.render(w, r, sess, http.StatusBadRequest, "", "Choose one of the durations offered.")
 		return
 	}
@@ -249,7 +249,7 @@ func (a *accountPage) give(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, sess, http.StatusBadRequest, "", "You cannot give access to yourself.")
 		return
 	}
-	g, err := a.s.svc.Grants().Give(r.Context(), sess.UserID, c.ID, impersonator, d)
+	g, err := a.s.grants.Give(r.Context(), sess.UserID, c.ID, impersonator, d)
 	if err != nil {
 		a.s.logger.Error("account: give access", "err", err)
 		a.render(w, r, sess, http.StatusServiceUnavailable, "", "The access could not be given. Try again in a moment.")
@@ -271,7 +271,7 @@ func (a *accountPage) revoke(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, sess, http.StatusBadRequest, "", "The form did not say which access to revoke.")
 		return
 	}
-	err := a.s.svc.Grants().Revoke(r.Context(), sess.UserID, ids[0])
+	err := a.s.grants.Revoke(r.Context(), sess.UserID, ids[0])
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		a.render(w, r, sess, http.StatusNotFound, "", "There is no such access of yours.")

@@ -103,7 +103,9 @@ type server struct {
 	keys        *memory.KeySet
 	keyFiles    []keyFile
 	svc         *impersonation.Service
-	stores      *backends
+	// grants are the access users give from /account.
+	grants *impersonation.Grants
+	stores *backends
 	// auditor records to the audit store and to stderr; fallback, the
 	// stderr half alone, takes an event when the audit store fails.
 	auditor  store.Auditor
@@ -205,6 +207,11 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 	st := s.stores
 	s.fallback = store.NewSlogAuditor(s.logger)
 	s.auditor = store.MultiAuditor{st.audit, s.fallback}
+	grants, err := impersonation.NewGrants(st.subjectGrants, impersonation.GrantConfig{})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.grants = grants
 	s.svc, err = impersonation.New(s.issuer, impersonation.Stores{
 		Clients: st.clients, Users: st.users, Organizations: st.orgs, Grants: st.grants, OneTimeUse: st.oneTime, Keys: s.keys,
 	},
@@ -221,7 +228,7 @@ func openServer(ctx context.Context, cfg config, stdout, stderr io.Writer) (_ *s
 		impersonation.WithSessions(st.sessions, st.revoked, impersonation.SessionConfig{ReasonRequired: true, ReasonClaim: true}),
 		// The access users give from /account, for clients with
 		// require_subject_grant.
-		impersonation.WithSubjectGrants(st.subjectGrants, impersonation.GrantConfig{}),
+		impersonation.WithSubjectGrants(grants),
 	)
 	if err != nil {
 		return nil, nil, err
