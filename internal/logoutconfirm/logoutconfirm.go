@@ -19,6 +19,7 @@ import (
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/jose"
+	"github.com/actas/actas/internal/selfjwt"
 	"github.com/actas/actas/store"
 )
 
@@ -59,27 +60,14 @@ func Mint(key store.PrivateKey, c *Claims) (string, error) {
 }
 
 // Expect is what [Verify] checks a confirmation against.
-type Expect struct {
-	Issuer string
-	Now    time.Time
-	Skew   time.Duration
-	Algs   []string
-}
+type Expect = selfjwt.Expect
 
 // Verify checks a sign-out confirmation of the issuer: signature, typ,
 // iss, aud (the issuer itself), times, jti, login, and a lifetime of at
 // most TTL. It does not check one-time use or the binding to the login.
 func Verify(ctx context.Context, token string, keys store.KeySet, e Expect) (*Claims, error) {
-	_, payload, err := jose.Verify(ctx, token, keys, e.Algs, HeaderType)
-	if err != nil {
-		return nil, err
-	}
 	var c Claims
-	if err := jose.DecodeClaims(payload, &c); err != nil {
-		return nil, err
-	}
-	err = c.Registered.Validate(claims.Expectations{Issuer: e.Issuer, Audience: e.Issuer, Now: e.Now, Skew: e.Skew, RequireID: true})
-	if err != nil {
+	if err := selfjwt.Verify(ctx, token, HeaderType, keys, e, &c, &c.Registered); err != nil {
 		return nil, err
 	}
 	if c.Login == "" {

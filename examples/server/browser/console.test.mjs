@@ -140,17 +140,9 @@ class Server {
   }
 }
 
-test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log, sign out of /app2; bob ends the next one on /account', { timeout: 10 * 60_000 }, async (t) => {
-  if (!existsSync(chromiumPath)) {
-    assert.fail(`Chromium not found at ${chromiumPath}: install it (apt-get install -y chromium) or run ./run`);
-  }
-  await mkdir(outDir, { recursive: true });
-  for (const f of ['banner.png', 'banner-app2.png', 'failure.png']) await rm(path.join(outDir, f), { force: true }); // no stale artifacts
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'actas-browser-'));
-  t.after(() => rm(tmp, { recursive: true, force: true }));
-
-  // Build the server.
-  const binary = path.join(tmp, 'server');
+// buildServer builds the reference server into dir and returns the binary.
+async function buildServer(dir) {
+  const binary = path.join(dir, 'server');
   try {
     await promisify(execFile)('go', ['build', '-o', binary, './examples/server'], {
       cwd: repoRoot, timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 << 20,
@@ -158,15 +150,21 @@ test('console: impersonate bob, see the banner in /app and /app2, end it, find i
   } catch (err) {
     assert.fail(`go build ./examples/server failed: ${err.message}\n${err.stderr ?? ''}`);
   }
+  return binary;
+}
 
-  // Start it on a free port.
-  const server = new Server(binary, await freePort());
+// startServer starts binary on port (with extraArgs) and waits until it
+// answers; the test kills it if it is still running at the end.
+async function startServer(t, binary, port, extraArgs = []) {
+  const server = new Server(binary, port, extraArgs);
   t.after(async () => { if (!server.done) { server.proc.kill('SIGKILL'); await server.exited; } });
   const spawnFailed = server.spawnError.then((err) => { throw new Error(`cannot start ${binary}: ${err.message}`); });
   await Promise.race([server.waitReady(), spawnFailed]);
-  const { issuer } = server;
+  return server;
+}
 
-  // Launch Chromium with a fresh context.
+// launchChromium launches headless Chromium, closed at the end of the test.
+async function launchChromium(t) {
   let browser;
   try {
     browser = await chromium.launch({
@@ -179,6 +177,22 @@ test('console: impersonate bob, see the banner in /app and /app2, end it, find i
     assert.fail(`cannot launch Chromium at ${chromiumPath}: ${err.message}`);
   }
   t.after(() => browser.close());
+  return browser;
+}
+
+test('console: impersonate bob, see the banner in /app and /app2, end it, find it in the audit log, sign out of /app2; bob ends the next one on /account', { timeout: 10 * 60_000 }, async (t) => {
+  if (!existsSync(chromiumPath)) {
+    assert.fail(`Chromium not found at ${chromiumPath}: install it (apt-get install -y chromium) or run ./run`);
+  }
+  await mkdir(outDir, { recursive: true });
+  for (const f of ['banner.png', 'banner-app2.png', 'failure.png']) await rm(path.join(outDir, f), { force: true }); // no stale artifacts
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'actas-browser-'));
+  t.after(() => rm(tmp, { recursive: true, force: true }));
+
+  // Build the server, start it on a free port, launch Chromium.
+  const server = await startServer(t, await buildServer(tmp), await freePort());
+  const { issuer } = server;
+  const browser = await launchChromium(t);
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);
   context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
@@ -528,30 +542,13 @@ function grantData(issuer) {
 test('subject grants: bob gives support access for an hour, alice impersonates, bob revokes, alice is refused', { timeout: 10 * 60_000 }, async (t) => {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'actas-browser-grants-'));
   t.after(() => rm(tmp, { recursive: true, force: true }));
-  const binary = path.join(tmp, 'server');
-  try {
-    await promisify(execFile)('go', ['build', '-o', binary, './examples/server'], {
-      cwd: repoRoot, timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 << 20,
-    });
-  } catch (err) {
-    assert.fail(`go build ./examples/server failed: ${err.message}\n${err.stderr ?? ''}`);
-  }
+  const binary = await buildServer(tmp);
   const port = await freePort();
   const dataFile = path.join(tmp, 'data.json');
   await writeFile(dataFile, grantData(`http://127.0.0.1:${port}`));
-  const server = new Server(binary, port, ['-data', dataFile]);
-  t.after(async () => { if (!server.done) { server.proc.kill('SIGKILL'); await server.exited; } });
-  const spawnFailed = server.spawnError.then((err) => { throw new Error(`cannot start ${binary}: ${err.message}`); });
-  await Promise.race([server.waitReady(), spawnFailed]);
+  const server = await startServer(t, binary, port, ['-data', dataFile]);
   const { issuer } = server;
-
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync'],
-    timeout: 60_000,
-  });
-  t.after(() => browser.close());
+  const browser = await launchChromium(t);
   const newPage = async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     context.setDefaultTimeout(ACTION_TIMEOUT_MS);
