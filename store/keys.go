@@ -111,6 +111,72 @@ func NewPrivateKey(key crypto.Signer, alg string) (PrivateKey, error) {
 	return PrivateKey{ID: pub.ID, Algorithm: pub.Algorithm, Key: key}, nil
 }
 
+// WithID returns k under the key ID kid instead of its thumbprint: for a
+// host whose JWKS already publishes the key under its own kid, so that
+// tokens actas signs name the kid relying parties know. kid must be 1 to
+// 256 printable ASCII characters.
+func (k PrivateKey) WithID(kid string) (PrivateKey, error) {
+	if !validKid(kid) {
+		return PrivateKey{}, errors.New("store: a kid is 1 to 256 printable ASCII characters")
+	}
+	k.ID = kid
+	return k, nil
+}
+
+func validKid(kid string) bool {
+	if kid == "" || len(kid) > 256 {
+		return false
+	}
+	for i := 0; i < len(kid); i++ {
+		if kid[i] < 0x21 || kid[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// KeysFuncs adapts a host's own key handling to [Keys]: Signing returns
+// the key that signs now, Public every key that still verifies (the
+// signing key included). Each call asks them afresh, so a host's rotation
+// takes effect at once; both must be safe for concurrent use.
+type KeysFuncs struct {
+	Signing func(ctx context.Context) (PrivateKey, error)
+	Public  func(ctx context.Context) ([]PublicKey, error)
+}
+
+var _ Keys = KeysFuncs{}
+
+// SigningKey implements [Signer] with Signing.
+func (k KeysFuncs) SigningKey(ctx context.Context) (PrivateKey, error) {
+	if k.Signing == nil {
+		return PrivateKey{}, errors.New("store: KeysFuncs has no Signing")
+	}
+	return k.Signing(ctx)
+}
+
+// PublicKeys implements [KeySet] with Public.
+func (k KeysFuncs) PublicKeys(ctx context.Context) ([]PublicKey, error) {
+	if k.Public == nil {
+		return nil, errors.New("store: KeysFuncs has no Public")
+	}
+	return k.Public(ctx)
+}
+
+// PublicKey implements [KeySet]: the key of Public with kid, or an error
+// wrapping ErrNotFound.
+func (k KeysFuncs) PublicKey(ctx context.Context, kid string) (PublicKey, error) {
+	keys, err := k.PublicKeys(ctx)
+	if err != nil {
+		return PublicKey{}, err
+	}
+	for _, pk := range keys {
+		if pk.ID == kid {
+			return pk, nil
+		}
+	}
+	return PublicKey{}, fmt.Errorf("store: key %q: %w", kid, ErrNotFound)
+}
+
 // NewPublicKey wraps a public key for alg, checking that they fit together
 // (P-256 for ES256, RSA of 2048 bits or more for RS256, Ed25519 for EdDSA),
 // with the RFC 7638 thumbprint as kid. An empty alg is taken from the key
