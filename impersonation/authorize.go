@@ -88,14 +88,17 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 	if ttl <= 0 {
 		ttl = min(authorizetoken.DefaultTTL, s.caps.SubjectToken)
 	}
+	// Under a subject grant, no longer than the grant.
+	if ttl, err = s.untilGrant(d, ttl); err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
+	}
 	tok, c, err := s.tokens.Mint(ctx, authorizetoken.Params{
 		Subject:  d.Subject.ID,
 		ClientID: d.Client.ID,
 		Scope:    scope,
 		Actor:    d.Impersonator.ID,
 		Reason:   req.Reason,
-		// Under a subject grant, no longer than the grant.
-		TTL: s.untilGrant(d, ttl),
+		TTL:      ttl,
 	})
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)

@@ -198,6 +198,11 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	default:
 		resp, err = s.exchangeAccessToken(ctx, x, ev, req.RequestedTokenType)
 	}
+	var denied *DeniedError
+	if errors.As(err, &denied) {
+		// The subject grant ran out between the policy and minting.
+		return nil, refuse(errBadSubjectToken, "policy: "+string(denied.Reason))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -304,13 +309,17 @@ func issuedAlone(tok, typ string, ttl time.Duration, scope claims.Scope) *tokene
 // auth_time the impersonator's authentication, the user's org_id and
 // org_name, no nonce (none was bound to the exchange), living ttl.
 func (s *Service) mintExchangedIDToken(ctx context.Context, x exchanged, ttl time.Duration) (string, *authorizetoken.IDTokenClaims, error) {
+	ttl, err := s.untilGrant(x.decision, ttl)
+	if err != nil {
+		return "", nil, err
+	}
 	return s.tokens.MintIDToken(ctx, authorizetoken.IDTokenParams{
 		Subject:  x.decision.Subject.ID,
 		ClientID: x.client.ID,
 		AuthTime: x.authTime,
 		Act:      x.act,
 		Org:      x.decision.Org,
-		TTL:      s.untilGrant(x.decision, ttl),
+		TTL:      ttl,
 	})
 }
 
@@ -347,7 +356,10 @@ func (s *Service) mintAccessToken(ctx context.Context, p accessParams) (string, 
 	if p.session != nil {
 		ttl = min(ttl, p.session.Expires.Sub(now).Truncate(time.Second))
 	}
-	ttl = s.untilGrant(p.decision, ttl)
+	ttl, err := s.untilGrant(p.decision, ttl)
+	if err != nil {
+		return "", nil, 0, err
+	}
 	at := &accesstoken.Claims{
 		Registered: claims.Registered{
 			Issuer:    s.issuer,

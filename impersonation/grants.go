@@ -180,14 +180,18 @@ func (g *Grants) Revoke(ctx context.Context, subject, id string) error {
 		return fmt.Errorf("impersonation: revoke grant: %w", err)
 	}
 	i := slices.IndexFunc(before, func(g store.SubjectGrant) bool { return g.ID == id })
-	first := i >= 0 && before[i].Revoked.IsZero()
-	grant, err := g.store.RevokeSubjectGrant(ctx, subject, id, now)
-	if err != nil {
+	if i < 0 {
+		return fmt.Errorf("impersonation: revoke grant: %w", store.ErrNotFound)
+	}
+	first := before[i].Revoked.IsZero()
+	// The tokens first, so that a failure here leaves the grant to revoke
+	// again, and recorded then. Tokens that rely on it live no longer
+	// than it (plus any verifier's skew): hold the revocation that long.
+	if err := s.revocation.Revoke(ctx, accesstoken.GrantRevocationKey(id), before[i].Expires.Add(claims.MaxSkew)); err != nil {
 		return fmt.Errorf("impersonation: revoke grant: %w", err)
 	}
-	// Tokens that rely on it live no longer than it (plus any verifier's
-	// skew): hold the revocation that long.
-	if err := s.revocation.Revoke(ctx, accesstoken.GrantRevocationKey(grant.ID), grant.Expires.Add(claims.MaxSkew)); err != nil {
+	grant, err := g.store.RevokeSubjectGrant(ctx, subject, id, now)
+	if err != nil {
 		return fmt.Errorf("impersonation: revoke grant: %w", err)
 	}
 	if !first {
@@ -279,10 +283,15 @@ func (s *Service) grantStillLive(ctx context.Context, d *Decision) error {
 }
 
 // untilGrant caps ttl so that what it is the lifetime of ends with d's
-// grant, if any.
-func (s *Service) untilGrant(d *Decision, ttl time.Duration) time.Duration {
+// grant, if any. Less than a second left is subject_grant_expired: a
+// token lives whole seconds, and none may outlive the grant.
+func (s *Service) untilGrant(d *Decision, ttl time.Duration) (time.Duration, error) {
 	if d == nil || d.Grant == nil {
-		return ttl
+		return ttl, nil
 	}
-	return min(ttl, d.Grant.Expires.Sub(s.now()).Truncate(time.Second))
+	left := d.Grant.Expires.Sub(s.now()).Truncate(time.Second)
+	if left < time.Second {
+		return 0, deny(ReasonSubjectGrantExpired)
+	}
+	return min(ttl, left), nil
 }

@@ -166,13 +166,23 @@ func (s *Service) revokeAccessToken(ctx context.Context, client tokenexchange.Cl
 	}
 	// Held until no verifier could accept the token any more, whatever skew
 	// it allows (at most claims.MaxSkew).
-	if err := s.revocation.Revoke(ctx, p.ID, p.Expiry.Time().Add(claims.MaxSkew)); err != nil {
+	hold := p.Expiry.Time().Add(claims.MaxSkew)
+	if p.Impersonated() && s.sessions != nil {
+		// The token may have started an impersonation session (whose ID
+		// is its jti) or been issued under one: the session, ended now,
+		// must stay ended for as long as any session can last, not only as
+		// long as this token.
+		if end := s.now().Add(s.sessions.maxDuration + claims.MaxSkew); end.After(hold) {
+			hold = end
+		}
+	}
+	if err := s.revocation.Revoke(ctx, p.ID, hold); err != nil {
 		return err
 	}
 	if p.SessionID != "" {
 		// A token of an impersonation session: revoking it ends the
 		// session, and with it every token issued under it.
-		if err := s.revocation.Revoke(ctx, accesstoken.SessionRevocationKey(p.SessionID), p.Expiry.Time().Add(accesstoken.MaxTTL+claims.MaxSkew)); err != nil {
+		if err := s.revocation.Revoke(ctx, accesstoken.SessionRevocationKey(p.SessionID), hold); err != nil {
 			return err
 		}
 	}

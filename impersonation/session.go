@@ -202,7 +202,16 @@ func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason
 			return nil, err
 		}
 	}
+	// One exchange starts one session: once it has run its course (or
+	// runs for another login session), the same token starts no other.
+	switch err := s.stores.OneTimeUse.Use(ctx, "session-start:"+p.ID, p.Expiry.Time().Add(s.skew+holdMargin)); {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		return nil, fmt.Errorf("%w: this exchange started a session already", ErrSessionEnded)
+	case err != nil:
+		return nil, fmt.Errorf("impersonation: start session: %w", err)
+	}
 	now := s.now().UTC()
+	expires := now.Add(ss.maxDuration)
 	sess := store.ImpersonationSession{
 		ID:               p.ID,
 		LoginSession:     loginSession,
@@ -212,7 +221,7 @@ func (ss *Sessions) Start(ctx context.Context, loginSession, accessToken, reason
 		Org:              p.OrgID,
 		Reason:           reason,
 		Started:          now,
-		Expires:          now.Add(ss.maxDuration),
+		Expires:          expires,
 		StartTokenID:     p.ID,
 		StartTokenExpiry: p.Expiry.Time(),
 	}
@@ -443,6 +452,10 @@ const (
 func (ss *Sessions) gate(ctx context.Context, c *store.Client, sess *store.ImpersonationSession, what string) (*Decision, error) {
 	s := ss.svc
 	d, err := s.decide(ctx, c, sess.Impersonator, sess.Subject)
+	if err == nil && sess.Reason == "" && s.reasonRequired(c) {
+		// The receiving client requires a reason the session never had.
+		d, err = nil, deny(ReasonMissingReason)
+	}
 	var denied *DeniedError
 	if errors.As(err, &denied) {
 		ss.recordDenial(ctx, c.ID, sess, what, denied)
@@ -457,7 +470,14 @@ func (ss *Sessions) gateAfter(ctx context.Context, c *store.Client, sess *store.
 	if own != nil && own.Client.ID == c.ID {
 		return own, nil
 	}
-	return ss.gate(ctx, c, sess, what)
+	d, err := ss.gate(ctx, c, sess, what)
+	if err == nil && d.Grant == nil && own != nil && own.Grant != nil {
+		// The session relies on the grant its own client required: the
+		// tokens it issues to any client name that grant and end with it,
+		// so that revoking it revokes them all.
+		d.Grant = own.Grant
+	}
+	return d, err
 }
 
 // recordDenial records a session gate refusal; the request is
@@ -673,9 +693,13 @@ func (ss *Sessions) exchangeRefreshToken(ctx context.Context, x exchanged, ev *s
 		Org:          orgID(x.decision.Org),
 		Reason:       x.reason,
 		Started:      now,
-		// Under a subject grant, no longer than the grant.
-		Expires: now.Add(s.untilGrant(x.decision, ss.maxDuration)),
 	}
+	// Under a subject grant, no longer than the grant.
+	life, err := s.untilGrant(x.decision, ss.maxDuration)
+	if err != nil {
+		return nil, err
+	}
+	sess.Expires = now.Add(life)
 	rt, rc, err := ss.mintRefreshToken(ctx, x.client, sess.ID, sess.Subject, &claims.Actor{Subject: sess.Impersonator}, sess, x.scope, x.authTime)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func NewRemoteKeySet(jwksURL string, hc *http.Client, opts ...Option) (*RemoteKe
 	if o.now == nil || o.minRefresh < 0 || o.maxAge <= 0 {
 		return nil, errors.New("resource: remote key set needs a clock, a non-negative min refresh and a positive max age")
 	}
-	return &RemoteKeySet{url: jwksURL, hc: hc, now: o.now, minRefresh: o.minRefresh, maxAge: o.maxAge}, nil
+	return &RemoteKeySet{url: jwksURL, hc: safeRedirects(hc), now: o.now, minRefresh: o.minRefresh, maxAge: o.maxAge}, nil
 }
 
 // PublicKey implements store.KeySet. A kid not in the cache, or a cache
@@ -192,6 +192,28 @@ func (r *RemoteKeySet) get(ctx context.Context) (map[string]store.PublicKey, err
 		keys[pk.ID] = pk
 	}
 	return keys, nil
+}
+
+// safeRedirects returns a copy of hc that follows a redirect only to a URL
+// checkJWKSURL accepts (and then as hc's own CheckRedirect says): the JWKS
+// is not fetched in clear from elsewhere because the first answer said
+// so. hc itself is not changed.
+func safeRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	next := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("resource: JWKS redirect refused: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("resource: JWKS: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // checkJWKSURL refuses a JWKS URL that is not absolute https, or http to
