@@ -195,6 +195,10 @@ func parseAuditCursor(s string) (auditCursor, error) {
 		return auditCursor{}, store.ErrInvalidCursor
 	}
 	c := auditCursor{at: time.Unix(sec, nsec).UTC(), id: id}
+	if !validTime(c.at) {
+		// A position no row can have, and outside what timestamptz holds.
+		return auditCursor{}, store.ErrInvalidCursor
+	}
 	if c.String() != s {
 		return auditCursor{}, store.ErrInvalidCursor // not canonical: "+1", "01"
 	}

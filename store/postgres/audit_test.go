@@ -215,3 +215,17 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, got, 1, "a sweep never touches the audit log")
 }
+
+// TestQueryEventsRefusesACursorOutOfRange: a cursor of the right shape
+// whose time no timestamptz can hold is store.ErrInvalidCursor (a host
+// answers 400), not a database error.
+func TestQueryEventsRefusesACursorOutOfRange(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, connect(t))
+	for _, cursor := range []string{"9223372036854775807.0.1", "-9223372036854775808.0.1", "253402300800.0.1"} {
+		_, err := s.QueryEvents(context.Background(), store.AuditQuery{After: cursor, Limit: 10})
+		assert.ErrorIs(t, err, store.ErrInvalidCursor, cursor)
+	}
+	_, err := s.QueryEvents(context.Background(), store.AuditQuery{After: "1767225600.0.1", Limit: 10})
+	assert.NoError(t, err, "a cursor in range is fine")
+}
