@@ -46,6 +46,7 @@ type HandlerOption func(*handlerConfig)
 
 type handlerConfig struct {
 	consent  ConsentFunc
+	fallback http.Handler
 	grants   map[string]tokenexchange.GrantHandler
 	metadata *Metadata
 	observe  func(r *http.Request, clientID string, err error)
@@ -72,6 +73,15 @@ func WithGrant(grantType string, h tokenexchange.GrantHandler) HandlerOption {
 		}
 		c.grants[grantType] = h
 	}
+}
+
+// WithTokenFallback puts the endpoints' token endpoint in front of the
+// host's own: every request that is not token exchange (or a grant of
+// WithGrant, or the refresh grant of sessions) goes to host as it came,
+// body included; see tokenexchange.WithFallback. The host's requests are
+// the host's to check and record.
+func WithTokenFallback(host http.Handler) HandlerOption {
+	return func(c *handlerConfig) { c.fallback = host }
 }
 
 // WithMetadata replaces the discovery document, whose endpoint URLs
@@ -120,6 +130,9 @@ func (s *Service) Handlers(ctx context.Context, login Authenticator, opts ...Han
 	for gt, h := range cfg.grants {
 		tokenOpts = append(tokenOpts, tokenexchange.WithGrant(gt, h))
 		grantTypes = append(grantTypes, gt)
+	}
+	if cfg.fallback != nil {
+		tokenOpts = append(tokenOpts, tokenexchange.WithFallback(cfg.fallback))
 	}
 	e := &Endpoints{Authorize: &authorizeHandler{svc: s, authn: login, consent: cfg.consent}, JWKS: jwksHandler(s.stores.Keys)}
 	var err error

@@ -3,6 +3,7 @@ package impersonation_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -137,4 +138,39 @@ func TestHandlers_RefusesBadConfiguration(t *testing.T) {
 	e, err = f.svc.Handlers(ctx, login, impersonation.WithMetadata(md))
 	require.NoError(t, err)
 	require.Error(t, e.Mount(http.NewServeMux()), "two endpoints on one path")
+}
+
+// TestHandlers_TokenFallback: with WithTokenFallback, the token endpoint
+// serves token exchange and hands the host's grants to the host, body
+// intact; the host's requests leave no refusal record of the endpoint's.
+func TestHandlers_TokenFallback(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var hostBody string
+	host := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hostBody = string(b)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	e, err := f.svc.Handlers(context.Background(), &ahAuthenticator{user: "alice"}, impersonation.WithTokenFallback(host))
+	require.NoError(t, err)
+	n := len(f.db.Events())
+
+	form := "grant_type=authorization_code&code=the-hosts-code&client_id=host-app"
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(form))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	e.Token.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusTeapot, w.Code)
+	assert.Equal(t, form, hostBody)
+	assert.Empty(t, testkit.EventsSince(f.db.Events(), n), "the host's request is not the endpoint's to record")
+
+	st, id := f.authorize(t, "alice", "bob")
+	r = httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(exchangeRequest(st, id).Values().Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(appID, appSecret)
+	w = httptest.NewRecorder()
+	e.Token.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Contains(t, w.Body.String(), `"access_token"`)
 }

@@ -1,8 +1,11 @@
 package tokenexchange
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 
@@ -163,8 +166,63 @@ func NewHandler(auth ClientAuthenticator, ex Exchanger, opts ...Option) (http.Ha
 	return &tokenHandler{pipe: pipe, ex: ex}, nil
 }
 
+// WithFallback makes [NewHandler]'s token endpoint hand every request that
+// is not its own to host, the host's own token endpoint, with the request
+// as it came (method, headers and the whole body, re-readable): a request
+// is the endpoint's when it is a POST form whose grant_type is token
+// exchange or one of WithGrant's. The endpoint's own requests keep every
+// check and refusal record; the host's get none of them, and are the
+// host's to check and record. Only [NewHandler] takes it.
+func WithFallback(host http.Handler) Option {
+	return func(c *handlerConfig) { c.fallback = host }
+}
+
+// forHost reports whether r is not the endpoint's but the fallback's, and
+// returns r with its body restored for whoever serves it. It reads at most
+// the body cap (plus a byte) to tell.
+func (h *tokenHandler) forHost(r *http.Request) (bool, *http.Request) {
+	if r.Method != http.MethodPost {
+		return true, r
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != formContentType {
+		return true, r
+	}
+	if r.Body == nil {
+		return true, r
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, h.pipe.maxBodyBytes+1))
+	r2 := r.Clone(r.Context())
+	r2.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+	if err != nil {
+		return false, r2 // the endpoint reads again, and refuses
+	}
+	if int64(len(b)) > h.pipe.maxBodyBytes {
+		return true, r2 // larger than any request of the endpoint
+	}
+	form, err := url.ParseQuery(string(b))
+	if err != nil {
+		return true, r2
+	}
+	for _, gt := range form[paramGrantType] {
+		if _, ok := h.pipe.grants[gt]; ok || gt == GrantType {
+			return false, r2
+		}
+	}
+	return true, r2
+}
+
 // ServeHTTP handles one token request.
 func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.pipe.fallback != nil {
+		var host bool
+		if host, r = h.forHost(r); host {
+			h.pipe.fallback.ServeHTTP(w, r)
+			return
+		}
+	}
 	// serve enforces POST (RFC 6749 §3.2, RFC 8693 §2.1), the form, the
 	// body cap and client authentication, and refuses on its own.
 	h.pipe.serve(w, r, func(client Client, form url.Values) error {

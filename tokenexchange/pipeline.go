@@ -34,6 +34,7 @@ type handlerConfig struct {
 	maxBodyBytes int64
 	observer     func(r *http.Request, clientID string, err error)
 	grants       map[string]GrantHandler
+	fallback     http.Handler
 }
 
 // Option configures [NewHandler], [NewIntrospectionHandler] and
@@ -80,6 +81,9 @@ type pipeline struct {
 	// grants are the extra grant types of the token endpoint (WithGrant);
 	// the other endpoints have none.
 	grants map[string]GrantHandler
+	// fallback is the host's token endpoint (WithFallback), for the
+	// requests that are not the token endpoint's; nil for none.
+	fallback http.Handler
 }
 
 // newPipeline applies opts and returns the pipeline of the endpoint called
@@ -103,6 +107,7 @@ func newPipeline(name string, auth ClientAuthenticator, known, single []string, 
 		maxBodyBytes: cfg.maxBodyBytes,
 		observer:     cfg.observer,
 		grants:       cfg.grants,
+		fallback:     cfg.fallback,
 	}, nil
 }
 

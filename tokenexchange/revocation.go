@@ -122,8 +122,8 @@ func newTokenParamEndpoint(name, decision string, auth ClientAuthenticator, answ
 	if err != nil {
 		return nil, err
 	}
-	if len(pipe.grants) > 0 {
-		return nil, errors.New("tokenexchange: WithGrant applies to the token endpoint only")
+	if len(pipe.grants) > 0 || pipe.fallback != nil {
+		return nil, errors.New("tokenexchange: WithGrant and WithFallback apply to the token endpoint only")
 	}
 	return &tokenParamEndpoint{pipe: pipe, answer: answer}, nil
 }
