@@ -147,6 +147,9 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	if actor.Subject != sub.MayAct.Subject {
 		return nil, refuse(errBadActorToken, "actor token: sub is not may_act.sub")
 	}
+	if s.actorMaxAge > 0 && s.now().Sub(actor.IssuedAt.Time()) > s.actorMaxAge+s.skew {
+		return nil, refuse(errBadActorToken, "actor token: issued more than "+s.actorMaxAge.String()+" ago")
+	}
 	if sub.MayAct.Issuer != "" && actor.Issuer != sub.MayAct.Issuer {
 		return nil, refuse(errBadActorToken, "actor token: iss is not may_act.iss")
 	}

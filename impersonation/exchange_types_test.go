@@ -15,6 +15,7 @@ import (
 	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/testkit"
 	"github.com/actas/actas/store"
+	"github.com/actas/actas/store/memory"
 	"github.com/actas/actas/tokenexchange"
 )
 
@@ -307,5 +308,43 @@ func TestAuthorize_ImpersonatorIDTokenClaims(t *testing.T) {
 				assert.NotEqual(t, tc.login.Session, sid, "sid is a hash, never the host's session key")
 			}
 		})
+	}
+}
+
+// TestExchange_ActorTokenMaxAge: WithActorTokenMaxAge refuses an actor
+// token issued longer ago than the maximum, though unexpired: refused as
+// the actor token, recorded, the subject token not consumed.
+func TestExchange_ActorTokenMaxAge(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		ok    bool
+	}{{"within the maximum", 50 * time.Second, true}, {"older than the maximum", 2 * time.Minute, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, withServiceOptions(impersonation.WithActorTokenMaxAge(time.Minute)))
+			req := exchangeRequest(f.authorize(t, "alice", "bob"))
+			f.clock.Advance(tc.after) // the ID token lives 5 min
+			n := len(f.db.Events())
+			out := f.exchangeVia(t, viaDirect, appID, req)
+			if tc.ok {
+				require.Equal(t, http.StatusOK, out.status, out.body)
+				return
+			}
+			assert.Equal(t, tokenexchange.ErrInvalidRequest.Code, out.code)
+			assert.Equal(t, "actor_token is invalid or unacceptable", out.description)
+			assert.Nil(t, out.resp)
+			testkit.RequireOneEvent(t, testkit.EventsSince(f.db.Events(), n), store.EventTokenExchangeDenied, store.OutcomeDenied, "actor token: issued more than 1m0s ago")
+			assert.Zero(t, f.db.UsedLen(), "the subject token is not consumed")
+		})
+	}
+	db := memory.New()
+	keys, err := memory.GenerateKeySet(store.ES256)
+	require.NoError(t, err)
+	for _, d := range []time.Duration{-time.Second, 400 * 24 * time.Hour} {
+		svc, err := impersonation.New(testIssuer, impersonation.Stores{Clients: db, Users: db, Organizations: db, Grants: db, OneTimeUse: db, Keys: keys}, impersonation.WithActorTokenMaxAge(d))
+		assert.Error(t, err, d)
+		assert.Nil(t, svc)
 	}
 }

@@ -122,6 +122,13 @@ func (st Stores) check(flat bool) error {
 	return nil
 }
 
+// WithActorTokenMaxAge refuses an actor token issued more than d ago (its
+// iat), however long it still lives: for a host whose own ID tokens are
+// valid actor tokens (it shares actas's signing key), so that only a
+// recent authentication of the impersonator starts an impersonation. Zero,
+// the default, asks only that the token be unexpired.
+func WithActorTokenMaxAge(d time.Duration) Option { return func(s *Service) { s.actorMaxAge = d } }
+
 // WithoutOrganizations turns the organisation rule off, for a host
 // without tenants: an impersonator holding the role for the client may
 // impersonate any enabled user (every other rule stays: not themselves,
@@ -200,6 +207,8 @@ type Service struct {
 	caps       LifetimeCaps
 	// flat is WithoutOrganizations: no organisation rule.
 	flat bool
+	// actorMaxAge is WithActorTokenMaxAge; zero for none.
+	actorMaxAge time.Duration
 
 	// sessions are nil unless WithSessions; the three fields after it
 	// are what WithSessions gave, for New to build them.
@@ -347,6 +356,8 @@ func New(iss string, stores Stores, opts ...Option) (*Service, error) {
 		return nil, errors.New("impersonation: scope rule is nil")
 	case s.accessTTL <= 0 || s.idTTL <= 0:
 		return nil, errors.New("impersonation: token lifetimes must be positive")
+	case s.actorMaxAge < 0 || s.actorMaxAge > claims.MaxTokenAge:
+		return nil, fmt.Errorf("impersonation: the actor token's maximum age must be between 0 and %v", claims.MaxTokenAge)
 	case s.caps.SubjectToken < 0 || s.caps.IDToken < 0 || s.caps.AccessToken < 0 ||
 		s.caps.SubjectToken > MaxAccessTokenTTL || s.caps.IDToken > MaxAccessTokenTTL || s.caps.AccessToken > MaxAccessTokenTTL:
 		return nil, fmt.Errorf("impersonation: lifetime caps must be positive and at most %v", MaxAccessTokenTTL)
