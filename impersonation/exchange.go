@@ -156,10 +156,6 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 
 	d, err := s.decide(ctx, c, actor.Subject, sub.Subject)
 	if err != nil {
-		var denied *DeniedError
-		if errors.As(err, &denied) {
-			return nil, refuse(errBadSubjectToken, "policy: "+string(denied.Reason))
-		}
 		return nil, err
 	}
 	ev.Org = orgID(d.Org)
@@ -201,19 +197,10 @@ func (s *Service) exchange(ctx context.Context, client tokenexchange.Client, req
 	default:
 		resp, err = s.exchangeAccessToken(ctx, x, ev, req.RequestedTokenType)
 	}
-	var denied *DeniedError
-	if errors.As(err, &denied) {
-		// The subject grant ran out between the policy and minting.
-		return nil, refuse(errBadSubjectToken, "policy: "+string(denied.Reason))
-	}
 	if err != nil {
-		return nil, err
+		return nil, err // a denial: the subject grant ran out before minting
 	}
 	if err := s.grantStillLive(ctx, d); err != nil {
-		var denied *DeniedError
-		if errors.As(err, &denied) {
-			return nil, refuse(errBadSubjectToken, "policy: "+string(denied.Reason))
-		}
 		return nil, err
 	}
 	ev.Type, ev.Outcome, ev.Scopes, ev.Time = store.EventTokenExchanged, store.OutcomeGranted, scope, s.now().UTC()
@@ -447,7 +434,15 @@ func audiences(c *store.Client, req *tokenexchange.Request) (claims.Audience, er
 // wire code.
 func (s *Service) exchangeFailed(ctx context.Context, ev store.Event, err error) error {
 	var refusal *exchangeRefusal
-	if !errors.As(err, &refusal) {
+	var denied *DeniedError
+	switch {
+	case errors.As(err, &refusal):
+	case errors.As(err, &denied):
+		// The policy refused (at the decision, or a subject grant that
+		// ran out or was revoked before anything was handed out): the
+		// subject token is what is unacceptable, the rule goes to the log.
+		refusal = &exchangeRefusal{wire: errBadSubjectToken, reason: "policy: " + string(denied.Reason)}
+	default:
 		// A store, key or audit failure: fail closed, and tell the client
 		// it may try again (with a new subject token if this one was
 		// consumed before the failure).
