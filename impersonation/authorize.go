@@ -84,9 +84,9 @@ func (s *Service) authorize(ctx context.Context, req *subjecttoken.AuthorizeRequ
 	if err != nil {
 		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
-	ttl := d.Client.SubjectTokenTTL
-	if ttl <= 0 {
-		ttl = min(authorizetoken.DefaultTTL, s.caps.SubjectToken)
+	ttl, err := s.tokens.SubjectTokenTTL(d.Client.SubjectTokenTTL)
+	if err != nil {
+		return nil, s.authorizeFailed(ctx, req, ev, err)
 	}
 	// Under a subject grant, no longer than the grant.
 	if ttl, err = s.untilGrant(d, ttl); err != nil {

@@ -263,12 +263,9 @@ func (i *Issuer) Mint(ctx context.Context, p Params) (string, *Claims, error) {
 	if err := p.Act.Validate(i.maxDepth - 1); err != nil {
 		return "", nil, fmt.Errorf("subjecttoken: mint: %w", err)
 	}
-	ttl := p.TTL
-	if ttl <= 0 {
-		ttl = min(DefaultTTL, i.maxTTL)
-	}
-	if ttl > i.maxTTL {
-		return "", nil, fmt.Errorf("%w: subject token lifetime %v, cap %v", ErrLifetime, ttl, i.maxTTL)
+	ttl, err := i.SubjectTokenTTL(p.TTL)
+	if err != nil {
+		return "", nil, err
 	}
 	now := i.now()
 	c := &Claims{
@@ -329,12 +326,9 @@ func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDT
 	if p.Subject == "" || p.ClientID == "" {
 		return "", nil, errors.New("subjecttoken: ID token needs a subject and a client")
 	}
-	ttl := p.TTL
-	if ttl <= 0 {
-		ttl = min(DefaultIDTokenTTL, i.maxIDTTL)
-	}
-	if ttl > i.maxIDTTL {
-		return "", nil, fmt.Errorf("%w: ID token lifetime %v, cap %v", ErrLifetime, ttl, i.maxIDTTL)
+	ttl, err := lifetime("ID token", p.TTL, DefaultIDTokenTTL, i.maxIDTTL)
+	if err != nil {
+		return "", nil, err
 	}
 	now := i.now()
 	c := &IDTokenClaims{
@@ -376,6 +370,25 @@ func (i *Issuer) MintIDToken(ctx context.Context, p IDTokenParams) (string, *IDT
 func LoginSessionHash(loginSession string) string {
 	sum := sha256.Sum256([]byte("sid:" + loginSession))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// SubjectTokenTTL is the lifetime a subject token asked to live requested
+// gets: requested, or DefaultTTL (the cap, when it is shorter) for zero; a
+// requested lifetime above the cap is refused (ErrLifetime).
+func (i *Issuer) SubjectTokenTTL(requested time.Duration) (time.Duration, error) {
+	return lifetime("subject token", requested, DefaultTTL, i.maxTTL)
+}
+
+// lifetime is the one rule for the lifetimes an Issuer mints: requested,
+// or def (at most cap) for zero or less; above cap refused.
+func lifetime(what string, requested, def, cap time.Duration) (time.Duration, error) {
+	if requested <= 0 {
+		return min(def, cap), nil
+	}
+	if requested > cap {
+		return 0, fmt.Errorf("%w: %s lifetime %v, cap %v", ErrLifetime, what, requested, cap)
+	}
+	return requested, nil
 }
 
 // StateHash returns s_hash for state: the base64url encoding of the left
