@@ -259,19 +259,29 @@ func (a *accountPage) give(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
-// revoke is POST /account/revoke (CSRF token, id): the signed-in user
-// revokes access they gave; the impersonations that relied on it end.
-func (a *accountPage) revoke(w http.ResponseWriter, r *http.Request) {
+// idForm reads a CSRF-checked form of the signed-in user that names one
+// id; a missing, repeated or over-long id is answered 400 with missing.
+func (a *accountPage) idForm(w http.ResponseWriter, r *http.Request, missing string) (session, string, bool) {
 	sess, ok := a.s.signedInForm(w, r, "Reload your account page and try again.")
 	if !ok {
-		return
+		return session{}, "", false
 	}
 	ids := r.PostForm["id"]
 	if len(ids) != 1 || ids[0] == "" || len(ids[0]) > 256 {
-		a.render(w, r, sess, http.StatusBadRequest, "", "The form did not say which access to revoke.")
+		a.render(w, r, sess, http.StatusBadRequest, "", missing)
+		return session{}, "", false
+	}
+	return sess, ids[0], true
+}
+
+// revoke is POST /account/revoke (CSRF token, id): the signed-in user
+// revokes access they gave; the impersonations that relied on it end.
+func (a *accountPage) revoke(w http.ResponseWriter, r *http.Request) {
+	sess, id, ok := a.idForm(w, r, "The form did not say which access to revoke.")
+	if !ok {
 		return
 	}
-	err := a.s.grants.Revoke(r.Context(), sess.UserID, ids[0])
+	err := a.s.grants.Revoke(r.Context(), sess.UserID, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		a.render(w, r, sess, http.StatusNotFound, "", "There is no such access of yours.")
@@ -281,7 +291,7 @@ func (a *accountPage) revoke(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, sess, http.StatusServiceUnavailable, "", "The access could not be revoked. Try again in a moment.")
 		return
 	}
-	a.s.logger.Info("account: access revoked", "user", sess.UserID, "grant", ids[0])
+	a.s.logger.Info("account: access revoked", "user", sess.UserID, "grant", id)
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
@@ -334,16 +344,11 @@ func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC"
 // running impersonation of them, and is sent back to /account, where it
 // shows as ended.
 func (a *accountPage) end(w http.ResponseWriter, r *http.Request) {
-	sess, ok := a.s.signedInForm(w, r, "Reload your account page and try again.")
+	sess, id, ok := a.idForm(w, r, "The form did not say which impersonation to end.")
 	if !ok {
 		return
 	}
-	ids := r.PostForm["id"]
-	if len(ids) != 1 || ids[0] == "" || len(ids[0]) > 256 {
-		a.render(w, r, sess, http.StatusBadRequest, "", "The form did not say which impersonation to end.")
-		return
-	}
-	imp, err := a.history.End(r.Context(), sess.UserID, ids[0])
+	imp, err := a.history.End(r.Context(), sess.UserID, id)
 	switch {
 	case errors.Is(err, impersonation.ErrNoImpersonation):
 		a.render(w, r, sess, http.StatusNotFound, "", "There is no such impersonation of you.")
