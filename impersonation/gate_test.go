@@ -115,6 +115,10 @@ type gateEntry struct {
 	// session: the entry runs under an impersonation session, which must
 	// stay after the refusal.
 	session bool
+	// outcome is the refusal event's outcome; empty means denied. (A
+	// refusal that ends the impersonation records impersonation.ended,
+	// granted.)
+	outcome string
 }
 
 // wireCode returns the code of a *tokenexchange.Error or a
@@ -259,6 +263,30 @@ var gateEntries = []gateEntry{
 		event:    store.EventTokenExchangeDenied,
 	},
 	{
+		name:    "refresh of a refresh token from token exchange (Sessions.Refresh)",
+		methods: []string{"Sessions.Refresh"},
+		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
+			f.enableRefresh(t, gateClient)
+			req := exchangeRequest(f.authorizeFor(t, gateClient, "alice", "bob"))
+			req.RequestedTokenType = tokenexchange.TokenTypeRefreshToken
+			resp, err := f.svc.Exchange(context.Background(), sessClient(gateClient), req)
+			require.NoError(t, err)
+			return func(t *testing.T) gateOutcome {
+				tok, err := f.svc.Sessions().Refresh(context.Background(), sessClient(gateClient), resp.AccessToken, nil)
+				out := gateOutcome{code: wireCode(err), err: err}
+				if tok != nil {
+					out.issued = append(out.issued, tok.AccessToken, tok.IDToken, tok.RefreshToken)
+				}
+				return out
+			}
+		},
+		code: tokenexchange.ErrInvalidGrant.Code,
+		// The session is the receiving client's own: the denial ends it.
+		event:        store.EventImpersonationEnded,
+		outcome:      store.OutcomeGranted,
+		reasonPrefix: "policy: ",
+	},
+	{
 		name:    "session sign-in, authorize step (SignInSession)",
 		methods: []string{"Sessions.SignIn"},
 		setup: func(t *testing.T, f *fixture) func(t *testing.T) gateOutcome {
@@ -364,12 +392,16 @@ func TestPolicyGate_EveryIssuingEntryPoint(t *testing.T) {
 				}
 
 				events := testkit.EventsSince(f.db.Events(), n)
+				outcome := entry.outcome
+				if outcome == "" {
+					outcome = store.OutcomeDenied
+				}
 				var found bool
 				for _, e := range events {
 					assert.NotContains(t, []store.EventType{
 						store.EventImpersonationStarted, store.EventTokenExchanged, store.EventSessionTokens,
 					}, e.Type, "nothing recorded as issued: %+v", e)
-					if e.Type == entry.event && e.ClientID == gateClient && e.Outcome == store.OutcomeDenied {
+					if e.Type == entry.event && e.ClientID == gateClient && e.Outcome == outcome {
 						found = true
 						assert.Contains(t, e.Reason, entry.reasonPrefix+string(denial.reason), "the rule in the audit reason")
 						if !entry.exchange || denial.exchangeCode == tokenexchange.ErrInvalidRequest.Code {
