@@ -161,3 +161,17 @@ func TestLimits_NewRefusesLifetimesAboveTheCaps(t *testing.T) {
 		})
 	}
 }
+
+// TestLimits_ClientLifetimeAboveTheCapIsRefusedAtASessionSignIn: a sign-in
+// through an impersonation session to a client above the cap mints
+// nothing and matches ErrConfiguration.
+func TestLimits_ClientLifetimeAboveTheCapIsRefusedAtASessionSignIn(t *testing.T) {
+	t.Parallel()
+	f := newSessionFixture(t)
+	f.startSession(t, sessReason)
+	f.updateClient(t, app2ID, func(c *store.Client) { c.AccessTokenTTL = 25 * time.Hour })
+	tok, err := f.svc.Sessions().Issue(context.Background(), f.sessSignIn(app2ID, sessLogin))
+	require.ErrorIs(t, err, impersonation.ErrConfiguration)
+	assert.Nil(t, tok, "nothing issued")
+	assert.Contains(t, err.Error(), `client "app2": AccessTokenTTL 25h0m0s exceeds the access token cap 24h0m0s`)
+}

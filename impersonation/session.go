@@ -546,6 +546,9 @@ var errNoDecision = errors.New("impersonation: session tokens need the policy de
 // own.
 func (ss *Sessions) issue(ctx context.Context, c *store.Client, d *Decision, sess *store.ImpersonationSession, user string, requested claims.Scope, nonce string, authTime time.Time) (*Tokens, error) {
 	s := ss.svc
+	if err := s.caps.Check(c); err != nil {
+		return nil, err
+	}
 	var (
 		u   *store.User
 		org *store.Organization
