@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"maps"
 	"mime"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/actas/actas/internal/authorizetoken"
 	"github.com/actas/actas/internal/jose"
 	"github.com/actas/actas/internal/logoutconfirm"
+	"github.com/actas/actas/internal/wire"
 	"github.com/actas/actas/store"
 )
 
@@ -300,27 +300,25 @@ func (h *endSessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // afterwards). No parameter may be repeated; an empty value is an absent
 // one, except for an empty confirmation, which is a missing one.
 func readLogoutParams(w http.ResponseWriter, r *http.Request) (url.Values, *logoutRefusal) {
-	raw := r.URL.RawQuery
+	var v url.Values
 	if r.Method == http.MethodPost {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/x-www-form-urlencoded" {
 			return nil, refused("the request body must be application/x-www-form-urlencoded", nil)
 		}
-		raw = ""
-		if r.Body != nil {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLogoutFormBytes))
-			if err != nil {
-				return nil, refused("request body unreadable or too large", nil)
+		var fe *wire.FormError
+		if v, fe = wire.ReadForm(w, r, maxLogoutFormBytes); fe != nil {
+			if fe.Malformed {
+				return nil, refused("malformed parameters", nil)
 			}
-			raw = string(body)
+			return nil, refused("request body unreadable or too large", nil)
 		}
-	}
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		return nil, refused("malformed parameters", nil)
-	}
-	if r.Method == http.MethodPost {
 		r.PostForm = v
+	} else {
+		var err error
+		if v, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return nil, refused("malformed parameters", nil)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(v)) {
 		vs := v[k]

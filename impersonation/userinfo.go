@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
-	"net/url"
 
 	"github.com/actas/actas/claims"
 	"github.com/actas/actas/internal/accesstoken"
@@ -197,17 +195,9 @@ func bodyToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formContentType {
 		return "", userInfoBadRequest("Content-Type must be " + formContentType)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tokenexchange.DefaultMaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return "", userInfoBadRequest("request body too large")
-		}
-		return "", userInfoBadRequest("could not read request body")
-	}
-	form, err := url.ParseQuery(string(b))
-	if err != nil {
-		return "", userInfoBadRequest("malformed request body")
+	form, fe := wire.ReadForm(w, r, tokenexchange.DefaultMaxBodyBytes)
+	if fe != nil {
+		return "", userInfoBadRequest(fe.Description)
 	}
 	if len(form["access_token"]) > 1 {
 		return "", userInfoBadRequest("access_token must be given once")

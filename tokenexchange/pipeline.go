@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/actas/actas/internal/wire"
 )
 
 // DefaultMaxBodyBytes is the default cap on the size of a request body at
@@ -185,20 +186,9 @@ func (p *pipeline) refuse(w http.ResponseWriter, r *http.Request, client Client,
 // readForm reads at most p.maxBodyBytes of the body and parses it as a form.
 // Only the body is read: the URL query is never merged in.
 func (p *pipeline) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	if r.Body == nil {
-		return url.Values{}, nil
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, ErrInvalidRequest.WithDescription("request body too large").WithCause(err)
-		}
-		return nil, ErrInvalidRequest.WithDescription("could not read request body").WithCause(err)
-	}
-	form, err := url.ParseQuery(string(b))
-	if err != nil {
-		return nil, ErrInvalidRequest.WithDescription("malformed request body").WithCause(err)
+	form, fe := wire.ReadForm(w, r, p.maxBodyBytes)
+	if fe != nil {
+		return nil, ErrInvalidRequest.WithDescription(fe.Description).WithCause(fe.Cause)
 	}
 	return form, nil
 }

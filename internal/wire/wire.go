@@ -4,10 +4,49 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
+
+// FormError is why [ReadForm] could not read a form: a description fit
+// for the client, and the cause.
+type FormError struct {
+	Description string
+	Cause       error
+	// Malformed: the body was read but is not a form (rather than too
+	// large or unreadable).
+	Malformed bool
+}
+
+func (e *FormError) Error() string { return e.Description }
+func (e *FormError) Unwrap() error { return e.Cause }
+
+// ReadForm reads at most max bytes of r's body (http.MaxBytesReader, so
+// that the server closes the connection of a larger one) and parses it as
+// an application/x-www-form-urlencoded form; the URL query is never merged
+// in. No body is an empty form. The content type is the caller's to check.
+func ReadForm(w http.ResponseWriter, r *http.Request, max int64) (url.Values, *FormError) {
+	if r.Body == nil {
+		return url.Values{}, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &FormError{Description: "request body too large", Cause: err}
+		}
+		return nil, &FormError{Description: "could not read request body", Cause: err}
+	}
+	form, err := url.ParseQuery(string(b))
+	if err != nil {
+		return nil, &FormError{Description: "malformed request body", Cause: err, Malformed: true}
+	}
+	return form, nil
+}
 
 // WriteError writes an OAuth-style JSON error body (RFC 6749 §5.2 shape)
 // with status, never cached.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,6 +78,42 @@ func TestRFC6750_3_BearerErrors(t *testing.T) {
 			var body map[string]string
 			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
 			assert.Equal(t, map[string]string{"error": tc.code, "error_description": `the "token" is bad`}, body)
+		})
+	}
+}
+
+func TestReadForm(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		nilBody    bool
+		want       url.Values
+		wantErr    string
+		malformed  bool
+	}{
+		{name: "a form, the query not merged in", body: "a=1&b=2", want: url.Values{"a": {"1"}, "b": {"2"}}},
+		{name: "no body", nilBody: true, want: url.Values{}},
+		{name: "one byte over the cap", body: "a=" + strings.Repeat("x", 9), wantErr: "request body too large"},
+		{name: "not a form", body: "a=%zz", wantErr: "malformed request body", malformed: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodPost, "/x?q=1", strings.NewReader(tc.body))
+			if tc.nilBody {
+				r.Body = nil
+			}
+			got, fe := wire.ReadForm(httptest.NewRecorder(), r, 10)
+			if tc.wantErr == "" {
+				require.Nil(t, fe)
+				assert.Equal(t, tc.want, got)
+				return
+			}
+			require.NotNil(t, fe)
+			assert.Nil(t, got)
+			assert.Equal(t, tc.wantErr, fe.Description)
+			assert.Equal(t, tc.malformed, fe.Malformed)
+			assert.Error(t, fe.Cause)
 		})
 	}
 }
